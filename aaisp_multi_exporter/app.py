@@ -1,0 +1,255 @@
+"""The HTTP surface: routes, the probe handler and the process state they share."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import platform
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.aiohttp import make_aiohttp_handler
+
+from aaisp_multi_exporter import __version__
+from aaisp_multi_exporter.client import ChaosClient
+from aaisp_multi_exporter.config import Config, ConfigError, render_config_toml
+from aaisp_multi_exporter.deadline import (
+    SCRAPE_TIMEOUT_HEADER,
+    BadTimeoutHeader,
+    effective_timeout,
+    parse_timeout_header,
+)
+from aaisp_multi_exporter.debugtext import debug_report
+from aaisp_multi_exporter.params import ProbeRejected, ProbeRequest, parse_probe_query
+from aaisp_multi_exporter.probe import ProbeServices, run_probe
+from aaisp_multi_exporter.probelog import ProbeLog
+from aaisp_multi_exporter.selfmetrics import ExporterMetrics
+from aaisp_multi_exporter.snapshots import SnapshotStore
+
+LOGGER = logging.getLogger("aaisp_multi_exporter")
+TEXT = "text/plain"
+
+
+@dataclass
+class ReloadStatus:
+    success: bool
+    at: float  # Unix time
+    error: str | None = None
+
+
+@dataclass
+class ExporterState:
+    """Process-wide state: the configuration in force and the services probes share.
+
+    Probes read ``config`` once at their start, so a reload swapping it never changes a
+    probe half-way.
+    """
+
+    loader: Callable[[], Config]
+    services: ProbeServices
+    timeout_offset: float = 0.5
+    config: Config | None = None
+    last_reload: ReloadStatus | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def metrics(self) -> ExporterMetrics:
+        return self.services.metrics
+
+    def reload(self) -> Config:
+        """Load and validate fully, then swap; on failure the running config stays."""
+        try:
+            config = self.loader()
+        except ConfigError as error:
+            self.last_reload = ReloadStatus(success=False, at=time.time(), error=str(error))
+            self.metrics.reload_successful.set(0)
+            raise
+        self.config = config
+        self.last_reload = ReloadStatus(success=True, at=time.time())
+        self.metrics.reload_successful.set(1)
+        self.metrics.reload_timestamp.set(self.last_reload.at)
+        self.metrics.init_modules(config.modules)
+        return config
+
+
+STATE = web.AppKey("state", ExporterState)
+
+
+def _text(body: str, status: int = 200) -> web.Response:
+    return web.Response(text=body if body.endswith("\n") else body + "\n", status=status,
+                        content_type=TEXT)
+
+
+@web.middleware
+async def _errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """An exporter bug is a 500 for that request, never the end of the process."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        LOGGER.exception("internal error", extra={"path": request.path})
+        return _text("internal error; the exporter log has the details", status=500)
+
+
+def _require_config(state: ExporterState) -> Config:
+    if state.config is None:
+        raise web.HTTPServiceUnavailable(text="no valid configuration loaded\n")
+    return state.config
+
+
+async def probe(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    config = _require_config(state)
+    metrics = state.metrics
+    try:
+        probe_request = parse_probe_query(request.query, config)
+        timeout = _probe_timeout(request, probe_request, state.timeout_offset)
+    except ProbeRejected as rejected:
+        metrics.rejected.labels(rejected.reason).inc()
+        return _text(rejected.message, status=rejected.status)
+    log = ProbeLog(
+        target=probe_request.target,
+        module=",".join(plan.module.name for plan in probe_request.plans),
+        auth=",".join(sorted({plan.auth.name for plan in probe_request.plans})),
+    )
+    metrics.in_flight.inc()
+    try:
+        result = await run_probe(probe_request, config.chaos.url, state.services, timeout, log)
+    finally:
+        metrics.in_flight.dec()
+    if probe_request.debug:
+        return _text(debug_report(log, result, probe_request, config))
+    return web.Response(body=result.exposition, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _probe_timeout(request: web.Request, probe_request: ProbeRequest, offset: float) -> float:
+    try:
+        header = parse_timeout_header(request.headers.get(SCRAPE_TIMEOUT_HEADER))
+    except BadTimeoutHeader as error:
+        raise ProbeRejected("invalid_timeout_header", str(error)) from None
+    module_timeouts = [
+        plan.module.timeout_seconds
+        for plan in probe_request.plans
+        if plan.module.timeout_seconds is not None
+    ]
+    # Several modules share one deadline: the strictest module timeout bounds the probe.
+    return effective_timeout(header, offset, min(module_timeouts, default=None))
+
+
+async def healthy(request: web.Request) -> web.Response:
+    return _text("Healthy")
+
+
+async def ready(request: web.Request) -> web.Response:
+    if request.app[STATE].config is None:
+        return _text("Not ready: no valid configuration loaded", status=503)
+    return _text("Ready")
+
+
+async def health(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    last = state.last_reload
+    return web.json_response(
+        {
+            "status": "ok" if state.config is not None else "degraded",
+            "version": __version__,
+            "config_loaded": state.config is not None,
+            "last_reload": None
+            if last is None
+            else {
+                "time": datetime.fromtimestamp(last.at, tz=UTC).isoformat(),
+                "success": last.success,
+                "error": last.error,
+            },
+            "uptime_seconds": round(time.monotonic() - state.started, 3),
+        }
+    )
+
+
+async def show_config(request: web.Request) -> web.Response:
+    return _text(render_config_toml(_require_config(request.app[STATE])))
+
+
+async def reload_config(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    try:
+        config = state.reload()
+    except ConfigError as error:
+        LOGGER.error("reload failed; keeping the running configuration", extra={"error": str(error)})
+        return _text(f"reload failed; keeping the running configuration:\n{error}", status=500)
+    LOGGER.info("configuration reloaded", extra={"modules": len(config.modules)})
+    return _text("configuration reloaded")
+
+
+async def reload_wrong_method(request: web.Request) -> web.Response:
+    return web.Response(
+        text="reload needs POST\n", status=405, headers={"Allow": "POST"}, content_type=TEXT
+    )
+
+
+async def landing(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    config = state.config
+    modules = list(config.modules) if config else []
+    auths = list(config.auths) if config else []
+    escape = html.escape
+    module_options = "".join(f"<option>{escape(name)}</option>" for name in modules)
+    auth_options = '<option value="">(module default)</option>' + "".join(
+        f"<option>{escape(name)}</option>" for name in auths
+    )
+    body = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>AAISP Multi Exporter</title></head>
+<body>
+<h1>AAISP Multi Exporter</h1>
+<p>Version {escape(__version__)} on Python {escape(platform.python_version())}.
+Probes Andrews &amp; Arnold broadband lines through the CHAOS v2 API.</p>
+<ul>
+<li><a href="metrics">Exporter metrics</a></li>
+<li><a href="config">Configuration</a> (secrets hidden)</li>
+<li><a href="health">Health</a></li>
+</ul>
+<h2>Probe a line</h2>
+<form action="probe" method="get">
+<label>Target (line ID) <input name="target" required maxlength="64"></label>
+<label>Module <select name="module">{module_options}</select></label>
+<label>Auth <select name="auth">{auth_options}</select></label>
+<label><input type="checkbox" name="debug" value="true"> Debug</label>
+<button type="submit">Probe</button>
+</form>
+</body></html>
+"""
+    return web.Response(text=body, content_type="text/html")
+
+
+def create_app(state: ExporterState) -> web.Application:
+    app = web.Application(middlewares=[_errors])
+    app[STATE] = state
+    app.router.add_get("/", landing)
+    app.router.add_get("/probe", probe)
+    app.router.add_get("/metrics", make_aiohttp_handler(state.metrics.registry))
+    app.router.add_get("/config", show_config)
+    app.router.add_get("/health", health)
+    app.router.add_get("/-/healthy", healthy)
+    app.router.add_get("/-/ready", ready)
+    app.router.add_post("/-/reload", reload_config)
+    app.router.add_route("*", "/-/reload", reload_wrong_method)
+    return app
+
+
+def build_state(
+    loader: Callable[[], Config], client: ChaosClient, metrics: ExporterMetrics, *,
+    timeout_offset: float = 0.5, store: SnapshotStore | None = None,
+) -> ExporterState:
+    """Wire the shared services; the caller loads the first configuration with ``reload``."""
+    services = ProbeServices(client=client, store=store or SnapshotStore(), metrics=metrics)
+    return ExporterState(loader=loader, services=services, timeout_offset=timeout_offset)

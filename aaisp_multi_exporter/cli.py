@@ -1,0 +1,196 @@
+"""Command line and process lifecycle, with the flag names Prometheus exporters use."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from aaisp_multi_exporter import __version__
+from aaisp_multi_exporter.app import build_state, create_app
+from aaisp_multi_exporter.client import ChaosClient, make_session
+from aaisp_multi_exporter.config import Config, ConfigError, load_config
+from aaisp_multi_exporter.logsetup import LEVELS, configure_logging
+from aaisp_multi_exporter.selfmetrics import ExporterMetrics
+
+LOGGER = logging.getLogger("aaisp_multi_exporter")
+DEFAULT_PORT = 9099
+#: How long SIGTERM waits for probes in flight; the longest deadline a probe can have.
+SHUTDOWN_GRACE_SECONDS = 125.0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aaisp-multi-exporter",
+        description="Multi-target Prometheus exporter for the Andrews & Arnold CHAOS v2 API.",
+    )
+    parser.add_argument(
+        "--config.file", dest="config_file", default="modules.toml",
+        help="modules and credential sets (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--config.check", dest="config_check", action="store_true",
+        help="validate the configuration, print every problem, exit 0 or 1",
+    )
+    parser.add_argument(
+        "--web.listen-address", dest="listen_address", default=f":{DEFAULT_PORT}",
+        help="address to listen on, [host]:port (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--timeout-offset", dest="timeout_offset", type=float, default=0.5,
+        help="seconds subtracted from Prometheus' scrape timeout (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--log.level", dest="log_level", choices=list(LEVELS), default="info",
+        help="(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--log.format", dest="log_format", choices=["logfmt", "json"], default="logfmt",
+        help="(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--demo", action="store_true",
+        help="start the built-in CHAOS simulator with a matching configuration",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def parse_listen_address(address: str) -> tuple[str | None, int]:
+    """``:9099``, ``0.0.0.0:9099``, ``[::1]:9099``; an empty host means every interface."""
+    host, sep, port_text = address.rpartition(":")
+    if not sep or not port_text.isdigit() or int(port_text) > 65535:
+        raise ValueError(f"invalid --web.listen-address {address!r}: want [host]:port")
+    host = host.strip("[]")
+    return (host or None), int(port_text)
+
+
+@dataclass
+class Options:
+    config_file: str
+    config_check: bool
+    listen_address: str
+    timeout_offset: float
+    log_level: str
+    log_format: str
+    demo: bool
+
+
+def check_config(path: str) -> int:
+    try:
+        config = load_config(path)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        print(f"{path}: {len(error.problems)} problem(s) found", file=sys.stderr)
+        return 1
+    print(
+        f"{path}: OK ({len(config.auths)} credential set(s), {len(config.modules)} module(s))"
+    )
+    return 0
+
+
+async def serve(options: Options) -> int:
+    """Run until SIGTERM/SIGINT; SIGHUP reloads."""
+    host, port = parse_listen_address(options.listen_address)
+    stack: list[Callable[[], object]] = []
+    demo_urls: list[str] = []
+    if options.demo:
+        from aaisp_multi_exporter.demo import start_demo
+
+        demo = await start_demo()
+        loader: Callable[[], Config] = demo.loader
+        demo_urls = demo.example_paths
+        stack.append(demo.stop)
+    else:
+        path = options.config_file
+
+        def loader() -> Config:
+            return load_config(path)
+
+    metrics = ExporterMetrics()
+    session = make_session()
+    state = build_state(
+        loader, ChaosClient(session, metrics), metrics, timeout_offset=options.timeout_offset
+    )
+    try:
+        state.reload()
+    except ConfigError as error:
+        for problem in error.problems:
+            LOGGER.error(problem)
+        await session.close()
+        for stop in reversed(stack):
+            await _maybe_await(stop())
+        return 1
+    app = create_app(state)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
+    await runner.setup()
+    site = web.TCPSite(runner, host=host, port=port)
+    await site.start()
+    bound = [f"{addr[0]}:{addr[1]}" for addr in runner.addresses if isinstance(addr, tuple)]
+    LOGGER.info("listening", extra={"addresses": ",".join(bound), "version": __version__})
+    base = _browse_base(host, runner)
+    for path in demo_urls:
+        LOGGER.info("demo: try this probe", extra={"url": base + path})
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: _reload_from_signal(state.reload))
+    await stop.wait()
+    LOGGER.info("shutting down; letting probes in flight finish")
+    await runner.cleanup()
+    await session.close()
+    for stop_extra in reversed(stack):
+        await _maybe_await(stop_extra())
+    LOGGER.info("stopped")
+    return 0
+
+
+def _browse_base(host: str | None, runner: web.AppRunner) -> str:
+    port = next(addr[1] for addr in runner.addresses if isinstance(addr, tuple))
+    shown = host if host and host not in ("0.0.0.0", "::") else "localhost"  # noqa: S104
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
+
+
+def _reload_from_signal(reload: Callable[[], Config]) -> None:
+    try:
+        config = reload()
+    except ConfigError as error:
+        LOGGER.error(
+            "reload on SIGHUP failed; keeping the running configuration",
+            extra={"error": str(error)},
+        )
+        return
+    LOGGER.info("configuration reloaded on SIGHUP", extra={"modules": len(config.modules)})
+
+
+async def _maybe_await(value: object) -> None:
+    if asyncio.iscoroutine(value):
+        await value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    options = Options(**vars(args))
+    configure_logging(options.log_level, "json" if options.log_format == "json" else "logfmt")
+    if options.config_check:
+        return check_config(options.config_file)
+    try:
+        parse_listen_address(options.listen_address)
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(serve(options))
+    except KeyboardInterrupt:  # pragma: no cover - a second Ctrl-C during shutdown
+        return 130

@@ -1,0 +1,240 @@
+"""The CHAOS v2 HTTP client: one shared session, tenacity retries, per-credential limits.
+
+Credentials travel only in the POST body. Nothing raised or logged here carries the body, so a
+password cannot reach an error message, a log line or a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
+
+import aiohttp
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+
+
+    wait_random_exponential,
+)
+
+from tenacity.stop import stop_base
+from tenacity.wait import wait_base
+
+from aaisp_multi_exporter import __version__
+from aaisp_multi_exporter.records import ChaosReplyError, Outcome, ParsedReply, parse_reply
+from aaisp_multi_exporter.snapshots import FetchOutcome
+
+if TYPE_CHECKING:
+    from aaisp_multi_exporter.config import AuthConfig
+    from aaisp_multi_exporter.probelog import ProbeLog
+    from aaisp_multi_exporter.selfmetrics import ExporterMetrics
+
+USER_AGENT = f"aaisp-multi-exporter/{__version__}"
+
+#: Do not start an attempt with less time than this left: it could not finish.
+MIN_ATTEMPT_SECONDS = 0.05
+#: Longest answer CHAOS is allowed to send; its largest real reply is well under this.
+MAX_REPLY_BYTES = 64 * 1024 * 1024
+
+#: Full-jitter exponential backoff (AWS style), so probes failing together retry apart.
+BACKOFF = wait_random_exponential(multiplier=0.25, max=8, min=0.05)
+
+
+class ChaosRequestError(ChaosReplyError):
+    """A failed CHAOS call, carrying what a retry decision and a log line need."""
+
+    def __init__(
+        self,
+        outcome: Outcome,
+        message: str,
+        *,
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(outcome, message, retryable=retryable)
+        self.retry_after = retry_after
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date (RFC 9110)."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    return max(0.0, moment.timestamp() - (time.time() if now is None else now))
+
+
+class _WaitHonouringRetryAfter(wait_base):
+    """Back off with jitter, but never sooner than the server asked."""
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        backoff = BACKOFF(retry_state)
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if isinstance(error, ChaosRequestError) and error.retry_after is not None:
+            return max(backoff, error.retry_after)
+        return backoff
+
+
+class _StopAtDeadline(stop_base):
+    """Stop when the next attempt could not start before the probe's deadline."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        loop = asyncio.get_running_loop()
+        return loop.time() + retry_state.upcoming_sleep + MIN_ATTEMPT_SECONDS >= self.deadline
+
+
+def _is_retryable(error: BaseException) -> bool:
+    return isinstance(error, ChaosReplyError) and error.retryable
+
+
+class ChaosClient:
+    """Talks to one CHAOS base URL; safe to share across every probe of the process."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        metrics: ExporterMetrics,
+    ) -> None:
+        self._session = session
+        self._metrics = metrics
+        self._limits: dict[tuple[str, int], asyncio.Semaphore] = {}
+
+    def _limit(self, auth: AuthConfig) -> asyncio.Semaphore:
+        # Keyed by size too, so a reload that changes max_concurrency takes effect at once.
+        key = (auth.name, auth.max_concurrency)
+        semaphore = self._limits.get(key)
+        if semaphore is None:
+            semaphore = self._limits[key] = asyncio.Semaphore(auth.max_concurrency)
+        return semaphore
+
+    async def fetch(
+        self,
+        base_url: str,
+        command: str,
+        auth: AuthConfig,
+        *,
+        service: str | None,
+        retries: int,
+        deadline: float,
+        log: ProbeLog,
+    ) -> FetchOutcome:
+        """Call ``command`` with retries; raise ChaosRequestError/ChaosReplyError on failure.
+
+        ``deadline`` is in ``loop.time()`` units; no attempt starts or runs past it.
+        """
+        form: dict[str, str] = dict(auth.form_fields())
+        if service is not None:
+            form["service"] = service
+        url = f"{base_url}/{command}/json"
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(retries + 1) | _StopAtDeadline(deadline),
+            wait=_WaitHonouringRetryAfter(),
+            retry=retry_if_exception(_is_retryable),
+            reraise=True,
+            sleep=asyncio.sleep,
+        )
+        attempts = 0
+        async for attempt in retrying:
+            with attempt:
+                attempts += 1
+                if attempts > 1:
+                    self._metrics.chaos_retries.labels(command).inc()
+                    log.debug("retrying CHAOS request", command=command, attempt=attempts)
+                reply = await self._attempt(url, command, auth, form, deadline, log)
+                return FetchOutcome(reply=reply, attempts=attempts)
+        raise AssertionError("tenacity ended without an outcome")  # pragma: no cover
+
+    async def _attempt(
+        self,
+        url: str,
+        command: str,
+        auth: AuthConfig,
+        form: Mapping[str, str],
+        deadline: float,
+        log: ProbeLog,
+    ) -> ParsedReply:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        outcome = Outcome.OK
+        try:
+            async with asyncio.timeout_at(deadline), self._limit(auth):
+                waited = loop.time() - started
+                if waited > 0.01:
+                    log.debug("waited for a CHAOS slot", auth=auth.name, seconds=round(waited, 3))
+                reply = await self._post(url, command, form)
+            log.debug(
+                "CHAOS answered",
+                command=command,
+                lines=len(reply.lines),
+                seconds=round(loop.time() - started, 3),
+            )
+            for note in reply.notes:
+                log.debug("CHAOS reply oddity", command=command, note=note)
+            return reply
+        except TimeoutError:
+            outcome = Outcome.TIMEOUT
+            raise ChaosRequestError(
+                outcome, f"no answer from CHAOS before the deadline ({command})", retryable=True
+            ) from None
+        except ChaosReplyError as error:
+            outcome = error.outcome
+            log.debug("CHAOS request failed", command=command, outcome=outcome, reason=str(error))
+            raise
+        finally:
+            self._metrics.chaos_requests.labels(command, outcome.value).inc()
+            self._metrics.chaos_duration.labels(command).observe(loop.time() - started)
+
+    async def _post(self, url: str, command: str, form: Mapping[str, str]) -> ParsedReply:
+        try:
+            async with self._session.post(url, data=form, allow_redirects=False) as response:
+                if response.status == 429 or response.status >= 500:
+                    raise ChaosRequestError(
+                        Outcome.HTTP_ERROR,
+                        f"CHAOS answered HTTP {response.status} ({command})",
+                        retryable=True,
+                        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                    )
+                if not 200 <= response.status < 300:
+                    raise ChaosRequestError(
+                        Outcome.HTTP_ERROR, f"CHAOS answered HTTP {response.status} ({command})"
+                    )
+                body = await response.content.read(MAX_REPLY_BYTES + 1)
+        except aiohttp.ClientError as error:
+            # aiohttp's messages name the host and port only; the form body is never in them.
+            raise ChaosRequestError(
+                Outcome.TRANSPORT_ERROR,
+                f"cannot reach CHAOS ({command}): {error.__class__.__name__}: {error}",
+                retryable=True,
+            ) from None
+        if len(body) > MAX_REPLY_BYTES:
+            raise ChaosRequestError(Outcome.INVALID_RESPONSE, f"CHAOS reply too large ({command})")
+        return parse_reply(command, body)
+
+
+def make_session(*, limit: int = 100) -> aiohttp.ClientSession:
+    """The process's one CHAOS session: keep-alive, an honest User-Agent, no cookies."""
+    connector = aiohttp.TCPConnector(limit=limit, ttl_dns_cache=300)
+    return aiohttp.ClientSession(
+        connector=connector,
+        headers={"User-Agent": USER_AGENT},
+        cookie_jar=aiohttp.DummyCookieJar(),
+        raise_for_status=False,
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+    )

@@ -1,0 +1,84 @@
+"""Log formatting: logfmt or JSON lines on stderr, as Prometheus exporters print them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+LogFormat = Literal["logfmt", "json"]
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+          "error": logging.ERROR}
+
+#: LogRecord attributes that are not caller-supplied ``extra`` fields.
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
+
+def record_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The ``extra=`` key/values a caller attached, in the order given."""
+    return {key: value for key, value in vars(record).items() if key not in _STANDARD}
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    stamp = datetime.fromtimestamp(record.created, tz=UTC)
+    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def logfmt_value(value: object) -> str:
+    """Quote a value only when logfmt needs it."""
+    text = str(value)
+    if text and not any(char in text for char in ' ="\\\n\t'):
+        return text
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+class LogfmtFormatter(logging.Formatter):
+    """``ts=… level=… logger=… msg=… key=value`` as go-kit/slog exporters print."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        pairs: dict[str, object] = {
+            "ts": _timestamp(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        pairs.update(record_fields(record))
+        if record.exc_info:
+            pairs["exception"] = self.formatException(record.exc_info)
+        return " ".join(f"{key}={logfmt_value(value)}" for key, value in pairs.items())
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line, for log shippers."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        document: dict[str, object] = {
+            "ts": _timestamp(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        document.update(record_fields(record))
+        if record.exc_info:
+            document["exception"] = self.formatException(record.exc_info)
+        return json.dumps(document, default=str)
+
+
+def configure_logging(level: str, fmt: LogFormat) -> None:
+    """Route every logger of the process to stderr in the chosen format."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else LogfmtFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(LEVELS[level])
+    # aiohttp's access log is one line per scrape: useful at debug only.
+    logging.getLogger("aiohttp.access").setLevel(
+        logging.DEBUG if level == "debug" else logging.WARNING
+    )

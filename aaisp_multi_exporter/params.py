@@ -1,0 +1,157 @@
+"""``/probe`` query parsing: every way a request can be wrong, as a 400 with a useful text."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from aaisp_multi_exporter.config import AuthConfig, Config, ModuleConfig
+
+#: Line IDs, phone numbers, circuit IDs and logins all fit; nothing that could reshape a URL.
+TARGET_PATTERN = re.compile(r"^[A-Za-z0-9+._@-]{1,64}$")
+MAX_ECHO = 64
+
+
+class QueryLike(Protocol):
+    """The slice of aiohttp's MultiDict the parser needs."""
+
+    def getall(self, key: str, default: list[str]) -> list[str]: ...
+
+
+class ProbeRejected(Exception):
+    """A request the exporter refuses; ``reason`` is the rejected-counter label."""
+
+    def __init__(self, reason: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class ModulePlan:
+    """One module of a probe with the credential set it will use."""
+
+    module: ModuleConfig
+    auth: AuthConfig
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeRequest:
+    target: str
+    plans: tuple[ModulePlan, ...]
+    debug: bool
+    auth_param: str | None
+
+
+def echo(value: str) -> str:
+    """Quote a caller's value for an error text, cut short so the answer stays small."""
+    shown = value if len(value) <= MAX_ECHO else value[:MAX_ECHO] + "..."
+    return '"' + shown.encode("unicode_escape").decode("ascii").replace('"', '\\"') + '"'
+
+
+def _known(names: Iterable[str]) -> str:
+    listed = ", ".join(names)
+    return listed or "(none)"
+
+
+def parse_target(values: list[str]) -> str:
+    if not values:
+        raise ProbeRejected("missing_target", 'parameter "target" is required')
+    if len(values) > 1:
+        raise ProbeRejected("invalid_target", 'parameter "target" must be given exactly once')
+    target = values[0]
+    if not TARGET_PATTERN.fullmatch(target):
+        raise ProbeRejected(
+            "invalid_target",
+            f"invalid target {echo(target)}: use 1 to 64 characters of A-Z a-z 0-9 + . _ @ -",
+        )
+    return target
+
+
+def parse_modules(values: list[str], modules: Mapping[str, ModuleConfig]) -> list[ModuleConfig]:
+    """Comma lists and repeats both work, because relabeling can set only one value."""
+    if not values:
+        if len(modules) == 1:
+            return list(modules.values())
+        raise ProbeRejected(
+            "missing_module",
+            f'parameter "module" is required when several modules exist; known: {_known(modules)}',
+        )
+    names: list[str] = []
+    for value in values:
+        for raw in value.split(","):
+            name = raw.strip()
+            if not name:
+                raise ProbeRejected(
+                    "unknown_module", f'empty module name in {echo(value)}; known: {_known(modules)}'
+                )
+            if name not in modules:
+                raise ProbeRejected(
+                    "unknown_module", f"unknown module {echo(name)}; known: {_known(modules)}"
+                )
+            if name not in names:
+                names.append(name)
+    return [modules[name] for name in names]
+
+
+def parse_auth(values: list[str], auths: Mapping[str, AuthConfig]) -> AuthConfig | None:
+    if not values:
+        return None
+    if len(values) > 1:
+        raise ProbeRejected("unknown_auth", 'parameter "auth" may be given at most once')
+    auth = auths.get(values[0])
+    if auth is None:
+        raise ProbeRejected(
+            "unknown_auth", f"unknown auth {echo(values[0])}; known: {_known(auths)}"
+        )
+    return auth
+
+
+def choose_auth(
+    module: ModuleConfig, explicit: AuthConfig | None, auths: Mapping[str, AuthConfig]
+) -> AuthConfig:
+    """``auth=`` wins, then the module's own, then the only credential set there is."""
+    if explicit is not None:
+        return explicit
+    if module.auth is not None:
+        return auths[module.auth]
+    if len(auths) == 1:
+        return next(iter(auths.values()))
+    raise ProbeRejected(
+        "missing_auth",
+        f'module "{module.name}" names no auth and several exist; pass "auth"; '
+        f"known: {_known(auths)}",
+    )
+
+
+def parse_debug(values: list[str]) -> bool:
+    if not values:
+        return False
+    if len(values) == 1 and values[0].lower() in ("true", "false"):
+        return values[0].lower() == "true"
+    raise ProbeRejected("invalid_parameter", 'parameter "debug" must be "true" or "false"')
+
+
+def parse_probe_query(query: QueryLike, config: Config) -> ProbeRequest:
+    """Validate a probe request against the configuration in force.
+
+    Modules are checked before the target, as blackbox_exporter does, so a typo in a scrape
+    config is reported as the typo.
+    """
+    modules = parse_modules(query.getall("module", []), config.modules)
+    explicit = parse_auth(query.getall("auth", []), config.auths)
+    target = parse_target(query.getall("target", []))
+    debug = parse_debug(query.getall("debug", []))
+    plans = tuple(
+        ModulePlan(module=module, auth=choose_auth(module, explicit, config.auths))
+        for module in modules
+    )
+    return ProbeRequest(
+        target=target,
+        plans=plans,
+        debug=debug,
+        auth_param=explicit.name if explicit else None,
+    )

@@ -1,0 +1,123 @@
+"""The exporter's own metrics for ``/metrics``: fixed cardinality, never a target label."""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Iterable
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client.gc_collector import GCCollector
+
+from aaisp_multi_exporter import __version__
+from aaisp_multi_exporter.config import KNOWN_COMMANDS
+from aaisp_multi_exporter.records import Outcome
+
+#: Why a probe request was turned away before it ran (the ``reason`` label).
+REJECT_REASONS = (
+    "missing_target",
+    "invalid_target",
+    "missing_module",
+    "unknown_module",
+    "missing_auth",
+    "unknown_auth",
+    "invalid_parameter",
+    "invalid_timeout_header",
+    "too_many_requests",
+)
+
+LOOKUP_RESULTS = ("fetched", "cached", "coalesced")
+
+#: CHAOS answers in tens to hundreds of milliseconds; a slow day reaches tens of seconds.
+CHAOS_DURATION_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
+
+
+class ExporterMetrics:
+    """One registry per exporter instance, so tests can run several side by side."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        prefix = "aaisp_exporter"
+        Gauge(
+            f"{prefix}_build_info",
+            "Always 1; the labels say which build is running.",
+            ["version", "python_version"],
+            registry=self.registry,
+        ).labels(__version__, platform.python_version()).set(1)
+        self.probes = Counter(
+            f"{prefix}_probes",
+            "Probes run, by module and result.",
+            ["module", "result"],
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            f"{prefix}_probe_requests_rejected",
+            "Probe requests refused before running (400 or 503), by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            f"{prefix}_probes_in_flight",
+            "Probes running now.",
+            registry=self.registry,
+        )
+        self.chaos_requests = Counter(
+            f"{prefix}_chaos_requests",
+            "HTTP requests sent to CHAOS (every attempt), by command and outcome.",
+            ["command", "outcome"],
+            registry=self.registry,
+        )
+        self.chaos_duration = Histogram(
+            f"{prefix}_chaos_request_duration_seconds",
+            "Time taken by each CHAOS request attempt.",
+            ["command"],
+            buckets=CHAOS_DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.chaos_retries = Counter(
+            f"{prefix}_chaos_retries",
+            "CHAOS request attempts that were retries of a failed one.",
+            ["command"],
+            registry=self.registry,
+        )
+        self.snapshot_lookups = Counter(
+            f"{prefix}_snapshot_lookups",
+            "Lookups of CHAOS answers: fetched for the probe, cached, or shared with a "
+            "concurrent probe's call.",
+            ["result"],
+            registry=self.registry,
+        )
+        self.reload_successful = Gauge(
+            f"{prefix}_config_last_reload_successful",
+            "1 if the last configuration load succeeded.",
+            registry=self.registry,
+        )
+        self.reload_timestamp = Gauge(
+            f"{prefix}_config_last_reload_success_timestamp_seconds",
+            "When the configuration was last loaded successfully.",
+            registry=self.registry,
+        )
+        for reason in REJECT_REASONS:
+            self.rejected.labels(reason)
+        for result in LOOKUP_RESULTS:
+            self.snapshot_lookups.labels(result)
+        for command in sorted(KNOWN_COMMANDS):
+            self.chaos_retries.labels(command)
+            self.chaos_duration.labels(command)
+            for outcome in Outcome:
+                self.chaos_requests.labels(command, outcome.value)
+
+    def init_modules(self, modules: Iterable[str]) -> None:
+        """Pre-create the per-module series so a module that never failed still shows 0."""
+        for module in modules:
+            for result in ("success", "failure"):
+                self.probes.labels(module, result)

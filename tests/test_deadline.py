@@ -1,0 +1,45 @@
+"""The blackbox_exporter deadline rule, with its own test vectors."""
+
+from __future__ import annotations
+
+import pytest
+
+from aaisp_multi_exporter.deadline import (
+    BadTimeoutHeader,
+    effective_timeout,
+    parse_timeout_header,
+)
+
+
+@pytest.mark.parametrize(
+    ("header", "offset", "module", "expected"),
+    [
+        pytest.param(15.0, 0.5, None, 14.5, id="header-less-offset"),
+        pytest.param(15.0, 0.0, 5.0, 5.0, id="module-smaller"),
+        pytest.param(None, 0.5, 10.0, 10.0, id="no-header-module"),
+        pytest.param(None, 0.0, None, 120.0, id="no-header-no-module"),
+        pytest.param(None, 0.5, None, 120.0, id="no-header-default-ignores-offset"),
+        pytest.param(10.0, 0.5, 20.0, 9.5, id="module-larger-than-header"),
+        pytest.param(0.4, 0.5, 3.0, 3.0, id="header-leaves-nothing-module"),
+        pytest.param(0.5, 0.5, 3.0, 3.0, id="header-leaves-zero-module"),
+        pytest.param(0.4, 0.5, None, 0.4, id="header-leaves-nothing-no-module"),
+    ],
+)
+def test_effective_timeout(
+    header: float | None, offset: float, module: float | None, expected: float
+) -> None:
+    assert effective_timeout(header, offset, module) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, None), ("", None), ("0", None), ("15", 15.0), ("9.5", 9.5), (" 10 ", 10.0)],
+)
+def test_parse_header(value: str | None, expected: float | None) -> None:
+    assert parse_timeout_header(value) == expected
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "nan", "inf", "1e999"])
+def test_bad_header(value: str) -> None:
+    with pytest.raises(BadTimeoutHeader):
+        parse_timeout_header(value)
