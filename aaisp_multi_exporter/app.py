@@ -25,6 +25,7 @@ from aaisp_multi_exporter.deadline import (
     parse_timeout_header,
 )
 from aaisp_multi_exporter.debugtext import debug_report
+from aaisp_multi_exporter.logsetup import fields
 from aaisp_multi_exporter.params import ProbeRejected, ProbeRequest, parse_probe_query
 from aaisp_multi_exporter.probe import ProbeServices, run_probe
 from aaisp_multi_exporter.probelog import ProbeLog
@@ -81,8 +82,9 @@ STATE = web.AppKey("state", ExporterState)
 
 
 def _text(body: str, status: int = 200) -> web.Response:
-    return web.Response(text=body if body.endswith("\n") else body + "\n", status=status,
-                        content_type=TEXT)
+    return web.Response(
+        text=body if body.endswith("\n") else body + "\n", status=status, content_type=TEXT
+    )
 
 
 @web.middleware
@@ -97,7 +99,7 @@ async def _errors(
     except asyncio.CancelledError:
         raise
     except Exception:
-        LOGGER.exception("internal error", extra={"path": request.path})
+        LOGGER.exception("internal error", extra=fields(path=request.path))
         return _text("internal error; the exporter log has the details", status=500)
 
 
@@ -185,9 +187,11 @@ async def reload_config(request: web.Request) -> web.Response:
     try:
         config = state.reload()
     except ConfigError as error:
-        LOGGER.error("reload failed; keeping the running configuration", extra={"error": str(error)})
+        LOGGER.error(
+            "reload failed; keeping the running configuration", extra=fields(error=str(error))
+        )
         return _text(f"reload failed; keeping the running configuration:\n{error}", status=500)
-    LOGGER.info("configuration reloaded", extra={"modules": len(config.modules)})
+    LOGGER.info("configuration reloaded", extra=fields(modules=len(config.modules)))
     return _text("configuration reloaded")
 
 
@@ -247,8 +251,12 @@ def create_app(state: ExporterState) -> web.Application:
 
 
 def build_state(
-    loader: Callable[[], Config], client: ChaosClient, metrics: ExporterMetrics, *,
-    timeout_offset: float = 0.5, store: SnapshotStore | None = None,
+    loader: Callable[[], Config],
+    client: ChaosClient,
+    metrics: ExporterMetrics,
+    *,
+    timeout_offset: float = 0.5,
+    store: SnapshotStore | None = None,
 ) -> ExporterState:
     """Wire the shared services; the caller loads the first configuration with ``reload``."""
     services = ProbeServices(client=client, store=store or SnapshotStore(), metrics=metrics)

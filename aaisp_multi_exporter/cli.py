@@ -16,7 +16,8 @@ from aaisp_multi_exporter import __version__
 from aaisp_multi_exporter.app import build_state, create_app
 from aaisp_multi_exporter.client import ChaosClient, make_session
 from aaisp_multi_exporter.config import Config, ConfigError, load_config
-from aaisp_multi_exporter.logsetup import LEVELS, configure_logging
+from aaisp_multi_exporter.demo import start_demo
+from aaisp_multi_exporter.logsetup import LEVELS, configure_logging, fields
 from aaisp_multi_exporter.selfmetrics import ExporterMetrics
 
 LOGGER = logging.getLogger("aaisp_multi_exporter")
@@ -31,31 +32,47 @@ def build_parser() -> argparse.ArgumentParser:
         description="Multi-target Prometheus exporter for the Andrews & Arnold CHAOS v2 API.",
     )
     parser.add_argument(
-        "--config.file", dest="config_file", default="modules.toml",
+        "--config.file",
+        dest="config_file",
+        default="modules.toml",
         help="modules and credential sets (default: %(default)s)",
     )
     parser.add_argument(
-        "--config.check", dest="config_check", action="store_true",
+        "--config.check",
+        dest="config_check",
+        action="store_true",
         help="validate the configuration, print every problem, exit 0 or 1",
     )
     parser.add_argument(
-        "--web.listen-address", dest="listen_address", default=f":{DEFAULT_PORT}",
+        "--web.listen-address",
+        dest="listen_address",
+        default=f":{DEFAULT_PORT}",
         help="address to listen on, [host]:port (default: %(default)s)",
     )
     parser.add_argument(
-        "--timeout-offset", dest="timeout_offset", type=float, default=0.5,
+        "--timeout-offset",
+        dest="timeout_offset",
+        type=float,
+        default=0.5,
         help="seconds subtracted from Prometheus' scrape timeout (default: %(default)s)",
     )
     parser.add_argument(
-        "--log.level", dest="log_level", choices=list(LEVELS), default="info",
+        "--log.level",
+        dest="log_level",
+        choices=list(LEVELS),
+        default="info",
         help="(default: %(default)s)",
     )
     parser.add_argument(
-        "--log.format", dest="log_format", choices=["logfmt", "json"], default="logfmt",
+        "--log.format",
+        dest="log_format",
+        choices=["logfmt", "json"],
+        default="logfmt",
         help="(default: %(default)s)",
     )
     parser.add_argument(
-        "--demo", action="store_true",
+        "--demo",
+        action="store_true",
         help="start the built-in CHAOS simulator with a matching configuration",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -90,9 +107,7 @@ def check_config(path: str) -> int:
             print(problem, file=sys.stderr)
         print(f"{path}: {len(error.problems)} problem(s) found", file=sys.stderr)
         return 1
-    print(
-        f"{path}: OK ({len(config.auths)} credential set(s), {len(config.modules)} module(s))"
-    )
+    print(f"{path}: OK ({len(config.auths)} credential set(s), {len(config.modules)} module(s))")
     return 0
 
 
@@ -102,8 +117,6 @@ async def serve(options: Options) -> int:
     stack: list[Callable[[], object]] = []
     demo_urls: list[str] = []
     if options.demo:
-        from aaisp_multi_exporter.demo import start_demo
-
         demo = await start_demo()
         loader: Callable[[], Config] = demo.loader
         demo_urls = demo.example_paths
@@ -125,8 +138,8 @@ async def serve(options: Options) -> int:
         for problem in error.problems:
             LOGGER.error(problem)
         await session.close()
-        for stop in reversed(stack):
-            await _maybe_await(stop())
+        for stop_extra in reversed(stack):
+            await _maybe_await(stop_extra())
         return 1
     app = create_app(state)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
@@ -134,17 +147,17 @@ async def serve(options: Options) -> int:
     site = web.TCPSite(runner, host=host, port=port)
     await site.start()
     bound = [f"{addr[0]}:{addr[1]}" for addr in runner.addresses if isinstance(addr, tuple)]
-    LOGGER.info("listening", extra={"addresses": ",".join(bound), "version": __version__})
+    LOGGER.info("listening", extra=fields(addresses=",".join(bound), version=__version__))
     base = _browse_base(host, runner)
     for path in demo_urls:
-        LOGGER.info("demo: try this probe", extra={"url": base + path})
+        LOGGER.info("demo: try this probe", extra=fields(url=base + path))
 
-    stop = asyncio.Event()
+    stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGTERM, stopping.set)
+    loop.add_signal_handler(signal.SIGINT, stopping.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: _reload_from_signal(state.reload))
-    await stop.wait()
+    await stopping.wait()
     LOGGER.info("shutting down; letting probes in flight finish")
     await runner.cleanup()
     await session.close()
@@ -156,7 +169,7 @@ async def serve(options: Options) -> int:
 
 def _browse_base(host: str | None, runner: web.AppRunner) -> str:
     port = next(addr[1] for addr in runner.addresses if isinstance(addr, tuple))
-    shown = host if host and host not in ("0.0.0.0", "::") else "localhost"  # noqa: S104
+    shown = host if host and host not in ("0.0.0.0", "::") else "localhost"
     if ":" in shown:
         shown = f"[{shown}]"
     return f"http://{shown}:{port}"
@@ -168,10 +181,10 @@ def _reload_from_signal(reload: Callable[[], Config]) -> None:
     except ConfigError as error:
         LOGGER.error(
             "reload on SIGHUP failed; keeping the running configuration",
-            extra={"error": str(error)},
+            extra=fields(error=str(error)),
         )
         return
-    LOGGER.info("configuration reloaded on SIGHUP", extra={"modules": len(config.modules)})
+    LOGGER.info("configuration reloaded on SIGHUP", extra=fields(modules=len(config.modules)))
 
 
 async def _maybe_await(value: object) -> None:

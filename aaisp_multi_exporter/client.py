@@ -18,11 +18,8 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
-
-
     wait_random_exponential,
 )
-
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 

@@ -25,7 +25,8 @@ LINE_GAUGES: tuple[tuple[str, str, str], ...] = (
     ),
     (
         f"{PREFIX}_line_adjusted_download_bits_per_second",
-        "Download rate after A&A's shaping adjustment (CHAOS tx_rate_adjusted), in bits per second.",
+        "Download rate after A&A's shaping adjustment (CHAOS tx_rate_adjusted), "
+        "in bits per second.",
         "tx_rate_adjusted",
     ),
 )

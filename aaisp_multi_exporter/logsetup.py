@@ -9,8 +9,12 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 LogFormat = Literal["logfmt", "json"]
-LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
-          "error": logging.ERROR}
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
 
 #: LogRecord attributes that are not caller-supplied ``extra`` fields.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
@@ -21,8 +25,23 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 
 
 def record_fields(record: logging.LogRecord) -> dict[str, Any]:
-    """The ``extra=`` key/values a caller attached, in the order given."""
-    return {key: value for key, value in vars(record).items() if key not in _STANDARD}
+    """The key/values a caller attached, in the order given.
+
+    Callers pass ``extra={"fields": {...}}`` so that names such as ``module`` cannot collide
+    with LogRecord's own attributes; other ``extra`` keys are shown too.
+    """
+    out: dict[str, Any] = {}
+    for key, value in vars(record).items():
+        if key == "fields" and isinstance(value, dict):
+            out.update(value)
+        elif key not in _STANDARD:
+            out[key] = value
+    return out
+
+
+def fields(**values: object) -> dict[str, object]:
+    """``extra=`` for a log call: ``LOGGER.info("msg", extra=fields(target=t))``."""
+    return {"fields": values}
 
 
 def _timestamp(record: logging.LogRecord) -> str:

@@ -86,7 +86,8 @@ def parse_modules(values: list[str], modules: Mapping[str, ModuleConfig]) -> lis
             name = raw.strip()
             if not name:
                 raise ProbeRejected(
-                    "unknown_module", f'empty module name in {echo(value)}; known: {_known(modules)}'
+                    "unknown_module",
+                    f"empty module name in {echo(value)}; known: {_known(modules)}",
                 )
             if name not in modules:
                 raise ProbeRejected(

@@ -167,12 +167,11 @@ def probe_families(
     success = bool(modules) and all(module.success for module in modules)
     families: list[Metric] = [
         GaugeMetricFamily(
-            "probe_success", "1 if every requested module got CHAOS data for the line.",
+            "probe_success",
+            "1 if every requested module got CHAOS data for the line.",
             value=int(success),
         ),
-        GaugeMetricFamily(
-            "probe_duration_seconds", "How long the probe took.", value=duration
-        ),
+        GaugeMetricFamily("probe_duration_seconds", "How long the probe took.", value=duration),
         GaugeMetricFamily(
             "probe_timeout_seconds", "The probe's deadline in seconds.", value=timeout
         ),
@@ -214,18 +213,18 @@ async def run_probe(
     request: ProbeRequest,
     chaos_url: str,
     services: ProbeServices,
-    timeout: float,
+    budget: float,
     log: ProbeLog,
 ) -> ProbeResult:
     """Run every module of the request concurrently, each bounded by the one deadline."""
     loop = asyncio.get_running_loop()
     started = loop.time()
-    deadline = started + timeout
+    deadline = started + budget
     log.debug(
         "probe started",
         target=request.target,
         modules=",".join(plan.module.name for plan in request.plans),
-        timeout_seconds=round(timeout, 3),
+        timeout_seconds=round(budget, 3),
     )
     async with asyncio.timeout_at(deadline):
         modules = await asyncio.gather(
@@ -237,7 +236,9 @@ async def run_probe(
     duration = loop.time() - started
     success = all(module.success for module in modules)
     for module in modules:
-        services.metrics.probes.labels(module.name, "success" if module.success else "failure").inc()
+        services.metrics.probes.labels(
+            module.name, "success" if module.success else "failure"
+        ).inc()
         if module.success:
             log.debug("module succeeded", module=module.name, auth=module.auth)
         else:
@@ -253,7 +254,7 @@ async def run_probe(
         target=request.target,
         success=success,
         duration=duration,
-        timeout=timeout,
+        timeout=budget,
         modules=tuple(modules),
-        exposition=render(probe_families(modules, duration, timeout)),
+        exposition=render(probe_families(modules, duration, budget)),
     )

@@ -6,6 +6,7 @@ import logging
 import time
 from datetime import UTC, datetime
 
+from aaisp_multi_exporter.logsetup import fields as log_fields
 from aaisp_multi_exporter.logsetup import logfmt_value
 
 _LOGGER = logging.getLogger("aaisp_multi_exporter.probe")
@@ -24,7 +25,7 @@ class ProbeLog:
         name = logging.getLevelName(level).lower()
         self.lines.append(f"ts={stamp} level={name} msg={logfmt_value(message)} {pairs}".rstrip())
         if _LOGGER.isEnabledFor(level):
-            _LOGGER.log(level, message, extra={**self.context, **fields})
+            _LOGGER.log(level, message, extra=log_fields(**{**self.context, **fields}))
 
     def debug(self, message: str, **fields: object) -> None:
         self.log(logging.DEBUG, message, **fields)

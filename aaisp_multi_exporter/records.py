@@ -166,7 +166,9 @@ def parse_reply(command: str, body: bytes) -> ParsedReply:
         document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ChaosReplyError(
-            Outcome.INVALID_RESPONSE, f"reply is not JSON ({exc.__class__.__name__})", retryable=True
+            Outcome.INVALID_RESPONSE,
+            f"reply is not JSON ({exc.__class__.__name__})",
+            retryable=True,
         ) from None
     if not isinstance(document, dict):
         raise ChaosReplyError(
@@ -182,9 +184,7 @@ def parse_reply(command: str, body: bytes) -> ParsedReply:
     payload = document.get(key)
     if not isinstance(payload, list):
         found = "missing" if payload is None else f"a {type(payload).__name__}"
-        raise ChaosReplyError(
-            Outcome.INVALID_RESPONSE, f'reply has no "{key}" array ({found})'
-        )
+        raise ChaosReplyError(Outcome.INVALID_RESPONSE, f'reply has no "{key}" array ({found})')
     lines: dict[str, LineRecord] = {}
     notes: list[str] = []
     for index, entry in enumerate(payload):

@@ -38,7 +38,8 @@ FULL = LineRecord(
         pytest.param(
             FULL,
             {
-                'aaisp_broadband_line_info{line_id="32891",login="gb12@a.1",postcode="SA65 9RR"}': 1,
+                "aaisp_broadband_line_info"
+                '{line_id="32891",login="gb12@a.1",postcode="SA65 9RR"}': 1,
                 "aaisp_broadband_line_sync_download_bits_per_second": 5181000,
                 "aaisp_broadband_line_sync_upload_bits_per_second": 1205000,
                 "aaisp_broadband_line_adjusted_download_bits_per_second": 5087000,

@@ -18,8 +18,8 @@ from aaisp_multi_exporter.records import (
 )
 
 
-def utc(*parts: int) -> float:
-    return datetime(*parts, tzinfo=UTC).timestamp()  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> float:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC).timestamp()
 
 
 @pytest.mark.parametrize(
@@ -144,26 +144,76 @@ def test_reply_indexes_lines_by_id() -> None:
 @pytest.mark.parametrize(
     ("body", "outcome", "retryable", "message"),
     [
-        pytest.param(b"<html>down</html>", Outcome.INVALID_RESPONSE, True,
-                     "reply is not JSON (JSONDecodeError)", id="html"),
-        pytest.param(b'{"info":[{"ID":"1"', Outcome.INVALID_RESPONSE, True,
-                     "reply is not JSON (JSONDecodeError)", id="truncated"),
-        pytest.param(b"\xff\xfe", Outcome.INVALID_RESPONSE, True,
-                     "reply is not JSON (JSONDecodeError)", id="binary"),
-        pytest.param(b"[]", Outcome.INVALID_RESPONSE, False,
-                     "reply is a JSON list, not an object", id="top-level-list"),
-        pytest.param(b'{"info":"oops"}', Outcome.INVALID_RESPONSE, False,
-                     'reply has no "info" array (a str)', id="payload-string"),
-        pytest.param(b'{"subsystem":"broadband"}', Outcome.INVALID_RESPONSE, False,
-                     'reply has no "info" array (missing)', id="payload-missing"),
-        pytest.param(b'{"error":"Control authorisation failed"}', Outcome.AUTH_ERROR, False,
-                     "CHAOS refused the credentials: Control authorisation failed", id="auth"),
-        pytest.param(b'{"error":"Bad control-login"}', Outcome.AUTH_ERROR, False,
-                     "CHAOS refused the credentials: Bad control-login", id="bad-login"),
-        pytest.param(b'{"error":"Account authorisation failed"}', Outcome.AUTH_ERROR, False,
-                     "CHAOS refused the credentials: Account authorisation failed", id="account"),
-        pytest.param(b'{"error":"Unknown command","info":[]}', Outcome.API_ERROR, False,
-                     'CHAOS error: "Unknown command"', id="api-error"),
+        pytest.param(
+            b"<html>down</html>",
+            Outcome.INVALID_RESPONSE,
+            True,
+            "reply is not JSON (JSONDecodeError)",
+            id="html",
+        ),
+        pytest.param(
+            b'{"info":[{"ID":"1"',
+            Outcome.INVALID_RESPONSE,
+            True,
+            "reply is not JSON (JSONDecodeError)",
+            id="truncated",
+        ),
+        pytest.param(
+            b"\xff\xfe",
+            Outcome.INVALID_RESPONSE,
+            True,
+            "reply is not JSON (JSONDecodeError)",
+            id="binary",
+        ),
+        pytest.param(
+            b"[]",
+            Outcome.INVALID_RESPONSE,
+            False,
+            "reply is a JSON list, not an object",
+            id="top-level-list",
+        ),
+        pytest.param(
+            b'{"info":"oops"}',
+            Outcome.INVALID_RESPONSE,
+            False,
+            'reply has no "info" array (a str)',
+            id="payload-string",
+        ),
+        pytest.param(
+            b'{"subsystem":"broadband"}',
+            Outcome.INVALID_RESPONSE,
+            False,
+            'reply has no "info" array (missing)',
+            id="payload-missing",
+        ),
+        pytest.param(
+            b'{"error":"Control authorisation failed"}',
+            Outcome.AUTH_ERROR,
+            False,
+            "CHAOS refused the credentials: Control authorisation failed",
+            id="auth",
+        ),
+        pytest.param(
+            b'{"error":"Bad control-login"}',
+            Outcome.AUTH_ERROR,
+            False,
+            "CHAOS refused the credentials: Bad control-login",
+            id="bad-login",
+        ),
+        pytest.param(
+            b'{"error":"Account authorisation failed"}',
+            Outcome.AUTH_ERROR,
+            False,
+            "CHAOS refused the credentials: Account authorisation failed",
+            id="account",
+        ),
+        pytest.param(
+            b'{"error":"Unknown command","info":[]}',
+            Outcome.API_ERROR,
+            False,
+            'CHAOS error: "Unknown command"',
+            id="api-error",
+        ),
     ],
 )
 def test_reply_failures(body: bytes, outcome: Outcome, retryable: bool, message: str) -> None:

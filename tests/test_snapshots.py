@@ -87,7 +87,8 @@ async def test_which_failures_are_cached(outcome: Outcome, kept: bool) -> None:
     store, fetch = SnapshotStore(), Fetcher(ChaosReplyError(outcome, "failed"))
     first, _ = await store.get(key(), fetch, 60)
     second, how = await store.get(key(), fetch, 60)
-    assert first.error is not None and first.error.outcome is outcome
+    assert first.error is not None
+    assert first.error.outcome is outcome
     assert second.error is not None
     assert (how is Lookup.CACHED) is kept
     assert fetch.calls == (1 if kept else 2)
@@ -102,7 +103,8 @@ async def test_a_waiter_giving_up_does_not_cancel_the_shared_call() -> None:
     impatient.cancel()
     fetch.gate.set()
     snapshot, how = await patient
-    assert snapshot.reply is not None and how is Lookup.COALESCED
+    assert snapshot.reply is not None
+    assert how is Lookup.COALESCED
     assert fetch.calls == 1
 
 

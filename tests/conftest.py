@@ -1,0 +1,146 @@
+"""Shared harness: the simulator and the exporter as real servers on loopback sockets."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from prometheus_client.parser import text_string_to_metric_families
+
+from aaisp_multi_exporter.app import ExporterState, build_state, create_app
+from aaisp_multi_exporter.client import ChaosClient, make_session
+from aaisp_multi_exporter.config import Config, parse_config
+from aaisp_multi_exporter.selfmetrics import ExporterMetrics
+from aaisp_multi_exporter.simulator import SimAccount, Simulator, generate_lines
+
+#: Appears nowhere but in credentials; tests assert it never leaks.
+SENTINEL = "S3NTINEL-pa55-do-not-leak"
+HOME_LOGIN = "home@a"
+OTHER_LOGIN = "other@a"
+
+
+def config_text(url: str, *, password: str = SENTINEL, extra: str = "", **module: str) -> str:
+    """A config with credential sets ``home`` and ``other`` and modules ``quota`` and ``line``.
+
+    ``module`` entries are appended to both module tables (e.g. ``cache_seconds="0"``).
+    """
+    values = {"timeout_seconds": "5", "retries": "2", **module}
+    settings = "".join(f"{key} = {value}\n" for key, value in values.items())
+    return f"""
+[chaos]
+url = "{url}"
+
+[auths.home]
+control_login = "{HOME_LOGIN}"
+control_password = "{password}"
+
+[auths.other]
+control_login = "{OTHER_LOGIN}"
+control_password = "other-password"
+
+[modules.quota]
+commands = ["broadband/quota"]
+auth = "home"
+{settings}
+[modules.line]
+commands = ["broadband/info"]
+auth = "home"
+{settings}
+{extra}
+"""
+
+
+@pytest.fixture
+async def simulator() -> AsyncIterator[Simulator]:
+    home = SimAccount(HOME_LOGIN, SENTINEL, generate_lines(40, start_id=10000))
+    other = SimAccount(OTHER_LOGIN, "other-password", generate_lines(5, start_id=20000))
+    sim = Simulator([home, other], seed=1)
+    await sim.start()
+    yield sim
+    await sim.stop()
+
+
+@dataclass
+class Exporter:
+    """A running exporter and a session to talk to it."""
+
+    state: ExporterState
+    server: TestServer
+    http: aiohttp.ClientSession
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url("")).rstrip("/")
+
+    async def get(
+        self, path: str, *, headers: dict[str, str] | None = None
+    ) -> tuple[int, str, aiohttp.ClientResponse]:
+        async with self.http.get(self.url + path, headers=headers) as response:
+            return response.status, await response.text(), response
+
+    async def probe(self, query: str, **kwargs: dict[str, str]) -> tuple[int, str]:
+        status, text, _ = await self.get(f"/probe?{query}", **kwargs)
+        return status, text
+
+    async def samples(self, query: str) -> dict[str, float]:
+        status, text = await self.probe(query)
+        assert status == 200, text
+        return samples(text)
+
+    async def self_metrics(self) -> dict[str, float]:
+        status, text, _ = await self.get("/metrics")
+        assert status == 200
+        return samples(text)
+
+
+def samples(text: str) -> dict[str, float]:
+    """Exposition text to ``name{a="b",...}`` -> value, labels sorted."""
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            out[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return out
+
+
+ExporterFactory = Callable[..., Awaitable[Exporter]]
+
+
+@pytest.fixture
+async def make_exporter(simulator: Simulator) -> AsyncIterator[ExporterFactory]:
+    """Start an exporter on a real port against the simulator; config from ``config_text``."""
+    started: list[tuple[TestServer, aiohttp.ClientSession, aiohttp.ClientSession]] = []
+
+    async def start(
+        text: str | None = None, *, timeout_offset: float = 0.5, **module: str
+    ) -> Exporter:
+        body = text if text is not None else config_text(simulator.url, **module)
+
+        def loader() -> Config:
+            return parse_config(body, source="test.toml")
+
+        metrics = ExporterMetrics()
+        chaos_session = make_session()
+        state = build_state(
+            loader, ChaosClient(chaos_session, metrics), metrics, timeout_offset=timeout_offset
+        )
+        state.reload()
+        server = TestServer(create_app(state))
+        await server.start_server()
+        http = aiohttp.ClientSession()
+        started.append((server, http, chaos_session))
+        return Exporter(state=state, server=server, http=http)
+
+    yield start
+    for server, http, chaos_session in started:
+        await http.close()
+        await server.close()
+        await chaos_session.close()
+
+
+@pytest.fixture
+async def exporter(make_exporter: ExporterFactory) -> Exporter:
+    return await make_exporter()
