@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
-import platform
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,7 +24,16 @@ from aaisp_multi_exporter.deadline import (
 )
 from aaisp_multi_exporter.debugtext import debug_report
 from aaisp_multi_exporter.logsetup import fields
-from aaisp_multi_exporter.params import ProbeRejected, ProbeRequest, parse_probe_query
+from aaisp_multi_exporter.discovery import Discovery
+from aaisp_multi_exporter.history import DEFAULT_LIMIT, ProbeHistory
+from aaisp_multi_exporter.pages import logs_answer, render_landing
+from aaisp_multi_exporter.params import (
+    ProbeRejected,
+    ProbeRequest,
+    parse_auth,
+    parse_modules,
+    parse_probe_query,
+)
 from aaisp_multi_exporter.probe import ProbeServices, run_probe
 from aaisp_multi_exporter.probelog import ProbeLog
 from aaisp_multi_exporter.selfmetrics import ExporterMetrics
@@ -54,9 +61,13 @@ class ExporterState:
     loader: Callable[[], Config]
     services: ProbeServices
     timeout_offset: float = 0.5
+    max_requests: int = 40
+    probes_running: int = 0
+    discovery: Discovery | None = None
     config: Config | None = None
     last_reload: ReloadStatus | None = None
     started: float = field(default_factory=time.monotonic)
+    history: ProbeHistory = field(default_factory=ProbeHistory)
 
     @property
     def metrics(self) -> ExporterMetrics:
@@ -75,6 +86,8 @@ class ExporterState:
         self.metrics.reload_successful.set(1)
         self.metrics.reload_timestamp.set(self.last_reload.at)
         self.metrics.init_modules(config.modules)
+        if self.discovery is not None:
+            self.discovery.forget_missing(config)
         return config
 
 
@@ -124,13 +137,32 @@ async def probe(request: web.Request) -> web.Response:
         module=",".join(plan.module.name for plan in probe_request.plans),
         auth=",".join(sorted({plan.auth.name for plan in probe_request.plans})),
     )
+    if state.max_requests and state.probes_running >= state.max_requests:
+        # Refuse at once rather than queue: a queue would only answer after the scrape
+        # timeout, and grows without bound under a flood.
+        metrics.rejected.labels("too_many_requests").inc()
+        return _text(
+            f"too many probes in flight (limit {state.max_requests}); retry later", status=503
+        )
+    state.probes_running += 1
     metrics.in_flight.inc()
     try:
         result = await run_probe(probe_request, config.chaos.url, state.services, timeout, log)
     finally:
+        state.probes_running -= 1
         metrics.in_flight.dec()
+    # Every probe is kept, as blackbox_exporter does, so /logs can explain a failed scrape.
+    report = debug_report(log, result, probe_request, config)
+    state.history.add(
+        target=probe_request.target,
+        modules=[plan.module.name for plan in probe_request.plans],
+        auths=sorted({plan.auth.name for plan in probe_request.plans}),
+        success=result.success,
+        duration=result.duration,
+        debug_text=report,
+    )
     if probe_request.debug:
-        return _text(debug_report(log, result, probe_request, config))
+        return _text(report)
     return web.Response(body=result.exposition, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -146,6 +178,23 @@ def _probe_timeout(request: web.Request, probe_request: ProbeRequest, offset: fl
     ]
     # Several modules share one deadline: the strictest module timeout bounds the probe.
     return effective_timeout(header, offset, min(module_timeouts, default=None))
+
+
+async def discover(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    config = _require_config(state)
+    assert state.discovery is not None
+    try:
+        auth = parse_auth(request.query.getall("auth", []), config.auths)
+        modules = request.query.getall("module", [])
+        if len(modules) > 1:
+            raise ProbeRejected("unknown_module", 'parameter "module" may be given at most once')
+        module = parse_modules(modules, config.modules)[0].name if modules else None
+    except ProbeRejected as rejected:
+        return _text(rejected.message, status=rejected.status)
+    auths = [auth] if auth is not None else list(config.auths.values())
+    groups = await state.discovery.discover(config, auths, module)
+    return web.json_response(groups)
 
 
 async def healthy(request: web.Request) -> web.Response:
@@ -203,36 +252,15 @@ async def reload_wrong_method(request: web.Request) -> web.Response:
 
 async def landing(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    config = state.config
-    modules = list(config.modules) if config else []
-    auths = list(config.auths) if config else []
-    escape = html.escape
-    module_options = "".join(f"<option>{escape(name)}</option>" for name in modules)
-    auth_options = '<option value="">(module default)</option>' + "".join(
-        f"<option>{escape(name)}</option>" for name in auths
+    page = render_landing(
+        state.config, state.history.recent(), history_limit=state.history.limit
     )
-    body = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>AAISP Multi Exporter</title></head>
-<body>
-<h1>AAISP Multi Exporter</h1>
-<p>Version {escape(__version__)} on Python {escape(platform.python_version())}.
-Probes Andrews &amp; Arnold broadband lines through the CHAOS v2 API.</p>
-<ul>
-<li><a href="metrics">Exporter metrics</a></li>
-<li><a href="config">Configuration</a> (secrets hidden)</li>
-<li><a href="health">Health</a></li>
-</ul>
-<h2>Probe a line</h2>
-<form action="probe" method="get">
-<label>Target (line ID) <input name="target" required maxlength="64"></label>
-<label>Module <select name="module">{module_options}</select></label>
-<label>Auth <select name="auth">{auth_options}</select></label>
-<label><input type="checkbox" name="debug" value="true"> Debug</label>
-<button type="submit">Probe</button>
-</form>
-</body></html>
-"""
-    return web.Response(text=body, content_type="text/html")
+    return web.Response(text=page, content_type="text/html")
+
+
+async def logs(request: web.Request) -> web.Response:
+    answer = logs_answer(request.query, request.app[STATE].history)
+    return _text(answer.text, status=answer.status)
 
 
 def create_app(state: ExporterState) -> web.Application:
@@ -242,6 +270,8 @@ def create_app(state: ExporterState) -> web.Application:
     app.router.add_get("/probe", probe)
     app.router.add_get("/metrics", make_aiohttp_handler(state.metrics.registry))
     app.router.add_get("/config", show_config)
+    app.router.add_get("/logs", logs)
+    app.router.add_get("/discover", discover)
     app.router.add_get("/health", health)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
@@ -256,8 +286,17 @@ def build_state(
     metrics: ExporterMetrics,
     *,
     timeout_offset: float = 0.5,
+    max_requests: int = 40,
+    history_limit: int = DEFAULT_LIMIT,
     store: SnapshotStore | None = None,
 ) -> ExporterState:
     """Wire the shared services; the caller loads the first configuration with ``reload``."""
     services = ProbeServices(client=client, store=store or SnapshotStore(), metrics=metrics)
-    return ExporterState(loader=loader, services=services, timeout_offset=timeout_offset)
+    return ExporterState(
+        loader=loader,
+        services=services,
+        timeout_offset=timeout_offset,
+        max_requests=max_requests,
+        discovery=Discovery(services),
+        history=ProbeHistory(history_limit),
+    )

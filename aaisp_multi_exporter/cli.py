@@ -50,6 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to listen on, [host]:port (default: %(default)s)",
     )
     parser.add_argument(
+        "--web.max-requests",
+        dest="max_requests",
+        type=int,
+        default=40,
+        help="probes allowed in flight at once; beyond it a probe gets 503; 0 for no limit "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
         "--timeout-offset",
         dest="timeout_offset",
         type=float,
@@ -94,18 +102,24 @@ class Options:
     config_check: bool
     listen_address: str
     timeout_offset: float
+    max_requests: int
     log_level: str
     log_format: str
     demo: bool
+
+
+def print_problems(source: str, error: ConfigError) -> None:
+    """Plain lines on stderr, one a problem, so a person can read and fix them in order."""
+    for problem in error.problems:
+        print(problem, file=sys.stderr)
+    print(f"{source}: {len(error.problems)} problem(s) found", file=sys.stderr)
 
 
 def check_config(path: str) -> int:
     try:
         config = load_config(path)
     except ConfigError as error:
-        for problem in error.problems:
-            print(problem, file=sys.stderr)
-        print(f"{path}: {len(error.problems)} problem(s) found", file=sys.stderr)
+        print_problems(path, error)
         return 1
     print(f"{path}: OK ({len(config.auths)} credential set(s), {len(config.modules)} module(s))")
     return 0
@@ -130,13 +144,19 @@ async def serve(options: Options) -> int:
     metrics = ExporterMetrics()
     session = make_session()
     state = build_state(
-        loader, ChaosClient(session, metrics), metrics, timeout_offset=options.timeout_offset
+        loader,
+        ChaosClient(session, metrics),
+        metrics,
+        timeout_offset=options.timeout_offset,
+        max_requests=options.max_requests,
     )
     try:
         state.reload()
     except ConfigError as error:
-        for problem in error.problems:
-            LOGGER.error(problem)
+        print_problems("<demo>" if options.demo else options.config_file, error)
+        LOGGER.error(
+            "invalid configuration; not starting", extra=fields(problems=len(error.problems))
+        )
         await session.close()
         for stop_extra in reversed(stack):
             await _maybe_await(stop_extra())

@@ -115,7 +115,11 @@ async def make_exporter(simulator: Simulator) -> AsyncIterator[ExporterFactory]:
     started: list[tuple[TestServer, aiohttp.ClientSession, aiohttp.ClientSession]] = []
 
     async def start(
-        text: str | None = None, *, timeout_offset: float = 0.5, **module: str
+        text: str | None = None,
+        *,
+        timeout_offset: float = 0.5,
+        max_requests: int = 40,
+        **module: str,
     ) -> Exporter:
         body = text if text is not None else config_text(simulator.url, **module)
 
@@ -125,7 +129,11 @@ async def make_exporter(simulator: Simulator) -> AsyncIterator[ExporterFactory]:
         metrics = ExporterMetrics()
         chaos_session = make_session()
         state = build_state(
-            loader, ChaosClient(chaos_session, metrics), metrics, timeout_offset=timeout_offset
+            loader,
+            ChaosClient(chaos_session, metrics),
+            metrics,
+            timeout_offset=timeout_offset,
+            max_requests=max_requests,
         )
         state.reload()
         server = TestServer(create_app(state))

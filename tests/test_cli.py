@@ -1,0 +1,236 @@
+"""The command line as a user runs it: real processes, real signals, real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from aaisp_multi_exporter import __version__
+from aaisp_multi_exporter.cli import parse_listen_address
+from aaisp_multi_exporter.logsetup import JsonFormatter, LogfmtFormatter, fields
+from tests.conftest import samples
+
+REPO = Path(__file__).resolve().parent.parent
+ENV = {
+    **os.environ,
+    "AAISP_EXPORTER_AUTH__CONTROL_LOGIN": "ab12@a",
+    "AAISP_EXPORTER_AUTH__CONTROL_PASSWORD": "S3NTINEL-cli",
+}
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "aaisp_multi_exporter", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env=env or ENV,
+        check=False,
+    )
+
+
+def test_version() -> None:
+    result = run("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"aaisp-multi-exporter {__version__}"
+
+
+def test_check_shipped_config() -> None:
+    result = run("--config.check", "--config.file", "modules.toml")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "modules.toml: OK (1 credential set(s), 2 module(s))"
+
+
+def test_check_lists_every_problem(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[auths.home]\ncontrol_login = "a@a"\ncontrol_pasword = "S3NTINEL-cli"\n'
+        '[modules.quota]\ncommands = ["broadband/kill"]\nretries = 11\n'
+    )
+    result = run("--config.check", "--config.file", str(bad))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"{bad}: auths.home.control_pasword: unknown key",
+        f"{bad}: auths.home: needs control_login and control_password, "
+        "or account_number and account_password",
+        f'{bad}: modules.quota.commands: unknown command "broadband/kill"; '
+        "allowed: broadband/info, broadband/quota",
+        f"{bad}: modules.quota.retries: must be between 0 and 10, got 11",
+        f"{bad}: 4 problem(s) found",
+    ]
+    assert "S3NTINEL" not in result.stderr + result.stdout
+
+
+def test_bad_config_at_start_exits_1_without_traceback() -> None:
+    env = {k: v for k, v in ENV.items() if k != "AAISP_EXPORTER_AUTH__CONTROL_PASSWORD"}
+    result = run("--config.file", "modules.toml", "--web.listen-address", "127.0.0.1:0", env=env)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[:2] == [
+        "modules.toml: auths.default.control_password_env: environment variable "
+        '"AAISP_EXPORTER_AUTH__CONTROL_PASSWORD" is not set',
+        "modules.toml: 1 problem(s) found",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        (":9099", (None, 9099)),
+        ("0.0.0.0:80", ("0.0.0.0", 80)),
+        ("127.0.0.1:0", ("127.0.0.1", 0)),
+        ("[::1]:9099", ("::1", 9099)),
+        ("localhost:1", ("localhost", 1)),
+    ],
+)
+def test_listen_address(address: str, expected: tuple[str | None, int]) -> None:
+    assert parse_listen_address(address) == expected
+
+
+@pytest.mark.parametrize("address", ["9099", "host:", "host:port", ":70000", ""])
+def test_bad_listen_address(address: str) -> None:
+    with pytest.raises(ValueError, match="invalid --web.listen-address"):
+        parse_listen_address(address)
+
+
+def test_bad_listen_address_exits_2() -> None:
+    result = run("--demo", "--web.listen-address", "nowhere")
+    assert result.returncode == 2
+    assert "invalid --web.listen-address 'nowhere'" in result.stderr
+
+
+def _record(message: str, **values: object) -> logging.LogRecord:
+    record = logging.LogRecord(
+        "aaisp_multi_exporter.probe", logging.INFO, "x", 1, message, (), None
+    )
+    record.__dict__.update(fields(**values))
+    record.created = 0.0
+    return record
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({}, "msg=hello"),
+        ({"target": "10001", "module": "line"}, "msg=hello target=10001 module=line"),
+        ({"reason": 'CHAOS error: "x y"'}, 'msg=hello reason="CHAOS error: \\"x y\\""'),
+        ({"reason": "a\nb"}, 'msg=hello reason="a\\nb"'),
+        ({"empty": ""}, 'msg=hello empty=""'),
+    ],
+)
+def test_logfmt(values: dict[str, object], expected: str) -> None:
+    line = LogfmtFormatter().format(_record("hello", **values))
+    assert line == (
+        "ts=1970-01-01T00:00:00.000Z level=info logger=aaisp_multi_exporter.probe " + expected
+    )
+
+
+def test_json_log() -> None:
+    line = JsonFormatter().format(_record("probe failed", target="1", module="line"))
+    assert json.loads(line) == {
+        "ts": "1970-01-01T00:00:00.000Z",
+        "level": "info",
+        "logger": "aaisp_multi_exporter.probe",
+        "msg": "probe failed",
+        "target": "1",
+        "module": "line",
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Process:
+    def __init__(self, proc: asyncio.subprocess.Process, url: str) -> None:
+        self.proc = proc
+        self.url = url
+        self.stderr: list[str] = []
+
+    async def wait_for_log(self, pattern: str, timeout: float = 15) -> str:
+        assert self.proc.stderr is not None
+        async with asyncio.timeout(timeout):
+            while True:
+                raw = await self.proc.stderr.readline()
+                if not raw:
+                    raise AssertionError("process ended; log was:\n" + "".join(self.stderr))
+                line = raw.decode()
+                self.stderr.append(line)
+                if re.search(pattern, line):
+                    return line
+
+
+@pytest.fixture
+async def demo() -> AsyncIterator[Process]:
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "aaisp_multi_exporter",
+        "--demo",
+        "--log.level",
+        "debug",
+        "--web.listen-address",
+        f"127.0.0.1:{port}",
+        stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
+        cwd=REPO,
+    )
+    process = Process(proc, f"http://127.0.0.1:{port}")
+    try:
+        await process.wait_for_log("msg=listening")
+        yield process
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_demo_serves_probes_and_reloads_on_sighup(demo: Process) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(demo.url + "/-/ready") as response:
+            assert response.status == 200
+        async with http.get(demo.url + "/probe?target=10000&module=quota,line") as response:
+            got = samples(await response.text())
+        assert got["probe_success"] == 1
+        assert any(name.startswith("aaisp_broadband_line_info{") for name in got)
+        demo.proc.send_signal(signal.SIGHUP)
+        await demo.wait_for_log("configuration reloaded on SIGHUP")
+        async with http.get(demo.url + "/metrics") as response:
+            metrics = samples(await response.text())
+        assert metrics["aaisp_exporter_config_last_reload_successful"] == 1
+
+
+async def test_sigterm_lets_probes_in_flight_finish(demo: Process) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(demo.url + "/config") as response:
+            match = re.search(r'url = "(http://127\.0\.0\.1:\d+)"', await response.text())
+        assert match is not None
+        simulator = match.group(1)
+        fault = {"kind": "latency", "latency_seconds": 1.5}
+        async with http.post(simulator + "/_sim/faults", json=fault) as response:
+            assert response.status == 201
+        probe = asyncio.create_task(http.get(demo.url + "/probe?target=10000&module=line"))
+        await demo.wait_for_log("msg=.probe started")
+        demo.proc.send_signal(signal.SIGTERM)
+        response = await probe
+        assert response.status == 200
+        assert samples(await response.text())["probe_success"] == 1
+        response.release()
+    async with asyncio.timeout(20):
+        assert await demo.proc.wait() == 0

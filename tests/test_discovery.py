@@ -1,0 +1,122 @@
+"""``/discover``: HTTP SD JSON from the same snapshots probes use, resilient per credential set."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from aaisp_multi_exporter.simulator import Fault, Simulator
+from tests.conftest import HOME_LOGIN, OTHER_LOGIN, Exporter, ExporterFactory, config_text
+
+
+async def discover(exporter: Exporter, query: str = "") -> list[dict[str, object]]:
+    status, text, response = await exporter.get(f"/discover{query}")
+    assert status == 200, text
+    assert response.content_type == "application/json"
+    groups: list[dict[str, object]] = json.loads(text)
+    return groups
+
+
+def expected_groups(
+    simulator: Simulator, index: int, auth: str, module: str | None = None
+) -> list[dict[str, object]]:
+    groups: list[dict[str, object]] = []
+    for line in simulator.accounts[index].lines:
+        labels = {"__param_auth": auth, "__meta_aaisp_auth": auth}
+        if "login" in line:
+            labels["__meta_aaisp_login"] = line["login"].strip()
+        if "postcode" in line:
+            labels["__meta_aaisp_postcode"] = line["postcode"].strip()
+        if module is not None:
+            labels["__param_module"] = module
+        groups.append({"targets": [line["ID"]], "labels": labels})
+    return groups
+
+
+async def test_every_line_of_every_credential_set(exporter: Exporter, simulator: Simulator) -> None:
+    groups = await discover(exporter)
+    assert groups == expected_groups(simulator, 0, "home") + expected_groups(simulator, 1, "other")
+
+
+async def test_filters(exporter: Exporter, simulator: Simulator) -> None:
+    assert await discover(exporter, "?auth=other&module=line") == expected_groups(
+        simulator, 1, "other", "line"
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("?auth=nope", 'unknown auth "nope"; known: home, other'),
+        ("?module=nope", 'unknown module "nope"; known: quota, line'),
+        ("?module=line&module=quota", 'parameter "module" may be given at most once'),
+        ("?auth=home&auth=other", 'parameter "auth" may be given at most once'),
+    ],
+)
+async def test_bad_discovery_requests(exporter: Exporter, query: str, message: str) -> None:
+    status, text, _ = await exporter.get(f"/discover{query}")
+    assert (status, text) == (400, message + "\n")
+
+
+async def test_discovery_and_probes_share_chaos_calls(
+    make_exporter: ExporterFactory, simulator: Simulator
+) -> None:
+    exporter = await make_exporter(cache_seconds="60")
+    groups = await discover(exporter, "?auth=home&module=line")
+    for group in groups[:10]:
+        targets = group["targets"]
+        assert isinstance(targets, list)
+        got = await exporter.samples(f"target={targets[0]}&module=line")
+        assert got["probe_success"] == 1
+    assert simulator.calls[(HOME_LOGIN, "broadband/info", "")] == 1
+
+
+async def test_one_failing_credential_set_then_recovery(
+    make_exporter: ExporterFactory, simulator: Simulator
+) -> None:
+    other_tier = """
+[modules.other_line]
+commands = ["broadband/info"]
+auth = "other"
+cache_seconds = 0
+retries = 0
+"""
+    exporter = await make_exporter(
+        config_text(simulator.url, extra=other_tier, cache_seconds="0", retries="0")
+    )
+    simulator.add_fault(Fault("http_status", status=503, login=OTHER_LOGIN))
+    # "other" never succeeded: left out; "home" still discovered and probed.
+    assert await discover(exporter) == expected_groups(simulator, 0, "home")
+    assert (await exporter.samples("target=10001&module=line"))["probe_success"] == 1
+    simulator.clear_faults()
+    assert await discover(exporter) == expected_groups(simulator, 0, "home") + expected_groups(
+        simulator, 1, "other"
+    )
+    # Now it fails again: its last good list is served.
+    simulator.add_fault(Fault("drop", login=OTHER_LOGIN))
+    before = simulator.total_calls
+    assert await discover(exporter) == expected_groups(simulator, 0, "home") + expected_groups(
+        simulator, 1, "other"
+    )
+    assert simulator.total_calls == before + 2
+
+
+async def test_overload_gets_503_at_once(
+    make_exporter: ExporterFactory, simulator: Simulator
+) -> None:
+    exporter = await make_exporter(max_requests=2, cache_seconds="0", scope='"line"')
+    simulator.add_fault(Fault("latency", latency_seconds=0.5))
+    results = await asyncio.gather(
+        *(exporter.probe(f"target={10000 + i}&module=line") for i in range(6))
+    )
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [200, 200, 503, 503, 503, 503]
+    refused = next(text for status, text in results if status == 503)
+    assert refused == "too many probes in flight (limit 2); retry later\n"
+    metrics = await exporter.self_metrics()
+    assert metrics['aaisp_exporter_probe_requests_rejected_total{reason="too_many_requests"}'] == 4
+    assert metrics["aaisp_exporter_probes_in_flight"] == 0
+    simulator.clear_faults()
+    assert (await exporter.samples("target=10001&module=line"))["probe_success"] == 1
