@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -12,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from aaisp_multi_exporter.app import ExporterState, build_state, create_app
 from aaisp_multi_exporter.client import ChaosClient, make_session
-from aaisp_multi_exporter.config import Config, parse_config
+from aaisp_multi_exporter.config import Config, load_config, parse_config
 from aaisp_multi_exporter.selfmetrics import ExporterMetrics
 from aaisp_multi_exporter.simulator import SimAccount, Simulator, generate_lines
 
@@ -119,11 +120,14 @@ async def make_exporter(simulator: Simulator) -> AsyncIterator[ExporterFactory]:
         *,
         timeout_offset: float = 0.5,
         max_requests: int = 40,
+        path: Path | None = None,
         **module: str,
     ) -> Exporter:
         body = text if text is not None else config_text(simulator.url, **module)
 
         def loader() -> Config:
+            if path is not None:
+                return load_config(path)
             return parse_config(body, source="test.toml")
 
         metrics = ExporterMetrics()

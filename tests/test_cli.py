@@ -234,3 +234,54 @@ async def test_sigterm_lets_probes_in_flight_finish(demo: Process) -> None:
         response.release()
     async with asyncio.timeout(20):
         assert await demo.proc.wait() == 0
+
+
+async def test_sighup_with_a_broken_file_keeps_the_running_config(tmp_path: Path) -> None:
+    config = tmp_path / "modules.toml"
+    good = (
+        '[chaos]\nurl = "http://127.0.0.1:9"\n'
+        '[auths.home]\ncontrol_login = "a@a"\ncontrol_password_file = "secret"\n'
+        '[modules.line]\ncommands = ["broadband/info"]\n'
+    )
+    (tmp_path / "secret").write_text("S3NTINEL-cli\n")
+    config.write_text(good)
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "aaisp_multi_exporter",
+        "--config.file",
+        str(config),
+        "--web.listen-address",
+        f"127.0.0.1:{port}",
+        stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
+        cwd=REPO,
+    )
+    process = Process(proc, f"http://127.0.0.1:{port}")
+    try:
+        await process.wait_for_log("msg=listening")
+        async with aiohttp.ClientSession() as http:
+            config.write_text(good.replace("broadband/info", "broadband/kill"))
+            proc.send_signal(signal.SIGHUP)
+            line = await process.wait_for_log("reload on SIGHUP failed")
+            assert "broadband/kill" in line
+            async with http.get(process.url + "/metrics") as response:
+                metrics = samples(await response.text())
+            assert metrics["aaisp_exporter_config_last_reload_successful"] == 0
+            async with http.get(process.url + "/config") as response:
+                assert 'commands = ["broadband/info"]' in await response.text()
+            config.write_text(good)
+            proc.send_signal(signal.SIGHUP)
+            await process.wait_for_log("configuration reloaded on SIGHUP")
+            async with http.get(process.url + "/metrics") as response:
+                metrics = samples(await response.text())
+            assert metrics["aaisp_exporter_config_last_reload_successful"] == 1
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(20):
+            assert await proc.wait() == 0
+        assert "S3NTINEL" not in "".join(process.stderr)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

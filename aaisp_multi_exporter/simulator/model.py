@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 
 from .lines import generate_lines, service_aliases
 
-FaultKind = Literal["latency", "http_status", "html", "truncated", "drop", "wrong_shape", "error"]
+FaultKind = Literal[
+    "latency", "http_status", "html", "truncated", "drop", "wrong_shape", "error", "body"
+]
 FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
 
 DEMO_LOGIN = "demo@a"
@@ -55,6 +57,8 @@ class Fault:
     retry_after: str | None = None
     latency_seconds: float = 0.0
     error_text: str = "Unknown command"
+    #: For ``body``: any JSON value, sent as a 200 ``application/json`` reply (fuzzing shapes).
+    body: object = None
 
     def __post_init__(self) -> None:
         """Reject impossible faults early, where the caller can see the mistake."""

@@ -476,6 +476,8 @@ class Simulator:
         if problem is not None:
             return web.Response(status=400, text=str(problem))
 
+        if fault is not None and fault.kind == "body":
+            return json_response(fault.body)
         reply = self.build_reply(subsystem, command, attrs)
         if fault is None:
             return json_response(reply)

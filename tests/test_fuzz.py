@@ -1,0 +1,212 @@
+"""Hypothesis against the running servers: no query string yields a 500, no CHAOS reply shape
+crashes a probe.
+
+The exporter and the simulator run on their own event loop in a thread, so hypothesis drives
+them with plain blocking HTTP over real sockets, one example after another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import threading
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import quote, urlencode
+
+import pytest
+from aiohttp import web
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aaisp_multi_exporter.app import build_state, create_app
+from aaisp_multi_exporter.client import ChaosClient, make_session
+from aaisp_multi_exporter.config import Config, parse_config
+from aaisp_multi_exporter.selfmetrics import ExporterMetrics
+from aaisp_multi_exporter.simulator import Fault, SimAccount, Simulator, generate_lines
+from tests.conftest import HOME_LOGIN, SENTINEL, config_text, samples
+
+T = TypeVar("T")
+PATHS = [
+    "/",
+    "/probe",
+    "/metrics",
+    "/discover",
+    "/config",
+    "/logs",
+    "/health",
+    "/-/healthy",
+    "/-/ready",
+    "/-/reload",
+    "/nope",
+]
+KEYS = ["target", "module", "auth", "debug", "id", "x"]
+
+
+@dataclass
+class Live:
+    loop: asyncio.AbstractEventLoop
+    simulator: Simulator
+    port: int
+
+    def run(self, coroutine: Coroutine[object, object, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=30)
+
+    def get(self, path_and_query: str) -> tuple[int, str]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            connection.request("GET", path_and_query)
+            response = connection.getresponse()
+            return response.status, response.read().decode("utf-8", "replace")
+        finally:
+            connection.close()
+
+
+@pytest.fixture(scope="module")
+def live() -> Iterator[Live]:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    async def start() -> tuple[Simulator, web.AppRunner, int]:
+        simulator = Simulator([SimAccount(HOME_LOGIN, SENTINEL, generate_lines(20))])
+        await simulator.start()
+        text = config_text(simulator.url, cache_seconds="0", retries="0", timeout_seconds="2")
+
+        def loader() -> Config:
+            return parse_config(text, source="fuzz.toml")
+
+        metrics = ExporterMetrics()
+        state = build_state(loader, ChaosClient(make_session(), metrics), metrics)
+        state.reload()
+        runner = web.AppRunner(create_app(state))
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = next(addr[1] for addr in runner.addresses if isinstance(addr, tuple))
+        return simulator, runner, port
+
+    simulator, runner, port = asyncio.run_coroutine_threadsafe(start(), loop).result(30)
+    try:
+        yield Live(loop, simulator, port)
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(30)
+        asyncio.run_coroutine_threadsafe(simulator.stop(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
+values = st.one_of(
+    st.sampled_from(
+        [
+            "10001",
+            "10002",
+            "line",
+            "quota",
+            "quota,line",
+            "home",
+            "other",
+            "true",
+            "false",
+            "1",
+            "",
+            ",",
+            "99999",
+        ]
+    ),
+    st.text(max_size=80),
+)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    path=st.sampled_from(PATHS),
+    params=st.lists(
+        st.tuples(st.one_of(st.sampled_from(KEYS), st.text(max_size=10)), values), max_size=6
+    ),
+)
+def test_no_query_string_yields_a_500(live: Live, path: str, params: list[tuple[str, str]]) -> None:
+    status, body = live.get(f"{path}?{urlencode(params)}")
+    assert status < 500 or (status == 503 and "too many probes" in body), (status, body)
+    assert SENTINEL not in body
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(raw=st.text(max_size=120))
+def test_raw_query_bytes_never_yield_a_500(live: Live, raw: str) -> None:
+    status, _ = live.get("/probe?" + quote(raw, safe="=&%+"))
+    assert status < 500
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+line_like = st.dictionaries(
+    st.sampled_from(
+        [
+            "ID",
+            "id",
+            "login",
+            "postcode",
+            "tx_rate",
+            "rx_rate",
+            "tx_rate_adjusted",
+            "quota_monthly",
+            "quota_remaining",
+            "quota_timestamp",
+            "Tx-Rate",
+        ]
+    ),
+    st.one_of(
+        st.sampled_from(["10001", "0", "-1", "18881390851534", "2024-07-31 10:00:00"]), json_values
+    ),
+    max_size=9,
+)
+replies = st.one_of(
+    json_values,
+    st.fixed_dictionaries({"info": st.lists(st.one_of(line_like, json_values), max_size=5)}),
+    st.fixed_dictionaries({"info": json_values}),
+    st.fixed_dictionaries({"error": json_values}),
+)
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(reply=replies)
+def test_no_reply_shape_crashes_a_probe(live: Live, reply: object) -> None:
+    async def inject() -> None:
+        live.simulator.clear_faults()
+        live.simulator.add_fault(Fault("body", body=reply))
+
+    live.run(inject())
+    status, body = live.get("/probe?target=10001&module=line")
+    assert status == 200, body
+    got = samples(body)
+    assert got["probe_success"] in (0.0, 1.0)
+    status, body = live.get("/probe?target=10001&module=line&debug=true")
+    assert status == 200, body
+
+
+def test_injected_reply_reaches_the_probe(live: Live) -> None:
+    """Guards the fuzz test above: the simulator really serves the generated document."""
+
+    async def inject() -> None:
+        live.simulator.clear_faults()
+        live.simulator.add_fault(Fault("body", body={"info": [{"ID": "10001", "rx_rate": "7"}]}))
+
+    live.run(inject())
+    got = samples(live.get("/probe?target=10001&module=line")[1])
+    assert got["probe_success"] == 1
+    assert got["aaisp_broadband_line_sync_upload_bits_per_second"] == 7
+    live.run(inject())
+    assert samples(live.get("/probe?target=10002&module=line")[1])["probe_success"] == 0
