@@ -102,7 +102,7 @@ def test_listen_address(address: str, expected: tuple[str | None, int]) -> None:
 
 @pytest.mark.parametrize("address", ["9099", "host:", "host:port", ":70000", ""])
 def test_bad_listen_address(address: str) -> None:
-    with pytest.raises(ValueError, match="invalid --web.listen-address"):
+    with pytest.raises(ValueError, match=r"invalid --web\.listen-address"):
         parse_listen_address(address)
 
 
@@ -162,9 +162,9 @@ class Process:
         self.url = url
         self.stderr: list[str] = []
 
-    async def wait_for_log(self, pattern: str, timeout: float = 15) -> str:
+    async def wait_for_log(self, pattern: str, within: float = 15) -> str:
         assert self.proc.stderr is not None
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while True:
                 raw = await self.proc.stderr.readline()
                 if not raw:
