@@ -21,6 +21,7 @@ from aaisp_multi_exporter.simulator import SimAccount, Simulator, generate_lines
 SENTINEL = "S3NTINEL-pa55-do-not-leak"
 HOME_LOGIN = "home@a"
 OTHER_LOGIN = "other@a"
+HOME_ACCOUNT = "A1000A"
 
 
 def config_text(url: str, *, password: str = SENTINEL, extra: str = "", **module: str) -> str:
@@ -56,7 +57,13 @@ auth = "home"
 
 @pytest.fixture
 async def simulator() -> AsyncIterator[Simulator]:
-    home = SimAccount(HOME_LOGIN, SENTINEL, generate_lines(40, start_id=10000))
+    home = SimAccount(
+        HOME_LOGIN,
+        SENTINEL,
+        generate_lines(40, start_id=10000),
+        account_number=HOME_ACCOUNT,
+        account_password=SENTINEL + "-account",
+    )
     other = SimAccount(OTHER_LOGIN, "other-password", generate_lines(5, start_id=20000))
     sim = Simulator([home, other], seed=1)
     await sim.start()

@@ -6,12 +6,13 @@ import asyncio
 import logging
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
 from aaisp_multi_exporter.logsetup import LogfmtFormatter
 from aaisp_multi_exporter.simulator import Fault, Simulator
-from tests.conftest import SENTINEL, Exporter, ExporterFactory, config_text
+from tests.conftest import HOME_ACCOUNT, SENTINEL, Exporter, ExporterFactory, config_text
 
 OK_QUERY = "target=10001&module=line"
 
@@ -189,21 +190,55 @@ async def test_many_failing_probes_leave_the_process_serving(
     assert (await exporter.samples(OK_QUERY))["probe_success"] == 1
 
 
+@pytest.mark.parametrize(
+    ("field", "form"),
+    [
+        (field, form)
+        for field in ("control_password", "account_password")
+        for form in ("inline", "file", "env")
+    ],
+)
 async def test_sentinel_password_never_leaks(
-    make_exporter: ExporterFactory, simulator: Simulator, caplog: pytest.LogCaptureFixture
+    make_exporter: ExporterFactory,
+    simulator: Simulator,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    field: str,
+    form: str,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    exporter = await make_exporter(cache_seconds="0")
+    secret = SENTINEL if field == "control_password" else SENTINEL + "-account"
+    if form == "file":
+        (tmp_path / "secret").write_text(secret + "\n")
+        source = f'{field}_file = "{tmp_path / "secret"}"'
+    elif form == "env":
+        monkeypatch.setenv("SENTINEL_SECRET", secret)
+        source = f'{field}_env = "SENTINEL_SECRET"'
+    else:
+        source = f'{field} = "{secret}"'
+    replacement = (
+        source if field == "control_password" else (f'account_number = "{HOME_ACCOUNT}"\n{source}')
+    )
+    text = config_text(simulator.url, cache_seconds="0", retries="0").replace(
+        f'control_password = "{SENTINEL}"', replacement
+    )
+    exporter = await make_exporter(text)
+    assert (await exporter.samples(OK_QUERY))["probe_success"] == 1
     bodies: list[str] = []
     paths = [
         "/",
         "/metrics",
         "/config",
         "/health",
+        "/discover",
         f"/probe?{OK_QUERY}",
         f"/probe?{OK_QUERY}&debug=true",
         "/probe?target=99999&module=quota,line&debug=true",
         "/probe?target=1&module=nope",
+        "/logs?target=10001",
+        "/logs?target=99999&module=quota,line",
+        "/logs?id=1",
     ]
     faults = [Fault("http_status", status=503), Fault("drop"), Fault("html"), Fault("truncated")]
     for fault in [None, *faults]:
@@ -211,9 +246,14 @@ async def test_sentinel_password_never_leaks(
         if fault is not None:
             simulator.add_fault(fault)
         for path in paths:
-            _, text, _ = await exporter.get(path)
-            bodies.append(text)
-    wrong = await make_exporter(config_text(simulator.url, password=SENTINEL + "-wrong"))
+            _, body, _ = await exporter.get(path)
+            bodies.append(body)
+    simulator.clear_faults()
+    wrong = await make_exporter(
+        text.replace(secret, secret + "-wrong")
+        if form == "inline"
+        else config_text(simulator.url, password=secret + "-wrong")
+    )
     bodies.append((await wrong.probe(OK_QUERY + "&debug=true"))[1])
     formatter = LogfmtFormatter()
     assert caplog.records, "debug logging produced nothing to check"
@@ -221,4 +261,4 @@ async def test_sentinel_password_never_leaks(
         assert SENTINEL not in formatter.format(record)
     for body in bodies:
         assert SENTINEL not in body
-    assert any("<secret>" in body for body in bodies)
+    assert any("<secret>" in body or "_file" in body or "_env" in body for body in bodies)
