@@ -22,7 +22,8 @@ from aaisp_multi_exporter.records import LineRecord, ParsedReply
 from aaisp_multi_exporter.selfmetrics import ExporterMetrics
 from aaisp_multi_exporter.snapshots import FetchOutcome, Lookup, SnapshotKey, SnapshotStore
 
-#: Left for rendering the answer once CHAOS calls stop.
+#: Left for rendering the answer once CHAOS calls stop. Attempts stop this long before the
+#: probe's deadline and modules half as long before it, so the three limits never race.
 RENDER_MARGIN_SECONDS = 0.05
 #: broadband/info first, so the dedicated quota answer wins for quota fields when merged.
 COMMAND_ORDER = {"broadband/info": 0, "broadband/quota": 1}
@@ -146,7 +147,7 @@ async def _run_module(
     name, auth = plan.module.name, plan.auth.name
     commands = sorted(plan.module.commands, key=COMMAND_ORDER.__getitem__)
     try:
-        async with asyncio.timeout_at(deadline):
+        async with asyncio.timeout_at(deadline - RENDER_MARGIN_SECONDS / 2):
             results = await asyncio.gather(
                 *(
                     _lookup(plan, command, target, chaos_url, services, deadline, log)
@@ -226,13 +227,22 @@ async def run_probe(
         modules=",".join(plan.module.name for plan in request.plans),
         timeout_seconds=round(budget, 3),
     )
-    async with asyncio.timeout_at(deadline):
-        modules = await asyncio.gather(
-            *(
-                _run_module(plan, request.target, chaos_url, services, deadline, log)
-                for plan in request.plans
+    try:
+        # A safety net only: every module already ends before its own, earlier deadline.
+        async with asyncio.timeout_at(deadline):
+            modules = await asyncio.gather(
+                *(
+                    _run_module(plan, request.target, chaos_url, services, deadline, log)
+                    for plan in request.plans
+                )
             )
-        )
+    except TimeoutError:
+        modules = [
+            ModuleResult(
+                plan.module.name, plan.auth.name, success=False, reason="deadline exceeded"
+            )
+            for plan in request.plans
+        ]
     duration = loop.time() - started
     success = all(module.success for module in modules)
     for module in modules:
