@@ -25,6 +25,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/hadolint Containerfile
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix .

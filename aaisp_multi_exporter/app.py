@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.aiohttp import make_aiohttp_handler
 
@@ -23,9 +24,9 @@ from aaisp_multi_exporter.deadline import (
     parse_timeout_header,
 )
 from aaisp_multi_exporter.debugtext import debug_report
-from aaisp_multi_exporter.logsetup import fields
 from aaisp_multi_exporter.discovery import Discovery
 from aaisp_multi_exporter.history import DEFAULT_LIMIT, ProbeHistory
+from aaisp_multi_exporter.logsetup import fields
 from aaisp_multi_exporter.pages import logs_answer, render_landing
 from aaisp_multi_exporter.params import (
     ProbeRejected,
@@ -252,9 +253,7 @@ async def reload_wrong_method(request: web.Request) -> web.Response:
 
 async def landing(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    page = render_landing(
-        state.config, state.history.recent(), history_limit=state.history.limit
-    )
+    page = render_landing(state.config, state.history.recent(), history_limit=state.history.limit)
     return web.Response(text=page, content_type="text/html")
 
 
@@ -263,8 +262,9 @@ async def logs(request: web.Request) -> web.Response:
     return _text(answer.text, status=answer.status)
 
 
-def create_app(state: ExporterState) -> web.Application:
-    app = web.Application(middlewares=[_errors])
+def create_app(state: ExporterState, *, middlewares: Sequence[Middleware] = ()) -> web.Application:
+    """``middlewares`` wrap the exporter's own, so authentication sees every request first."""
+    app = web.Application(middlewares=[*middlewares, _errors])
     app[STATE] = state
     app.router.add_get("/", landing)
     app.router.add_get("/probe", probe)

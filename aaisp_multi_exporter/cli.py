@@ -17,8 +17,15 @@ from aaisp_multi_exporter.app import build_state, create_app
 from aaisp_multi_exporter.client import ChaosClient, make_session
 from aaisp_multi_exporter.config import Config, ConfigError, load_config
 from aaisp_multi_exporter.demo import start_demo
+from aaisp_multi_exporter.history import DEFAULT_LIMIT as DEFAULT_HISTORY_LIMIT
 from aaisp_multi_exporter.logsetup import LEVELS, configure_logging, fields
 from aaisp_multi_exporter.selfmetrics import ExporterMetrics
+from aaisp_multi_exporter.webconfig import (
+    WebConfigError,
+    WebConfigWatcher,
+    server_ssl_context,
+    web_config_middleware,
+)
 
 LOGGER = logging.getLogger("aaisp_multi_exporter")
 DEFAULT_PORT = 9099
@@ -50,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to listen on, [host]:port (default: %(default)s)",
     )
     parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        default="",
+        help="exporter-toolkit web config: TLS and basic auth on every endpoint "
+        "(see docs/web-config.md; default: none)",
+    )
+    parser.add_argument(
         "--web.max-requests",
         dest="max_requests",
         type=int,
@@ -63,6 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.5,
         help="seconds subtracted from Prometheus' scrape timeout (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--history.limit",
+        dest="history_limit",
+        type=_non_negative_int,
+        default=DEFAULT_HISTORY_LIMIT,
+        help="recent probes kept for the landing page and /logs, plus as many older "
+        "failures; 0 keeps none (default: %(default)s)",
     )
     parser.add_argument(
         "--log.level",
@@ -87,6 +109,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
 def parse_listen_address(address: str) -> tuple[str | None, int]:
     """``:9099``, ``0.0.0.0:9099``, ``[::1]:9099``; an empty host means every interface."""
     host, sep, port_text = address.rpartition(":")
@@ -101,8 +133,10 @@ class Options:
     config_file: str
     config_check: bool
     listen_address: str
+    web_config_file: str
     timeout_offset: float
     max_requests: int
+    history_limit: int
     log_level: str
     log_format: str
     demo: bool
@@ -125,10 +159,32 @@ def check_config(path: str) -> int:
     return 0
 
 
+def open_web_config(path: str) -> WebConfigWatcher | None:
+    """None without ``--web.config.file``; problems go to stderr before WebConfigError."""
+    if not path:
+        return None
+    try:
+        return WebConfigWatcher(path)
+    except WebConfigError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        LOGGER.error(
+            "invalid --web.config.file; not starting",
+            extra=fields(file=path, problems=len(error.problems)),
+        )
+        raise
+
+
 async def serve(options: Options) -> int:
     """Run until SIGTERM/SIGINT; SIGHUP reloads."""
     host, port = parse_listen_address(options.listen_address)
+    try:
+        watcher = open_web_config(options.web_config_file)
+    except WebConfigError:
+        return 1
     stack: list[Callable[[], object]] = []
+    if watcher is not None:
+        stack.append(watcher.close)
     demo_urls: list[str] = []
     if options.demo:
         demo = await start_demo()
@@ -149,6 +205,7 @@ async def serve(options: Options) -> int:
         metrics,
         timeout_offset=options.timeout_offset,
         max_requests=options.max_requests,
+        history_limit=options.history_limit,
     )
     try:
         state.reload()
@@ -161,22 +218,33 @@ async def serve(options: Options) -> int:
         for stop_extra in reversed(stack):
             await _maybe_await(stop_extra())
         return 1
-    app = create_app(state)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
-    await runner.setup()
-    site = web.TCPSite(runner, host=host, port=port)
-    await site.start()
-    bound = [f"{addr[0]}:{addr[1]}" for addr in runner.addresses if isinstance(addr, tuple)]
-    LOGGER.info("listening", extra=fields(addresses=",".join(bound), version=__version__))
-    base = _browse_base(host, runner)
-    for path in demo_urls:
-        LOGGER.info("demo: try this probe", extra=fields(url=base + path))
-
+    # Signals are handled before the port opens, so a SIGHUP sent as soon as the "listening"
+    # line appears reloads instead of killing the process.
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
     loop.add_signal_handler(signal.SIGINT, stopping.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: _reload_from_signal(state.reload))
+    app = create_app(state, middlewares=[web_config_middleware(watcher)] if watcher else [])
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
+    await runner.setup()
+    ssl_context = server_ssl_context(watcher)
+    site = web.TCPSite(runner, host=host, port=port, ssl_context=ssl_context)
+    await site.start()
+    bound = [f"{addr[0]}:{addr[1]}" for addr in runner.addresses if isinstance(addr, tuple)]
+    LOGGER.info(
+        "listening",
+        extra=fields(
+            addresses=",".join(bound),
+            version=__version__,
+            tls=ssl_context is not None,
+            basic_auth=watcher is not None and watcher.basic_auth,
+        ),
+    )
+    base = _browse_base(host, runner, "https" if ssl_context else "http")
+    for path in demo_urls:
+        LOGGER.info("demo: try this probe", extra=fields(url=base + path))
+
     await stopping.wait()
     LOGGER.info("shutting down; letting probes in flight finish")
     await runner.cleanup()
@@ -187,12 +255,12 @@ async def serve(options: Options) -> int:
     return 0
 
 
-def _browse_base(host: str | None, runner: web.AppRunner) -> str:
+def _browse_base(host: str | None, runner: web.AppRunner, scheme: str = "http") -> str:
     port = next(addr[1] for addr in runner.addresses if isinstance(addr, tuple))
     shown = host if host and host not in ("0.0.0.0", "::") else "localhost"
     if ":" in shown:
         shown = f"[{shown}]"
-    return f"http://{shown}:{port}"
+    return f"{scheme}://{shown}:{port}"
 
 
 def _reload_from_signal(reload: Callable[[], Config]) -> None:

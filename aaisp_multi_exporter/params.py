@@ -99,7 +99,8 @@ def parse_modules(values: list[str], modules: Mapping[str, ModuleConfig]) -> lis
 
 
 def parse_auth(values: list[str], auths: Mapping[str, AuthConfig]) -> AuthConfig | None:
-    if not values:
+    """An empty ``auth=`` means omitted: the landing page form sends it for "module default"."""
+    if not values or values == [""]:
         return None
     if len(values) > 1:
         raise ProbeRejected("unknown_auth", 'parameter "auth" may be given at most once')

