@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -152,8 +153,9 @@ async def probe(request: web.Request) -> web.Response:
     finally:
         state.probes_running -= 1
         metrics.in_flight.dec()
-    # Every probe is kept, as blackbox_exporter does, so /logs can explain a failed scrape.
-    report = debug_report(log, result, probe_request, config)
+    # Every probe is kept, as blackbox_exporter does, so /logs can explain a failed scrape;
+    # its report is rendered only when someone asks for it.
+    report = functools.partial(debug_report, log, result, probe_request, config)
     state.history.add(
         target=probe_request.target,
         modules=[plan.module.name for plan in probe_request.plans],
@@ -163,7 +165,7 @@ async def probe(request: web.Request) -> web.Response:
         debug_text=report,
     )
     if probe_request.debug:
-        return _text(report)
+        return _text(report())
     return web.Response(body=result.exposition, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -10,11 +10,17 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 DEFAULT_LIMIT = 100
 #: Per entry, so the whole history stays bounded even if one probe logs a great deal.
 MAX_TEXT_CHARS = 64 * 1024
+
+
+#: The debug text, or a function that renders it. Probes store the function: rendering every
+#: probe's report (configuration TOML included) would cost each scrape for text that is
+#: rarely read.
+DebugText = str | Callable[[], str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +34,11 @@ class ProbeRecord:
     auths: tuple[str, ...]
     success: bool
     duration: float
-    debug_text: str
+    report: DebugText = field(default="", compare=False, repr=False)
+
+    @property
+    def debug_text(self) -> str:
+        return clip(self.report() if callable(self.report) else self.report)
 
     @property
     def module(self) -> str:
@@ -79,7 +89,7 @@ class ProbeHistory:
         auths: Iterable[str],
         success: bool,
         duration: float,
-        debug_text: str,
+        debug_text: DebugText,
     ) -> ProbeRecord:
         record = ProbeRecord(
             id=self._next_id,
@@ -89,7 +99,7 @@ class ProbeHistory:
             auths=tuple(auths),
             success=success,
             duration=duration,
-            debug_text=clip(debug_text),
+            report=debug_text,
         )
         self._next_id += 1
         self._results.append(record)

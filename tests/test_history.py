@@ -91,8 +91,8 @@ def test_record_fields_and_clock() -> None:
         auths=("home", "other"),
         success=False,
         duration=1.5,
-        debug_text="the text",
     )
+    assert record.debug_text == "the text"
     assert (record.module, record.auth) == ("line,quota", "home,other")
 
 
