@@ -23,6 +23,7 @@ from aaisp_multi_exporter.selfmetrics import ExporterMetrics
 from aaisp_multi_exporter.webconfig import (
     WebConfigError,
     WebConfigWatcher,
+    load_web_config,
     server_ssl_context,
     web_config_middleware,
 )
@@ -149,14 +150,28 @@ def print_problems(source: str, error: ConfigError) -> None:
     print(f"{source}: {len(error.problems)} problem(s) found", file=sys.stderr)
 
 
-def check_config(path: str) -> int:
+def check_config(path: str, web_config_path: str = "") -> int:
+    """Validate ``modules.toml`` and, when given, the web configuration file; report both."""
+    status = 0
     try:
         config = load_config(path)
     except ConfigError as error:
         print_problems(path, error)
-        return 1
-    print(f"{path}: OK ({len(config.auths)} credential set(s), {len(config.modules)} module(s))")
-    return 0
+        status = 1
+    else:
+        auths, modules = len(config.auths), len(config.modules)
+        print(f"{path}: OK ({auths} credential set(s), {modules} module(s))")
+    if web_config_path:
+        try:
+            load_web_config(web_config_path)
+        except WebConfigError as error:
+            for problem in error.problems:
+                print(problem, file=sys.stderr)
+            print(f"{web_config_path}: {len(error.problems)} problem(s) found", file=sys.stderr)
+            status = 1
+        else:
+            print(f"{web_config_path}: OK")
+    return status
 
 
 def open_web_config(path: str) -> WebConfigWatcher | None:
@@ -285,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = Options(**vars(args))
     configure_logging(options.log_level, "json" if options.log_format == "json" else "logfmt")
     if options.config_check:
-        return check_config(options.config_file)
+        return check_config(options.config_file, options.web_config_file)
     try:
         parse_listen_address(options.listen_address)
     except ValueError as error:

@@ -285,3 +285,16 @@ async def test_sighup_with_a_broken_file_keeps_the_running_config(tmp_path: Path
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+def test_check_covers_the_web_config_file(tmp_path: Path) -> None:
+    web = tmp_path / "web.yml"
+    web.write_text("basic_auth_users:\n  alice: not-a-bcrypt-hash\nnope: 1\n")
+    result = run("--config.check", "--config.file", "modules.toml", "--web.config.file", str(web))
+    assert result.returncode == 1
+    assert result.stdout.strip() == "modules.toml: OK (1 credential set(s), 2 module(s))"
+    assert f"{web}: 2 problem(s) found" in result.stderr
+    web.write_text("")
+    result = run("--config.check", "--config.file", "modules.toml", "--web.config.file", str(web))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == f"{web}: OK"
