@@ -307,3 +307,16 @@ async def test_debug_output_explains_failure(exporter: Exporter) -> None:
     assert "failed" in text.splitlines()[0]
     assert 'line "99999" not found for auth "home"' in text
     assert "probe_success 0.0" in text
+
+
+async def test_snapshot_expires_after_cache_seconds(
+    make_exporter: ExporterFactory, simulator: Simulator
+) -> None:
+    exporter = await make_exporter(cache_seconds="0.3")
+    await exporter.samples("target=10001&module=line")
+    await exporter.samples("target=10002&module=line")
+    assert simulator.total_calls == 1
+    await asyncio.sleep(0.35)
+    got = await exporter.samples("target=10003&module=line")
+    assert got['aaisp_probe_data_age_seconds{module="line"}'] == 0
+    assert simulator.total_calls == 2
