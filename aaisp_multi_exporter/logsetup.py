@@ -58,26 +58,10 @@ def logfmt_value(value: object) -> str:
     return f'"{escaped}"'
 
 
-class LogfmtFormatter(logging.Formatter):
-    """``ts=… level=… logger=… msg=… key=value`` as go-kit/slog exporters print."""
+class _FieldsFormatter(logging.Formatter):
+    """The fields every line carries, whatever the encoding."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        pairs: dict[str, object] = {
-            "ts": _timestamp(record),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        pairs.update(record_fields(record))
-        if record.exc_info:
-            pairs["exception"] = self.formatException(record.exc_info)
-        return " ".join(f"{key}={logfmt_value(value)}" for key, value in pairs.items())
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object a line, for log shippers."""
-
-    def format(self, record: logging.LogRecord) -> str:
+    def document(self, record: logging.LogRecord) -> dict[str, object]:
         document: dict[str, object] = {
             "ts": _timestamp(record),
             "level": record.levelname.lower(),
@@ -87,7 +71,22 @@ class JsonFormatter(logging.Formatter):
         document.update(record_fields(record))
         if record.exc_info:
             document["exception"] = self.formatException(record.exc_info)
-        return json.dumps(document, default=str)
+        return document
+
+
+class LogfmtFormatter(_FieldsFormatter):
+    """``ts=… level=… logger=… msg=… key=value`` as go-kit/slog exporters print."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        pairs = self.document(record)
+        return " ".join(f"{key}={logfmt_value(value)}" for key, value in pairs.items())
+
+
+class JsonFormatter(_FieldsFormatter):
+    """One JSON object a line, for log shippers."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(self.document(record), default=str)
 
 
 def configure_logging(level: str, fmt: LogFormat) -> None:
