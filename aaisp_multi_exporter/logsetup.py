@@ -44,9 +44,14 @@ def fields(**values: object) -> dict[str, object]:
     return {"fields": values}
 
 
-def _timestamp(record: logging.LogRecord) -> str:
-    stamp = datetime.fromtimestamp(record.created, tz=UTC)
+def iso_timestamp(seconds: float) -> str:
+    """RFC 3339 UTC with milliseconds, as Prometheus components print."""
+    stamp = datetime.fromtimestamp(seconds, tz=UTC)
     return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    return iso_timestamp(record.created)
 
 
 def logfmt_value(value: object) -> str:

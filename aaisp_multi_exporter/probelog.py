@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
 
 from aaisp_multi_exporter.logsetup import fields as log_fields
-from aaisp_multi_exporter.logsetup import logfmt_value
+from aaisp_multi_exporter.logsetup import iso_timestamp, logfmt_value
 
 _LOGGER = logging.getLogger("aaisp_multi_exporter.probe")
 
@@ -20,7 +19,7 @@ class ProbeLog:
         self.lines: list[str] = []
 
     def log(self, level: int, message: str, **fields: object) -> None:
-        stamp = datetime.fromtimestamp(time.time(), tz=UTC).isoformat(timespec="milliseconds")
+        stamp = iso_timestamp(time.time())
         pairs = " ".join(f"{key}={logfmt_value(value)}" for key, value in fields.items())
         name = logging.getLevelName(level).lower()
         self.lines.append(f"ts={stamp} level={name} msg={logfmt_value(message)} {pairs}".rstrip())
