@@ -7,8 +7,9 @@ it could fill, with ``probe_success 0`` (blackbox_exporter's model).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -21,6 +22,8 @@ from aaisp_multi_exporter.probelog import ProbeLog
 from aaisp_multi_exporter.records import LineRecord, ParsedReply
 from aaisp_multi_exporter.selfmetrics import ExporterMetrics
 from aaisp_multi_exporter.snapshots import FetchOutcome, Lookup, SnapshotKey, SnapshotStore
+
+T = TypeVar("T")
 
 #: Left for rendering the answer once CHAOS calls stop. Attempts stop this long before the
 #: probe's deadline and modules half as long before it, so the three limits never race.
@@ -148,17 +151,24 @@ async def _run_module(
     commands = sorted(plan.module.commands, key=COMMAND_ORDER.__getitem__)
     try:
         async with asyncio.timeout_at(deadline - RENDER_MARGIN_SECONDS / 2):
-            results = await asyncio.gather(
-                *(
+            results = await _all(
+                [
                     _lookup(plan, command, target, chaos_url, services, deadline, log)
                     for command in commands
-                )
+                ]
             )
     except _ModuleFailure as failure:
         return ModuleResult(name, auth, success=False, reason=str(failure))
     except TimeoutError:
         return ModuleResult(name, auth, success=False, reason="deadline exceeded")
     return ModuleResult(name, auth, success=True, results=tuple(results))
+
+
+async def _all(coroutines: list[Coroutine[Any, Any, T]]) -> list[T]:
+    """``gather`` without its task per item when there is only one (the usual probe)."""
+    if len(coroutines) == 1:
+        return [await coroutines[0]]
+    return list(await asyncio.gather(*coroutines))
 
 
 def probe_families(
@@ -230,11 +240,11 @@ async def run_probe(
     try:
         # A safety net only: every module already ends before its own, earlier deadline.
         async with asyncio.timeout_at(deadline):
-            modules = await asyncio.gather(
-                *(
+            modules = await _all(
+                [
                     _run_module(plan, request.target, chaos_url, services, deadline, log)
                     for plan in request.plans
-                )
+                ]
             )
     except TimeoutError:
         modules = [
