@@ -212,7 +212,7 @@ class ChaosClient:
                     raise ChaosRequestError(
                         Outcome.HTTP_ERROR, f"CHAOS answered HTTP {response.status} ({command})"
                     )
-                body = await response.content.read(MAX_REPLY_BYTES + 1)
+                body = await _read_capped(response, MAX_REPLY_BYTES)
         except aiohttp.ClientError as error:
             # aiohttp's messages name the host and port only; the form body is never in them.
             raise ChaosRequestError(
@@ -220,9 +220,25 @@ class ChaosClient:
                 f"cannot reach CHAOS ({command}): {error.__class__.__name__}: {error}",
                 retryable=True,
             ) from None
-        if len(body) > MAX_REPLY_BYTES:
+        if body is None:
             raise ChaosRequestError(Outcome.INVALID_RESPONSE, f"CHAOS reply too large ({command})")
         return parse_reply(command, body)
+
+
+async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The whole body, or None past ``limit`` bytes.
+
+    ``StreamReader.read(n)`` returns what happens to be buffered, not n bytes, so a reply
+    larger than one network read (an account of about 1,000 lines) must be gathered in full.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def make_session(*, limit: int = 100) -> aiohttp.ClientSession:

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from aaisp_multi_exporter.simulator import Fault, Simulator
-from tests.conftest import HOME_LOGIN, Exporter, ExporterFactory, config_text
+from aaisp_multi_exporter.simulator import Fault, SimAccount, Simulator, generate_lines
+from tests.conftest import HOME_LOGIN, SENTINEL, Exporter, ExporterFactory, config_text
 
 LINE = "aaisp_broadband_line"
 
@@ -320,3 +320,21 @@ async def test_snapshot_expires_after_cache_seconds(
     got = await exporter.samples("target=10003&module=line")
     assert got['aaisp_probe_data_age_seconds{module="line"}'] == 0
     assert simulator.total_calls == 2
+
+
+async def test_large_account_reply_is_read_whole(make_exporter: ExporterFactory) -> None:
+    """A 3,000-line reply (about 800 kB) arrives in many network reads."""
+    lines = generate_lines(3000, start_id=50000)
+    big = Simulator([SimAccount(HOME_LOGIN, SENTINEL, lines)])
+    await big.start()
+    try:
+        exporter = await make_exporter(config_text(big.url))
+        for raw in (lines[0], lines[1500], lines[-1]):
+            got = await exporter.samples(f"target={raw['ID']}&module=line")
+            assert got["probe_success"] == 1
+            assert line_part(got) == expected_line_samples(raw)
+        discovered = await exporter.get("/discover?auth=home")
+        assert discovered[1].count('"targets"') == 3000
+        assert big.total_calls == 1
+    finally:
+        await big.stop()
