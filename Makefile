@@ -31,5 +31,15 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Needs Debian's wrk and prometheus-blackbox-exporter; installs them with apt-get when absent
+# (as root, else through sudo). Writes benchmarks/RESULTS.md; see benchmarks/README.md.
+bench: $(STAMP)
+	@if ! command -v wrk >/dev/null || [ ! -x /usr/bin/prometheus-blackbox-exporter ]; then \
+		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		$$sudo apt-get update && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y wrk prometheus-blackbox-exporter; \
+	fi
+	$(BIN)/python -m benchmarks.run $(ARGS)
+
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,480 @@
+"""Goals (PASS/FAIL) and the Markdown report, from the raw figures ``run.py`` collected."""
+
+from __future__ import annotations
+
+import math
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from benchmarks.procs import ROOT
+
+P99_FACTOR = 1.5
+RSS_LIMIT_MB = 150.0
+READY_LIMIT_S = 2.0
+#: Cached probes/s at the largest N over the smallest: "independent of N", with room for noise.
+COST_RATIO_MIN = 0.8
+
+Record = dict[str, Any]
+
+
+def verdict(passed: bool | None) -> str:
+    return {True: "PASS", False: "FAIL", None: "n/a"}[passed]
+
+
+def shell(command: Sequence[str]) -> str:
+    """A command as one would type it, with the repository and tool paths shortened."""
+    shown = []
+    for part in command:
+        text = part.replace(str(ROOT) + "/", "")
+        if part == sys.executable:
+            text = ".venv/bin/python"
+        elif part.endswith("/wrk"):
+            text = "wrk"
+        shown.append(shlex.quote(text))
+    return " ".join(shown)
+
+
+def _mb(kib: float) -> float:
+    return kib * 1024 / 1e6
+
+
+def load_errors(figures: Record) -> int:
+    """Everything that was not a good answer: HTTP and socket errors, failed probes."""
+    keys = (
+        "non_2xx",
+        "socket_errors",
+        "failed_probes",
+        "http_errors",
+        "transport_errors",
+        "unexpected_bodies",
+    )
+    return int(sum(figures.get(key, 0) for key in keys))
+
+
+def load_summary(figures: Record) -> str:
+    errors = load_errors(figures)
+    calls = figures.get("chaos_calls")
+    tail = f", errors {errors}" + (f", CHAOS calls {calls:.0f}" if calls is not None else "")
+    if "probes_per_second" in figures:
+        return (
+            f"{figures['probes_per_second']:,.0f} probes/s, p50 {figures['p50_ms']:.2f} ms, "
+            f"p99 {figures['p99_ms']:.2f} ms{tail}"
+        )
+    return (
+        f"sent {figures['achieved_rate']:.0f}/s of {figures['rate']:.0f}/s, "
+        f"p50 {figures['p50_ms']:.2f} ms, p99 {figures['p99_ms']:.2f} ms, "
+        f"max {figures['max_ms']:.2f} ms{tail}"
+    )
+
+
+def _clean(record: Record) -> bool:
+    """Every probe of the run answered 200 with ``probe_success 1`` (as far as was checked)."""
+    return (
+        bool(record.get("sanity_before"))
+        and bool(record.get("sanity_after"))
+        and all(load_errors(figures) == 0 for figures in record["loads"].values())
+    )
+
+
+def _problems(record: Record) -> str:
+    if _clean(record):
+        return ""
+    errors = sum(load_errors(figures) for figures in record["loads"].values())
+    sanity = "probe_success 0" if not record.get("sanity_before") else ""
+    return " (" + ", ".join(filter(None, [sanity, f"{errors} failed probes/errors"])) + ")"
+
+
+def goals(results: Record) -> list[Record]:
+    """The issue's goals, each with the figures that decide it."""
+    out: list[Record] = []
+    settings = results["settings"]
+    rate = settings["open_rate"]
+    open_key = f"open_{rate}"
+    bb = results["blackbox_healthy"]
+    bb_pps = bb["loads"]["closed_c50"]["probes_per_second"]
+    bb_p99 = bb["loads"][open_key]["p99_ms"]
+    exporters = results["exporter"]
+    for n, modes in exporters.items():
+        cached = modes["cached"]
+        pps = cached["loads"]["closed_c50"]["probes_per_second"]
+        out.append(
+            {
+                "id": f"closed_c50_N{n}",
+                "goal": f"Cached, closed loop, 50 connections, N={int(n):,}",
+                "target": "probes/s >= blackbox_exporter probing its own /-/healthy",
+                "measured": f"{pps:,.0f} vs {bb_pps:,.0f} probes/s "
+                f"(x{pps / bb_pps:.2f}){_problems(cached)}",
+                "value": pps / bb_pps,
+                "passed": pps >= bb_pps and _clean(cached),
+            }
+        )
+    for n, modes in exporters.items():
+        cached = modes["cached"]
+        p99 = cached["loads"][open_key]["p99_ms"]
+        out.append(
+            {
+                "id": f"open_p99_N{n}",
+                "goal": f"Cached, open loop {rate}/s, N={int(n):,}",
+                "target": f"p99 <= {P99_FACTOR} x blackbox_exporter's (its own /-/healthy)",
+                "measured": f"p99 {p99:.2f} vs {bb_p99:.2f} ms (x{p99 / bb_p99:.2f})"
+                f"{_problems(cached)}",
+                "value": p99 / bb_p99,
+                "passed": p99 <= P99_FACTOR * bb_p99 and _clean(cached),
+            }
+        )
+    for n, modes in exporters.items():
+        one = modes["cached"]["one_call"]
+        out.append(
+            {
+                "id": f"one_call_N{n}",
+                "goal": f"Every one of N={int(n):,} lines probed once inside cache_seconds, "
+                "50 at a time from a cold cache",
+                "target": "exactly 1 CHAOS call",
+                "measured": f"{one['chaos_calls']} call(s); {one['succeeded']:,} of "
+                f"{one['lines']:,} probes with probe_success 1"
+                + (f" (stopped early: {one['stopped']})" if one["stopped"] else ""),
+                "value": one["chaos_calls"],
+                "passed": one["chaos_calls"] == 1 and one["succeeded"] == one["lines"],
+            }
+        )
+    largest = max(exporters, key=int)
+    smallest = min(exporters, key=int)
+    big = exporters[largest]
+    peaks = {mode: _mb(record["peak_kib"]) for mode, record in big.items()}
+    out.append(
+        {
+            "id": "rss_largest",
+            "goal": f"Peak resident memory with N={int(largest):,}",
+            "target": f"< {RSS_LIMIT_MB:.0f} MB",
+            "measured": ", ".join(f"{mb:.1f} MB {mode}" for mode, mb in peaks.items()),
+            "value": max(peaks.values()),
+            "passed": max(peaks.values()) < RSS_LIMIT_MB,
+        }
+    )
+    readies = {mode: record["ready_s"] for mode, record in big.items()}
+    out.append(
+        {
+            "id": "ready_largest",
+            "goal": f"Start to ready (/-/ready 200) with N={int(largest):,}",
+            "target": f"< {READY_LIMIT_S:.0f} s",
+            "measured": ", ".join(f"{s:.3f} s {mode}" for mode, s in readies.items()),
+            "value": max(readies.values()),
+            "passed": max(readies.values()) < READY_LIMIT_S,
+        }
+    )
+    small_pps = exporters[smallest]["cached"]["loads"]["closed_c50"]["probes_per_second"]
+    big_pps = big["cached"]["loads"]["closed_c50"]["probes_per_second"]
+    both_clean = _clean(big["cached"]) and _clean(exporters[smallest]["cached"])
+    out.append(
+        {
+            "id": "cost_independent_of_n",
+            "goal": f"Probe cost independent of N (cached, closed loop 50, "
+            f"N={int(largest):,} over N={int(smallest):,})",
+            "target": f"probes/s ratio >= {COST_RATIO_MIN}",
+            "measured": f"{big_pps:,.0f} / {small_pps:,.0f} = x{big_pps / small_pps:.2f}"
+            + ("" if both_clean else " (probes failed)"),
+            "value": big_pps / small_pps,
+            "passed": big_pps / small_pps >= COST_RATIO_MIN and both_clean,
+        }
+    )
+    mem = results.get("memory")
+    if mem:
+        parts = []
+        passed = True
+        for scope, run in mem["scopes"].items():
+            ok = run["flat"] and run["succeeded"] == mem["probes"]
+            passed = passed and ok
+            parts.append(
+                f"{scope} scope {_mb(run['baseline_kib']):.1f} -> {_mb(run['last_kib']):.1f} MB"
+                + ("" if run["succeeded"] == mem["probes"] else " (probes failed)")
+            )
+        out.append(
+            {
+                "id": "bounded_memory",
+                "goal": f"{mem['probes']:,} probes over {mem['distinct']:,} distinct targets",
+                "target": "resident size flat after 20,000 probes (within 10 % or 5 MiB)",
+                "measured": "; ".join(parts),
+                "value": None,
+                "passed": passed,
+            }
+        )
+    return out
+
+
+# -- the per-configuration tables --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    get: Callable[[Record], float | None]
+    fmt: str
+    ratio: bool = True
+
+
+def _load(name: str, key: str) -> Callable[[Record], float | None]:
+    def get(record: Record) -> float | None:
+        value = record.get("loads", {}).get(name, {}).get(key)
+        return None if value is None else float(value)
+
+    return get
+
+
+def _rows(settings: Record) -> list[Row]:
+    rate = settings["open_rate"]
+    open_key = f"open_{rate}"
+    rows = [
+        Row(
+            f"Probes/s, closed loop, {c} connections (higher is better)",
+            _load(f"closed_c{c}", "probes_per_second"),
+            "{:,.0f}",
+        )
+        for c in settings["connections"]
+    ]
+    c = max(settings["connections"])
+    rows += [
+        Row(f"Closed loop {c}: p50 latency, ms", _load(f"closed_c{c}", "p50_ms"), "{:.2f}"),
+        Row(f"Closed loop {c}: p99 latency, ms", _load(f"closed_c{c}", "p99_ms"), "{:.2f}"),
+        Row(
+            f"Open loop {rate}/s: rate actually sent, /s",
+            _load(open_key, "achieved_rate"),
+            "{:.0f}",
+        ),
+        Row(f"Open loop {rate}/s: p50 latency, ms", _load(open_key, "p50_ms"), "{:.2f}"),
+        Row(f"Open loop {rate}/s: p99 latency, ms", _load(open_key, "p99_ms"), "{:.2f}"),
+        Row(f"Open loop {rate}/s: max latency, ms", _load(open_key, "max_ms"), "{:.2f}"),
+        Row(
+            f"CHAOS calls per 1,000 probes, closed loop {c}",
+            _load(f"closed_c{c}", "chaos_calls_per_1000"),
+            "{:.2f}",
+        ),
+        Row(
+            f"CHAOS calls per 1,000 probes, open loop {rate}/s",
+            _load(open_key, "chaos_calls_per_1000"),
+            "{:.2f}",
+        ),
+        Row(
+            "Failed probes and errors, all loads",
+            lambda r: float(sum(load_errors(f) for f in r.get("loads", {}).values())),
+            "{:.0f}",
+            ratio=False,
+        ),
+        Row("Peak resident memory, MB", lambda r: _mb(r["peak_kib"]), "{:.1f}"),
+        Row("Start to ready, s", lambda r: r.get("ready_s"), "{:.3f}"),
+        Row(
+            "Start to first probe answered, s",
+            lambda r: r.get("first_probe_s"),
+            "{:.3f}",
+            ratio=False,
+        ),
+        Row(
+            f"Bytes per answer, closed loop {c}",
+            _load(f"closed_c{c}", "bytes_per_answer"),
+            "{:,.0f}",
+        ),
+    ]
+    return rows
+
+
+def _cell(value: float | None, fmt: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return fmt.format(value)
+
+
+def _ratio(ours: float | None, theirs: float | None) -> str:
+    if ours is None or theirs is None or theirs == 0 or math.isnan(ours) or math.isnan(theirs):
+        return "—"
+    return f"x{ours / theirs:.2f}"
+
+
+def config_table(record: Record, bb: Record, bb_sim: Record | None, settings: Record) -> str:
+    lines = [
+        "| figure | exporter | blackbox → /-/healthy | ratio | blackbox → simulator | ratio |",
+        "|---|--:|--:|--:|--:|--:|",
+    ]
+    for row in _rows(settings):
+        ours = row.get(record)
+        theirs = row.get(bb)
+        sim = row.get(bb_sim) if bb_sim else None
+        if row.label.startswith("Start to first probe") and ours is None:
+            continue
+        lines.append(
+            f"| {row.label} | {_cell(ours, row.fmt)} | {_cell(theirs, row.fmt)} | "
+            f"{_ratio(ours, theirs) if row.ratio else '—'} | {_cell(sim, row.fmt)} | "
+            f"{_ratio(ours, sim) if row.ratio else '—'} |"
+        )
+    return "\n".join(lines)
+
+
+# -- the document ------------------------------------------------------------------------------
+
+
+def _goal_table(goal_list: Sequence[Record]) -> str:
+    lines = ["| goal | target | measured | result |", "|---|---|---|---|"]
+    for goal in goal_list:
+        lines.append(
+            f"| {goal['goal']} | {goal['target']} | {goal['measured']} | "
+            f"**{verdict(goal['passed'])}** |"
+        )
+    return "\n".join(lines)
+
+
+def _before_after(results: Record, before: Record) -> str:
+    earlier = {goal["id"]: goal for goal in before.get("goals", [])}
+    lines = [
+        f"Before: the run of {before.get('started', '?')} "
+        f"(`{before.get('settings', {}).get('exporter_cmd', '?')}`, "
+        f"git {before.get('machine', {}).get('git', '?')}). After: this run.",
+        "",
+        "| goal | before | | after | |",
+        "|---|---|---|---|---|",
+    ]
+    for goal in results["goals"]:
+        old = earlier.get(goal["id"])
+        old_text = (old["measured"], verdict(old["passed"])) if old else ("—", "—")
+        lines.append(
+            f"| {goal['goal']} | {old_text[0]} | {old_text[1]} | {goal['measured']} | "
+            f"{verdict(goal['passed'])} |"
+        )
+    return "\n".join(lines)
+
+
+def _memory_section(mem: Record) -> str:
+    scopes = list(mem["scopes"])
+    lines = [
+        "| probes | " + " | ".join(f"{scope} scope VmRSS, MB" for scope in scopes) + " |",
+        "|--:|" + "--:|" * len(scopes),
+    ]
+    series = {scope: dict(mem["scopes"][scope]["series"]) for scope in scopes}
+    for probes in sorted({p for s in series.values() for p in s}):
+        cells = [_cell(_mb(s[probes]) if probes in s else None, "{:.1f}") for s in series.values()]
+        lines.append(f"| {probes:,} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for scope in scopes:
+        run = mem["scopes"][scope]
+        lines.append(
+            f"- {scope} scope: {run['succeeded']:,} probes with probe_success 1, "
+            f"{run['http_errors'] + run['transport_errors']} errors, "
+            f"{run['chaos_calls']:,} CHAOS calls, {run['seconds']:.0f} s, peak "
+            f"{_mb(run['peak_kib']):.1f} MB; flat: {'yes' if run['flat'] else 'no'}"
+            + (f" (stopped early: {run['stopped']})" if run.get("stopped") else "")
+        )
+    return "\n".join(lines)
+
+
+def render(results: Record, before: Record | None = None) -> str:
+    settings = results["settings"]
+    machine = results["machine"]
+    bb = results["blackbox_healthy"]
+    bb_sim = results.get("blackbox_sim")
+    rate = settings["open_rate"]
+    gen = bb.get("generator_check", {})
+    parts = [
+        "# Benchmark results",
+        "",
+        "Generated by `make bench` (`.venv/bin/python -m benchmarks.run`); do not edit by "
+        "hand. How to run and read it: `benchmarks/README.md`.",
+        "",
+        f"Run from {results['started']} to {results['finished']} "
+        f"({results['seconds']:.0f} s). Exporter started as `{settings['exporter_cmd']}`.",
+        "",
+        "> **The machine is noisy.** A shared virtual machine: the load generators, the "
+        "exporter, the simulator and blackbox_exporter all run on the same cores. Absolute "
+        "figures move by tens of per cent from run to run; the ratios to blackbox_exporter, "
+        "measured minutes apart in the same run under the same load, are what to read.",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+        *(f"| {key} | {value} |" for key, value in machine.items()),
+        "",
+        "## Goals",
+        "",
+        _goal_table(results["goals"]),
+        "",
+    ]
+    if before is not None:
+        parts += ["## Before and after", "", _before_after(results, before), ""]
+    parts += [
+        "## How it was measured",
+        "",
+        f"- Each exporter configuration is a fresh process "
+        f"(`{settings['exporter_cmd']} --config.file … --web.max-requests 0 "
+        f"--log.level warning`) against the simulator "
+        "(`python -m aaisp_multi_exporter.simulator --lines N --accounts 1`) with one "
+        'credential set and one module: `commands = ["broadband/info"]`, '
+        '`scope = "account"`, `cache_seconds = 300` (cached) or `0` (uncached: only '
+        "concurrent probes share a call). Probes rotate over every line ID of the account.",
+        f"- Closed loop: `{results['commands']['wrk']}` (also with "
+        + ", ".join(f"-c{c}" for c in settings["connections"][:-1])
+        + "); each connection sends its next probe when the last is answered.",
+        f"- Open loop: `{results['commands']['openloop']}`: {rate} probes per second on a "
+        "fixed schedule for "
+        f"{settings['open_seconds']} s after 1 s of unrecorded warm-up, latency measured "
+        "from each probe's scheduled time (no coordinated omission).",
+        "- blackbox_exporter (Debian's `prometheus-blackbox-exporter`, module `http_2xx`) "
+        "under the same loads, probing its own `/-/healthy` (the reference for the goals), and "
+        "separately the simulator (`GET /broadband/info/json`, no credentials: a 746-byte "
+        "auth-error envelope, the same for any N, so measured once, with the largest N).",
+        "- CHAOS calls: the simulator's `/_sim/stats` before and after each load. Failed "
+        'probes: the exporter\'s `aaisp_exporter_probes_total{result="failure"}` before and '
+        "after, plus one probe checked for `probe_success 1` before and after the loads.",
+        "- Memory: `VmHWM` (peak) of the server process from `/proc` after its loads. Ready: "
+        "from process spawn to the first 200 from `/-/ready` (polled every 5 ms). MB = 10^6 "
+        "bytes.",
+        "- Ratios are exporter ÷ blackbox_exporter: above 1 is better for probes/s, below 1 "
+        "is better for latency, memory and time.",
+        "",
+        "### Load generator check",
+        "",
+        f"The open-loop generator pointed straight at blackbox_exporter's `/-/healthy` "
+        f"(no probe behind it): sent {gen.get('achieved_rate', 0):.0f}/s of {rate}/s, "
+        f"p50 {gen.get('p50_ms', math.nan):.2f} ms, p99 {gen.get('p99_ms', math.nan):.2f} ms, "
+        f"max {gen.get('max_ms', math.nan):.2f} ms, latest send "
+        f"{gen.get('max_send_lag_ms', math.nan):.1f} ms behind schedule, "
+        f"{load_errors(gen)} errors.",
+        "",
+    ]
+    for n, modes in results["exporter"].items():
+        for mode, record in modes.items():
+            cache = "snapshots cached (`cache_seconds = 300`)"
+            if mode != "cached":
+                cache = "uncached (`cache_seconds = 0`)"
+            parts += [f"## N = {int(n):,} lines, {cache}", ""]
+            if "sanity_detail" in record:
+                parts += [
+                    "A probe did not succeed before the loads; its debug output began:",
+                    "",
+                    "```",
+                    record["sanity_detail"].strip(),
+                    "```",
+                    "",
+                ]
+            parts += [config_table(record, bb, bb_sim, settings), ""]
+    mem = results.get("memory")
+    if mem:
+        parts += [
+            "## Bounded memory",
+            "",
+            f"`python -m benchmarks.memory`: {mem['probes']:,} probes (32 at a time) over "
+            f"{mem['distinct']:,} distinct targets against a {mem['distinct']:,}-line "
+            "simulator, in a fresh exporter per scope, `cache_seconds = 3600`; the exporter's "
+            "VmRSS after every 10,000 probes. `line` scope keeps one snapshot per target, "
+            "`account` scope one for the account.",
+            "",
+            _memory_section(mem),
+            "",
+        ]
+    parts += [
+        "## Raw figures",
+        "",
+        "`benchmarks/out/results.json` (not committed) holds every figure of this run; the "
+        "servers' logs and generated configurations are beside it.",
+        "",
+    ]
+    return "\n".join(parts)
