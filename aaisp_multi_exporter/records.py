@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -104,14 +104,30 @@ def parse_uk_timestamp(value: object) -> float | None:
     return local.timestamp()
 
 
+def _usable_id(value: object) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip()
+
+
+def line_id_of(raw: Mapping[str, Any]) -> str | None:
+    """The entry's ``ID`` without parsing the rest (CHAOS spells it ``ID``; accept any case)."""
+    if "ID" in raw:
+        return _usable_id(raw["ID"])
+    for key, value in raw.items():
+        if isinstance(key, str) and normalise_key(key) == "id":
+            return _usable_id(value)
+    return None
+
+
 def parse_line(raw: Mapping[str, Any]) -> LineRecord | None:
     """Turn one ``info``/``quota`` entry into a record; ``None`` when it has no usable ``ID``."""
-    fields = {normalise_key(key): value for key, value in raw.items() if isinstance(key, str)}
-    line_id = fields.get("id")
-    if isinstance(line_id, int) and not isinstance(line_id, bool):
-        line_id = str(line_id)
-    if not isinstance(line_id, str) or not line_id.strip():
+    line_id = line_id_of(raw)
+    if line_id is None:
         return None
+    fields = {normalise_key(key): value for key, value in raw.items() if isinstance(key, str)}
     notes: list[str] = []
     values: dict[str, Any] = {}
     for name in _TEXT_FIELDS:
@@ -139,7 +155,7 @@ def parse_line(raw: Mapping[str, Any]) -> LineRecord | None:
             )
         else:
             values["quota_timestamp"] = stamp
-    return LineRecord(line_id=line_id.strip(), notes=tuple(notes), **values)
+    return LineRecord(line_id=line_id, notes=tuple(notes), **values)
 
 
 def _describe(value: object) -> str:
@@ -148,11 +164,40 @@ def _describe(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+class LineIndex(Mapping[str, LineRecord]):
+    """Line records by ``ID``, each parsed on first use.
+
+    A probe needs one line of an answer that may hold ten thousand; parsing them all on the
+    event loop at every cache refresh stalled every other probe for a sizeable fraction of a
+    second. Discovery, which needs them all, parses them all.
+    """
+
+    __slots__ = ("_parsed", "_raw")
+
+    def __init__(self, raw: dict[str, Mapping[str, Any]]) -> None:
+        self._raw = raw
+        self._parsed: dict[str, LineRecord] = {}
+
+    def __getitem__(self, line_id: str) -> LineRecord:
+        record = self._parsed.get(line_id)
+        if record is None:
+            record = parse_line(self._raw[line_id])
+            assert record is not None  # indexed by the same ID rule
+            self._parsed[line_id] = record
+        return record
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
 @dataclass(frozen=True, slots=True)
 class ParsedReply:
     """The usable part of one CHAOS reply."""
 
-    lines: dict[str, LineRecord]
+    lines: Mapping[str, LineRecord]
     notes: tuple[str, ...] = ()
 
 
@@ -185,12 +230,12 @@ def parse_reply(command: str, body: bytes) -> ParsedReply:
     if not isinstance(payload, list):
         found = "missing" if payload is None else f"a {type(payload).__name__}"
         raise ChaosReplyError(Outcome.INVALID_RESPONSE, f'reply has no "{key}" array ({found})')
-    lines: dict[str, LineRecord] = {}
+    raw: dict[str, Mapping[str, Any]] = {}
     notes: list[str] = []
     for index, entry in enumerate(payload):
-        record = parse_line(entry) if isinstance(entry, dict) else None
-        if record is None:
+        line_id = line_id_of(entry) if isinstance(entry, dict) else None
+        if line_id is None:
             notes.append(f"{key}[{index}] has no usable ID; skipped")
             continue
-        lines[record.line_id] = record
-    return ParsedReply(lines=lines, notes=tuple(notes))
+        raw[line_id] = entry
+    return ParsedReply(lines=LineIndex(raw), notes=tuple(notes))

@@ -9,6 +9,7 @@ import pytest
 
 from aaisp_multi_exporter.records import (
     ChaosReplyError,
+    LineIndex,
     LineRecord,
     Outcome,
     parse_int,
@@ -227,3 +228,16 @@ def test_reply_failures(body: bytes, outcome: Outcome, retryable: bool, message:
 def test_quota_reply_uses_quota_key() -> None:
     body = b'{"quota":[{"ID":"54321","quota_monthly":"10000000000000"}]}'
     assert parse_reply("broadband/quota", body).lines["54321"].quota_monthly == 10**13
+
+
+def test_lines_are_parsed_on_first_use() -> None:
+    body = json.dumps({"info": [{"ID": str(n), "tx_rate": str(n)} for n in range(1000)]})
+    reply = parse_reply("broadband/info", body.encode())
+    lines = reply.lines
+    assert isinstance(lines, LineIndex)
+    assert len(lines) == 1000
+    assert lines["7"] is lines["7"]  # parsed once, kept
+    assert lines["7"].tx_rate == 7
+    assert "1000" not in lines
+    assert lines.get("nope") is None
+    assert [record.tx_rate for record in lines.values()][:3] == [0, 1, 2]
