@@ -30,6 +30,20 @@ T = TypeVar("T")
 RENDER_MARGIN_SECONDS = 0.05
 #: broadband/info first, so the dedicated quota answer wins for quota fields when merged.
 COMMAND_ORDER = {"broadband/info": 0, "broadband/quota": 1}
+_QUOTA_FIELDS = ("quota_monthly", "quota_remaining", "quota_timestamp")
+#: What each command is documented to carry (chaos-api.md section 5), to say in the debug log
+#: which ones CHAOS left out and so which metrics are missing.
+COMMAND_FIELDS = {
+    "broadband/info": (
+        "login",
+        "postcode",
+        "tx_rate",
+        "rx_rate",
+        "tx_rate_adjusted",
+        *_QUOTA_FIELDS,
+    ),
+    "broadband/quota": _QUOTA_FIELDS,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +150,15 @@ async def _lookup(
         raise _ModuleFailure(f'{command}: line "{target}" not found for auth "{auth.name}"')
     for note in record.notes:
         log.warning("line data oddity", command=command, note=note)
+    absent = [name for name in COMMAND_FIELDS[command] if getattr(record, name) is None]
+    if absent:
+        log.debug(
+            "CHAOS left fields out; their metrics are not exported",
+            command=command,
+            fields=",".join(absent),
+        )
+    if record.quota_monthly == 0:
+        log.debug("quota_monthly is 0 (no monthly quota); no quota gauges", command=command)
     return CommandResult(command=command, record=record, age=age)
 
 

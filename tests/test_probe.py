@@ -338,3 +338,19 @@ async def test_large_account_reply_is_read_whole(make_exporter: ExporterFactory)
         assert big.total_calls == 1
     finally:
         await big.stop()
+
+
+async def test_debug_says_which_fields_chaos_left_out(
+    exporter: Exporter, simulator: Simulator
+) -> None:
+    lines = simulator.accounts[0].lines
+    no_tx = next(line for line in lines if "tx_rate" not in line)
+    unlimited = next(line for line in lines if line.get("quota_monthly") == "0")
+    _, text = await exporter.probe(f"target={no_tx['ID']}&module=line&debug=true")
+    assert (
+        'msg="CHAOS left fields out; their metrics are not exported" '
+        "command=broadband/info fields=tx_rate"
+    ) in text
+    _, text = await exporter.probe(f"target={unlimited['ID']}&module=quota&debug=true")
+    assert 'msg="quota_monthly is 0 (no monthly quota); no quota gauges"' in text
+    assert "aaisp_broadband_quota_total_bytes" not in text.split("Module configuration:")[0]
