@@ -354,3 +354,30 @@ async def test_debug_says_which_fields_chaos_left_out(
     _, text = await exporter.probe(f"target={unlimited['ID']}&module=quota&debug=true")
     assert 'msg="quota_monthly is 0 (no monthly quota); no quota gauges"' in text
     assert "aaisp_broadband_quota_total_bytes" not in text.split("Module configuration:")[0]
+
+
+async def test_chaos_requests_per_credential_set_are_limited(
+    make_exporter: ExporterFactory, simulator: Simulator
+) -> None:
+    text = (
+        config_text(simulator.url, scope='"line"', cache_seconds="0")
+        .replace(
+            'control_password = "other-password"',
+            'control_password = "other-password"\nmax_concurrency = 3',
+        )
+        .replace(
+            f'control_password = "{SENTINEL}"',
+            f'control_password = "{SENTINEL}"\nmax_concurrency = 2',
+        )
+    )
+    exporter = await make_exporter(text)
+    simulator.add_fault(Fault("latency", latency_seconds=0.2))
+    home = [exporter.samples(f"target={10000 + i}&module=line") for i in range(8)]
+    results = await asyncio.gather(*home)
+    assert all(result["probe_success"] == 1 for result in results)
+    assert simulator.total_calls == 8
+    assert simulator.peak_in_flight == 2
+    simulator.reset_calls()
+    other = [exporter.samples(f"target={20000 + i}&module=line&auth=other") for i in range(5)]
+    assert all(r["probe_success"] == 1 for r in await asyncio.gather(*other))
+    assert simulator.peak_in_flight == 3

@@ -249,6 +249,10 @@ class Simulator:
     def __init__(self, accounts: list[SimAccount], *, seed: int = 0) -> None:
         self.accounts = accounts
         self.calls: collections.Counter[tuple[str, str, str]] = collections.Counter()
+        #: CHAOS requests being answered now, and the most at once since the last reset: how
+        #: tests see the exporter's per-credential-set concurrency limit from the outside.
+        self.in_flight = 0
+        self.peak_in_flight = 0
         self._faults: list[Fault] = []
         self._rng = random.Random(seed)  # noqa: S311 - repeatable faults, not security
         self._runner: web.AppRunner | None = None
@@ -326,6 +330,7 @@ class Simulator:
     def reset_calls(self) -> None:
         """Zero the call counters."""
         self.calls.clear()
+        self.peak_in_flight = self.in_flight
 
     def _take_fault(self, attrs: dict[str, str]) -> Fault | None:
         """The fault for this request, if any, consuming one of its count."""
@@ -449,6 +454,14 @@ class Simulator:
         return reply
 
     async def _chaos(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         subsystem = request.match_info["subsystem"].lower()
         command = request.match_info["command"].lower()
         if subsystem == _ADMIN:
