@@ -62,10 +62,10 @@ class ExporterState:
 
     loader: Callable[[], Config]
     services: ProbeServices
+    discovery: Discovery
     timeout_offset: float = 0.5
     max_requests: int = 40
     probes_running: int = 0
-    discovery: Discovery | None = None
     config: Config | None = None
     last_reload: ReloadStatus | None = None
     started: float = field(default_factory=time.monotonic)
@@ -88,8 +88,7 @@ class ExporterState:
         self.metrics.reload_successful.set(1)
         self.metrics.reload_timestamp.set(self.last_reload.at)
         self.metrics.init_modules(config.modules)
-        if self.discovery is not None:
-            self.discovery.forget_missing(config)
+        self.discovery.forget_missing(config)
         return config
 
 
@@ -186,7 +185,6 @@ def _probe_timeout(request: web.Request, probe_request: ProbeRequest, offset: fl
 async def discover(request: web.Request) -> web.Response:
     state = request.app[STATE]
     config = _require_config(state)
-    assert state.discovery is not None
     try:
         auth = parse_auth(request.query.getall("auth", []), config.auths)
         modules = request.query.getall("module", [])
