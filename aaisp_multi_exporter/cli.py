@@ -143,11 +143,11 @@ class Options:
     demo: bool
 
 
-def print_problems(source: str, error: ConfigError) -> None:
+def print_problems(source: str, problems: Sequence[str]) -> None:
     """Plain lines on stderr, one a problem, so a person can read and fix them in order."""
-    for problem in error.problems:
+    for problem in problems:
         print(problem, file=sys.stderr)
-    print(f"{source}: {len(error.problems)} problem(s) found", file=sys.stderr)
+    print(f"{source}: {len(problems)} problem(s) found", file=sys.stderr)
 
 
 def check_config(path: str, web_config_path: str = "") -> int:
@@ -156,7 +156,7 @@ def check_config(path: str, web_config_path: str = "") -> int:
     try:
         config = load_config(path)
     except ConfigError as error:
-        print_problems(path, error)
+        print_problems(path, error.problems)
         status = 1
     else:
         auths, modules = len(config.auths), len(config.modules)
@@ -165,9 +165,7 @@ def check_config(path: str, web_config_path: str = "") -> int:
         try:
             load_web_config(web_config_path)
         except WebConfigError as error:
-            for problem in error.problems:
-                print(problem, file=sys.stderr)
-            print(f"{web_config_path}: {len(error.problems)} problem(s) found", file=sys.stderr)
+            print_problems(web_config_path, error.problems)
             status = 1
         else:
             print(f"{web_config_path}: OK")
@@ -225,7 +223,7 @@ async def serve(options: Options) -> int:
     try:
         state.reload()
     except ConfigError as error:
-        print_problems("<demo>" if options.demo else options.config_file, error)
+        print_problems("<demo>" if options.demo else options.config_file, error.problems)
         LOGGER.error(
             "invalid configuration; not starting", extra=fields(problems=len(error.problems))
         )

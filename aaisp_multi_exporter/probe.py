@@ -195,10 +195,9 @@ async def _all(coroutines: list[Coroutine[Any, Any, T]]) -> list[T]:
 
 
 def probe_families(
-    modules: Sequence[ModuleResult], duration: float, timeout: float
+    modules: Sequence[ModuleResult], success: bool, duration: float, timeout: float
 ) -> list[Metric]:
     """Everything one probe exports, in a stable order."""
-    success = bool(modules) and all(module.success for module in modules)
     families: list[Metric] = [
         GaugeMetricFamily(
             "probe_success",
@@ -299,5 +298,5 @@ async def run_probe(
         duration=duration,
         timeout=budget,
         modules=tuple(modules),
-        exposition=render(probe_families(modules, duration, budget)),
+        exposition=render(probe_families(modules, success, duration, budget)),
     )
