@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -175,16 +176,15 @@ class Process:
                     return line
 
 
-@pytest.fixture
-async def demo() -> AsyncIterator[Process]:
+@contextlib.asynccontextmanager
+async def running_exporter(*args: str) -> AsyncIterator[Process]:
+    """The exporter as a real process on a free port, killed on the way out if still up."""
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "aaisp_multi_exporter",
-        "--demo",
-        "--log.level",
-        "debug",
+        *args,
         "--web.listen-address",
         f"127.0.0.1:{port}",
         stderr=asyncio.subprocess.PIPE,
@@ -199,6 +199,12 @@ async def demo() -> AsyncIterator[Process]:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+@pytest.fixture
+async def demo() -> AsyncIterator[Process]:
+    async with running_exporter("--demo", "--log.level", "debug") as process:
+        yield process
 
 
 async def test_demo_serves_probes_and_reloads_on_sighup(demo: Process) -> None:
@@ -245,22 +251,8 @@ async def test_sighup_with_a_broken_file_keeps_the_running_config(tmp_path: Path
     )
     (tmp_path / "secret").write_text("S3NTINEL-cli\n")
     config.write_text(good)
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "aaisp_multi_exporter",
-        "--config.file",
-        str(config),
-        "--web.listen-address",
-        f"127.0.0.1:{port}",
-        stderr=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.DEVNULL,
-        cwd=REPO,
-    )
-    process = Process(proc, f"http://127.0.0.1:{port}")
-    try:
-        await process.wait_for_log("msg=listening")
+    async with running_exporter("--config.file", str(config)) as process:
+        proc = process.proc
         async with aiohttp.ClientSession() as http:
             config.write_text(good.replace("broadband/info", "broadband/kill"))
             proc.send_signal(signal.SIGHUP)
@@ -281,10 +273,6 @@ async def test_sighup_with_a_broken_file_keeps_the_running_config(tmp_path: Path
         async with asyncio.timeout(20):
             assert await proc.wait() == 0
         assert "S3NTINEL" not in "".join(process.stderr)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
 
 def test_check_covers_the_web_config_file(tmp_path: Path) -> None:
