@@ -148,6 +148,7 @@ class ModuleConfig:
     retries: int = DEFAULT_RETRIES
     cache_seconds: float = DEFAULT_CACHE_SECONDS
     scope: Literal["account", "line"] = "account"
+    refresh_ahead: bool = True
 
 
 @dataclass(frozen=True, slots=True)
