@@ -27,6 +27,8 @@ HTML_TARGET_PATTERN = r"[A-Za-z0-9+._@\-]{1,64}"
 #: Rows of the failing-now table; the rest is counted. A page of a thousand identical
 #: outage rows helps nobody, and the newest show the outage's shape.
 FAILING_SHOWN = 100
+#: Rows of each recent-probes table before the rest is folded into a ``<details>``.
+PROBES_SHOWN = 20
 
 # Tables scroll inside their own box, so the page itself never scrolls sideways on a phone; a
 # shadow at a box's edge says there is more (background-attachment: local, no script).
@@ -51,7 +53,7 @@ table { border-collapse: collapse; font-size: 0.95em; }
 th, td { border-bottom: 1px solid #e4e4e4; padding: 0.3em 0.8em 0.3em 0; text-align: left;
          vertical-align: top; white-space: nowrap; }
 th { color: #555; font-weight: 600; }
-td.text { white-space: normal; min-width: 16em; max-width: 36em; overflow-wrap: anywhere; }
+td.text { white-space: normal; min-width: 16em; max-width: 44em; overflow-wrap: anywhere; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .failing td.text { color: #8a1020; }
 .ok { color: #17692a; }
@@ -67,6 +69,7 @@ input[name=target] { width: 15em; max-width: 100%; font: inherit; padding: 0.15e
 input[name=target], select { min-height: 1.9em; }
 select, button { font: inherit; }
 code { background: #f3f3f3; padding: 0 0.2em; }
+summary { color: #555; cursor: pointer; margin: 0.2em 0 0.6em; }
 @media (max-width: 40em) {
   table.cards, table.cards tbody { display: block; }
   table.cards thead { display: none; }
@@ -293,10 +296,10 @@ def _reason_text(record: ProbeRecord) -> str:
 def _probe_row(record: ProbeRecord, with_reason: bool) -> list[Cell]:
     reason: list[Cell] = [(_reason_text(record), "text")] if with_reason else []
     return [
-        escape(_when(record.time)),
-        escape(record.module),
-        escape(record.target),
-        escape(record.auth),
+        (escape(_when(record.time)), "label"),
+        (escape(record.module), "label head"),
+        (escape(record.target), "key"),
+        (escape(record.auth), "label head"),
         *reason,
         (f"{record.duration:.3f} s", "num"),
         f'<a href="logs?id={record.id}">Logs</a>',
@@ -304,14 +307,28 @@ def _probe_row(record: ProbeRecord, with_reason: bool) -> list[Cell]:
 
 
 def _probe_table(title: str, records: Sequence[ProbeRecord], empty: str) -> str:
+    """The newest rows, and the rest folded away: they matter less the older they are.
+
+    A table with reasons becomes cards on a phone, where the reason would otherwise sit in a
+    column off the screen.
+    """
     if not records:
         return _heading(title) + f'<p class="muted">{empty}</p>\n'
     with_reason = any(record.reasons for record in records)
     head = ["Time (UTC)", "Module", "Target", "Auth"]
     head += ["Reason"] if with_reason else []
     head += ["Duration", "Debug"]
-    rows = [_probe_row(record, with_reason) for record in records]
-    return _heading(title, len(records)) + _table(head, rows)
+    css = "cards" if with_reason else ""
+    shown, older = records[:PROBES_SHOWN], records[PROBES_SHOWN:]
+    html = _heading(title, len(records)) + _table(
+        head, [_probe_row(record, with_reason) for record in shown], css
+    )
+    if older:
+        rows = [_probe_row(record, with_reason) for record in older]
+        html += (
+            f"<details><summary>{len(older)} older</summary>\n{_table(head, rows, css)}</details>\n"
+        )
+    return html
 
 
 def _recent(records: Sequence[ProbeRecord], limit: int) -> str:

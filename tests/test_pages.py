@@ -13,7 +13,13 @@ import pytest
 from aaisp_multi_exporter.config import parse_config
 from aaisp_multi_exporter.history import ProbeHistory
 from aaisp_multi_exporter.logsetup import LogfmtFormatter, record_fields
-from aaisp_multi_exporter.pages import FAILING_SHOWN, HTML_TARGET_PATTERN, age, render_landing
+from aaisp_multi_exporter.pages import (
+    FAILING_SHOWN,
+    HTML_TARGET_PATTERN,
+    PROBES_SHOWN,
+    age,
+    render_landing,
+)
 from aaisp_multi_exporter.params import TARGET_PATTERN, ProbeRejected, parse_auth
 from aaisp_multi_exporter.rejections import RecentRejections
 from aaisp_multi_exporter.simulator import Fault, Simulator
@@ -78,10 +84,10 @@ class PageParser(HTMLParser):
             self.checkboxes.setdefault(name, []).append(
                 (attributes.get("value") or "", "checked" in attributes)
             )
-        elif tag == "table":
+        elif tag == "table":  # a section's tables read as one (rows folded in <details>)
             self._in_table = True
-            self.tables[self.section] = []
-            self.table_links[self.section] = []
+            self.tables.setdefault(self.section, [])
+            self.table_links.setdefault(self.section, [])
         elif tag == "tbody":
             self._in_body = True
         elif tag == "tr" and self._in_body:
@@ -600,6 +606,26 @@ def test_failing_now_shows_the_most_recent_hundred() -> None:
     assert rows[0][4] == rows[0][6] == "1 min 5 s ago"
     assert "Failing now (150)" in page.headings
     assert f"Showing the {FAILING_SHOWN} that failed most recently of 150." in text
+
+
+def test_older_probes_are_folded_away() -> None:
+    history = ProbeHistory(100)
+    for number in range(PROBES_SHOWN + 5):
+        history.add(
+            target=f"line{number}",
+            modules=["line"],
+            auths=["home"],
+            success=True,
+            duration=0,
+            debug_text="",
+        )
+    text = render_landing(None, history.recent(), history_limit=100)
+    visible, folded = text.split("<details>")
+    assert visible.count('<a href="logs?id=') == PROBES_SHOWN
+    assert folded.startswith("<summary>5 older</summary>")
+    assert folded.count('<a href="logs?id=') == 5
+    rows = table(parse_page(text), "Recent successful probes")
+    assert [row[2] for row in rows] == [f"line{n}" for n in range(PROBES_SHOWN + 4, -1, -1)]
 
 
 def test_history_off_says_so() -> None:
