@@ -158,7 +158,7 @@ SECTIONS = [
     "Recent successful probes",
     "Modules",
 ]
-AGO = r"\d+ s ago"
+AGO = r"(\d+ (s|min|h|d) )+ago"
 WHEN = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
 DURATION = r"\d+\.\d{3} s"
 #: Short enough to survive whole the cut the exporter makes of a CHAOS error text.
