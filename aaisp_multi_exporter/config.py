@@ -110,6 +110,7 @@ class AuthConfig:
     account_password: Secret | None = None
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     sources: Mapping[str, CredentialSource] = field(default_factory=dict)
+    _fingerprint: str = field(init=False, repr=False, compare=False, default="")
 
     def form_fields(self) -> dict[str, str]:
         """The credentials for the CHAOS POST body: the only place their values are needed."""
@@ -124,8 +125,15 @@ class AuthConfig:
         """A SHA-256 over every credential value, to drop cached answers when one changes.
 
         For comparisons inside the process only: an unsalted hash of a weak password can be
-        brute-forced, so it is not meant for labels, logs or pages.
+        brute-forced, so it is not meant for labels, logs or pages. Computed once per loaded
+        configuration: every probe needs it.
         """
+        return self._fingerprint
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_fingerprint", self._compute_fingerprint())
+
+    def _compute_fingerprint(self) -> str:
         digest = hashlib.sha256(b"aaisp-multi-exporter credentials v1\x00")
         for name in CREDENTIAL_FIELDS:
             value = _credential_text(self, name)
