@@ -27,6 +27,8 @@ Category = Literal["login", "account", "postcode", "phone", "address"]
 
 #: Stands in for a secret found inside a string; a secret under a password key is dropped.
 REMOVED = "(removed)"
+#: A secret this long is removed even inside a longer word; a shorter one as a whole word only.
+MIN_EMBEDDED_SECRET = 6
 
 _LOGIN_KEYS = frozenset({"login", "control_login", "username", "user"})
 _ACCOUNT_KEYS = frozenset({"account_number", "account"})
@@ -95,7 +97,9 @@ class Redactor:
     """Removes secrets and replaces personal values, stably within one run.
 
     ``secrets`` are the credential values the run used: removed wherever they appear, even
-    where CHAOS (or a proxy) should never have put them. ``known`` pre-registers values (the
+    where CHAOS (or a proxy) should never have put them, and even inside a longer word once
+    they are ``MIN_EMBEDDED_SECRET`` characters long (a shorter one goes as a whole word only,
+    or a password "a" would eat every "a" of the report). ``known`` pre-registers values (the
     configured control logins) so they are recognised in free text from the first reply on.
     """
 
@@ -192,8 +196,12 @@ class Redactor:
         key names them, but not in free text, where they would hit every digit.
         """
         parts: list[str] = []
-        if self._secrets:
-            parts.append(f"(?P<secret>(?-i:{_alternatives(self._secrets)}))")
+        long = [secret for secret in self._secrets if len(secret) >= MIN_EMBEDDED_SECRET]
+        short = [secret for secret in self._secrets if len(secret) < MIN_EMBEDDED_SECRET]
+        if long:
+            parts.append(f"(?P<secret>(?-i:{_alternatives(long)}))")
+        if short:
+            parts.append(f"(?P<short_secret>(?<!\\w)(?-i:{_alternatives(short)})(?!\\w))")
         literals = [value for value in self._known if len(value) >= _MIN_LITERAL]
         if literals:
             parts.append(f"(?P<literal>(?<!\\w)(?-i:{_alternatives(literals)})(?!\\w))")
@@ -202,7 +210,7 @@ class Redactor:
 
     def _substitute(self, match: re.Match[str]) -> str:
         text, group = match.group(0), match.lastgroup
-        if group == "secret":
+        if group in ("secret", "short_secret"):
             return REMOVED
         if group == "literal":
             return self.placeholder(self._known[text], text)

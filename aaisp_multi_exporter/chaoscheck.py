@@ -215,7 +215,7 @@ def field_table(
         key = normalise_key(name)
         row = f"    {name:<{width}}  {carried[key]:>6}"
         if unusable[key]:
-            row += f"  ({unusable[key]} not readable: left out)"
+            row += f"  ({unusable[key]} unreadable, so left out of the metrics)"
         table.append(row)
     extra = [f"{spelling[name]} ({count})" for name, count in sorted(others.items())]
     return table, extra

@@ -64,6 +64,8 @@ def test_category_of(key: str, category: str | None) -> None:
         ("01632-960-124", "phone-1"),
         (f"bad password {SECRET}!", f"bad password {REMOVED}!"),
         (f"x{SECRET}x", f"x{REMOVED}x"),
+        ("a short pw here, pwned", f"a short {REMOVED} here, pwned"),
+        ("pw", REMOVED),
         # Left alone: IDs, numbers, timestamps, uuids, circuit IDs, prose.
         ("12345", "12345"),
         ("18881390851534", "18881390851534"),
@@ -77,7 +79,7 @@ def test_category_of(key: str, category: str | None) -> None:
     ],
 )
 def test_redact_text(text: str, expected: str) -> None:
-    assert Redactor([SECRET]).redact_text(text) == expected
+    assert Redactor([SECRET, "pw"]).redact_text(text) == expected
 
 
 def test_same_value_same_placeholder_across_a_run() -> None:

@@ -132,7 +132,9 @@ async def test_unused_and_unreadable_fields_are_named(simulator: Simulator) -> N
     assert "fields CHAOS sent that the exporter does not use: lns (1), sync_state (2)" in info
     carrying = sum("tx_rate" in line for line in lines)
     assert re.search(
-        rf"^    tx_rate +{carrying}  \(1 not readable: left out\)$", info, re.MULTILINE
+        rf"^    tx_rate +{carrying}  \(1 unreadable, so left out of the metrics\)$",
+        info,
+        re.MULTILINE,
     )
 
 
