@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gzip
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
-from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.aiohttp import make_aiohttp_handler
+from prometheus_client.exposition import choose_encoder, gzip_accepted
 
 from aaisp_multi_exporter import __version__
 from aaisp_multi_exporter.client import ChaosClient
@@ -36,13 +37,15 @@ from aaisp_multi_exporter.params import (
     parse_modules,
     parse_probe_query,
 )
-from aaisp_multi_exporter.probe import ProbeServices, run_probe
+from aaisp_multi_exporter.probe import ProbeResult, ProbeServices, run_probe
 from aaisp_multi_exporter.probelog import ProbeLog
 from aaisp_multi_exporter.selfmetrics import ExporterMetrics
 from aaisp_multi_exporter.snapshots import SnapshotStore
 
 LOGGER = logging.getLogger("aaisp_multi_exporter")
 TEXT = "text/plain"
+#: Probe answers are small; a low level costs little CPU for most of the saving.
+GZIP_LEVEL = 1
 
 
 @dataclass
@@ -89,6 +92,9 @@ class ExporterState:
         self.metrics.reload_timestamp.set(self.last_reload.at)
         self.metrics.init_modules(config.modules)
         self.discovery.forget_missing(config)
+        self.services.store.retain(
+            (name, auth.secret_fingerprint()) for name, auth in config.auths.items()
+        )
         return config
 
 
@@ -165,7 +171,18 @@ async def probe(request: web.Request) -> web.Response:
     )
     if probe_request.debug:
         return _text(report())
-    return web.Response(body=result.exposition, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return _exposition(request, result)
+
+
+def _exposition(request: web.Request, result: ProbeResult) -> web.Response:
+    """Text or OpenMetrics as the scraper asks, gzipped when it accepts that (as promhttp)."""
+    encoder, content_type = choose_encoder(request.headers.get(hdrs.ACCEPT, ""))
+    body = result.render(encoder)
+    headers = {hdrs.CONTENT_TYPE: content_type, hdrs.VARY: "Accept, Accept-Encoding"}
+    if gzip_accepted(request.headers.get(hdrs.ACCEPT_ENCODING, "")):
+        body = gzip.compress(body, compresslevel=GZIP_LEVEL)
+        headers[hdrs.CONTENT_ENCODING] = "gzip"
+    return web.Response(body=body, headers=headers)
 
 
 def _probe_timeout(request: web.Request, probe_request: ProbeRequest, offset: float) -> float:
@@ -194,8 +211,13 @@ async def discover(request: web.Request) -> web.Response:
     except ProbeRejected as rejected:
         return _text(rejected.message, status=rejected.status)
     auths = [auth] if auth is not None else list(config.auths.values())
-    groups = await state.discovery.discover(config, auths, module)
-    return web.json_response(groups)
+    answer = await state.discovery.discover(config, auths, module)
+    if auth is not None and auth.name in answer.never_answered:
+        # An empty list would look like an account with no lines; say what is wrong instead,
+        # so Prometheus shows the error on the job.
+        reason = answer.never_answered[auth.name]
+        return _text(f'auth "{auth.name}" has never answered discovery: {reason}', status=503)
+    return web.Response(body=answer.body, content_type="application/json")
 
 
 async def healthy(request: web.Request) -> web.Response:
@@ -291,7 +313,9 @@ def build_state(
     store: SnapshotStore | None = None,
 ) -> ExporterState:
     """Wire the shared services; the caller loads the first configuration with ``reload``."""
-    services = ProbeServices(client=client, store=store or SnapshotStore(), metrics=metrics)
+    if store is None:
+        store = SnapshotStore()
+    services = ProbeServices(client=client, store=store, metrics=metrics)
     return ExporterState(
         loader=loader,
         services=services,

@@ -148,6 +148,7 @@ class ModuleConfig:
     retries: int = DEFAULT_RETRIES
     cache_seconds: float = DEFAULT_CACHE_SECONDS
     scope: Literal["account", "line"] = "account"
+    refresh_ahead: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +259,7 @@ class _RawModule(_Strict):
     retries: int = Field(DEFAULT_RETRIES, ge=0, le=10)
     cache_seconds: float = Field(DEFAULT_CACHE_SECONDS, ge=0, le=86400)
     scope: Literal["account", "line"] = "account"
+    refresh_ahead: bool = True
 
 
 # --------------------------------------------------------------------------- checking
@@ -512,6 +514,7 @@ class _Checker:
             retries=parsed.retries,
             cache_seconds=parsed.cache_seconds,
             scope=parsed.scope,
+            refresh_ahead=parsed.refresh_ahead,
         )
 
 
@@ -735,6 +738,7 @@ def render_config_toml(config: Config) -> str:
         lines.append(f"retries = {_toml_value(module.retries)}")
         lines.append(f"cache_seconds = {_toml_value(float(module.cache_seconds))}")
         lines.append(f"scope = {_toml_value(module.scope)}")
+        lines.append(f"refresh_ahead = {_toml_value(module.refresh_ahead)}")
     return "\n".join(lines) + "\n"
 
 
