@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import http
-import json
 import sys
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -38,15 +37,17 @@ from aaisp_multi_exporter.capture import (
     write_private,
 )
 from aaisp_multi_exporter.client import MAX_REPLY_BYTES, make_session
+from aaisp_multi_exporter.commands import COMMANDS, Command
 from aaisp_multi_exporter.config import AuthConfig, Config
 from aaisp_multi_exporter.linemetrics import line_families
-from aaisp_multi_exporter.probe import COMMAND_FIELDS, render
+from aaisp_multi_exporter.probe import render
 from aaisp_multi_exporter.records import (
     ChaosReplyError,
+    LineIndex,
     LineRecord,
     Outcome,
     ParsedReply,
-    line_id_of,
+    load_json,
     normalise_key,
     parse_reply,
 )
@@ -136,9 +137,6 @@ async def call_chaos(
         reply = parse_reply(command, body)
     except ChaosReplyError as error:
         return done(error.outcome, str(error), body=body, document=document)
-    except (ValueError, RecursionError) as error:
-        problem = f"the exporter cannot read this reply ({error.__class__.__name__})"
-        return done(Outcome.INVALID_RESPONSE, problem, body=body, document=document)
     return done(Outcome.OK, body=body, document=document, reply=reply)
 
 
@@ -155,8 +153,8 @@ async def _read_capped(response: aiohttp.ClientResponse) -> bytes | None:
 
 def _decode(body: bytes) -> object:
     try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
+        return load_json(body)
+    except ChaosReplyError:
         return None
 
 
@@ -170,60 +168,49 @@ def _phrase(status: int) -> str:
 # -- the report ----------------------------------------------------------------------------------
 
 
-def payload_entries(document: object, command: str) -> dict[str, Mapping[str, Any]]:
-    """The payload's entries by ``ID``, in reply order (the last of a repeated ID wins)."""
-    if not isinstance(document, dict):
-        return {}
-    payload = document.get(command.rsplit("/", 1)[-1])
-    items = [payload] if isinstance(payload, dict) else payload
-    entries: dict[str, Mapping[str, Any]] = {}
-    for entry in items if isinstance(items, list) else []:
-        line_id = line_id_of(entry) if isinstance(entry, dict) else None
-        if line_id is not None:
-            entries[line_id] = entry
-    return entries
+def field_table(command: Command, lines: LineIndex) -> tuple[list[str], list[str]]:
+    """Rows for the documented fields, and the other fields CHAOS sent, with line counts.
 
-
-def field_table(
-    command: str, entries: Mapping[str, Mapping[str, Any]], lines: Mapping[str, LineRecord]
-) -> tuple[list[str], list[str]]:
-    """Lines describing the documented fields, and lines describing the rest.
-
-    A documented field that is present but the exporter could not read (not a number, say)
-    is counted apart: its metric is left out for those lines.
+    A field the command reads that is present but unusable (not a number, say) is counted
+    apart: its metric is left out for those lines. A documented field that another command
+    owns is marked, so a user is not surprised that it is not exported from here.
     """
-    documented = ("ID", *COMMAND_FIELDS[command])
-    known = {normalise_key(name) for name in documented}
+    documented = ("ID", *command.field_names, *command.not_owned)
     carried: Counter[str] = Counter()
     unusable: Counter[str] = Counter()
     others: Counter[str] = Counter()
     spelling: dict[str, str] = {}
-    for line_id, entry in entries.items():
-        names = {normalise_key(key): key for key in entry if isinstance(key, str)}
-        record = lines.get(line_id)
-        for name, key in names.items():
-            if name in known:
+    for line_id in lines:
+        record = lines[line_id]
+        for key in lines.raw(line_id):
+            name = normalise_key(key) if isinstance(key, str) else ""
+            if name == "id" or name in documented:
                 carried[name] += 1
-                if name != "id" and record is not None and getattr(record, name) is None:
+                if name in command.field_names and record.get(name) is None:
                     unusable[name] += 1
-            else:
+            elif name:
                 others[name] += 1
                 spelling.setdefault(name, key)
     width = max(len(name) for name in documented)
-    table = []
+    rows = []
     for name in documented:
-        key = normalise_key(name)
-        row = f"    {name:<{width}}  {carried[key]:>6}"
-        if unusable[key]:
-            row += f"  ({unusable[key]} unreadable, so left out of the metrics)"
-        table.append(row)
+        row = f"    {name:<{width}}  {carried[name.lower()]:>6}"
+        if unusable[name]:
+            row += f"  ({unusable[name]} unreadable, so left out of the metrics)"
+        if name in command.not_owned:
+            row += f"  (exported from {_owner(name)} only)"
+        rows.append(row)
     extra = [f"{spelling[name]} ({count})" for name, count in sorted(others.items())]
-    return table, extra
+    return rows, extra
 
 
-def series_lines(record: LineRecord) -> list[str]:
-    """The line's samples as a probe renders them, without HELP and TYPE."""
-    text = render(line_families(record)).decode()
+def _owner(field_name: str) -> str:
+    return next(name for name, command in COMMANDS.items() if field_name in command.field_names)
+
+
+def series_lines(command: Command, record: LineRecord) -> list[str]:
+    """The samples ``command`` gives a probe of this line, without HELP and TYPE."""
+    text = render(line_families(command, record)).decode()
     return [line for line in text.splitlines() if line and not line.startswith("#")]
 
 
@@ -244,19 +231,20 @@ def describe(call: Call, redact: Callable[[str], str], *, shown_ids: int = SHOWN
     else:
         more = f" (first {shown_ids} of {len(ids)})" if len(ids) > shown_ids else ""
         lines.append(f"  line IDs: {', '.join(ids[:shown_ids])}{more}")
-    if call.reply.notes:
-        lines.append(f"  entries skipped: {len(call.reply.notes)} (no usable ID)")
+    if call.reply.note_count:
+        lines.append(f"  entries skipped: {call.reply.note_count} (no usable ID)")
     if not ids:
         return lines
-    entries = payload_entries(call.document, call.command)
-    table, extra = field_table(call.command, entries, call.reply.lines)
-    lines.append(f"  documented fields, and how many of the {len(entries)} line(s) carry each:")
+    command = COMMANDS[call.command]
+    assert isinstance(call.reply.lines, LineIndex)  # what parse_reply returns
+    table, extra = field_table(command, call.reply.lines)
+    lines.append(f"  documented fields, and how many of the {len(ids)} line(s) carry each:")
     lines += table
     unused = redact(", ".join(extra)) or "none"
     lines.append(f"  fields CHAOS sent that the exporter does not use: {unused}")
     first = call.reply.lines[next(iter(call.reply.lines))]
     lines.append(f"  series a probe of line {ids[0]} would export from {call.command}:")
-    lines += [f"    {redact(sample)}" for sample in series_lines(first)] or ["    (none)"]
+    lines += [f"    {redact(sample)}" for sample in series_lines(command, first)] or ["    (none)"]
     lines += [f"    note: {redact(note)}" for note in first.notes]
     return lines
 

@@ -19,7 +19,13 @@ from aaisp_multi_exporter.chaoscheck import call_chaos, check_chaos
 from aaisp_multi_exporter.client import make_session
 from aaisp_multi_exporter.config import Config, parse_config
 from aaisp_multi_exporter.records import Outcome, parse_reply
-from aaisp_multi_exporter.simulator import Fault, SimAccount, Simulator, generate_lines
+from aaisp_multi_exporter.simulator import (
+    HUGE_FLOAT,
+    Fault,
+    SimAccount,
+    Simulator,
+    generate_lines,
+)
 from tests.conftest import HOME_LOGIN, OTHER_LOGIN, SENTINEL, ExporterFactory, config_text, samples
 
 SENTINEL_LOGIN = "s3ntinel-login@a"
@@ -89,7 +95,7 @@ async def test_check_reports_every_set_and_command(simulator: Simulator) -> None
     assert f"  line IDs: {ids} (first 20 of 40)\n" in info
     for field in ("ID", "login", "postcode", "tx_rate", "quota_monthly", "quota_timestamp"):
         carrying = sum(field in line for line in lines)
-        assert re.search(rf"^    {field} +{carrying}$", info, re.MULTILINE), field
+        assert re.search(rf"^    {field} +{carrying}(  \(.*\))?$", info, re.MULTILINE), field
     assert "fields CHAOS sent that the exporter does not use: none" in info
     assert "  series a probe of line 10000 would export from broadband/info:\n" in info
     series = series_in(info)
@@ -99,8 +105,14 @@ async def test_check_reports_every_set_and_command(simulator: Simulator) -> None
         r'aaisp_broadband_line_info\{line_id="10000",login="login-\d+",postcode="postcode-\d+"\}',
         info_series[0],
     )
-    rx = series["aaisp_broadband_line_sync_upload_bits_per_second"]
-    assert rx == float(lines[0]["rx_rate"])
+    assert series["aaisp_broadband_line_sync_upload_bytes_per_second"] == (
+        int(lines[0]["rx_rate"]) / 8
+    )
+    # One owner per metric: broadband/info carries the quota fields but does not export them.
+    assert not any(name.startswith("aaisp_broadband_quota_") for name in series)
+    assert re.search(
+        r"^    quota_monthly +\d+  \(exported from broadband/quota only\)$", info, re.MULTILINE
+    )
     quota = block(text, "[home] broadband/quota: answered")
     with_quota = sum("quota_monthly" in line for line in lines)
     assert with_quota < len(lines)
@@ -158,9 +170,16 @@ async def test_entries_without_id_are_counted(simulator: Simulator) -> None:
         pytest.param(
             Fault("error", error_text="Login locked", login=HOME_LOGIN),
             SENTINEL,
-            '"Login locked"',
-            "",
+            '"Login locked" (auth_error)',
+            "check the credentials of [auths.home]",
             id="login-locked",
+        ),
+        pytest.param(
+            Fault("error", error_text="Service withdrawn", login=HOME_LOGIN),
+            SENTINEL,
+            '"Service withdrawn" (api_error)',
+            "CHAOS refused the request; the text above is its own",
+            id="other-error-text",
         ),
     ],
 )
@@ -206,6 +225,57 @@ async def test_http_error_is_reported_and_captured_as_text(
     assert "(not JSON, kept as text)" in quota
     assert "503" in (tmp_path / "home-broadband-quota.txt").read_text()
     assert (tmp_path / "home-broadband-info.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "said", "captured_as"),
+    [
+        pytest.param(
+            Fault("deep_nesting"),
+            1,
+            "no usable answer: reply is nested too deeply (invalid_response)",
+            "txt",
+            id="deep-nesting",
+        ),
+        pytest.param(
+            Fault("huge_number", line_field="tx_rate"),
+            0,
+            "(40 unreadable, so left out of the metrics)",
+            "txt",
+            id="huge-integer",
+        ),
+        pytest.param(
+            Fault("huge_number", number=HUGE_FLOAT, as_string=True, line_field="rx_rate"),
+            0,
+            "rx_rate               40  (40 unreadable, so left out of the metrics)",
+            "json",
+            id="huge-float-string",
+        ),
+        pytest.param(
+            Fault("entries_without_id"),
+            1,
+            "entries without a usable ID (invalid_response)",
+            "json",
+            id="entries-without-id",
+        ),
+        pytest.param(Fault("lone_object"), 0, "answered in ", "json", id="lone-object"),
+    ],
+)
+async def test_hostile_replies_are_reported_not_fatal(
+    simulator: Simulator,
+    tmp_path: Path,
+    fault: Fault,
+    status: int,
+    said: str,
+    captured_as: str,
+) -> None:
+    fault.command = "broadband/info"
+    fault.login = HOME_LOGIN
+    simulator.add_fault(fault)
+    got, text = await run_check(make_config(simulator.url), tmp_path)
+    assert got == status, text
+    assert said in block(text, "[home] broadband/info:")
+    assert (tmp_path / f"home-broadband-info.{captured_as}").exists()
 
 
 async def test_a_call_is_bounded_in_time(simulator: Simulator) -> None:

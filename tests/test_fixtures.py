@@ -93,6 +93,19 @@ CASES = [
         id="lower-case-id",
     ),
     pytest.param(
+        "lone-object-info.json",
+        "line",
+        "70001",
+        {
+            info("70001", "cd34@a.2", "XX2 2XX"): 1,
+            DOWNLOAD: 5000000,
+            UPLOAD: 1250000,
+            ADJUSTED: 4900000,
+        },
+        QUOTA,
+        id="lone-object",
+    ),
+    pytest.param(
         "quota-unlimited-and-absent.json",
         "quota",
         "40001",
