@@ -47,7 +47,8 @@ async def test_openmetrics_when_asked(exporter: Exporter, accept: str) -> None:
     assert headers["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
     text = body.decode()
     assert text.endswith("# EOF\n")
-    families = {family.name: family for family in text_string_to_metric_families(text)}
+    parsed = text_string_to_metric_families(text)  # type: ignore[no-untyped-call]
+    families = {family.name: family for family in parsed}
     assert families["probe_success"].samples[0].value == 1
     assert "aaisp_broadband_line_sync_upload_bytes_per_second" in families
 
