@@ -32,7 +32,7 @@ from aaisp_multi_exporter.config import (
     render_config_toml,
     subset_config,
 )
-from aaisp_multi_exporter.secret import Secret
+from aaisp_multi_exporter.config import Secret
 
 TESTDATA = Path(__file__).parent / "testdata"
 REPO_ROOT = Path(__file__).parent.parent
