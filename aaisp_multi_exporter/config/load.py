@@ -158,7 +158,8 @@ class _Merge:
         self.chaos: ChaosSettings | None = None
         self.auths: dict[str, AuthConfig] = {}
         self.modules: dict[str, ModuleConfig] = {}
-        self.owners: dict[tuple[str, str], str] = {}
+        #: The file that defined each table first, by its path (``("auths", "home")``).
+        self.owners: dict[tuple[str, ...], str] = {}
         self.not_tables: set[str] = set()
 
     def run(self, documents: Sequence[_Document]) -> Config:
@@ -183,15 +184,17 @@ class _Merge:
             chaos=self.chaos or ChaosSettings(),
             auths=self.auths,
             modules=self.modules,
+            origins={format_path(path): file for path, file in self.owners.items()},
         )
 
     def owners_of(self, section: str) -> list[str]:
-        return [name for kind, name in self.owners if kind == section]
+        return [path[1] for path in self.owners if path[0] == section and len(path) == 2]
 
     def _document(self, doc: _Document, auth_names: Sequence[str]) -> None:
-        for key in doc.data:
+        for key, value in doc.data.items():
             if key not in _SECTIONS:
-                self._add(doc, (key,), "unknown key" + did_you_mean(key, _SECTIONS))
+                what = "unknown table" if isinstance(value, dict) else "unknown key"
+                self._add(doc, (key,), what + did_you_mean(key, _SECTIONS))
         context = LoadContext(env=self.env, base_dir=doc.base_dir, auth_names=auth_names)
         if "chaos" in doc.data:
             self._chaos(doc, doc.data["chaos"], context)
@@ -209,12 +212,12 @@ class _Merge:
         if not isinstance(table, dict):
             self._add(doc, ("chaos",), f"expected a table, got {describe(table)}")
             return
-        first = self.owners.setdefault(("chaos", ""), doc.source)
+        first = self.owners.setdefault(("chaos",), doc.source)
         if first != doc.source:
             message = f"already defined in {quote(first)}; [chaos] may appear in one file only"
             self._add(doc, ("chaos",), message)
         try:
-            chaos = ChaosSettings.from_table(table, source=doc.source, context=context)
+            chaos = ChaosSettings.from_table(table, context=context)
         except TableInvalid as exc:
             self._add_found(doc, ("chaos",), table, exc.found)
             return
@@ -237,7 +240,7 @@ class _Merge:
             return
         model = AuthConfig if section == "auths" else ModuleConfig
         try:
-            parsed = model.from_table(table, source=doc.source, context=context, name=name)
+            parsed = model.from_table(table, context=context, name=name)
         except TableInvalid as exc:
             self._add_found(doc, path, table, exc.found)
             return

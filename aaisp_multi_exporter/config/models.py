@@ -111,28 +111,23 @@ class _Table(BaseModel):
     #: Keys whose values may be secrets: messages about them never show the value.
     hidden_keys: ClassVar[frozenset[str]] = frozenset()
 
-    defined_in: str = Field("", exclude=True)
-    """The file the table came from; empty for built-in defaults."""
-
     @classmethod
     def file_keys(cls) -> list[str]:
         """The keys a file may set, for "did you mean"; excluded fields are the loader's."""
         return [key for key, info in cls.model_fields.items() if not info.exclude]
 
     @classmethod
-    def from_table(
-        cls, table: Mapping[str, Any], *, source: str, context: LoadContext, name: str = ""
-    ) -> Self:
+    def from_table(cls, table: Mapping[str, Any], *, context: LoadContext, name: str = "") -> Self:
         """Validate one table from a file; TableInvalid lists every problem found."""
-        model, found = cls._validate_table(table, cls._fixed(source, name), context)
+        model, found = cls._validate_table(table, cls._fixed(name), context)
         if found or model is None:
             raise TableInvalid(found)
         return model
 
     @classmethod
-    def _fixed(cls, source: str, name: str) -> dict[str, Any]:
+    def _fixed(cls, name: str) -> dict[str, Any]:
         """The fields the loader fills in, not the file."""
-        return {"defined_in": source, **({"name": name} if "name" in cls.model_fields else {})}
+        return {"name": name} if "name" in cls.model_fields else {}
 
     @classmethod
     def _validate_table(
@@ -198,13 +193,11 @@ class AuthConfig(_NamedTable):
         return [*CREDENTIAL_KEYS, *plain]
 
     @classmethod
-    def from_table(
-        cls, table: Mapping[str, Any], *, source: str, context: LoadContext, name: str = ""
-    ) -> Self:
+    def from_table(cls, table: Mapping[str, Any], *, context: LoadContext, name: str = "") -> Self:
         resolved, found = resolve_credentials(table, context.env, context.base_dir)
         problem = pairing_problem([c for c in CREDENTIAL_FIELDS if given_forms(c, table)])
         rest = {key: value for key, value in table.items() if key not in CREDENTIAL_KEYS}
-        model, more = cls._validate_table(rest, {**resolved, **cls._fixed(source, name)}, context)
+        model, more = cls._validate_table(rest, {**resolved, **cls._fixed(name)}, context)
         found += more
         if problem is not None:
             found.append(((), problem))
@@ -318,6 +311,8 @@ class Config(BaseModel):
     chaos: ChaosSettings
     auths: dict[str, AuthConfig]
     modules: dict[str, ModuleConfig]
+    origins: dict[str, str] = Field(default_factory=dict)
+    """The file each table came from, by its header (``chaos``, ``auths.home``...)."""
 
 
 def _url_problem(url: str) -> str | None:

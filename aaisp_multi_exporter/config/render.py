@@ -35,15 +35,19 @@ def render_config_toml(config: Config) -> str:
         f"# Effective configuration loaded from {quote(config.source)}.",
         f"# Secrets are shown as {quote(REDACTED)}; *_file and *_env keys show their source.",
     ]
-    lines += _table("chaos", config.chaos)
-    if not config.auths:
-        lines += ["", "[auths]"]
-    for name, auth in config.auths.items():
-        lines += _table(f"auths.{toml_key(name)}", auth)
-    if not config.modules:
-        lines += ["", "[modules]"]
-    for name, module in config.modules.items():
-        lines += _table(f"modules.{toml_key(name)}", module)
+    tables: list[tuple[str, _Table]] = [("chaos", config.chaos)]
+    tables += [(f"auths.{toml_key(name)}", auth) for name, auth in config.auths.items()]
+    tables += [(f"modules.{toml_key(name)}", module) for name, module in config.modules.items()]
+    for header, table in tables:
+        lines.append("")
+        if header in config.origins:
+            lines.append(f"# from {quote(config.origins[header])}")
+        elif header == "chaos":
+            lines.append("# in no file: the defaults apply")
+        lines += [f"[{header}]", *_keys(table)]
+    for section in ("auths", "modules"):
+        if not getattr(config, section):
+            lines += ["", f"[{section}]"]
     return "\n".join(lines) + "\n"
 
 
@@ -60,15 +64,9 @@ def subset_config(config: Config, *, modules: Iterable[str], auths: Iterable[str
     )
 
 
-def _table(header: str, table: _Table) -> list[str]:
-    lines = [""]
-    if table.defined_in:
-        lines.append(f"# from {quote(table.defined_in)}")
-    elif isinstance(table, ChaosSettings):
-        lines.append("# in no file: the defaults apply")
-    lines.append(f"[{header}]")
-    if isinstance(table, AuthConfig):
-        lines += _credentials(table)
+def _keys(table: _Table) -> list[str]:
+    """Every key a file may set, in the model's order; one left unset is a comment."""
+    lines = _credentials(table) if isinstance(table, AuthConfig) else []
     for key, info in type(table).model_fields.items():
         if info.exclude or key in CREDENTIAL_FIELDS:
             continue
