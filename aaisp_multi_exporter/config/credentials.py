@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from aaisp_multi_exporter.config.problems import Found, PathPart, explain, os_reason
@@ -68,9 +75,10 @@ class CredentialForms(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, hide_input_in_errors=True)
 
     name: str
-    inline: str | None = None
-    file: str | None = None
-    env: str | None = None
+    # Any of them may hold a password pasted into the wrong key: kept out of repr too.
+    inline: str | None = Field(None, repr=False)
+    file: str | None = Field(None, repr=False)
+    env: str | None = Field(None, repr=False)
 
     @classmethod
     def from_table(cls, name: str, table: Mapping[str, Any]) -> CredentialForms | None:
