@@ -1,4 +1,4 @@
-"""What a valid configuration becomes: the models, their defaults and their credential forms."""
+"""What a valid configuration becomes: the models, their defaults and what they hide."""
 
 from __future__ import annotations
 
