@@ -44,8 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config.file",
         dest="config_file",
-        default="modules.toml",
-        help="modules and credential sets (default: %(default)s)",
+        action="append",
+        metavar="FILE_OR_GLOB",
+        help="modules and credential sets; repeat it, or give a quoted glob pattern such as "
+        "'conf.d/*.toml', to merge several files (default: modules.toml)",
     )
     parser.add_argument(
         "--config.check",
@@ -148,7 +150,8 @@ def parse_listen_address(address: str) -> tuple[str | None, int]:
 
 @dataclass
 class Options:
-    config_file: str
+    config_file: list[str]
+    """Every ``--config.file`` given, in order: paths or glob patterns."""
     config_check: bool
     chaos_check: bool
     chaos_capture: str
@@ -169,17 +172,27 @@ def print_problems(source: str, problems: Sequence[str]) -> None:
     print(f"{source}: {len(problems)} problem(s) found", file=sys.stderr)
 
 
-def check_config(path: str, web_config_path: str = "") -> int:
-    """Validate ``modules.toml`` and, when given, the web configuration file; report both."""
+def config_loader(patterns: Sequence[str]) -> Callable[[], Config]:
+    """What start-up and every reload call: the globs are expanded afresh each time."""
+    files = list(patterns)
+
+    def loader() -> Config:
+        return load_config(files)
+
+    return loader
+
+
+def check_config(patterns: Sequence[str], web_config_path: str = "") -> int:
+    """Validate every configuration file and, when given, the web configuration; report all."""
     status = 0
     try:
-        config = load_config(path)
+        config = config_loader(patterns)()
     except ConfigError as error:
-        print_problems(path, error.problems)
+        print_problems(", ".join(patterns), error.problems)
         status = 1
     else:
         auths, modules = len(config.auths), len(config.modules)
-        print(f"{path}: OK ({auths} credential set(s), {modules} module(s))")
+        print(f"{config.source}: OK ({auths} credential set(s), {modules} module(s))")
     if web_config_path:
         try:
             load_web_config(web_config_path)
@@ -191,12 +204,12 @@ def check_config(path: str, web_config_path: str = "") -> int:
     return status
 
 
-def chaos_check(path: str, capture_dir: str) -> int:
+def chaos_check(patterns: Sequence[str], capture_dir: str) -> int:
     """``--chaos.check`` (``--chaos.capture`` implies it): load the config, then ask CHAOS."""
     try:
-        config = load_config(path)
+        config = config_loader(patterns)()
     except ConfigError as error:
-        print_problems(path, error.problems)
+        print_problems(", ".join(patterns), error.problems)
         return 1
     return run_chaos_check(config, capture_dir=Path(capture_dir) if capture_dir else None)
 
@@ -234,10 +247,7 @@ async def serve(options: Options) -> int:
         demo_urls = demo.example_paths
         stack.append(demo.stop)
     else:
-        path = options.config_file
-
-        def loader() -> Config:
-            return load_config(path)
+        loader = config_loader(options.config_file)
 
     metrics = ExporterMetrics()
     session = make_session()
@@ -252,7 +262,7 @@ async def serve(options: Options) -> int:
     try:
         state.reload()
     except ConfigError as error:
-        print_problems("<demo>" if options.demo else options.config_file, error.problems)
+        print_problems("<demo>" if options.demo else ", ".join(options.config_file), error.problems)
         LOGGER.error(
             "invalid configuration; not starting", extra=fields(problems=len(error.problems))
         )
@@ -324,6 +334,8 @@ async def _maybe_await(value: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Not argparse's default: with action="append" it would stay in front of the files given.
+    args.config_file = args.config_file or ["modules.toml"]
     options = Options(**vars(args))
     configure_logging(options.log_level, "json" if options.log_format == "json" else "logfmt")
     if options.config_check:
