@@ -22,6 +22,7 @@ import asyncio
 import errno
 import logging
 import resource
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -172,14 +173,16 @@ class _Connection(asyncio.Protocol):
         inner.connection_lost(exc)
 
 
-def quiet_loop_errors(loop: asyncio.AbstractEventLoop) -> None:
+def quiet_loop_errors(
+    loop: asyncio.AbstractEventLoop, *, clock: Callable[[], float] = time.monotonic
+) -> None:
     """Route the loop's error reports through ``LogThrottle``: one line per kind a minute.
 
     Running out of file descriptors makes asyncio report every failed ``accept()``, and the
     retries it schedules, thousands of times a second; each kind is logged once per interval
     with a count of the reports held back. Other reports keep asyncio's own format.
     """
-    throttle = LogThrottle(LOG_INTERVAL)
+    throttle = LogThrottle(LOG_INTERVAL, clock=clock)
 
     def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         error = context.get("exception")

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import logging
 import re
 import resource
 import signal
 import socket
 import ssl
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -25,6 +28,7 @@ import aiohttp
 import pytest
 import trustme
 
+from aaisp_multi_exporter.connections import quiet_loop_errors
 from tests.realprograms import require_program
 
 REPO = Path(__file__).resolve().parent.parent
@@ -362,3 +366,80 @@ async def test_silent_flood_under_1024_file_descriptors(
     )
     assert lines <= 20, "".join(running.log)
     assert "Traceback" not in "".join(running.log)
+
+
+# --------------------------------------------------------------------------- pieces
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def accept_failed() -> dict[str, object]:
+    """What asyncio passes the exception handler when accept() runs out of descriptors."""
+    return {
+        "message": "socket.accept() out of system resource",
+        "exception": OSError(errno.EMFILE, "Too many open files"),
+    }
+
+
+async def test_accept_errors_are_one_line_a_minute(caplog: pytest.LogCaptureFixture) -> None:
+    loop = asyncio.get_running_loop()
+    clock = FakeClock()
+    previous = loop.get_exception_handler()
+    quiet_loop_errors(loop, clock=clock)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            for _ in range(1000):
+                loop.call_exception_handler(accept_failed())
+            clock.now = 60.0
+            loop.call_exception_handler(accept_failed())
+            for _ in range(3):
+                loop.call_exception_handler({"message": "Exception in callback x()\nhandle: 1"})
+    finally:
+        loop.set_exception_handler(previous)
+    lines = [(r.name, r.getMessage(), r.__dict__.get("fields", {})) for r in caplog.records]
+    accept = [fields for name, _, fields in lines if name == "aaisp_multi_exporter.connections"]
+    assert accept == [
+        {"error": "EMFILE", "reason": "Too many open files", "suppressed": 0},
+        {"error": "EMFILE", "reason": "Too many open files", "suppressed": 999},
+    ]
+    # Other reports keep asyncio's own format, once per kind per minute.
+    others = [message for name, message, _ in lines if name == "asyncio"]
+    assert others == ["Exception in callback x()\nhandle: 1"]
+
+
+@pytest.mark.parametrize(
+    ("limits", "max_connections", "after", "warned"),
+    [
+        ("1024:4096", "512", "4096", False),
+        ("256:512", "512", "512", True),
+        ("256:512", "0", "512", False),
+    ],
+)
+def test_open_file_limit_is_raised_to_the_hard_limit(
+    limits: str, max_connections: str, after: str, warned: bool
+) -> None:
+    prlimit = require_program("prlimit", "util-linux")
+    script = (
+        "import resource, sys\n"
+        "from aaisp_multi_exporter.connections import ConnectionRules, raise_open_file_limit\n"
+        "from aaisp_multi_exporter.logsetup import configure_logging\n"
+        "configure_logging('info', 'logfmt')\n"
+        "raise_open_file_limit(ConnectionRules(max_connections=int(sys.argv[1])))\n"
+        "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])\n"
+    )
+    done = subprocess.run(
+        [prlimit, f"--nofile={limits}", sys.executable, "-c", script, max_connections],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.strip() == after
+    assert ("open file limit leaves little room" in done.stderr) is warned, done.stderr
