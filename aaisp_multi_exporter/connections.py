@@ -3,11 +3,12 @@
 aiohttp closes a keep-alive connection left idle between requests (``keepalive_timeout``), and
 that is used as is. What neither aiohttp nor asyncio offers is written here, kept small:
 
-- a cap on open connections: asyncio accepts whatever arrives and aiohttp counts nothing, so
+- a cap on open connections: asyncio accepts whatever arrives and aiohttp sets no limit, so
   an accepted connection over ``--web.max-connections`` is closed at once;
 - a deadline for the first request head: aiohttp's only timer on a fresh connection is its
-  keep-alive timer (an hour by default, and not started before 3.11), so a client that
-  connects and says nothing, or trickles a header a byte a second, would hold its socket.
+  keep-alive timer (an hour by default, and started at connect only in recent releases,
+  aio-libs/aiohttp#13681), so a client that connects and says nothing, or trickles a header
+  a byte a second, would hold its socket.
 
 Both sit in a thin protocol between asyncio and aiohttp's own, one per accepted connection,
 which forwards every call; the application's first middleware tells it the head arrived.
@@ -65,9 +66,6 @@ class ConnectionGuard:
     def __init__(self, rules: ConnectionRules) -> None:
         self.rules = rules
         self.open = 0
-        #: Closed at once for being over the limit / for sending no request head in time.
-        self.refused = 0
-        self.timed_out = 0
         self._factory: Callable[[], asyncio.Protocol] | None = None
         self._log = LogThrottle(LOG_INTERVAL)
 
@@ -89,9 +87,11 @@ class ConnectionGuard:
         return head_arrived
 
     def admit(self) -> asyncio.Protocol | None:
+        """aiohttp's protocol for a new connection, or None: close it at once."""
+        if self._factory is None:  # not serving yet: the listener starts after serve()
+            return None
         limit = self.rules.max_connections
-        if self._factory is None or (limit and self.open >= limit):
-            self.refused += 1
+        if limit and self.open >= limit:
             held_back = self._log.admit("refused")
             if held_back is not None:
                 LOGGER.warning(
@@ -106,7 +106,6 @@ class ConnectionGuard:
         self.open -= 1
 
     def note_head_timeout(self) -> None:
-        self.timed_out += 1
         held_back = self._log.admit("head-timeout")
         if held_back is not None:
             LOGGER.info(
