@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gzip
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
-from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.aiohttp import make_aiohttp_handler
+from prometheus_client.exposition import choose_encoder, gzip_accepted
 
 from aaisp_multi_exporter import __version__
 from aaisp_multi_exporter.client import ChaosClient
@@ -36,13 +37,16 @@ from aaisp_multi_exporter.params import (
     parse_modules,
     parse_probe_query,
 )
-from aaisp_multi_exporter.probe import ProbeServices, run_probe
+from aaisp_multi_exporter.probe import ProbeResult, ProbeServices, run_probe
 from aaisp_multi_exporter.probelog import ProbeLog
+from aaisp_multi_exporter.rejections import RecentRejections
 from aaisp_multi_exporter.selfmetrics import ExporterMetrics
 from aaisp_multi_exporter.snapshots import SnapshotStore
 
 LOGGER = logging.getLogger("aaisp_multi_exporter")
 TEXT = "text/plain"
+#: Probe answers are small; a low level costs little CPU for most of the saving.
+GZIP_LEVEL = 1
 
 
 @dataclass
@@ -70,6 +74,7 @@ class ExporterState:
     last_reload: ReloadStatus | None = None
     started: float = field(default_factory=time.monotonic)
     history: ProbeHistory = field(default_factory=ProbeHistory)
+    rejections: RecentRejections = field(default_factory=RecentRejections)
 
     @property
     def metrics(self) -> ExporterMetrics:
@@ -89,6 +94,9 @@ class ExporterState:
         self.metrics.reload_timestamp.set(self.last_reload.at)
         self.metrics.init_modules(config.modules)
         self.discovery.forget_missing(config)
+        self.services.store.retain(
+            (name, auth.secret_fingerprint()) for name, auth in config.auths.items()
+        )
         return config
 
 
@@ -117,6 +125,18 @@ async def _errors(
         return _text("internal error; the exporter log has the details", status=500)
 
 
+def _refuse(request: web.Request, rejected: ProbeRejected) -> web.Response:
+    """Answer a refused request, and log it and list it on ``/`` so a bad job is visible."""
+    request.app[STATE].rejections.record(
+        request.path,
+        rejected.reason,
+        rejected.message,
+        value=rejected.value,
+        status=rejected.status,
+    )
+    return _text(rejected.message, status=rejected.status)
+
+
 def _require_config(state: ExporterState) -> Config:
     if state.config is None:
         raise web.HTTPServiceUnavailable(text="no valid configuration loaded\n")
@@ -132,7 +152,7 @@ async def probe(request: web.Request) -> web.Response:
         timeout = _probe_timeout(request, probe_request, state.timeout_offset)
     except ProbeRejected as rejected:
         metrics.rejected.labels(rejected.reason).inc()
-        return _text(rejected.message, status=rejected.status)
+        return _refuse(request, rejected)
     log = ProbeLog(
         target=probe_request.target,
         module=",".join(plan.module.name for plan in probe_request.plans),
@@ -142,9 +162,8 @@ async def probe(request: web.Request) -> web.Response:
         # Refuse at once rather than queue: a queue would only answer after the scrape
         # timeout, and grows without bound under a flood.
         metrics.rejected.labels("too_many_requests").inc()
-        return _text(
-            f"too many probes in flight (limit {state.max_requests}); retry later", status=503
-        )
+        message = f"too many probes in flight (limit {state.max_requests}); retry later"
+        return _refuse(request, ProbeRejected("too_many_requests", message, status=503))
     state.probes_running += 1
     metrics.in_flight.inc()
     try:
@@ -162,17 +181,33 @@ async def probe(request: web.Request) -> web.Response:
         success=result.success,
         duration=result.duration,
         debug_text=report,
+        outcomes=result.modules,
     )
     if probe_request.debug:
         return _text(report())
-    return web.Response(body=result.exposition, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return _exposition(request, result)
+
+
+def _exposition(request: web.Request, result: ProbeResult) -> web.Response:
+    """Text or OpenMetrics as the scraper asks, gzipped when it accepts that (as promhttp)."""
+    encoder, content_type = choose_encoder(request.headers.get(hdrs.ACCEPT, ""))
+    body = result.render(encoder, content_type)
+    headers = {hdrs.CONTENT_TYPE: content_type, hdrs.VARY: "Accept, Accept-Encoding"}
+    if gzip_accepted(request.headers.get(hdrs.ACCEPT_ENCODING, "")):
+        body = gzip.compress(body, compresslevel=GZIP_LEVEL)
+        headers[hdrs.CONTENT_ENCODING] = "gzip"
+    return web.Response(body=body, headers=headers)
 
 
 def _probe_timeout(request: web.Request, probe_request: ProbeRequest, offset: float) -> float:
     try:
         header = parse_timeout_header(request.headers.get(SCRAPE_TIMEOUT_HEADER))
     except BadTimeoutHeader as error:
-        raise ProbeRejected("invalid_timeout_header", str(error)) from None
+        raise ProbeRejected(
+            "invalid_timeout_header",
+            str(error),
+            value=request.headers.get(SCRAPE_TIMEOUT_HEADER),
+        ) from None
     module_timeouts = [
         plan.module.timeout_seconds
         for plan in probe_request.plans
@@ -192,10 +227,15 @@ async def discover(request: web.Request) -> web.Response:
             raise ProbeRejected("unknown_module", 'parameter "module" may be given at most once')
         module = parse_modules(modules, config.modules)[0].name if modules else None
     except ProbeRejected as rejected:
-        return _text(rejected.message, status=rejected.status)
+        return _refuse(request, rejected)
     auths = [auth] if auth is not None else list(config.auths.values())
-    groups = await state.discovery.discover(config, auths, module)
-    return web.json_response(groups)
+    answer = await state.discovery.discover(config, auths, module)
+    if auth is not None and auth.name in answer.never_answered:
+        # An empty list would look like an account with no lines; say what is wrong instead,
+        # so Prometheus shows the error on the job.
+        reason = answer.never_answered[auth.name]
+        return _text(f'auth "{auth.name}" has never answered discovery: {reason}', status=503)
+    return web.Response(body=answer.body, content_type="application/json")
 
 
 async def healthy(request: web.Request) -> web.Response:
@@ -253,12 +293,21 @@ async def reload_wrong_method(request: web.Request) -> web.Response:
 
 async def landing(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    page = render_landing(state.config, state.history.recent(), history_limit=state.history.limit)
+    page = render_landing(
+        state.config,
+        state.history.recent(),
+        history_limit=state.history.limit,
+        failing=state.history.failing.current(),
+        rejections=state.rejections.recent(),
+    )
     return web.Response(text=page, content_type="text/html")
 
 
 async def logs(request: web.Request) -> web.Response:
     answer = logs_answer(request.query, request.app[STATE].history)
+    if answer.reason is not None:
+        refused = ProbeRejected(answer.reason, answer.text, answer.status, value=answer.value)
+        return _refuse(request, refused)
     return _text(answer.text, status=answer.status)
 
 
@@ -291,7 +340,9 @@ def build_state(
     store: SnapshotStore | None = None,
 ) -> ExporterState:
     """Wire the shared services; the caller loads the first configuration with ``reload``."""
-    services = ProbeServices(client=client, store=store or SnapshotStore(), metrics=metrics)
+    if store is None:
+        store = SnapshotStore()
+    services = ProbeServices(client=client, store=store, metrics=metrics)
     return ExporterState(
         loader=loader,
         services=services,

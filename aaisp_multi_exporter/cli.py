@@ -11,11 +11,13 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
 from aaisp_multi_exporter import __version__
 from aaisp_multi_exporter.app import build_state, create_app
+from aaisp_multi_exporter.chaoscheck import run_chaos_check
 from aaisp_multi_exporter.client import ChaosClient, make_session
 from aaisp_multi_exporter.config import Config, ConfigError, load_config
 from aaisp_multi_exporter.connections import (
@@ -66,6 +68,21 @@ def build_parser() -> argparse.ArgumentParser:
         dest="config_check",
         action="store_true",
         help="validate the configuration, print every problem, exit 0 or 1",
+    )
+    parser.add_argument(
+        "--chaos.check",
+        dest="chaos_check",
+        action="store_true",
+        help="call CHAOS once per credential set and command, report what it answered "
+        "(no password, personal data as placeholders), exit 0 or 1",
+    )
+    parser.add_argument(
+        "--chaos.capture",
+        dest="chaos_capture",
+        metavar="DIR",
+        default="",
+        help="run --chaos.check and write each raw reply, redacted, to "
+        "DIR/<auth>-<subsystem>-<command>.json (mode 0600)",
     )
     parser.add_argument(
         "--web.listen-address",
@@ -186,6 +203,8 @@ def _duration(text: str) -> float:
 class Options:
     config_file: str
     config_check: bool
+    chaos_check: bool
+    chaos_capture: str
     listen_address: str
     web_config_file: str
     timeout_offset: float
@@ -226,6 +245,16 @@ def check_config(path: str, web_config_path: str = "") -> int:
         else:
             print(f"{web_config_path}: OK")
     return status
+
+
+def chaos_check(path: str, capture_dir: str) -> int:
+    """``--chaos.check`` (``--chaos.capture`` implies it): load the config, then ask CHAOS."""
+    try:
+        config = load_config(path)
+    except ConfigError as error:
+        print_problems(path, error.problems)
+        return 1
+    return run_chaos_check(config, capture_dir=Path(capture_dir) if capture_dir else None)
 
 
 def open_web_config(path: str) -> WebConfigWatcher | None:
@@ -399,6 +428,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(options.log_level, "json" if options.log_format == "json" else "logfmt")
     if options.config_check:
         return check_config(options.config_file, options.web_config_file)
+    if options.chaos_check or options.chaos_capture:
+        return chaos_check(options.config_file, options.chaos_capture)
     try:
         parse_listen_address(options.listen_address)
     except InvalidListenAddress as error:

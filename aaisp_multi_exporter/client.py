@@ -18,14 +18,13 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
+    stop_before_delay,
     wait_random_exponential,
 )
-from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
 from aaisp_multi_exporter import __version__
 from aaisp_multi_exporter.records import ChaosReplyError, Outcome, ParsedReply, parse_reply
-from aaisp_multi_exporter.snapshots import FetchOutcome
 
 if TYPE_CHECKING:
     from aaisp_multi_exporter.config import AuthConfig
@@ -86,17 +85,6 @@ class _WaitHonouringRetryAfter(wait_base):
         return backoff
 
 
-class _StopAtDeadline(stop_base):
-    """Stop when the next attempt could not start before the probe's deadline."""
-
-    def __init__(self, deadline: float) -> None:
-        self.deadline = deadline
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        loop = asyncio.get_running_loop()
-        return loop.time() + retry_state.upcoming_sleep + MIN_ATTEMPT_SECONDS >= self.deadline
-
-
 def _is_retryable(error: BaseException) -> bool:
     return isinstance(error, ChaosReplyError) and error.retryable
 
@@ -131,7 +119,7 @@ class ChaosClient:
         retries: int,
         deadline: float,
         log: ProbeLog,
-    ) -> FetchOutcome:
+    ) -> ParsedReply:
         """Call ``command`` with retries; raise ChaosRequestError/ChaosReplyError on failure.
 
         ``deadline`` is in ``loop.time()`` units; no attempt starts or runs past it.
@@ -140,8 +128,11 @@ class ChaosClient:
         if service is not None:
             form["service"] = service
         url = f"{base_url}/{command}/json"
+        # tenacity measures from its own start on the same monotonic clock as loop.time();
+        # it stops when the next attempt could not start before the deadline.
+        budget = deadline - asyncio.get_running_loop().time() - MIN_ATTEMPT_SECONDS
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(retries + 1) | _StopAtDeadline(deadline),
+            stop=stop_after_attempt(retries + 1) | stop_before_delay(budget),
             wait=_WaitHonouringRetryAfter(),
             retry=retry_if_exception(_is_retryable),
             reraise=True,
@@ -154,8 +145,7 @@ class ChaosClient:
                 if attempts > 1:
                     self._metrics.chaos_retries.labels(command).inc()
                     log.debug("retrying CHAOS request", command=command, attempt=attempts)
-                reply = await self._attempt(url, command, auth, form, deadline, log)
-                return FetchOutcome(reply=reply, attempts=attempts)
+                return await self._attempt(url, command, auth, form, deadline, log)
         raise AssertionError("tenacity ended without an outcome")  # pragma: no cover
 
     async def _attempt(
@@ -184,6 +174,12 @@ class ChaosClient:
             )
             for note in reply.notes:
                 log.debug("CHAOS reply oddity", command=command, note=note)
+            if reply.note_count > len(reply.notes):
+                log.debug(
+                    "CHAOS reply oddities not listed",
+                    command=command,
+                    count=reply.note_count - len(reply.notes),
+                )
             return reply
         except TimeoutError:
             outcome = Outcome.TIMEOUT
@@ -193,6 +189,9 @@ class ChaosClient:
         except ChaosReplyError as error:
             outcome = error.outcome
             log.debug("CHAOS request failed", command=command, outcome=outcome, reason=str(error))
+            raise
+        except asyncio.CancelledError:
+            outcome = Outcome.TIMEOUT  # stopped by a reload or shutdown: no answer was had
             raise
         finally:
             self._metrics.chaos_requests.labels(command, outcome.value).inc()

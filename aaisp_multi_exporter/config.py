@@ -110,6 +110,7 @@ class AuthConfig:
     account_password: Secret | None = None
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     sources: Mapping[str, CredentialSource] = field(default_factory=dict)
+    _fingerprint: str = field(init=False, repr=False, compare=False, default="")
 
     def form_fields(self) -> dict[str, str]:
         """The credentials for the CHAOS POST body: the only place their values are needed."""
@@ -124,8 +125,15 @@ class AuthConfig:
         """A SHA-256 over every credential value, to drop cached answers when one changes.
 
         For comparisons inside the process only: an unsalted hash of a weak password can be
-        brute-forced, so it is not meant for labels, logs or pages.
+        brute-forced, so it is not meant for labels, logs or pages. Computed once per loaded
+        configuration: every probe needs it.
         """
+        return self._fingerprint
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_fingerprint", self._compute_fingerprint())
+
+    def _compute_fingerprint(self) -> str:
         digest = hashlib.sha256(b"aaisp-multi-exporter credentials v1\x00")
         for name in CREDENTIAL_FIELDS:
             value = _credential_text(self, name)
@@ -148,6 +156,7 @@ class ModuleConfig:
     retries: int = DEFAULT_RETRIES
     cache_seconds: float = DEFAULT_CACHE_SECONDS
     scope: Literal["account", "line"] = "account"
+    refresh_ahead: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +267,7 @@ class _RawModule(_Strict):
     retries: int = Field(DEFAULT_RETRIES, ge=0, le=10)
     cache_seconds: float = Field(DEFAULT_CACHE_SECONDS, ge=0, le=86400)
     scope: Literal["account", "line"] = "account"
+    refresh_ahead: bool = True
 
 
 # --------------------------------------------------------------------------- checking
@@ -512,6 +522,7 @@ class _Checker:
             retries=parsed.retries,
             cache_seconds=parsed.cache_seconds,
             scope=parsed.scope,
+            refresh_ahead=parsed.refresh_ahead,
         )
 
 
@@ -735,6 +746,7 @@ def render_config_toml(config: Config) -> str:
         lines.append(f"retries = {_toml_value(module.retries)}")
         lines.append(f"cache_seconds = {_toml_value(float(module.cache_seconds))}")
         lines.append(f"scope = {_toml_value(module.scope)}")
+        lines.append(f"refresh_ahead = {_toml_value(module.refresh_ahead)}")
     return "\n".join(lines) + "\n"
 
 

@@ -26,7 +26,7 @@ def debug_report(log: ProbeLog, result: ProbeResult, request: ProbeRequest, conf
             "Logs for the probe:",
             log.text(),
             "Metrics that would have been returned:",
-            result.exposition.decode(),
+            result.exposition,
             "Module configuration:",
             render_config_toml(used),
         ]

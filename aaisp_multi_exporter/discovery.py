@@ -1,29 +1,35 @@
 """Prometheus HTTP service discovery from CHAOS: every line of every credential set.
 
 Built on the probes' own snapshots (``broadband/info`` in account scope), so discovery and
-probing share CHAOS calls; a credential set whose call fails keeps its last good list.
+probing share CHAOS calls; a credential set whose call fails keeps its last good list, and a
+set that never answered is reported, so a job that names it shows an error instead of
+silently finding no targets.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypedDict
 
+from aaisp_multi_exporter.commands import INFO
 from aaisp_multi_exporter.config import AuthConfig, Config, ModuleConfig
 from aaisp_multi_exporter.logsetup import fields
 from aaisp_multi_exporter.probe import ProbeServices
 from aaisp_multi_exporter.probelog import ProbeLog
 from aaisp_multi_exporter.records import ParsedReply
-from aaisp_multi_exporter.snapshots import FetchOutcome, SnapshotKey
+from aaisp_multi_exporter.snapshots import Policy, SnapshotKey
 
 LOGGER = logging.getLogger("aaisp_multi_exporter.discovery")
-COMMAND = "broadband/info"
+COMMAND = INFO.name
 #: Used when no module says how long broadband/info answers may be kept or waited for.
 DEFAULT_CACHE_SECONDS = 60.0
 DEFAULT_TIMEOUT_SECONDS = 30.0
+#: Rendered answers kept for repeated requests; one per filter combination in practice.
+MAX_RENDERED = 64
 
 
 class TargetGroup(TypedDict):
@@ -38,10 +44,10 @@ def target_groups(auth: str, reply: ParsedReply) -> list[TargetGroup]:
     groups: list[TargetGroup] = []
     for record in reply.lines.values():
         labels = {"__param_auth": auth, "__meta_aaisp_auth": auth}
-        if record.login is not None:
-            labels["__meta_aaisp_login"] = record.login
-        if record.postcode is not None:
-            labels["__meta_aaisp_postcode"] = record.postcode
+        for name in ("login", "postcode"):
+            value = record.get(name)
+            if isinstance(value, str):
+                labels[f"__meta_aaisp_{name}"] = value
         groups.append({"targets": [record.line_id], "labels": labels})
     return groups
 
@@ -57,26 +63,65 @@ def _info_modules(config: Config, auth: AuthConfig) -> list[ModuleConfig]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class _Listed:
+    """A credential set's groups, tied to the answer they were made from."""
+
+    reply: ParsedReply
+    groups: list[TargetGroup]
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveryAnswer:
+    """The HTTP SD JSON, and why each set that never answered is missing from it."""
+
+    body: bytes
+    never_answered: dict[str, str]
+
+
 @dataclass
 class Discovery:
-    """Keeps each credential set's last good list; bounded by the number of credential sets."""
+    """Keeps each credential set's last good list; bounded by the number of credential sets.
+
+    Lists are built once per CHAOS answer and the JSON once per combination of lists, so a
+    flood of discovery requests costs little more than the HTTP exchange and never slows
+    the probes down.
+    """
 
     services: ProbeServices
-    last_good: dict[tuple[str, str], list[TargetGroup]] = field(default_factory=dict)
+    last_good: dict[tuple[str, str], _Listed] = field(default_factory=dict)
+    _rendered: dict[tuple[object, ...], tuple[bytes, tuple[_Listed, ...]]] = field(
+        default_factory=dict
+    )
 
     async def discover(
         self, config: Config, auths: Sequence[AuthConfig], module: str | None
-    ) -> list[TargetGroup]:
+    ) -> DiscoveryAnswer:
         results = await asyncio.gather(*(self._for_auth(config, auth) for auth in auths))
-        groups = [group for result in results for group in result]
-        if module is None:
-            return groups
-        return [
-            {"targets": group["targets"], "labels": {**group["labels"], "__param_module": module}}
-            for group in groups
-        ]
+        listed = tuple(result for result in results if isinstance(result, _Listed))
+        never = {
+            auth.name: result
+            for auth, result in zip(auths, results, strict=True)
+            if isinstance(result, str)
+        }
+        key = (module, *(id(entry) for entry in listed))
+        cached = self._rendered.get(key)
+        if cached is not None and all(a is b for a, b in zip(cached[1], listed, strict=True)):
+            return DiscoveryAnswer(cached[0], never)
+        groups = [group for entry in listed for group in entry.groups]
+        if module is not None:
+            groups = [
+                {"targets": g["targets"], "labels": {**g["labels"], "__param_module": module}}
+                for g in groups
+            ]
+        body = json.dumps(groups).encode()
+        if len(self._rendered) >= MAX_RENDERED:
+            self._rendered.clear()
+        self._rendered[key] = (body, listed)
+        return DiscoveryAnswer(body, never)
 
-    async def _for_auth(self, config: Config, auth: AuthConfig) -> list[TargetGroup]:
+    async def _for_auth(self, config: Config, auth: AuthConfig) -> _Listed | str:
+        """The set's lines, its last good list, or why it has never answered."""
         fingerprint = auth.secret_fingerprint()
         sharing = _info_modules(config, auth)
         cache_seconds = max((m.cache_seconds for m in sharing), default=DEFAULT_CACHE_SECONDS)
@@ -90,7 +135,7 @@ class Discovery:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
 
-        async def fetch() -> FetchOutcome:
+        async def fetch() -> ParsedReply:
             return await self.services.client.fetch(
                 config.chaos.url,
                 COMMAND,
@@ -103,15 +148,13 @@ class Discovery:
 
         try:
             async with asyncio.timeout_at(deadline):
-                snapshot, how = await self.services.store.get(key, fetch, cache_seconds)
+                snapshot, how = await self.services.store.get(key, fetch, Policy(cache_seconds))
         except TimeoutError:
             reason = "no answer from CHAOS before the discovery deadline"
         else:
             self.services.metrics.snapshot_lookups.labels(how.value).inc()
             if snapshot.reply is not None:
-                groups = target_groups(auth.name, snapshot.reply)
-                self.last_good[(auth.name, fingerprint)] = groups
-                return groups
+                return self._listed(auth.name, fingerprint, snapshot.reply)
             reason = str(snapshot.error)
         stale = self.last_good.get((auth.name, fingerprint))
         if stale is None:
@@ -119,12 +162,20 @@ class Discovery:
                 "discovery failed; credential set left out until CHAOS answers",
                 extra=fields(auth=auth.name, reason=reason),
             )
-            return []
+            return reason
         LOGGER.warning(
             "discovery failed; serving the last good list",
-            extra=fields(auth=auth.name, reason=reason, lines=len(stale)),
+            extra=fields(auth=auth.name, reason=reason, lines=len(stale.groups)),
         )
         return stale
+
+    def _listed(self, auth: str, fingerprint: str, reply: ParsedReply) -> _Listed:
+        previous = self.last_good.get((auth, fingerprint))
+        if previous is not None and previous.reply is reply:
+            return previous
+        listed = _Listed(reply, target_groups(auth, reply))
+        self.last_good[(auth, fingerprint)] = listed
+        return listed
 
     def forget_missing(self, config: Config) -> None:
         """Drop lists of credential sets a reload removed or changed, keeping memory bounded."""
@@ -132,3 +183,4 @@ class Discovery:
         for key in list(self.last_good):
             if key not in live:
                 del self.last_good[key]
+        self._rendered.clear()

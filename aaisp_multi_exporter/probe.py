@@ -7,43 +7,44 @@ it could fill, with ``probe_success 0`` (blackbox_exporter's model).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Iterable, Sequence
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
 from aaisp_multi_exporter.client import ChaosClient
-from aaisp_multi_exporter.linemetrics import line_families, merge_records
+from aaisp_multi_exporter.commands import COMMANDS, Command
+from aaisp_multi_exporter.linemetrics import line_families
+from aaisp_multi_exporter.logsetup import fields as log_fields
+from aaisp_multi_exporter.logthrottle import LogThrottle
 from aaisp_multi_exporter.params import ModulePlan, ProbeRequest
 from aaisp_multi_exporter.probelog import ProbeLog
 from aaisp_multi_exporter.records import LineRecord, ParsedReply
 from aaisp_multi_exporter.selfmetrics import ExporterMetrics
-from aaisp_multi_exporter.snapshots import FetchOutcome, Lookup, SnapshotKey, SnapshotStore
+from aaisp_multi_exporter.snapshots import Lookup, Policy, SnapshotKey, SnapshotStore
+
+_PROCESS_LOG = logging.getLogger("aaisp_multi_exporter.probe")
 
 T = TypeVar("T")
+#: A prometheus_client exposition encoder, as ``choose_encoder`` returns.
+Encoder = Callable[[Collector], bytes]
+
+OPENMETRICS = "application/openmetrics-text"
+EOF = b"# EOF\n"
+MAX_RENDERED_FORMATS = 4
 
 #: Left for rendering the answer once CHAOS calls stop. Attempts stop this long before the
-#: probe's deadline and modules half as long before it, so the three limits never race.
+#: probe's deadline and commands half as long before it, so the limits never race.
 RENDER_MARGIN_SECONDS = 0.05
-#: broadband/info first, so the dedicated quota answer wins for quota fields when merged.
-COMMAND_ORDER = {"broadband/info": 0, "broadband/quota": 1}
-_QUOTA_FIELDS = ("quota_monthly", "quota_remaining", "quota_timestamp")
-#: What each command is documented to carry (chaos-api.md section 5), to say in the debug log
-#: which ones CHAOS left out and so which metrics are missing.
-COMMAND_FIELDS = {
-    "broadband/info": (
-        "login",
-        "postcode",
-        "tx_rate",
-        "rx_rate",
-        "tx_rate_adjusted",
-        *_QUOTA_FIELDS,
-    ),
-    "broadband/quota": _QUOTA_FIELDS,
-}
+#: Interval of the de-duplicated "probe failed" line (SPEC 8); debug logs every failure.
+FAILURE_LOG_SECONDS = 60.0
+#: A background refresh's deadline when the module sets no timeout_seconds.
+REFRESH_TIMEOUT_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,13 +54,18 @@ class ProbeServices:
     client: ChaosClient
     store: SnapshotStore
     metrics: ExporterMetrics
+    failure_log: LogThrottle = field(default_factory=lambda: LogThrottle(FAILURE_LOG_SECONDS))
 
 
 @dataclass(frozen=True, slots=True)
 class CommandResult:
-    command: str
-    record: LineRecord
-    age: float
+    """One command's part of a module: the line's record, or why there is none."""
+
+    command: Command
+    record: LineRecord | None = None
+    age: float | None = None  # of the answer used; None when the command failed
+    failure: str | None = None
+    kind: str | None = None  # what kind of failure, for de-duplicated logs
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +75,12 @@ class ModuleResult:
     success: bool
     results: tuple[CommandResult, ...] = ()
     reason: str | None = None
+    kind: str | None = None
 
     @property
     def data_age(self) -> float | None:
         """Age of the oldest answer the module used."""
-        return max((result.age for result in self.results), default=None)
+        return max((r.age for r in self.results if r.age is not None), default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,15 +90,38 @@ class ProbeResult:
     duration: float
     timeout: float
     modules: tuple[ModuleResult, ...]
-    exposition: bytes
+    #: The probe's own gauges, made for this request.
+    families: tuple[Metric, ...]
+    #: The line's records, one per command, whose rendered series are reused per snapshot.
+    lines: tuple[tuple[Command, LineRecord], ...] = ()
+
+    def render(
+        self, encoder: Encoder = generate_latest, content_type: str = CONTENT_TYPE_PLAIN_0_0_4
+    ) -> bytes:
+        """The answer in the format the scraper asked for (text by default).
+
+        The probe's gauges come from a registry made for this request; the line's series are
+        rendered once per snapshot and format and reused (SPEC 11): line data does not change
+        until the next fetch, and rendering it was a third of a cached probe's cost.
+        """
+        head = render(self.families, encoder)
+        if not self.lines:
+            return head
+        openmetrics = content_type.startswith(OPENMETRICS)
+        parts = [head.removesuffix(EOF) if openmetrics else head]
+        for command, record in self.lines:
+            parts.append(_line_text(command, record, encoder, content_type, openmetrics))
+        if openmetrics:
+            parts.append(EOF)
+        return b"".join(parts)
+
+    @property
+    def exposition(self) -> str:
+        return self.render().decode()
 
     @property
     def reasons(self) -> list[str]:
         return [f"{m.name}: {m.reason}" for m in self.modules if m.reason]
-
-
-class _ModuleFailure(Exception):
-    """Ends one module of a probe with a reason fit for the log."""
 
 
 class _StaticCollector(Collector):
@@ -116,7 +146,7 @@ def find_line(reply: ParsedReply, target: str, scope: str) -> LineRecord | None:
 
 async def _lookup(
     plan: ModulePlan,
-    command: str,
+    command: Command,
     target: str,
     chaos_url: str,
     services: ProbeServices,
@@ -125,12 +155,14 @@ async def _lookup(
 ) -> CommandResult:
     module, auth = plan.module, plan.auth
     service = target if module.scope == "line" else None
-    key = SnapshotKey(auth.name, auth.secret_fingerprint(), command, module.scope, service or "")
+    key = SnapshotKey(
+        auth.name, auth.secret_fingerprint(), command.name, module.scope, service or ""
+    )
 
-    async def fetch() -> FetchOutcome:
+    async def fetch() -> ParsedReply:
         return await services.client.fetch(
             chaos_url,
-            command,
+            command.name,
             auth,
             service=service,
             retries=module.retries,
@@ -138,28 +170,64 @@ async def _lookup(
             log=log,
         )
 
-    snapshot, how = await services.store.get(key, fetch, module.cache_seconds)
+    async def refresh() -> ParsedReply:
+        """A refresh no probe waits for: its own deadline and log."""
+        timeout = module.timeout_seconds or REFRESH_TIMEOUT_SECONDS
+        return await services.client.fetch(
+            chaos_url,
+            command.name,
+            auth,
+            service=service,
+            retries=module.retries,
+            deadline=asyncio.get_running_loop().time() + timeout,
+            log=ProbeLog(auth=auth.name, command=command.name, purpose="refresh ahead"),
+        )
+
+    store = services.store
+    policy = Policy(module.cache_seconds, module.refresh_ahead)
+    found = store.lookup(key, policy, refresh)
+    if found is None:
+        # Waiting for CHAOS is the only await of a probe; it ends before the deadline.
+        try:
+            async with asyncio.timeout_at(deadline - RENDER_MARGIN_SECONDS / 2):
+                found = await store.join(key, fetch, policy)
+        except TimeoutError:
+            reason = f"{command.name}: deadline exceeded"
+            return CommandResult(command, failure=reason, kind="deadline")
+    snapshot, how = found
     services.metrics.snapshot_lookups.labels(how.value).inc()
-    age = snapshot.age(services.store.now()) if how is Lookup.CACHED else 0.0
-    log.debug("CHAOS answer", command=command, lookup=how.value, age_seconds=round(age, 3))
+    now = store.now()
+    age = 0.0 if how in (Lookup.FETCHED, Lookup.COALESCED) else snapshot.age(now)
+    log.debug("CHAOS answer", command=command.name, lookup=how.value, age_seconds=round(age, 3))
     if snapshot.error is not None:
-        raise _ModuleFailure(f"{command}: {snapshot.error} [{snapshot.error.outcome}]")
+        error = snapshot.error
+        reason = f"{command.name}: {error} [{error.outcome}]"
+        if snapshot.retry_at is not None:
+            wait = max(0.0, snapshot.retry_at - now)
+            shared = "shared failure; " if how is Lookup.FAILURE_SHARED else ""
+            reason += f"; {shared}next CHAOS try in {wait:.0f} s"
+        return CommandResult(command, failure=reason, kind=error.outcome.value)
     assert snapshot.reply is not None
     record = find_line(snapshot.reply, target, module.scope)
     if record is None:
-        raise _ModuleFailure(f'{command}: line "{target}" not found for auth "{auth.name}"')
+        log.debug(
+            "the answer does not list the line; this command adds nothing",
+            command=command.name,
+            lines=len(snapshot.reply.lines),
+        )
+        return CommandResult(command, age=age)
     for note in record.notes:
-        log.warning("line data oddity", command=command, note=note)
-    absent = [name for name in COMMAND_FIELDS[command] if getattr(record, name) is None]
+        log.debug("line data oddity", command=command.name, note=note)
+    absent = [name for name in command.field_names if record.get(name) is None]
     if absent:
         log.debug(
             "CHAOS left fields out; their metrics are not exported",
-            command=command,
+            command=command.name,
             fields=",".join(absent),
         )
-    if record.quota_monthly == 0:
-        log.debug("quota_monthly is 0 (no monthly quota); no quota gauges", command=command)
-    return CommandResult(command=command, record=record, age=age)
+    if "quota_monthly" in command.field_names and not record.get("quota_monthly"):
+        log.debug("no monthly quota (quota_monthly absent or 0); no quota gauges")
+    return CommandResult(command, record=record, age=age)
 
 
 async def _run_module(
@@ -170,21 +238,27 @@ async def _run_module(
     deadline: float,
     log: ProbeLog,
 ) -> ModuleResult:
+    """Partial answers count (SPEC 4): the module succeeds when some command's answer lists
+    the line and none failed; what the commands that worked gave is kept either way."""
     name, auth = plan.module.name, plan.auth.name
-    commands = sorted(plan.module.commands, key=COMMAND_ORDER.__getitem__)
-    try:
-        async with asyncio.timeout_at(deadline - RENDER_MARGIN_SECONDS / 2):
-            results = await _all(
-                [
-                    _lookup(plan, command, target, chaos_url, services, deadline, log)
-                    for command in commands
-                ]
-            )
-    except _ModuleFailure as failure:
-        return ModuleResult(name, auth, success=False, reason=str(failure))
-    except TimeoutError:
-        return ModuleResult(name, auth, success=False, reason="deadline exceeded")
-    return ModuleResult(name, auth, success=True, results=tuple(results))
+    commands = [command for command in COMMANDS.values() if command.name in plan.module.commands]
+    results = tuple(
+        await _all(
+            [
+                _lookup(plan, command, target, chaos_url, services, deadline, log)
+                for command in commands
+            ]
+        )
+    )
+    failures = [result for result in results if result.failure is not None]
+    if failures:
+        reason = "; ".join(result.failure or "" for result in failures)
+        return ModuleResult(name, auth, False, results, reason, failures[0].kind)
+    if not any(result.record is not None for result in results):
+        asked = ", ".join(command.name for command in commands)
+        reason = f'{asked}: line "{target}" not found for auth "{auth}"'
+        return ModuleResult(name, auth, False, results, reason, "not_found")
+    return ModuleResult(name, auth, True, results)
 
 
 async def _all(coroutines: list[Coroutine[Any, Any, T]]) -> list[T]:
@@ -225,21 +299,40 @@ def probe_families(
         if module.data_age is not None:
             data_age.add_metric([module.name], module.data_age)
     families += [module_success, data_age]
-    results = sorted(
-        (result for module in modules for result in module.results),
-        key=lambda result: COMMAND_ORDER[result.command],
-    )
-    merged = merge_records(result.record for result in results)
-    if merged is not None:
-        families += line_families(merged)
     return families
 
 
-def render(families: Sequence[Metric]) -> bytes:
-    """Text exposition from a registry made for this probe alone."""
+def line_records(modules: Sequence[ModuleResult]) -> list[tuple[Command, LineRecord]]:
+    """One record per command, whichever module brought it, in the table's order: two modules
+    sharing a command must not export its series twice."""
+    records: dict[str, tuple[Command, LineRecord]] = {}
+    for module in modules:
+        for result in module.results:
+            if result.record is not None:
+                records.setdefault(result.command.name, (result.command, result.record))
+    return [records[name] for name in COMMANDS if name in records]
+
+
+def _line_text(
+    command: Command, record: LineRecord, encoder: Encoder, content_type: str, openmetrics: bool
+) -> bytes:
+    cached = record.rendered.get(content_type)
+    if cached is not None:
+        return cached
+    text = render(line_families(command, record), encoder)
+    if openmetrics:
+        text = text.removesuffix(EOF)
+    # A handful of formats exist; the bound stops odd Accept headers from growing the cache.
+    if len(record.rendered) < MAX_RENDERED_FORMATS:
+        record.rendered[content_type] = text
+    return text
+
+
+def render(families: Sequence[Metric], encoder: Encoder = generate_latest) -> bytes:
+    """Exposition from a registry made for this probe alone."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_StaticCollector(families))
-    return generate_latest(registry)
+    return encoder(registry)
 
 
 async def run_probe(
@@ -249,7 +342,7 @@ async def run_probe(
     budget: float,
     log: ProbeLog,
 ) -> ProbeResult:
-    """Run every module of the request concurrently, each bounded by the one deadline."""
+    """Run every module of the request concurrently, each command bounded by the deadline."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     deadline = started + budget
@@ -259,22 +352,14 @@ async def run_probe(
         modules=",".join(plan.module.name for plan in request.plans),
         timeout_seconds=round(budget, 3),
     )
-    try:
-        # A safety net only: every module already ends before its own, earlier deadline.
-        async with asyncio.timeout_at(deadline):
-            modules = await _all(
-                [
-                    _run_module(plan, request.target, chaos_url, services, deadline, log)
-                    for plan in request.plans
-                ]
-            )
-    except TimeoutError:
-        modules = [
-            ModuleResult(
-                plan.module.name, plan.auth.name, success=False, reason="deadline exceeded"
-            )
+    # No timeout here: a probe's only await is a command waiting for CHAOS, and each of those
+    # ends before the deadline on its own (a cached probe never suspends at all).
+    modules = await _all(
+        [
+            _run_module(plan, request.target, chaos_url, services, deadline, log)
             for plan in request.plans
         ]
+    )
     duration = loop.time() - started
     success = all(module.success for module in modules)
     for module in modules:
@@ -284,13 +369,7 @@ async def run_probe(
         if module.success:
             log.debug("module succeeded", module=module.name, auth=module.auth)
         else:
-            log.info(
-                "probe failed",
-                target=request.target,
-                module=module.name,
-                auth=module.auth,
-                reason=module.reason,
-            )
+            _log_failure(services.failure_log, log, request.target, module)
     log.debug("probe finished", success=success, duration_seconds=round(duration, 3))
     return ProbeResult(
         target=request.target,
@@ -298,5 +377,29 @@ async def run_probe(
         duration=duration,
         timeout=budget,
         modules=tuple(modules),
-        exposition=render(probe_families(modules, success, duration, budget)),
+        families=tuple(probe_families(modules, success, duration, budget)),
+        lines=tuple(line_records(modules)),
+    )
+
+
+def _log_failure(throttle: LogThrottle, log: ProbeLog, target: str, module: ModuleResult) -> None:
+    """Every failure is in the probe's own log and, at debug, the process log; at info the
+    process log gets one line per (module, auth, kind) per minute, so 500 lines failing for
+    one reason write a line, not 500 (SPEC 8)."""
+    fields = {"target": target, "module": module.name, "auth": module.auth}
+    log.info("probe failed", tee=False, **fields, reason=module.reason)
+    if _PROCESS_LOG.isEnabledFor(logging.DEBUG):
+        _PROCESS_LOG.debug("probe failed", extra=log_fields(**fields, reason=module.reason))
+        return
+    held_back = throttle.admit((module.name, module.auth, module.kind))
+    if held_back is None:
+        return
+    _PROCESS_LOG.info(
+        "probe failed",
+        extra=log_fields(
+            **fields,
+            kind=module.kind,
+            reason=module.reason,
+            similar_failures_since_last_line=held_back,
+        ),
     )

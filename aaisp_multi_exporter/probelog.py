@@ -12,6 +12,10 @@ _LOGGER = logging.getLogger("aaisp_multi_exporter.probe")
 
 _Entry = tuple[float, int, str, dict[str, object]]
 
+#: Lines kept per probe, so a reply full of oddities cannot grow a probe's log (and the
+#: history that keeps it) without bound; the rest are counted.
+MAX_ENTRIES = 200
+
 
 class ProbeLog:
     """Buffers every line of one probe whatever the process log level, as blackbox does.
@@ -23,24 +27,32 @@ class ProbeLog:
     def __init__(self, **context: str) -> None:
         self.context = context
         self._entries: list[_Entry] = []
+        self.dropped = 0
 
-    def log(self, level: int, message: str, **fields: object) -> None:
-        self._entries.append((time.time(), level, message, fields))
-        if _LOGGER.isEnabledFor(level):
+    def log(self, level: int, message: str, *, tee: bool = True, **fields: object) -> None:
+        """``tee=False`` keeps the line for this probe only (its caller logs it its own way)."""
+        if len(self._entries) < MAX_ENTRIES:
+            self._entries.append((time.time(), level, message, fields))
+        else:
+            self.dropped += 1
+        if tee and _LOGGER.isEnabledFor(level):
             _LOGGER.log(level, message, extra=log_fields(**{**self.context, **fields}))
 
-    def debug(self, message: str, **fields: object) -> None:
-        self.log(logging.DEBUG, message, **fields)
+    def debug(self, message: str, *, tee: bool = True, **fields: object) -> None:
+        self.log(logging.DEBUG, message, tee=tee, **fields)
 
-    def info(self, message: str, **fields: object) -> None:
-        self.log(logging.INFO, message, **fields)
+    def info(self, message: str, *, tee: bool = True, **fields: object) -> None:
+        self.log(logging.INFO, message, tee=tee, **fields)
 
-    def warning(self, message: str, **fields: object) -> None:
-        self.log(logging.WARNING, message, **fields)
+    def warning(self, message: str, *, tee: bool = True, **fields: object) -> None:
+        self.log(logging.WARNING, message, tee=tee, **fields)
 
     @property
     def lines(self) -> list[str]:
-        return [_format(entry) for entry in self._entries]
+        lines = [_format(entry) for entry in self._entries]
+        if self.dropped:
+            lines.append(f"[... {self.dropped} more lines not kept]")
+        return lines
 
     def text(self) -> str:
         lines = self.lines

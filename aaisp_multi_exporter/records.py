@@ -1,8 +1,10 @@
-"""Pure parsing of CHAOS v2 JSON replies into typed line records.
+"""Pure, bounded parsing of CHAOS v2 JSON replies into line records.
 
-CHAOS sends every value as a JSON string and any field may be missing (chaos-api.md §4-5), so
-everything here is lenient: a field that is absent or unparseable becomes ``None`` and a note,
-never a zero and never an exception.
+CHAOS sends every value as a JSON string and any field may be missing (chaos-api.md sections
+4-5), so everything here is lenient: a field that is absent or unusable is left out with a
+note, never a zero and never an exception. It is also bounded: a hostile or broken reply
+(nested too deep, numbers thousands of digits long, floods of entries without an ``ID``)
+ends as one ``invalid_response``, not a crash, a 500 or a probe past its deadline.
 """
 
 from __future__ import annotations
@@ -11,21 +13,21 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import StrEnum
 from typing import Any
-from zoneinfo import ZoneInfo
 
-UK = ZoneInfo("Europe/London")
+from aaisp_multi_exporter.commands import COMMANDS, Command, FieldValue
 
-#: The three error strings CHAOS uses for bad credentials (chaos-api.md §7). Retrying them could
-#: lock an account, so they get their own outcome.
-AUTH_ERRORS = frozenset(
-    {"Control authorisation failed", "Account authorisation failed", "Bad control-login"}
-)
+#: Notes kept per reply; the rest are counted, so a flood of bad entries costs no memory.
+MAX_NOTES = 20
+#: More entries than this without a usable ID is not an account but a broken reply.
+MAX_UNUSABLE_ENTRIES = 10_000
+#: Line IDs are the probe's target, which is at most 64 characters.
+MAX_ID_CHARS = 64
 
-_TIMESTAMP = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})\s*$")
-_INTEGER = re.compile(r"^\s*-?\d+\s*$")
+#: Error texts about credentials (the three known strings and any like them, such as a locked
+#: login): retrying them could lock the account, and they say the password is the problem.
+_AUTH_WORDS = re.compile(r"authori[sz]|log-?in|password|credential", re.IGNORECASE)
 
 
 class Outcome(StrEnum):
@@ -48,25 +50,30 @@ class ChaosReplyError(Exception):
         self.outcome = outcome
         self.retryable = retryable
 
+    @property
+    def definitive(self) -> bool:
+        """CHAOS said no (an ``error`` string): asking again soon would get the same answer."""
+        return self.outcome in (Outcome.AUTH_ERROR, Outcome.API_ERROR)
+
+
+def classify_error(text: str) -> Outcome:
+    """Every ``error`` string is a refusal; those about credentials are auth errors."""
+    return Outcome.AUTH_ERROR if _AUTH_WORDS.search(text) else Outcome.API_ERROR
+
 
 @dataclass(frozen=True, slots=True)
 class LineRecord:
-    """One broadband line as CHAOS described it; ``None`` means CHAOS did not say."""
+    """One broadband line as one CHAOS command described it; absent means CHAOS did not say."""
 
     line_id: str
-    login: str | None = None
-    postcode: str | None = None
-    tx_rate: int | None = None
-    rx_rate: int | None = None
-    tx_rate_adjusted: int | None = None
-    quota_monthly: int | None = None
-    quota_remaining: int | None = None
-    quota_timestamp: float | None = None
+    values: Mapping[str, FieldValue] = field(default_factory=dict)
     notes: tuple[str, ...] = field(default=(), compare=False)
+    #: The line's series rendered per exposition format, filled by the probe on first use and
+    #: dropped with the snapshot (SPEC 11: line data is immutable until the next fetch).
+    rendered: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
-
-_INT_FIELDS = ("tx_rate", "rx_rate", "tx_rate_adjusted", "quota_monthly", "quota_remaining")
-_TEXT_FIELDS = ("login", "postcode")
+    def get(self, name: str) -> FieldValue | None:
+        return self.values.get(name)
 
 
 def normalise_key(key: str) -> str:
@@ -74,42 +81,41 @@ def normalise_key(key: str) -> str:
     return key.strip().lower().replace("-", "_")
 
 
-def parse_int(value: object) -> int | None:
-    """A CHAOS number: a decimal string (64-bit and beyond), tolerating a bare JSON integer."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and _INTEGER.match(value):
-        return int(value)
-    return None
+def describe(value: object) -> str:
+    """A short, safe rendering of a bad value for a note (line data, never credentials).
 
-
-def parse_uk_timestamp(value: object) -> float | None:
-    """``YYYY-MM-DD HH:MM:SS`` in UK local time to Unix seconds.
-
-    In the repeated hour when clocks go back the first (BST) reading is taken; CHAOS gives no
-    offset to tell them apart.
+    Bounded whatever the value: a huge list or string is named, not serialised.
     """
-    if not isinstance(value, str):
-        return None
-    match = _TIMESTAMP.match(value)
-    if match is None:
-        return None
-    try:
-        year, month, day, hour, minute, second = (int(part) for part in match.groups())
-        local = datetime(year, month, day, hour, minute, second, tzinfo=UK)
-    except ValueError:
-        return None
-    return local.timestamp()
+    if isinstance(value, str):
+        text = json.dumps(value[:40])
+        return text if len(value) <= 40 else text[:-1] + '..."'
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, int | float):
+        text = repr(value) if isinstance(value, float) else _int_text(value)
+        return text if len(text) <= 40 else text[:37] + "..."
+    if isinstance(value, list):
+        return f"an array of {len(value)}"
+    if isinstance(value, dict):
+        return f"an object of {len(value)} keys"
+    if isinstance(value, _Huge):
+        return repr(value)
+    return type(value).__name__
+
+
+def _int_text(value: int) -> str:
+    return (
+        str(value) if value.bit_length() < 128 else f"a number of about {value.bit_length()} bits"
+    )
 
 
 def _usable_id(value: object) -> str | None:
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() < 64:
         value = str(value)
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str):
         return None
-    return value.strip()
+    text = value.strip()
+    return text if 0 < len(text) <= MAX_ID_CHARS else None
 
 
 def line_id_of(raw: Mapping[str, Any]) -> str | None:
@@ -122,46 +128,25 @@ def line_id_of(raw: Mapping[str, Any]) -> str | None:
     return None
 
 
-def parse_line(raw: Mapping[str, Any]) -> LineRecord | None:
-    """Turn one ``info``/``quota`` entry into a record; ``None`` when it has no usable ``ID``."""
+def parse_line(command: Command, raw: Mapping[str, Any]) -> LineRecord | None:
+    """One payload entry as ``command`` reads it; ``None`` when it has no usable ``ID``."""
     line_id = line_id_of(raw)
     if line_id is None:
         return None
-    fields = {normalise_key(key): value for key, value in raw.items() if isinstance(key, str)}
+    given = {normalise_key(key): value for key, value in raw.items() if isinstance(key, str)}
+    values: dict[str, FieldValue] = {}
     notes: list[str] = []
-    values: dict[str, Any] = {}
-    for name in _TEXT_FIELDS:
-        text = fields.get(name)
-        if text is None:
+    for spec in command.fields:
+        if spec.name not in given:
             continue
-        if isinstance(text, str):
-            values[name] = text.strip()
-        else:
-            notes.append(f"field {name} is not a string; ignored")
-    for name in _INT_FIELDS:
-        if name not in fields:
-            continue
-        number = parse_int(fields[name])
-        if number is None:
-            notes.append(f"field {name} is not a number: {_describe(fields[name])}; ignored")
-        else:
-            values[name] = number
-    if "quota_timestamp" in fields:
-        stamp = parse_uk_timestamp(fields["quota_timestamp"])
-        if stamp is None:
+        parsed = spec.parse(given[spec.name])
+        if parsed is None:
             notes.append(
-                "field quota_timestamp is not YYYY-MM-DD HH:MM:SS: "
-                f"{_describe(fields['quota_timestamp'])}; ignored"
+                f"field {spec.name} is not {spec.expect}: {describe(given[spec.name])}; ignored"
             )
         else:
-            values["quota_timestamp"] = stamp
-    return LineRecord(line_id=line_id, notes=tuple(notes), **values)
-
-
-def _describe(value: object) -> str:
-    """A short, safe rendering of a bad value for a log line (line data, never credentials)."""
-    text = json.dumps(value, default=str)
-    return text if len(text) <= 40 else text[:37] + "..."
+            values[spec.name] = parsed
+    return LineRecord(line_id=line_id, values=values, notes=tuple(notes))
 
 
 class LineIndex(Mapping[str, LineRecord]):
@@ -172,16 +157,17 @@ class LineIndex(Mapping[str, LineRecord]):
     second. Discovery, which needs them all, parses them all.
     """
 
-    __slots__ = ("_parsed", "_raw")
+    __slots__ = ("_command", "_parsed", "_raw")
 
-    def __init__(self, raw: dict[str, Mapping[str, Any]]) -> None:
+    def __init__(self, command: Command, raw: dict[str, Mapping[str, Any]]) -> None:
+        self._command = command
         self._raw = raw
         self._parsed: dict[str, LineRecord] = {}
 
     def __getitem__(self, line_id: str) -> LineRecord:
         record = self._parsed.get(line_id)
         if record is None:
-            record = parse_line(self._raw[line_id])
+            record = parse_line(self._command, self._raw[line_id])
             assert record is not None  # indexed by the same ID rule
             self._parsed[line_id] = record
         return record
@@ -192,50 +178,112 @@ class LineIndex(Mapping[str, LineRecord]):
     def __len__(self) -> int:
         return len(self._raw)
 
+    def raw(self, line_id: str) -> Mapping[str, Any]:
+        """The entry as CHAOS sent it (``--chaos.check`` counts the fields it carried)."""
+        return self._raw[line_id]
+
 
 @dataclass(frozen=True, slots=True)
 class ParsedReply:
-    """The usable part of one CHAOS reply."""
+    """The usable part of one CHAOS reply, with at most MAX_NOTES notes and a count of all."""
 
     lines: Mapping[str, LineRecord]
     notes: tuple[str, ...] = ()
+    note_count: int = 0
 
 
-def parse_reply(command: str, body: bytes) -> ParsedReply:
-    """Check the envelope of a ``broadband/<command>`` reply and index its lines by ``ID``.
+class _Huge:
+    """A JSON number too long to convert; it becomes a field note, not a crash."""
 
-    Raises ChaosReplyError: not JSON (retryable: an outage page or a cut connection), an
-    ``error`` string (auth or API error) or a payload of the wrong shape.
+    __slots__ = ("digits",)
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"a number of {self.digits} digits"
+
+
+def _bounded_int(text: str) -> int | _Huge:
+    return int(text) if len(text) <= 40 else _Huge(len(text))
+
+
+def load_json(body: bytes) -> Any:
+    """``json.loads`` that cannot be made to crash or stall by a hostile reply.
+
+    Nesting beyond the interpreter's recursion limit and integers too long to convert are
+    refused or kept as markers; ``NaN``/``Infinity`` and overflowing floats stay floats and
+    are refused by the field parsers.
     """
     try:
-        document = json.loads(body)
+        return json.loads(body, parse_int=_bounded_int)
+    except RecursionError:
+        raise ChaosReplyError(Outcome.INVALID_RESPONSE, "reply is nested too deeply") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ChaosReplyError(
             Outcome.INVALID_RESPONSE,
             f"reply is not JSON ({exc.__class__.__name__})",
             retryable=True,
         ) from None
+    except ValueError as exc:  # pragma: no cover - parse_int covers the known cases
+        raise ChaosReplyError(
+            Outcome.INVALID_RESPONSE, f"reply cannot be read ({exc.__class__.__name__})"
+        ) from None
+
+
+def parse_reply(command_name: str, body: bytes) -> ParsedReply:
+    """Check the envelope of a reply to ``command_name`` and index its lines by ``ID``.
+
+    Raises ChaosReplyError: not JSON (retryable: an outage page or a cut connection), an
+    ``error`` string (a refusal, never retried) or a payload of the wrong shape.
+    """
+    command = COMMANDS[command_name]
+    document = load_json(body)
     if not isinstance(document, dict):
         raise ChaosReplyError(
-            Outcome.INVALID_RESPONSE, f"reply is a JSON {type(document).__name__}, not an object"
+            Outcome.INVALID_RESPONSE, f"reply is a JSON {_json_type(document)}, not an object"
         )
     error = document.get("error")
     if error is not None:
-        text = str(error).strip()
-        if text in AUTH_ERRORS:
-            raise ChaosReplyError(Outcome.AUTH_ERROR, f"CHAOS refused the credentials: {text}")
-        raise ChaosReplyError(Outcome.API_ERROR, f"CHAOS error: {_describe(text)}")
-    key = command.rsplit("/", 1)[-1]
+        text = error.strip() if isinstance(error, str) else describe(error)
+        outcome = classify_error(text)
+        if outcome is Outcome.AUTH_ERROR:
+            shown = text if len(text) <= 80 else text[:77] + "..."
+            raise ChaosReplyError(outcome, f"CHAOS refused the credentials: {shown}")
+        raise ChaosReplyError(outcome, f"CHAOS error: {describe(text)}")
+    key = command.payload_key
     payload = document.get(key)
+    if isinstance(payload, dict):
+        payload = [payload]  # "arrays are used normally": a lone object is one entry
     if not isinstance(payload, list):
-        found = "missing" if payload is None else f"a {type(payload).__name__}"
+        found = "missing" if payload is None else f"a {_json_type(payload)}"
         raise ChaosReplyError(Outcome.INVALID_RESPONSE, f'reply has no "{key}" array ({found})')
     raw: dict[str, Mapping[str, Any]] = {}
     notes: list[str] = []
+    unusable = 0
     for index, entry in enumerate(payload):
         line_id = line_id_of(entry) if isinstance(entry, dict) else None
         if line_id is None:
-            notes.append(f"{key}[{index}] has no usable ID; skipped")
+            unusable += 1
+            if unusable > MAX_UNUSABLE_ENTRIES:
+                raise ChaosReplyError(
+                    Outcome.INVALID_RESPONSE,
+                    f'reply has more than {MAX_UNUSABLE_ENTRIES} "{key}" entries without a '
+                    "usable ID",
+                )
+            if len(notes) < MAX_NOTES:
+                notes.append(f"{key}[{index}] has no usable ID; skipped")
             continue
         raw[line_id] = entry
-    return ParsedReply(lines=LineIndex(raw), notes=tuple(notes))
+    return ParsedReply(lines=LineIndex(command, raw), notes=tuple(notes), note_count=unusable)
+
+
+def _json_type(value: object) -> str:
+    return {
+        list: "array",
+        dict: "object",
+        str: "string",
+        bool: "boolean",
+        int: "number",
+        float: "number",
+    }.get(type(value), "value")

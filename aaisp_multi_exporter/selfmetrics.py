@@ -12,6 +12,7 @@ from prometheus_client import (
     Histogram,
     PlatformCollector,
     ProcessCollector,
+    disable_created_metrics,
 )
 from prometheus_client.gc_collector import GCCollector
 
@@ -32,7 +33,8 @@ REJECT_REASONS = (
     "too_many_requests",
 )
 
-LOOKUP_RESULTS = ("fetched", "cached", "coalesced")
+PROBE_RESULTS = ("success", "failure")
+LOOKUP_RESULTS = ("fetched", "cached", "coalesced", "refreshed_ahead", "failure_shared")
 
 #: CHAOS answers in tens to hundreds of milliseconds; a slow day reaches tens of seconds.
 CHAOS_DURATION_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
@@ -42,6 +44,10 @@ class ExporterMetrics:
     """One registry per exporter instance, so tests can run several side by side."""
 
     def __init__(self) -> None:
+        # `_created` series double the size of /metrics for a timestamp nobody graphs; the
+        # switch is process-wide in prometheus_client, and no registry here wants them.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
+        self._modules: set[str] = set()
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
@@ -117,7 +123,13 @@ class ExporterMetrics:
                 self.chaos_requests.labels(command, outcome.value)
 
     def init_modules(self, modules: Iterable[str]) -> None:
-        """Pre-create the per-module series so a module that never failed still shows 0."""
-        for module in modules:
-            for result in ("success", "failure"):
+        """Follow the configuration: pre-create the series of every module, so one that never
+        failed still shows 0, and drop those of modules a reload removed or renamed."""
+        wanted = set(modules)
+        for module in self._modules - wanted:
+            for result in PROBE_RESULTS:
+                self.probes.remove(module, result)
+        for module in sorted(wanted):
+            for result in PROBE_RESULTS:
                 self.probes.labels(module, result)
+        self._modules = wanted

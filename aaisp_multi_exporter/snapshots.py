@@ -1,28 +1,46 @@
-"""Shared CHAOS answers: one call serves every concurrent probe that needs it, and a cached
-answer serves later probes for ``cache_seconds``.
+"""Shared CHAOS answers, and shared failures: one call serves every probe that needs it.
 
 For a reseller with thousands of lines under one login this turns N probes into one CHAOS
-call per cache period (account scope), which is the whole point of the exporter.
+call per cache period (account scope), which is the whole point of the exporter. Failures are
+shared the same way (SPEC 9): during an outage, or with a refused password, probes of every
+line get the one failure at once until the next try is due, so CHAOS sees one call per
+credential set per backoff step instead of one per line.
+
+Refresh ahead: a probe that finds an answer in the last quarter of its life starts one
+background refresh and is answered from the cached one, so under steady scraping no probe
+waits for CHAOS, and no answer is served past ``cache_seconds``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from aaisp_multi_exporter.records import ChaosReplyError, Outcome, ParsedReply
+
+#: First wait after a failed fetch; doubled on each consecutive failure up to the cap.
+FIRST_BACKOFF_SECONDS = 5.0
+#: Refusals and the backoff cap are at least this long, whatever ``cache_seconds`` says.
+MIN_REFUSAL_SECONDS = 60.0
+#: A probe finding an answer older than this share of ``cache_seconds`` refreshes it ahead.
+REFRESH_AHEAD_AT = 0.75
+SWEEP_EVERY_SECONDS = 30.0
+
+Fetch = Callable[[], Awaitable[ParsedReply]]
+_E = TypeVar("_E")
 
 
 class SnapshotKey(NamedTuple):
     """What makes two CHAOS calls the same call.
 
     ``fingerprint`` changes when the credential set's secrets change, so a reload with new
-    credentials never serves an answer fetched with the old ones.
+    credentials never serves an answer (or a refusal) obtained with the old ones.
     """
 
     auth: str
@@ -36,6 +54,8 @@ class Lookup(StrEnum):
     FETCHED = "fetched"
     CACHED = "cached"
     COALESCED = "coalesced"
+    REFRESHED_AHEAD = "refreshed_ahead"
+    FAILURE_SHARED = "failure_shared"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,35 +64,53 @@ class Snapshot:
 
     reply: ParsedReply | None
     error: ChaosReplyError | None
-    fetched_at: float  # time.monotonic()
-    attempts: int = 0
+    fetched_at: float  # the store's clock (time.monotonic())
+    #: For a failure: when the next fetch may be made.
+    retry_at: float | None = None
 
     def age(self, now: float) -> float:
         return max(0.0, now - self.fetched_at)
 
 
-class FetchOutcome(NamedTuple):
-    reply: ParsedReply
-    attempts: int
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """How long a module keeps answers, and whether it refreshes them ahead."""
+
+    cache_seconds: float
+    refresh_ahead: bool = True
+
+    @property
+    def max_backoff(self) -> float:
+        return max(self.cache_seconds, MIN_REFUSAL_SECONDS)
+
+    def backoff(self, error: ChaosReplyError, streak: int) -> float:
+        """Refusals wait the longest; other failures 5 s, doubling per consecutive one."""
+        if error.definitive:
+            return self.max_backoff
+        return min(FIRST_BACKOFF_SECONDS * 2.0 ** min(streak - 1, 30), self.max_backoff)
 
 
 @dataclass(frozen=True, slots=True)
-class _Entry:
+class _Answer:
     snapshot: Snapshot
     expires_at: float
+    refresh_at: float | None
 
 
-def _cache_seconds_for(snapshot: Snapshot, cache_seconds: float) -> float:
-    """Answers are kept ``cache_seconds``; so are credential refusals, because repeating a bad
-    password for every line could lock the account. Other failures are not kept: the next
-    probe tries again."""
-    if snapshot.error is None or snapshot.error.outcome is Outcome.AUTH_ERROR:
-        return cache_seconds
-    return 0.0
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    snapshot: Snapshot
+    retry_at: float
+    streak: int  # consecutive failures
+    #: Until then a new failure continues the streak (so the backoff keeps growing).
+    forget_at: float
 
 
 class SnapshotStore:
-    """Keyed CHAOS answers with in-flight sharing, expiry and a size bound."""
+    """Keyed CHAOS answers and failures with in-flight sharing, expiry and a size bound.
+
+    Used from the event loop only, so no lock: every method runs to completion.
+    """
 
     def __init__(
         self,
@@ -80,14 +118,15 @@ class SnapshotStore:
         max_entries: int = 100_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._entries: OrderedDict[SnapshotKey, _Entry] = OrderedDict()
+        self._answers: OrderedDict[SnapshotKey, _Answer] = OrderedDict()
+        self._failures: OrderedDict[SnapshotKey, _Failure] = OrderedDict()
         self._in_flight: dict[SnapshotKey, asyncio.Task[Snapshot]] = {}
         self._max_entries = max_entries
         self._clock = clock
         self._next_sweep = 0.0
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._answers) + len(self._failures)
 
     @property
     def in_flight(self) -> int:
@@ -97,75 +136,158 @@ class SnapshotStore:
         return self._clock()
 
     def peek(self, key: SnapshotKey) -> Snapshot | None:
-        """The cached snapshot, if still fresh; never starts a call."""
-        entry = self._entries.get(key)
-        if entry is None or entry.expires_at <= self._clock():
-            return None
-        return entry.snapshot
+        """The answer or shared failure a probe would get now; never starts a call."""
+        now = self._clock()
+        answer = self._answers.get(key)
+        if answer is not None and now < answer.expires_at:
+            return answer.snapshot
+        return self._shared_failure(key, now)
+
+    def _shared_failure(self, key: SnapshotKey, now: float) -> Snapshot | None:
+        failure = self._failures.get(key)
+        if failure is not None and now < failure.retry_at:
+            return failure.snapshot
+        return None
 
     async def get(
         self,
         key: SnapshotKey,
-        fetch: Callable[[], Awaitable[FetchOutcome]],
-        cache_seconds: float,
+        fetch: Fetch,
+        policy: Policy,
+        refresh: Fetch | None = None,
     ) -> tuple[Snapshot, Lookup]:
-        """Return a fresh-enough snapshot, joining or starting the CHAOS call as needed.
+        """A fresh-enough answer or a shared failure, joining or starting the call as needed."""
+        found = self.lookup(key, policy, refresh)
+        if found is not None:
+            return found
+        return await self.join(key, fetch, policy)
+
+    def lookup(
+        self, key: SnapshotKey, policy: Policy, refresh: Fetch | None = None
+    ) -> tuple[Snapshot, Lookup] | None:
+        """What can be answered at once: a cached answer or a shared failure; None when the
+        caller must ``join`` a call.
+
+        ``refresh`` fetches with a deadline of its own, for refreshes ahead that no probe
+        waits for. Synchronous, so a cached probe needs no timeout and no suspension.
+        """
+        now = self._clock()
+        answer = self._answers.get(key)
+        if answer is not None and now < answer.expires_at:
+            if (
+                refresh is not None
+                and policy.refresh_ahead
+                and answer.refresh_at is not None
+                and now >= answer.refresh_at
+                and key not in self._in_flight
+                and key not in self._failures
+            ):
+                self._start(key, refresh, policy)
+                return answer.snapshot, Lookup.REFRESHED_AHEAD
+            return answer.snapshot, Lookup.CACHED
+        failure = self._shared_failure(key, now)
+        if failure is not None:
+            return failure, Lookup.FAILURE_SHARED
+        return None
+
+    async def join(self, key: SnapshotKey, fetch: Fetch, policy: Policy) -> tuple[Snapshot, Lookup]:
+        """Join the call in flight for ``key``, or start it.
 
         The call runs in its own task, so a probe that gives up (its deadline passed) does not
         cancel it for the other probes waiting on the same answer.
         """
-        cached = self.peek(key)
-        if cached is not None:
-            return cached, Lookup.CACHED
         task = self._in_flight.get(key)
         how = Lookup.COALESCED
         if task is None:
             how = Lookup.FETCHED
-            task = asyncio.create_task(self._run(key, fetch, cache_seconds))
-            self._in_flight[key] = task
+            task = self._start(key, fetch, policy)
         return await asyncio.shield(task), how
 
-    async def _run(
-        self,
-        key: SnapshotKey,
-        fetch: Callable[[], Awaitable[FetchOutcome]],
-        cache_seconds: float,
-    ) -> Snapshot:
+    def _start(self, key: SnapshotKey, fetch: Fetch, policy: Policy) -> asyncio.Task[Snapshot]:
+        task = asyncio.create_task(self._run(key, fetch, policy), name=f"chaos {key.command}")
+        self._in_flight[key] = task
+        return task
+
+    async def _run(self, key: SnapshotKey, fetch: Fetch, policy: Policy) -> Snapshot:
         try:
             try:
-                outcome = await fetch()
-                snapshot = Snapshot(
-                    reply=outcome.reply,
-                    error=None,
-                    fetched_at=self._clock(),
-                    attempts=outcome.attempts,
-                )
+                reply = await fetch()
             except ChaosReplyError as error:
-                snapshot = Snapshot(reply=None, error=error, fetched_at=self._clock())
-            keep = _cache_seconds_for(snapshot, cache_seconds)
-            if keep > 0:
-                self._store(key, snapshot, keep)
-            return snapshot
+                return self._store_failure(key, error, policy)
+            except asyncio.CancelledError:
+                # Stopped by retain() or close(): the probes waiting on it get a failure they
+                # can report, and nothing is stored.
+                stopped = ChaosReplyError(
+                    Outcome.TIMEOUT,
+                    "CHAOS call stopped: the configuration changed or the exporter is stopping",
+                )
+                return Snapshot(reply=None, error=stopped, fetched_at=self._clock())
+            return self._store_answer(key, reply, policy)
         finally:
             self._in_flight.pop(key, None)
 
-    def _store(self, key: SnapshotKey, snapshot: Snapshot, keep: float) -> None:
+    def _store_answer(self, key: SnapshotKey, reply: ParsedReply, policy: Policy) -> Snapshot:
         now = self._clock()
-        self._entries[key] = _Entry(snapshot=snapshot, expires_at=now + keep)
-        self._entries.move_to_end(key)
+        snapshot = Snapshot(reply=reply, error=None, fetched_at=now)
+        self._failures.pop(key, None)  # a success ends the backoff
+        if policy.cache_seconds > 0:
+            refresh_at = now + REFRESH_AHEAD_AT * policy.cache_seconds
+            self._answers[key] = _Answer(
+                snapshot,
+                expires_at=now + policy.cache_seconds,
+                refresh_at=refresh_at if policy.refresh_ahead else None,
+            )
+            self._answers.move_to_end(key)
+            self._bound(self._answers, now)
+        return snapshot
+
+    def _store_failure(self, key: SnapshotKey, error: ChaosReplyError, policy: Policy) -> Snapshot:
+        now = self._clock()
+        previous = self._failures.get(key)
+        streak = previous.streak + 1 if previous is not None and now < previous.forget_at else 1
+        wait = policy.backoff(error, streak)
+        snapshot = Snapshot(reply=None, error=error, fetched_at=now, retry_at=now + wait)
+        self._failures[key] = _Failure(
+            snapshot, now + wait, streak, forget_at=now + wait + policy.max_backoff
+        )
+        self._failures.move_to_end(key)
+        self._bound(self._failures, now)
+        return snapshot
+
+    def _bound(self, entries: OrderedDict[SnapshotKey, _E], now: float) -> None:
         if now >= self._next_sweep:
             self.sweep()
-            self._next_sweep = now + 30.0
-        while len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
+            self._next_sweep = now + SWEEP_EVERY_SECONDS
+        while len(entries) > self._max_entries:
+            entries.popitem(last=False)
 
     def sweep(self) -> int:
-        """Drop expired snapshots so memory follows the live set, not the history."""
+        """Drop what can no longer be served, so memory follows the live set, not history."""
         now = self._clock()
-        expired = [key for key, entry in self._entries.items() if entry.expires_at <= now]
-        for key in expired:
-            del self._entries[key]
-        return len(expired)
+        answers = [key for key, entry in self._answers.items() if entry.expires_at <= now]
+        for key in answers:
+            del self._answers[key]
+        failures = [key for key, entry in self._failures.items() if entry.forget_at <= now]
+        for key in failures:
+            del self._failures[key]
+        return len(answers) + len(failures)
 
-    def clear(self) -> None:
-        self._entries.clear()
+    def retain(self, live: Iterable[tuple[str, str]]) -> None:
+        """After a reload: forget credential sets that are gone or changed, and stop their
+        calls, so nothing obtained with old credentials is kept or stored."""
+        keep = set(live)
+        for entries in (self._answers, self._failures):
+            for key in [key for key in entries if (key.auth, key.fingerprint) not in keep]:
+                del entries[key]
+        for key, task in list(self._in_flight.items()):
+            if (key.auth, key.fingerprint) not in keep:
+                task.cancel()
+
+    async def close(self) -> None:
+        """Stop every call still running (background refreshes included), for shutdown."""
+        tasks = list(self._in_flight.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from aaisp_multi_exporter.client import ChaosClient, make_session
 from aaisp_multi_exporter.config import Config, load_config, parse_config
 from aaisp_multi_exporter.selfmetrics import ExporterMetrics
 from aaisp_multi_exporter.simulator import SimAccount, Simulator, generate_lines
+from aaisp_multi_exporter.snapshots import SnapshotStore
 
 #: Appears nowhere but in credentials; tests assert it never leaks.
 SENTINEL = "S3NTINEL-pa55-do-not-leak"
@@ -71,6 +73,20 @@ async def simulator() -> AsyncIterator[Simulator]:
     await sim.stop()
 
 
+class OffsetClock:
+    """The store's monotonic clock, which a test can move forward past a cache period or a
+    failure backoff instead of sleeping through it."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
 @dataclass
 class Exporter:
     """A running exporter and a session to talk to it."""
@@ -78,6 +94,7 @@ class Exporter:
     state: ExporterState
     server: TestServer
     http: aiohttp.ClientSession
+    clock: OffsetClock
 
     @property
     def url(self) -> str:
@@ -120,7 +137,9 @@ ExporterFactory = Callable[..., Awaitable[Exporter]]
 @pytest.fixture
 async def make_exporter(simulator: Simulator) -> AsyncIterator[ExporterFactory]:
     """Start an exporter on a real port against the simulator; config from ``config_text``."""
-    started: list[tuple[TestServer, aiohttp.ClientSession, aiohttp.ClientSession]] = []
+    started: list[
+        tuple[TestServer, aiohttp.ClientSession, aiohttp.ClientSession, ExporterState]
+    ] = []
 
     async def start(
         text: str | None = None,
@@ -139,24 +158,27 @@ async def make_exporter(simulator: Simulator) -> AsyncIterator[ExporterFactory]:
 
         metrics = ExporterMetrics()
         chaos_session = make_session()
+        clock = OffsetClock()
         state = build_state(
             loader,
             ChaosClient(chaos_session, metrics),
             metrics,
             timeout_offset=timeout_offset,
             max_requests=max_requests,
+            store=SnapshotStore(clock=clock),
         )
         state.reload()
         server = TestServer(create_app(state))
         await server.start_server()
         http = aiohttp.ClientSession()
-        started.append((server, http, chaos_session))
-        return Exporter(state=state, server=server, http=http)
+        started.append((server, http, chaos_session, state))
+        return Exporter(state=state, server=server, http=http, clock=clock)
 
     yield start
-    for server, http, chaos_session in started:
+    for server, http, chaos_session, state in started:
         await http.close()
         await server.close()
+        await state.services.store.close()
         await chaos_session.close()
 
 

@@ -781,12 +781,14 @@ def test_render_round_trip(secrets_dir: Path) -> None:
                 "retries": 2,
                 "cache_seconds": 60.0,
                 "scope": "account",
+                "refresh_ahead": True,
             },
             "line": {
                 "commands": ["broadband/info"],
                 "retries": 2,
                 "cache_seconds": 60.0,
                 "scope": "account",
+                "refresh_ahead": True,
             },
         },
     }

@@ -90,7 +90,12 @@ retries = 0
     # "other" never succeeded: left out; "home" still discovered and probed.
     assert await discover(exporter) == expected_groups(simulator, 0, "home")
     assert (await exporter.samples("target=10001&module=line"))["probe_success"] == 1
+    # Named, it is a 503 with the reason, not an empty list that looks like no lines.
+    status, text, _ = await exporter.get("/discover?auth=other")
+    assert status == 503
+    assert text.startswith('auth "other" has never answered discovery: CHAOS answered HTTP 503')
     simulator.clear_faults()
+    exporter.clock.advance(60)  # past the shared failure's backoff
     assert await discover(exporter) == expected_groups(simulator, 0, "home") + expected_groups(
         simulator, 1, "other"
     )
@@ -120,3 +125,47 @@ async def test_overload_gets_503_at_once(
     assert metrics["aaisp_exporter_probes_in_flight"] == 0
     simulator.clear_faults()
     assert (await exporter.samples("target=10001&module=line"))["probe_success"] == 1
+
+
+async def test_wrong_password_named_is_503(
+    make_exporter: ExporterFactory, simulator: Simulator
+) -> None:
+    exporter = await make_exporter(config_text(simulator.url, password="wrong"))
+    status, text, _ = await exporter.get("/discover?auth=home")
+    assert (status, text) == (
+        503,
+        'auth "home" has never answered discovery: '
+        "CHAOS refused the credentials: Control authorisation failed\n",
+    )
+    # Unnamed, the sets that answered are served and the refused one left out.
+    assert await discover(exporter) == expected_groups(simulator, 1, "other")
+    assert simulator.calls[(HOME_LOGIN, "broadband/info", "")] == 1  # the refusal is shared
+
+
+async def test_unparseable_reply_leaves_only_that_set_out(
+    make_exporter: ExporterFactory, simulator: Simulator
+) -> None:
+    exporter = await make_exporter()
+    simulator.add_fault(Fault("body", body={"info": [{"x": "y"}] * 20_000}, login=HOME_LOGIN))
+    assert await discover(exporter) == expected_groups(simulator, 1, "other")
+    status, text, _ = await exporter.get("/discover?auth=home")
+    assert status == 503
+    assert "entries without a usable ID" in text
+    metrics = await exporter.self_metrics()
+    outcome = 'aaisp_exporter_chaos_requests_total{command="broadband/info",outcome="%s"}'
+    assert metrics[outcome % "invalid_response"] == 1
+    assert metrics[outcome % "ok"] == 1  # the other set only
+
+
+async def test_repeated_discovery_reuses_the_rendered_answer(
+    exporter: Exporter, simulator: Simulator
+) -> None:
+    first = await exporter.get("/discover?module=line")
+    state = exporter.state.discovery
+    rendered = dict(state._rendered)
+    for _ in range(20):
+        again = await exporter.get("/discover?module=line")
+        assert again[1] == first[1]
+    assert state._rendered.keys() == rendered.keys()
+    assert all(state._rendered[key][0] is rendered[key][0] for key in rendered)
+    assert simulator.total_calls == 2

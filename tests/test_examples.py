@@ -42,16 +42,6 @@ TARGET_RE = re.compile(r"[A-Za-z0-9+._@-]{1,64}")
 TIMEOUT_OFFSET = 0.5
 #: Prometheus writes these itself for every scrape; every other name must come from the exporter.
 PROMETHEUS_OWN = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
-#: SPEC section 4 keeps line rates in bits per second on purpose ("how every line is sold and
-#: read"); promtool's base-unit lint says bytes. Exactly these complaints are accepted.
-SANCTIONED_LINT = {
-    f'{name} use base unit "bytes" instead of "bits"'
-    for name in (
-        "aaisp_broadband_line_sync_download_bits_per_second",
-        "aaisp_broadband_line_sync_upload_bits_per_second",
-        "aaisp_broadband_line_adjusted_download_bits_per_second",
-    )
-}
 #: Environment the shipped credential set reads (SPEC section 6).
 SHIPPED_ENV = {
     "AAISP_EXPORTER_AUTH__CONTROL_LOGIN": "ab12@a",
@@ -270,21 +260,9 @@ async def test_exporter_output_passes_promtool_check_metrics(exporter: Exporter,
         stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await process.communicate(text.encode())
-    problems = lint_problems(out.decode())
-    assert problems <= SANCTIONED_LINT, problems - SANCTIONED_LINT
-    # Exit 3 means lint findings; anything else but 0 is a parse error.
-    assert process.returncode == (3 if problems else 0), out.decode()
-
-
-def test_sanctioned_lint_is_still_needed() -> None:
-    """If promtool ever stops flagging bits, drop the exemption instead of carrying it."""
-    exposition = "".join(
-        f"# HELP {name} x\n# TYPE {name} gauge\n{name} 1\n"
-        for name in sorted(line.split()[0] for line in SANCTIONED_LINT)
-    )
-    code, out = promtool("check", "metrics", stdin=exposition)
-    assert code == 3
-    assert lint_problems(out) == SANCTIONED_LINT
+    # No exemption: line rates are in bytes per second, Prometheus' base unit (SPEC 4).
+    assert lint_problems(out.decode()) == set(), out.decode()
+    assert process.returncode == 0, out.decode()
 
 
 # --------------------------------------------------------------------------- prometheus.yml
@@ -422,7 +400,7 @@ async def test_dashboard_uses_only_exported_metrics(exported_names: set[str]) ->
     assert not used - exported_names - PROMETHEUS_OWN, used - exported_names
     # The panels cover both tiers and the exporter's CHAOS traffic.
     assert {
-        "aaisp_broadband_line_sync_download_bits_per_second",
+        "aaisp_broadband_line_sync_download_bytes_per_second",
         "aaisp_broadband_quota_remaining_bytes",
         "aaisp_broadband_quota_timestamp_seconds",
         "aaisp_exporter_chaos_requests_total",

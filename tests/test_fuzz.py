@@ -25,7 +25,8 @@ from aaisp_multi_exporter.client import ChaosClient, make_session
 from aaisp_multi_exporter.config import Config, parse_config
 from aaisp_multi_exporter.selfmetrics import ExporterMetrics
 from aaisp_multi_exporter.simulator import Fault, SimAccount, Simulator, generate_lines
-from tests.conftest import HOME_LOGIN, SENTINEL, config_text, samples
+from aaisp_multi_exporter.snapshots import SnapshotStore
+from tests.conftest import HOME_LOGIN, SENTINEL, OffsetClock, config_text, samples
 
 T = TypeVar("T")
 PATHS = [
@@ -49,6 +50,7 @@ class Live:
     loop: asyncio.AbstractEventLoop
     simulator: Simulator
     port: int
+    clock: OffsetClock
 
     def run(self, coroutine: Coroutine[object, object, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=30)
@@ -66,6 +68,7 @@ class Live:
 @pytest.fixture(scope="module")
 def live() -> Iterator[Live]:
     loop = asyncio.new_event_loop()
+    clock = OffsetClock()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
 
@@ -78,7 +81,9 @@ def live() -> Iterator[Live]:
             return parse_config(text, source="fuzz.toml")
 
         metrics = ExporterMetrics()
-        state = build_state(loader, ChaosClient(make_session(), metrics), metrics)
+        state = build_state(
+            loader, ChaosClient(make_session(), metrics), metrics, store=SnapshotStore(clock=clock)
+        )
         state.reload()
         runner = web.AppRunner(create_app(state))
         await runner.setup()
@@ -89,7 +94,7 @@ def live() -> Iterator[Live]:
 
     simulator, runner, port = asyncio.run_coroutine_threadsafe(start(), loop).result(30)
     try:
-        yield Live(loop, simulator, port)
+        yield Live(loop, simulator, port, clock)
     finally:
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(30)
         asyncio.run_coroutine_threadsafe(simulator.stop(), loop).result(30)
@@ -187,6 +192,7 @@ def test_no_reply_shape_crashes_a_probe(live: Live, reply: object) -> None:
     async def inject() -> None:
         live.simulator.clear_faults()
         live.simulator.add_fault(Fault("body", body=reply))
+        live.clock.advance(3600)  # past the last example's shared failure
 
     live.run(inject())
     status, body = live.get("/probe?target=10001&module=line")
@@ -203,10 +209,11 @@ def test_injected_reply_reaches_the_probe(live: Live) -> None:
     async def inject() -> None:
         live.simulator.clear_faults()
         live.simulator.add_fault(Fault("body", body={"info": [{"ID": "10001", "rx_rate": "7"}]}))
+        live.clock.advance(3600)
 
     live.run(inject())
     got = samples(live.get("/probe?target=10001&module=line")[1])
     assert got["probe_success"] == 1
-    assert got["aaisp_broadband_line_sync_upload_bits_per_second"] == 7
+    assert got["aaisp_broadband_line_sync_upload_bytes_per_second"] == 7 / 8
     live.run(inject())
     assert samples(live.get("/probe?target=10002&module=line")[1])["probe_success"] == 0

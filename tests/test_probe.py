@@ -14,8 +14,8 @@ from tests.conftest import HOME_LOGIN, SENTINEL, Exporter, ExporterFactory, conf
 LINE = "aaisp_broadband_line"
 
 
-def expected_line_samples(raw: dict[str, str]) -> dict[str, float]:
-    """What SPEC section 4 says a line's raw CHAOS fields become, computed independently."""
+def expected_info_samples(raw: dict[str, str]) -> dict[str, float]:
+    """What SPEC section 4 says broadband/info's fields become, computed independently."""
     out: dict[str, float] = {}
     if "login" in raw or "postcode" in raw:
         labels = (
@@ -29,7 +29,13 @@ def expected_line_samples(raw: dict[str, str]) -> dict[str, float]:
         ("tx_rate_adjusted", "adjusted_download"),
     ):
         if field in raw:
-            out[f"{LINE}_{name}_bits_per_second"] = float(raw[field])
+            out[f"{LINE}_{name}_bytes_per_second"] = int(raw[field]) / 8
+    return out
+
+
+def expected_quota_samples(raw: dict[str, str]) -> dict[str, float]:
+    """broadband/quota's series: the only owner of the quota gauges (SPEC 4)."""
+    out: dict[str, float] = {}
     if raw.get("quota_monthly", "0") != "0":
         out["aaisp_broadband_quota_total_bytes"] = float(raw["quota_monthly"])
         if "quota_remaining" in raw:
@@ -42,6 +48,11 @@ def expected_line_samples(raw: dict[str, str]) -> dict[str, float]:
     return out
 
 
+def expected_line_samples(raw: dict[str, str]) -> dict[str, float]:
+    """Both tiers together: each series once."""
+    return {**expected_info_samples(raw), **expected_quota_samples(raw)}
+
+
 def line_part(samples: dict[str, float]) -> dict[str, float]:
     return {k: v for k, v in samples.items() if k.startswith("aaisp_broadband_")}
 
@@ -52,7 +63,7 @@ async def test_every_line_matches_chaos(exporter: Exporter, simulator: Simulator
         got = await exporter.samples(f"target={raw['ID']}&module=line")
         assert got["probe_success"] == 1
         assert got['aaisp_probe_module_success{module="line"}'] == 1
-        assert line_part(got) == expected_line_samples(raw), raw["ID"]
+        assert line_part(got) == expected_info_samples(raw), raw["ID"]
     # Account scope: one CHAOS call served every line.
     assert simulator.total_calls == 1
 
@@ -118,7 +129,7 @@ async def test_line_scope_passes_target_as_service(
     exporter = await make_exporter(scope='"line"', cache_seconds="60")
     raw = simulator.accounts[0].lines[3]
     got = await exporter.samples(f"target={raw['ID']}&module=line")
-    assert line_part(got) == expected_line_samples(raw)
+    assert line_part(got) == expected_info_samples(raw)
     await exporter.samples(f"target={raw['ID']}&module=line")
     assert simulator.calls[(HOME_LOGIN, "broadband/info", raw["ID"])] == 1
     assert simulator.total_calls == 1
@@ -332,7 +343,7 @@ async def test_large_account_reply_is_read_whole(make_exporter: ExporterFactory)
         for raw in (lines[0], lines[1500], lines[-1]):
             got = await exporter.samples(f"target={raw['ID']}&module=line")
             assert got["probe_success"] == 1
-            assert line_part(got) == expected_line_samples(raw)
+            assert line_part(got) == expected_info_samples(raw)
         discovered = await exporter.get("/discover?auth=home")
         assert discovered[1].count('"targets"') == 3000
         assert big.total_calls == 1
@@ -352,7 +363,7 @@ async def test_debug_says_which_fields_chaos_left_out(
         "command=broadband/info fields=tx_rate"
     ) in text
     _, text = await exporter.probe(f"target={unlimited['ID']}&module=quota&debug=true")
-    assert 'msg="quota_monthly is 0 (no monthly quota); no quota gauges"' in text
+    assert 'msg="no monthly quota (quota_monthly absent or 0); no quota gauges"' in text
     assert "aaisp_broadband_quota_total_bytes" not in text.split("Module configuration:")[0]
 
 

@@ -306,7 +306,7 @@ def test_prometheus_scrapes_lines_from_every_discovery_kind(
     wait_until("every line of every source", all_lines_scraped, SERIES_SECONDS, processes.logs)
 
     # Sync rates arrive for lines from each kind of discovery, labelled with the line ID.
-    upload = api.instances("aaisp_broadband_line_sync_upload_bits_per_second")
+    upload = api.instances("aaisp_broadband_line_sync_upload_bytes_per_second")
     for source, lines in (
         ("http_sd", HOME_LINES),
         ("file_sd", FILE_LINES),
@@ -316,7 +316,7 @@ def test_prometheus_scrapes_lines_from_every_discovery_kind(
         assert found, (source, sorted(upload))
     for line in (HOME_LINES[0], FILE_LINES[0], STATIC_LINES[0]):
         result = api.query(
-            f'aaisp_broadband_line_sync_upload_bits_per_second{{instance="{line}",job="aaisp_line"}}'
+            f'aaisp_broadband_line_sync_upload_bytes_per_second{{instance="{line}",job="aaisp_line"}}'
         )
         assert len(result) == 1, (line, result)
         assert float(result[0]["value"][1]) > 0

@@ -1,66 +1,29 @@
-"""Parsing CHAOS replies: every quirk chaos-api.md documents."""
+"""Parsing CHAOS replies: every documented quirk, and hostile replies that must stay bounded."""
 
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 
 import pytest
 
+from aaisp_multi_exporter.commands import INFO, QUOTA
 from aaisp_multi_exporter.records import (
+    MAX_NOTES,
+    MAX_UNUSABLE_ENTRIES,
     ChaosReplyError,
     LineIndex,
     LineRecord,
     Outcome,
-    parse_int,
+    classify_error,
     parse_line,
     parse_reply,
-    parse_uk_timestamp,
 )
 
 
-def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> float:
-    return datetime(year, month, day, hour, minute, tzinfo=UTC).timestamp()
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        pytest.param("2024-07-31 10:00:00", utc(2024, 7, 31, 9), id="bst-is-utc-plus-one"),
-        pytest.param("2024-01-15 10:00:00", utc(2024, 1, 15, 10), id="gmt-is-utc"),
-        pytest.param("2024-03-31 00:30:00", utc(2024, 3, 31, 0, 30), id="before-spring-change"),
-        pytest.param("2024-03-31 03:00:00", utc(2024, 3, 31, 2), id="after-spring-change"),
-        pytest.param("2024-10-27 01:30:00", utc(2024, 10, 27, 0, 30), id="repeated-hour-first"),
-        pytest.param("2024-10-27 02:00:00", utc(2024, 10, 27, 2), id="after-autumn-change"),
-        pytest.param(" 2016-11-16 01:00:00 ", utc(2016, 11, 16, 1), id="whitespace"),
-        pytest.param("2024-02-30 10:00:00", None, id="impossible-date"),
-        pytest.param("31/07/2024 10:00", None, id="other-format"),
-        pytest.param("", None, id="empty"),
-        pytest.param(1722416400, None, id="not-a-string"),
-    ],
-)
-def test_uk_timestamp(text: object, expected: float | None) -> None:
-    assert parse_uk_timestamp(text) == expected
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("7272000", 7272000),
-        ("18881390851534", 18881390851534),  # beyond 2**32: quotas are huge
-        ("0", 0),
-        ("-5", -5),
-        (42, 42),
-        ("", None),
-        ("12.5", None),
-        ("n/a", None),
-        (True, None),
-        (None, None),
-        ([1], None),
-    ],
-)
-def test_parse_int(value: object, expected: int | None) -> None:
-    assert parse_int(value) == expected
+def utc(year: int, month: int, day: int, hour: int = 0) -> float:
+    return datetime(year, month, day, hour, tzinfo=UTC).timestamp()
 
 
 FIX_INFO_LINE = {
@@ -81,54 +44,84 @@ FIX_INFO_LINE = {
         pytest.param(
             FIX_INFO_LINE,
             LineRecord(
-                line_id="12345",
-                login="something4@a",
-                postcode="XX1 1XX",
-                rx_rate=7272000,
-                tx_rate_adjusted=944955500,
-                quota_monthly=10000000000000,
-                quota_remaining=18881390851534,
-                quota_timestamp=utc(2024, 7, 31, 9),
+                "12345",
+                {
+                    "login": "something4@a",
+                    "postcode": "XX1 1XX",
+                    "rx_rate": 7272000,
+                    "tx_rate_adjusted": 944955500,
+                },
             ),
-            id="fixture-missing-tx_rate-remaining-above-monthly",
+            id="fixture-missing-tx_rate-quota-fields-not-read-for-info",
         ),
+        pytest.param({"ID": "1"}, LineRecord("1"), id="only-id"),
         pytest.param(
-            {"ID": "54321", "quota_monthly": "0"},
-            LineRecord(line_id="54321", quota_monthly=0),
-            id="unlimited-quota-zero",
-        ),
-        pytest.param({"ID": "1"}, LineRecord(line_id="1"), id="only-id"),
-        pytest.param(
-            {"id": "2", "Tx-Rate": "1000", "QUOTA_MONTHLY": "5"},
-            LineRecord(line_id="2", tx_rate=1000, quota_monthly=5),
+            {"id": "2", "Tx-Rate": "1000", "LOGIN": "a@a"},
+            LineRecord("2", {"login": "a@a", "tx_rate": 1000}),
             id="case-and-hyphen-insensitive",
         ),
         pytest.param(
             {"ID": "3", "postcode": "  SA65 9RR "},
-            LineRecord(line_id="3", postcode="SA65 9RR"),
+            LineRecord("3", {"postcode": "SA65 9RR"}),
             id="postcode-stripped",
         ),
         pytest.param(
             {"ID": "4", "tx_rate": "fast", "rx_rate": "100"},
-            LineRecord(line_id="4", rx_rate=100),
+            LineRecord("4", {"rx_rate": 100}),
             id="bad-number-dropped",
         ),
+        pytest.param({"ID": 77, "rx_rate": "1"}, LineRecord("77", {"rx_rate": 1}), id="int-id"),
         pytest.param({"login": "x@a"}, None, id="no-id"),
         pytest.param({"ID": ""}, None, id="empty-id"),
         pytest.param({"ID": ["1"]}, None, id="id-wrong-type"),
+        pytest.param({"ID": "1" * 65}, None, id="id-too-long"),
     ],
 )
-def test_parse_line(raw: dict[str, object], expected: LineRecord | None) -> None:
-    assert parse_line(raw) == expected
+def test_parse_info_line(raw: dict[str, object], expected: LineRecord | None) -> None:
+    assert parse_line(INFO, raw) == expected
 
 
-def test_bad_fields_leave_notes() -> None:
-    record = parse_line({"ID": "4", "tx_rate": "fast", "quota_timestamp": "soon", "login": 5})
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param(
+            FIX_INFO_LINE,
+            LineRecord(
+                "12345",
+                {
+                    "quota_monthly": 10000000000000,
+                    "quota_remaining": 18881390851534,
+                    "quota_timestamp": utc(2024, 7, 31, 9),
+                },
+            ),
+            id="remaining-above-monthly",
+        ),
+        pytest.param(
+            {"ID": "54321", "quota_monthly": "0"},
+            LineRecord("54321", {"quota_monthly": 0}),
+            id="unlimited-quota-zero",
+        ),
+        pytest.param(
+            {"ID": "5", "QUOTA-MONTHLY": "5", "login": "x@a"},
+            LineRecord("5", {"quota_monthly": 5}),
+            id="hyphen-and-fields-it-does-not-own",
+        ),
+    ],
+)
+def test_parse_quota_line(raw: dict[str, object], expected: LineRecord) -> None:
+    assert parse_line(QUOTA, raw) == expected
+
+
+def test_bad_fields_leave_bounded_notes() -> None:
+    record = parse_line(
+        INFO, {"ID": "4", "tx_rate": "fast", "login": 5, "rx_rate": ["x"] * 100_000}
+    )
     assert record is not None
+    assert record.values == {}
     assert record.notes == (
-        "field login is not a string; ignored",
-        'field tx_rate is not a number: "fast"; ignored',
-        'field quota_timestamp is not YYYY-MM-DD HH:MM:SS: "soon"; ignored',
+        "field login is not a string of at most 256 characters: 5; ignored",
+        'field tx_rate is not a whole number below 2^63: "fast"; ignored',
+        "field rx_rate is not a whole number below 2^63: an array of 100000; ignored",
     )
 
 
@@ -138,8 +131,41 @@ def test_reply_indexes_lines_by_id() -> None:
     ).replace("/", "\\/")
     reply = parse_reply("broadband/info", body.encode())
     assert sorted(reply.lines) == ["12345", "2"]
-    assert reply.lines["2"].tx_rate == 5
+    assert reply.lines["2"].get("tx_rate") == 5
     assert reply.notes == ("info[2] has no usable ID; skipped", "info[3] has no usable ID; skipped")
+    assert reply.note_count == 2
+
+
+def test_lone_object_is_a_one_element_array() -> None:
+    body = b'{"quota":{"ID":"54321","quota_monthly":"10"}}'
+    reply = parse_reply("broadband/quota", body)
+    assert list(reply.lines) == ["54321"]
+    assert reply.lines["54321"].get("quota_monthly") == 10
+
+
+@pytest.mark.parametrize(
+    ("text", "outcome"),
+    [
+        ("Control authorisation failed", Outcome.AUTH_ERROR),
+        ("Account authorisation failed", Outcome.AUTH_ERROR),
+        ("Bad control-login", Outcome.AUTH_ERROR),
+        ("Login locked", Outcome.AUTH_ERROR),
+        ("Too many failed logins, account locked", Outcome.AUTH_ERROR),
+        ("Password expired", Outcome.AUTH_ERROR),
+        ("Control authorization failed", Outcome.AUTH_ERROR),
+        ("Unknown command", Outcome.API_ERROR),
+        ("Bad service", Outcome.API_ERROR),
+        ("Service temporarily unavailable", Outcome.API_ERROR),
+        ("", Outcome.API_ERROR),
+    ],
+)
+def test_every_error_string_is_a_refusal(text: str, outcome: Outcome) -> None:
+    assert classify_error(text) is outcome
+    with pytest.raises(ChaosReplyError) as caught:
+        parse_reply("broadband/info", json.dumps({"error": text, "info": []}).encode())
+    assert caught.value.outcome is outcome
+    assert caught.value.retryable is False
+    assert caught.value.definitive is True
 
 
 @pytest.mark.parametrize(
@@ -170,14 +196,14 @@ def test_reply_indexes_lines_by_id() -> None:
             b"[]",
             Outcome.INVALID_RESPONSE,
             False,
-            "reply is a JSON list, not an object",
-            id="top-level-list",
+            "reply is a JSON array, not an object",
+            id="top-level-array",
         ),
         pytest.param(
             b'{"info":"oops"}',
             Outcome.INVALID_RESPONSE,
             False,
-            'reply has no "info" array (a str)',
+            'reply has no "info" array (a string)',
             id="payload-string",
         ),
         pytest.param(
@@ -188,6 +214,20 @@ def test_reply_indexes_lines_by_id() -> None:
             id="payload-missing",
         ),
         pytest.param(
+            b"[" * 100_000 + b"]" * 100_000,
+            Outcome.INVALID_RESPONSE,
+            False,
+            "reply is nested too deeply",
+            id="nested-100000-deep",
+        ),
+        pytest.param(
+            b'{"info":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            Outcome.INVALID_RESPONSE,
+            False,
+            "reply is nested too deeply",
+            id="payload-nested-deep",
+        ),
+        pytest.param(
             b'{"error":"Control authorisation failed"}',
             Outcome.AUTH_ERROR,
             False,
@@ -195,25 +235,25 @@ def test_reply_indexes_lines_by_id() -> None:
             id="auth",
         ),
         pytest.param(
-            b'{"error":"Bad control-login"}',
-            Outcome.AUTH_ERROR,
-            False,
-            "CHAOS refused the credentials: Bad control-login",
-            id="bad-login",
-        ),
-        pytest.param(
-            b'{"error":"Account authorisation failed"}',
-            Outcome.AUTH_ERROR,
-            False,
-            "CHAOS refused the credentials: Account authorisation failed",
-            id="account",
-        ),
-        pytest.param(
             b'{"error":"Unknown command","info":[]}',
             Outcome.API_ERROR,
             False,
             'CHAOS error: "Unknown command"',
             id="api-error",
+        ),
+        pytest.param(
+            b'{"error":"' + b"x" * 10_000 + b'"}',
+            Outcome.API_ERROR,
+            False,
+            'CHAOS error: "' + "x" * 40 + '..."',
+            id="long-error-text-cut",
+        ),
+        pytest.param(
+            json.dumps({"info": [{"login": "x"}] * (MAX_UNUSABLE_ENTRIES + 1)}).encode(),
+            Outcome.INVALID_RESPONSE,
+            False,
+            f'reply has more than {MAX_UNUSABLE_ENTRIES} "info" entries without a usable ID',
+            id="flood-of-entries-without-id",
         ),
     ],
 )
@@ -225,9 +265,44 @@ def test_reply_failures(body: bytes, outcome: Outcome, retryable: bool, message:
     assert str(caught.value) == message
 
 
+@pytest.mark.parametrize(
+    ("value", "note"),
+    [
+        pytest.param(b"9" * 5000, "a number of 5000 digits", id="json-number-5000-digits"),
+        pytest.param(b'"' + b"9" * 5000 + b'"', '"' + "9" * 40 + '..."', id="string-5000-digits"),
+        pytest.param(b"1e400", "inf", id="float-overflow"),
+        pytest.param(b"Infinity", "inf", id="infinity"),
+        pytest.param(b"NaN", "nan", id="nan"),
+        pytest.param(str(2**64).encode(), str(2**64), id="beyond-2-63"),
+    ],
+)
+def test_insane_numbers_become_notes(value: bytes, note: str) -> None:
+    body = b'{"info":[{"ID":"1","tx_rate":' + value + b',"rx_rate":"8"}]}'
+    record = parse_reply("broadband/info", body).lines["1"]
+    assert record.values == {"rx_rate": 8}
+    assert record.notes == (f"field tx_rate is not a whole number below 2^63: {note}; ignored",)
+
+
+def test_notes_are_capped_and_counted() -> None:
+    entries = [{"login": "x"}] * 5000 + [{"ID": "1"}]
+    reply = parse_reply("broadband/info", json.dumps({"info": entries}).encode())
+    assert list(reply.lines) == ["1"]
+    assert len(reply.notes) == MAX_NOTES
+    assert reply.note_count == 5000
+
+
+def test_hostile_reply_parses_in_bounded_time() -> None:
+    """200,000 entries without an ID: refused quickly, whatever the count."""
+    body = json.dumps({"info": [{"x": "y"}] * 200_000}).encode()
+    started = time.process_time()
+    with pytest.raises(ChaosReplyError):
+        parse_reply("broadband/info", body)
+    assert time.process_time() - started < 5  # generous: a sanity bound, not a benchmark
+
+
 def test_quota_reply_uses_quota_key() -> None:
     body = b'{"quota":[{"ID":"54321","quota_monthly":"10000000000000"}]}'
-    assert parse_reply("broadband/quota", body).lines["54321"].quota_monthly == 10**13
+    assert parse_reply("broadband/quota", body).lines["54321"].get("quota_monthly") == 10**13
 
 
 def test_lines_are_parsed_on_first_use() -> None:
@@ -237,7 +312,7 @@ def test_lines_are_parsed_on_first_use() -> None:
     assert isinstance(lines, LineIndex)
     assert len(lines) == 1000
     assert lines["7"] is lines["7"]  # parsed once, kept
-    assert lines["7"].tx_rate == 7
+    assert lines["7"].get("tx_rate") == 7
     assert "1000" not in lines
     assert lines.get("nope") is None
-    assert [record.tx_rate for record in lines.values()][:3] == [0, 1, 2]
+    assert [record.get("tx_rate") for record in lines.values()][:3] == [0, 1, 2]

@@ -1,4 +1,4 @@
-"""The snapshot store: sharing in-flight calls, expiry, bounds, and what failures are kept."""
+"""The snapshot store: shared calls, expiry, failure sharing with backoff, refresh ahead."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from aaisp_multi_exporter.records import ChaosReplyError, Outcome, ParsedReply
-from aaisp_multi_exporter.snapshots import FetchOutcome, Lookup, SnapshotKey, SnapshotStore
+from aaisp_multi_exporter.snapshots import Lookup, Policy, SnapshotKey, SnapshotStore
 
 
 class Clock:
@@ -18,12 +18,12 @@ class Clock:
         return self.now
 
 
-def key(service: str = "") -> SnapshotKey:
-    return SnapshotKey("home", "fp", "broadband/info", "account", service)
+def key(service: str = "", fingerprint: str = "fp") -> SnapshotKey:
+    return SnapshotKey("home", fingerprint, "broadband/info", "account", service)
 
 
 class Fetcher:
-    """Counts calls; optionally waits on an event or fails, to drive the store."""
+    """Counts calls; optionally waits on a gate or fails, to drive the store."""
 
     def __init__(self, error: ChaosReplyError | None = None) -> None:
         self.calls = 0
@@ -31,18 +31,22 @@ class Fetcher:
         self.gate.set()
         self.error = error
 
-    async def __call__(self) -> FetchOutcome:
+    async def __call__(self) -> ParsedReply:
         self.calls += 1
         await self.gate.wait()
         if self.error is not None:
             raise self.error
-        return FetchOutcome(ParsedReply(lines={}), attempts=1)
+        return ParsedReply(lines={})
+
+
+CACHE60 = Policy(60)
+HTTP_500 = ChaosReplyError(Outcome.HTTP_ERROR, "CHAOS answered HTTP 500", retryable=True)
 
 
 async def test_concurrent_lookups_share_one_call() -> None:
     store, fetch = SnapshotStore(), Fetcher()
     fetch.gate.clear()
-    waiters = [asyncio.create_task(store.get(key(), fetch, 60)) for _ in range(50)]
+    waiters = [asyncio.create_task(store.get(key(), fetch, CACHE60)) for _ in range(50)]
     await asyncio.sleep(0)
     fetch.gate.set()
     results = await asyncio.gather(*waiters)
@@ -56,49 +60,120 @@ async def test_concurrent_lookups_share_one_call() -> None:
 async def test_cached_until_expiry() -> None:
     clock = Clock()
     store, fetch = SnapshotStore(clock=clock), Fetcher()
-    _, first = await store.get(key(), fetch, 60)
+    _, first = await store.get(key(), fetch, CACHE60)
     clock.now += 59.9
-    snapshot, second = await store.get(key(), fetch, 60)
+    snapshot, second = await store.get(key(), fetch, CACHE60)
     assert (first, second, fetch.calls) == (Lookup.FETCHED, Lookup.CACHED, 1)
     assert snapshot.age(clock()) == pytest.approx(59.9)
     clock.now += 0.2
-    _, third = await store.get(key(), fetch, 60)
+    _, third = await store.get(key(), fetch, CACHE60)
     assert (third, fetch.calls) == (Lookup.FETCHED, 2)
 
 
 async def test_zero_cache_shares_in_flight_only() -> None:
     store, fetch = SnapshotStore(), Fetcher()
-    await store.get(key(), fetch, 0)
-    await store.get(key(), fetch, 0)
+    await store.get(key(), fetch, Policy(0))
+    await store.get(key(), fetch, Policy(0))
     assert fetch.calls == 2
     assert len(store) == 0
 
 
 @pytest.mark.parametrize(
-    ("outcome", "kept"),
+    ("outcome", "cache_seconds", "kept_for"),
     [
-        pytest.param(Outcome.AUTH_ERROR, True, id="auth-error-kept-to-protect-account"),
-        pytest.param(Outcome.HTTP_ERROR, False, id="http-error-retried-next-probe"),
-        pytest.param(Outcome.TIMEOUT, False, id="timeout-retried-next-probe"),
-        pytest.param(Outcome.API_ERROR, False, id="api-error-retried-next-probe"),
+        pytest.param(Outcome.AUTH_ERROR, 60, 60, id="auth-refusal-kept-60s"),
+        pytest.param(Outcome.API_ERROR, 60, 60, id="any-error-string-kept-60s"),
+        pytest.param(Outcome.AUTH_ERROR, 0, 60, id="refusal-kept-60s-even-without-cache"),
+        pytest.param(Outcome.AUTH_ERROR, 300, 300, id="refusal-kept-cache-seconds-when-longer"),
+        pytest.param(Outcome.HTTP_ERROR, 60, 5, id="outage-first-backoff-5s"),
+        pytest.param(Outcome.TIMEOUT, 0, 5, id="timeout-first-backoff-5s"),
+        pytest.param(Outcome.TRANSPORT_ERROR, 60, 5, id="transport-first-backoff-5s"),
+        pytest.param(Outcome.INVALID_RESPONSE, 60, 5, id="invalid-first-backoff-5s"),
     ],
 )
-async def test_which_failures_are_cached(outcome: Outcome, kept: bool) -> None:
-    store, fetch = SnapshotStore(), Fetcher(ChaosReplyError(outcome, "failed"))
-    first, _ = await store.get(key(), fetch, 60)
-    second, how = await store.get(key(), fetch, 60)
-    assert first.error is not None
-    assert first.error.outcome is outcome
-    assert second.error is not None
-    assert (how is Lookup.CACHED) is kept
-    assert fetch.calls == (1 if kept else 2)
+async def test_failures_are_shared_for_their_backoff(
+    outcome: Outcome, cache_seconds: float, kept_for: float
+) -> None:
+    clock = Clock()
+    store = SnapshotStore(clock=clock)
+    fetch = Fetcher(ChaosReplyError(outcome, "failed"))
+    first, how = await store.get(key(), fetch, Policy(cache_seconds))
+    assert how is Lookup.FETCHED
+    assert first.retry_at == pytest.approx(clock.now + kept_for)
+    clock.now += kept_for - 0.1
+    second, how = await store.get(key(), fetch, Policy(cache_seconds))
+    assert (how, second, fetch.calls) == (Lookup.FAILURE_SHARED, first, 1)
+    clock.now += 0.1
+    _, how = await store.get(key(), fetch, Policy(cache_seconds))
+    assert (how, fetch.calls) == (Lookup.FETCHED, 2)
+
+
+@pytest.mark.parametrize(
+    ("cache_seconds", "schedule"),
+    [
+        pytest.param(60, [5, 10, 20, 40, 60, 60], id="doubles-to-60"),
+        pytest.param(0, [5, 10, 20, 40, 60, 60], id="no-cache-still-backs-off"),
+        pytest.param(100, [5, 10, 20, 40, 80, 100, 100], id="cap-is-cache-seconds-when-longer"),
+    ],
+)
+async def test_backoff_doubles_per_consecutive_failure(
+    cache_seconds: float, schedule: list[float]
+) -> None:
+    clock = Clock()
+    store, fetch = SnapshotStore(clock=clock), Fetcher(HTTP_500)
+    waits = []
+    for _ in schedule:
+        snapshot, how = await store.get(key(), fetch, Policy(cache_seconds))
+        assert how is Lookup.FETCHED
+        assert snapshot.retry_at is not None
+        waits.append(snapshot.retry_at - clock.now)
+        clock.now = snapshot.retry_at
+    assert waits == schedule
+    assert fetch.calls == len(schedule)
+
+
+async def test_success_resets_the_backoff() -> None:
+    clock = Clock()
+    store, fetch = SnapshotStore(clock=clock), Fetcher(HTTP_500)
+    for _ in range(3):
+        snapshot, _ = await store.get(key(), fetch, CACHE60)
+        assert snapshot.retry_at is not None
+        clock.now = snapshot.retry_at
+    fetch.error = None
+    snapshot, _ = await store.get(key(), fetch, Policy(0))
+    assert snapshot.reply is not None
+    fetch.error = HTTP_500
+    snapshot, _ = await store.get(key(), fetch, CACHE60)
+    assert snapshot.retry_at == pytest.approx(clock.now + 5)
+
+
+async def test_outage_costs_calls_per_backoff_step_not_per_probe() -> None:
+    """1,000 lookups over 6 s of outage: one call, then one more when the backoff ends."""
+    clock = Clock()
+    store, fetch = SnapshotStore(clock=clock), Fetcher(HTTP_500)
+    kinds = []
+    for _ in range(1000):
+        _, how = await store.get(key(), fetch, CACHE60)
+        kinds.append(how)
+        clock.now += 0.006
+    assert fetch.calls == 2
+    assert kinds.count(Lookup.FAILURE_SHARED) == 998
+
+
+async def test_changed_credentials_never_reuse_a_refusal() -> None:
+    store = SnapshotStore()
+    refused = Fetcher(ChaosReplyError(Outcome.AUTH_ERROR, "refused"))
+    await store.get(key(fingerprint="old"), refused, CACHE60)
+    fixed = Fetcher()
+    snapshot, how = await store.get(key(fingerprint="new"), fixed, CACHE60)
+    assert (how, fixed.calls, snapshot.error) == (Lookup.FETCHED, 1, None)
 
 
 async def test_a_waiter_giving_up_does_not_cancel_the_shared_call() -> None:
     store, fetch = SnapshotStore(), Fetcher()
     fetch.gate.clear()
-    impatient = asyncio.create_task(store.get(key(), fetch, 60))
-    patient = asyncio.create_task(store.get(key(), fetch, 60))
+    impatient = asyncio.create_task(store.get(key(), fetch, CACHE60))
+    patient = asyncio.create_task(store.get(key(), fetch, CACHE60))
     await asyncio.sleep(0)
     impatient.cancel()
     fetch.gate.set()
@@ -108,11 +183,119 @@ async def test_a_waiter_giving_up_does_not_cancel_the_shared_call() -> None:
     assert fetch.calls == 1
 
 
+async def test_refresh_ahead_serves_cached_while_one_refresh_runs() -> None:
+    clock = Clock()
+    store, fetch, refresh = SnapshotStore(clock=clock), Fetcher(), Fetcher()
+    first, _ = await store.get(key(), fetch, CACHE60, refresh)
+    clock.now += 44.9  # before 75 % of 60 s: plain cache hit
+    _, how = await store.get(key(), fetch, CACHE60, refresh)
+    assert (how, refresh.calls) == (Lookup.CACHED, 0)
+    refresh.gate.clear()
+    clock.now += 0.2  # past 75 %
+    served, how = await store.get(key(), fetch, CACHE60, refresh)
+    assert (served, how) == (first, Lookup.REFRESHED_AHEAD)
+    await asyncio.sleep(0)
+    for _ in range(20):  # the refresh is in flight: everyone gets the cached answer
+        served, how = await store.get(key(), fetch, CACHE60, refresh)
+        assert (served, how) == (first, Lookup.CACHED)
+    assert (refresh.calls, fetch.calls, store.in_flight) == (1, 1, 1)
+    refresh.gate.set()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    renewed, how = await store.get(key(), fetch, CACHE60, refresh)
+    assert how is Lookup.CACHED
+    assert renewed is not first
+    assert renewed.fetched_at == clock.now
+
+
+async def test_refresh_ahead_never_serves_an_expired_answer() -> None:
+    """A refresh slower than the rest of the window: probes wait for it, never older data."""
+    clock = Clock()
+    store, fetch, refresh = SnapshotStore(clock=clock), Fetcher(), Fetcher()
+    first, _ = await store.get(key(), fetch, CACHE60, refresh)
+    refresh.gate.clear()
+    clock.now += 50
+    await store.get(key(), fetch, CACHE60, refresh)
+    clock.now += 10  # expired while the refresh is still in flight
+    waiter = asyncio.create_task(store.get(key(), fetch, CACHE60, refresh))
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    refresh.gate.set()
+    snapshot, how = await waiter
+    assert how is Lookup.COALESCED
+    assert snapshot is not first
+    assert snapshot.age(clock()) == 0
+    assert fetch.calls == 1
+
+
+async def test_failed_refresh_keeps_serving_until_expiry_then_shares_the_failure() -> None:
+    clock = Clock()
+    store, fetch = SnapshotStore(clock=clock), Fetcher()
+    refresh = Fetcher(ChaosReplyError(Outcome.AUTH_ERROR, "Login locked"))
+    first, _ = await store.get(key(), fetch, CACHE60, refresh)
+    clock.now += 46
+    await store.get(key(), fetch, CACHE60, refresh)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert refresh.calls == 1
+    clock.now += 1  # the failure is known: no new refresh for every probe
+    for _ in range(10):
+        served, how = await store.get(key(), fetch, CACHE60, refresh)
+        assert (served, how) == (first, Lookup.CACHED)
+    clock.now += 13.5  # the answer expired; the refusal is kept 60 s from the refresh
+    snapshot, how = await store.get(key(), fetch, CACHE60, refresh)
+    assert how is Lookup.FAILURE_SHARED
+    assert snapshot.error is not None
+    assert (refresh.calls, fetch.calls) == (1, 1)
+
+
+async def test_refresh_ahead_off() -> None:
+    clock = Clock()
+    store, fetch, refresh = SnapshotStore(clock=clock), Fetcher(), Fetcher()
+    policy = Policy(60, refresh_ahead=False)
+    await store.get(key(), fetch, policy, refresh)
+    clock.now += 59
+    _, how = await store.get(key(), fetch, policy, refresh)
+    await asyncio.sleep(0)
+    assert (how, refresh.calls) == (Lookup.CACHED, 0)
+
+
+async def test_retain_forgets_and_stops_old_credentials() -> None:
+    store, fetch = SnapshotStore(), Fetcher()
+    await store.get(key("a", fingerprint="old"), fetch, CACHE60)
+    slow = Fetcher()
+    slow.gate.clear()
+    waiter = asyncio.create_task(store.get(key("b", fingerprint="old"), slow, CACHE60))
+    await store.get(key("c", fingerprint="new"), fetch, CACHE60)
+    await asyncio.sleep(0)
+    store.retain([("home", "new")])
+    snapshot, how = await waiter
+    assert how is Lookup.FETCHED
+    assert snapshot.error is not None
+    assert "configuration changed" in str(snapshot.error)
+    assert store.peek(key("a", fingerprint="old")) is None
+    assert store.peek(key("c", fingerprint="new")) is not None
+    assert store.in_flight == 0
+
+
+async def test_close_stops_background_refreshes() -> None:
+    clock = Clock()
+    store, fetch, refresh = SnapshotStore(clock=clock), Fetcher(), Fetcher()
+    await store.get(key(), fetch, CACHE60, refresh)
+    refresh.gate.clear()
+    clock.now += 50
+    await store.get(key(), fetch, CACHE60, refresh)
+    await asyncio.sleep(0)
+    assert store.in_flight == 1
+    await store.close()
+    assert store.in_flight == 0
+
+
 async def test_size_bound_and_sweep() -> None:
     clock = Clock()
     store, fetch = SnapshotStore(max_entries=10, clock=clock), Fetcher()
     for index in range(25):
-        await store.get(key(str(index)), fetch, 60)
+        await store.get(key(str(index)), fetch, CACHE60)
     assert len(store) == 10
     assert store.peek(key("24")) is not None
     assert store.peek(key("0")) is None

@@ -1,0 +1,109 @@
+"""The command table's field parsers: every quirk and every hostile value chaos-api.md implies."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from aaisp_multi_exporter.commands import (
+    COMMANDS,
+    INFO,
+    QUOTA,
+    parse_count,
+    parse_text,
+    parse_uk_timestamp,
+)
+
+
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> float:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC).timestamp()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("2024-07-31 10:00:00", utc(2024, 7, 31, 9), id="bst-is-utc-plus-one"),
+        pytest.param("2024-01-15 10:00:00", utc(2024, 1, 15, 10), id="gmt-is-utc"),
+        pytest.param("2024-03-31 00:30:00", utc(2024, 3, 31, 0, 30), id="before-spring-change"),
+        pytest.param("2024-03-31 03:00:00", utc(2024, 3, 31, 2), id="after-spring-change"),
+        pytest.param("2024-10-27 01:30:00", utc(2024, 10, 27, 0, 30), id="repeated-hour-first"),
+        pytest.param("2024-10-27 02:00:00", utc(2024, 10, 27, 2), id="after-autumn-change"),
+        pytest.param(" 2016-11-16 01:00:00 ", utc(2016, 11, 16, 1), id="whitespace"),
+        pytest.param("2024-02-30 10:00:00", None, id="impossible-date"),
+        pytest.param("31/07/2024 10:00", None, id="other-format"),
+        pytest.param("", None, id="empty"),
+        pytest.param(1722416400, None, id="not-a-string"),
+        pytest.param("2024-07-31 10:00:00" + " " * 10_000, None, id="padded-huge"),
+    ],
+)
+def test_uk_timestamp(text: object, expected: float | None) -> None:
+    assert parse_uk_timestamp(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("7272000", 7272000),
+        ("18881390851534", 18881390851534),  # beyond 2**32: quotas are huge
+        ("0", 0),
+        ("-5", -5),
+        (" 12 ", 12),
+        (42, 42),
+        (str(2**63 - 1), 2**63 - 1),
+        (str(2**63), None),  # beyond 2^63 is not a sane counter (SPEC 4)
+        (2**63, None),
+        ("9" * 5000, None),  # past Python's 4,300-digit conversion limit: refused, not raised
+        ("", None),
+        ("12.5", None),
+        ("1e400", None),
+        ("inf", None),
+        ("NaN", None),
+        (float("inf"), None),
+        (12.0, None),
+        ("n/a", None),
+        (True, None),
+        (None, None),
+        ([1], None),
+    ],
+)
+def test_parse_count(value: object, expected: int | None) -> None:
+    assert parse_count(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("  SA65 9RR ", "SA65 9RR"),
+        ("gb12@a.1", "gb12@a.1"),
+        ("", ""),
+        ("x" * 256, "x" * 256),
+        ("x" * 257, None),
+        (5, None),
+        (None, None),
+        (["a"], None),
+    ],
+)
+def test_parse_text(value: object, expected: str | None) -> None:
+    assert parse_text(value) == expected
+
+
+def test_every_metric_has_exactly_one_owner() -> None:
+    metrics = [
+        field.gauge.metric
+        for command in COMMANDS.values()
+        for field in command.fields
+        if field.gauge is not None
+    ] + [command.info.metric for command in COMMANDS.values() if command.info is not None]
+    assert len(metrics) == len(set(metrics))
+
+
+def test_info_does_not_export_the_quota_fields_it_carries() -> None:
+    quota_fields = set(QUOTA.field_names)
+    assert quota_fields == set(INFO.not_owned)
+    assert not quota_fields & set(INFO.field_names)
+
+
+def test_only_read_commands() -> None:
+    assert set(COMMANDS) == {"broadband/info", "broadband/quota"}
+    assert [command.payload_key for command in COMMANDS.values()] == ["info", "quota"]
