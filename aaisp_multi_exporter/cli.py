@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from aaisp_multi_exporter import __version__
+from aaisp_multi_exporter import __version__, eventloop
 from aaisp_multi_exporter.app import build_state, create_app
 from aaisp_multi_exporter.chaoscheck import run_chaos_check
 from aaisp_multi_exporter.client import ChaosClient, make_session
@@ -407,6 +407,7 @@ def _log_listening(
             tls=tls,
             basic_auth=watcher is not None and watcher.basic_auth,
             max_connections=rules.max_connections,
+            event_loop=eventloop.loop_factory()[0],
         ),
     )
     base = _browse_base(host, addresses[0][1], "https" if tls else "http")
@@ -452,6 +453,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     try:
-        return asyncio.run(serve(options))
+        return eventloop.run(serve(options))
     except KeyboardInterrupt:  # pragma: no cover - a second Ctrl-C during shutdown
         return 130

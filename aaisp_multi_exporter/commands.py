@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -111,9 +111,10 @@ class Command:
     #: Documented fields this command carries but does not own (another command exports them).
     not_owned: tuple[str, ...] = ()
 
-    @property
-    def field_names(self) -> tuple[str, ...]:
-        return tuple(field.name for field in self.fields)
+    field_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "field_names", tuple(spec.name for spec in self.fields))
 
 
 TEXT = "a string of at most 256 characters"

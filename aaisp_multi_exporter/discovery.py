@@ -152,7 +152,7 @@ class Discovery:
         except TimeoutError:
             reason = "no answer from CHAOS before the discovery deadline"
         else:
-            self.services.metrics.snapshot_lookups.labels(how.value).inc()
+            self.services.metrics.lookups[how.value].inc()
             if snapshot.reply is not None:
                 return self._listed(auth.name, fingerprint, snapshot.reply)
             reason = str(snapshot.error)

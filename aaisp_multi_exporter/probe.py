@@ -12,7 +12,7 @@ from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
@@ -47,6 +47,26 @@ FAILURE_LOG_SECONDS = 60.0
 REFRESH_TIMEOUT_SECONDS = 30.0
 
 
+class OutcomeTexts:
+    """Rendered outcome gauges by (format, success, timeout, module outcomes), bounded.
+
+    A handful of combinations repeat across every probe of a process; odd Accept headers or
+    timeouts cannot grow it past the bound (it starts afresh when full).
+    """
+
+    def __init__(self, limit: int = 256) -> None:
+        self._texts: dict[tuple[object, ...], bytes] = {}
+        self._limit = limit
+
+    def get(self, key: tuple[object, ...]) -> bytes | None:
+        return self._texts.get(key)
+
+    def put(self, key: tuple[object, ...], text: bytes) -> None:
+        if len(self._texts) >= self._limit:
+            self._texts.clear()
+        self._texts[key] = text
+
+
 @dataclass(frozen=True, slots=True)
 class ProbeServices:
     """What every probe of the process shares."""
@@ -55,6 +75,7 @@ class ProbeServices:
     store: SnapshotStore
     metrics: ExporterMetrics
     failure_log: LogThrottle = field(default_factory=lambda: LogThrottle(FAILURE_LOG_SECONDS))
+    outcome_texts: OutcomeTexts = field(default_factory=OutcomeTexts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,30 +111,39 @@ class ProbeResult:
     duration: float
     timeout: float
     modules: tuple[ModuleResult, ...]
-    #: The probe's own gauges, made for this request.
-    families: tuple[Metric, ...]
     #: The line's records, one per command, whose rendered series are reused per snapshot.
     lines: tuple[tuple[Command, LineRecord], ...] = ()
 
     def render(
-        self, encoder: Encoder = generate_latest, content_type: str = CONTENT_TYPE_PLAIN_0_0_4
+        self,
+        encoder: Encoder = generate_latest,
+        content_type: str = CONTENT_TYPE_PLAIN_0_0_4,
+        outcomes: OutcomeTexts | None = None,
     ) -> bytes:
         """The answer in the format the scraper asked for (text by default).
 
-        The probe's gauges come from a registry made for this request; the line's series are
-        rendered once per snapshot and format and reused (SPEC 11): line data does not change
-        until the next fetch, and rendering it was a third of a cached probe's cost.
+        The probe's gauges come from registries made for this request. Those that only say
+        how it went (success, timeout, per-module success) repeat from probe to probe, so
+        their text is kept per set of values in ``outcomes``; the line's series are rendered
+        once per snapshot and format (SPEC 11). Both were most of a cached probe's cost.
         """
-        head = render(self.families, encoder)
-        if not self.lines:
-            return head
         openmetrics = content_type.startswith(OPENMETRICS)
-        parts = [head.removesuffix(EOF) if openmetrics else head]
+        key = (content_type, self.success, self.timeout, self.module_outcomes)
+        head = outcomes.get(key) if outcomes is not None else None
+        if head is None:
+            head = _trim(render(outcome_families(self), encoder), openmetrics)
+            if outcomes is not None:
+                outcomes.put(key, head)
+        parts = [head, _trim(render(timing_families(self), encoder), openmetrics)]
         for command, record in self.lines:
             parts.append(_line_text(command, record, encoder, content_type, openmetrics))
         if openmetrics:
             parts.append(EOF)
         return b"".join(parts)
+
+    @property
+    def module_outcomes(self) -> tuple[tuple[str, bool], ...]:
+        return tuple((module.name, module.success) for module in self.modules)
 
     @property
     def exposition(self) -> str:
@@ -125,6 +155,8 @@ class ProbeResult:
 
 
 class _StaticCollector(Collector):
+    """A registry made for one answer: it holds the families it was given, nothing else."""
+
     def __init__(self, families: Sequence[Metric]) -> None:
         self._families = families
 
@@ -195,7 +227,7 @@ async def _lookup(
             reason = f"{command.name}: deadline exceeded"
             return CommandResult(command, failure=reason, kind="deadline")
     snapshot, how = found
-    services.metrics.snapshot_lookups.labels(how.value).inc()
+    services.metrics.lookups[how.value].inc()
     now = store.now()
     age = 0.0 if how in (Lookup.FETCHED, Lookup.COALESCED) else snapshot.age(now)
     log.debug("CHAOS answer", command=command.name, lookup=how.value, age_seconds=round(age, 3))
@@ -218,12 +250,11 @@ async def _lookup(
         return CommandResult(command, age=age)
     for note in record.notes:
         log.debug("line data oddity", command=command.name, note=note)
-    absent = [name for name in command.field_names if record.get(name) is None]
-    if absent:
+    if record.absent:
         log.debug(
             "CHAOS left fields out; their metrics are not exported",
             command=command.name,
-            fields=",".join(absent),
+            fields=",".join(record.absent),
         )
     if "quota_monthly" in command.field_names and not record.get("quota_monthly"):
         log.debug("no monthly quota (quota_monthly absent or 0); no quota gauges")
@@ -268,38 +299,51 @@ async def _all(coroutines: list[Coroutine[Any, Any, T]]) -> list[T]:
     return list(await asyncio.gather(*coroutines))
 
 
-def probe_families(
-    modules: Sequence[ModuleResult], success: bool, duration: float, timeout: float
-) -> list[Metric]:
-    """Everything one probe exports, in a stable order."""
-    families: list[Metric] = [
-        GaugeMetricFamily(
-            "probe_success",
-            "1 if every requested module got CHAOS data for the line.",
-            value=int(success),
-        ),
-        GaugeMetricFamily("probe_duration_seconds", "How long the probe took.", value=duration),
-        GaugeMetricFamily(
-            "probe_timeout_seconds", "The probe's deadline in seconds.", value=timeout
-        ),
-    ]
+def outcome_families(result: ProbeResult) -> list[Metric]:
+    """The probe's gauges that say how it went; the same values give the same text."""
     module_success = GaugeMetricFamily(
         "aaisp_probe_module_success",
         "1 if the module got CHAOS data for the line.",
         labels=["module"],
     )
+    for name, success in result.module_outcomes:
+        module_success.add_metric([name], int(success))
+    return [
+        GaugeMetricFamily(
+            "probe_success",
+            "1 if every requested module got CHAOS data for the line.",
+            value=int(result.success),
+        ),
+        GaugeMetricFamily(
+            "probe_timeout_seconds", "The probe's deadline in seconds.", value=result.timeout
+        ),
+        module_success,
+    ]
+
+
+def timing_families(result: ProbeResult) -> list[Metric]:
+    """The probe's gauges that change every time: its duration and the data's age."""
     data_age = GaugeMetricFamily(
         "aaisp_probe_data_age_seconds",
         "Age of the CHAOS answer used (0 when fetched for this probe; answers are shared "
         "for the module's cache_seconds).",
         labels=["module"],
     )
-    for module in modules:
-        module_success.add_metric([module.name], int(module.success))
-        if module.data_age is not None:
-            data_age.add_metric([module.name], module.data_age)
-    families += [module_success, data_age]
-    return families
+    for module in result.modules:
+        age = module.data_age
+        if age is not None:
+            data_age.add_metric([module.name], age)
+    return [
+        GaugeMetricFamily(
+            "probe_duration_seconds", "How long the probe took.", value=result.duration
+        ),
+        data_age,
+    ]
+
+
+def probe_families(result: ProbeResult) -> list[Metric]:
+    """Every gauge of the probe itself, in the order they are exported."""
+    return [*outcome_families(result), *timing_families(result)]
 
 
 def line_records(modules: Sequence[ModuleResult]) -> list[tuple[Command, LineRecord]]:
@@ -313,15 +357,18 @@ def line_records(modules: Sequence[ModuleResult]) -> list[tuple[Command, LineRec
     return [records[name] for name in COMMANDS if name in records]
 
 
+def _trim(text: bytes, openmetrics: bool) -> bytes:
+    """OpenMetrics ends with one ``# EOF``: parts rendered apart lose theirs."""
+    return text.removesuffix(EOF) if openmetrics else text
+
+
 def _line_text(
     command: Command, record: LineRecord, encoder: Encoder, content_type: str, openmetrics: bool
 ) -> bytes:
     cached = record.rendered.get(content_type)
     if cached is not None:
         return cached
-    text = render(line_families(command, record), encoder)
-    if openmetrics:
-        text = text.removesuffix(EOF)
+    text = _trim(render(line_families(command, record), encoder), openmetrics)
     # A handful of formats exist; the bound stops odd Accept headers from growing the cache.
     if len(record.rendered) < MAX_RENDERED_FORMATS:
         record.rendered[content_type] = text
@@ -329,10 +376,12 @@ def _line_text(
 
 
 def render(families: Sequence[Metric], encoder: Encoder = generate_latest) -> bytes:
-    """Exposition from a registry made for this probe alone."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_StaticCollector(families))
-    return encoder(registry)
+    """Exposition from a registry made for these families alone.
+
+    The registry is the collector itself: prometheus_client's encoders only call
+    ``collect()``, and a CollectorRegistry around it added a tenth to a cached probe.
+    """
+    return encoder(_StaticCollector(families))
 
 
 async def run_probe(
@@ -363,9 +412,7 @@ async def run_probe(
     duration = loop.time() - started
     success = all(module.success for module in modules)
     for module in modules:
-        services.metrics.probes.labels(
-            module.name, "success" if module.success else "failure"
-        ).inc()
+        services.metrics.probe_done(module.name, module.success)
         if module.success:
             log.debug("module succeeded", module=module.name, auth=module.auth)
         else:
@@ -377,7 +424,6 @@ async def run_probe(
         duration=duration,
         timeout=budget,
         modules=tuple(modules),
-        families=tuple(probe_families(modules, success, duration, budget)),
         lines=tuple(line_records(modules)),
     )
 

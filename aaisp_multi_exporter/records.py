@@ -68,6 +68,8 @@ class LineRecord:
     line_id: str
     values: Mapping[str, FieldValue] = field(default_factory=dict)
     notes: tuple[str, ...] = field(default=(), compare=False)
+    #: Fields the command is read for that CHAOS left out (or sent unusable), for the log.
+    absent: tuple[str, ...] = field(default=(), compare=False)
     #: The line's series rendered per exposition format, filled by the probe on first use and
     #: dropped with the snapshot (SPEC 11: line data is immutable until the next fetch).
     rendered: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
@@ -146,7 +148,8 @@ def parse_line(command: Command, raw: Mapping[str, Any]) -> LineRecord | None:
             )
         else:
             values[spec.name] = parsed
-    return LineRecord(line_id=line_id, values=values, notes=tuple(notes))
+    absent = tuple(name for name in command.field_names if name not in values)
+    return LineRecord(line_id=line_id, values=values, notes=tuple(notes), absent=absent)
 
 
 class LineIndex(Mapping[str, LineRecord]):

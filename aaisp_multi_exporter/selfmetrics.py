@@ -114,8 +114,12 @@ class ExporterMetrics:
         )
         for reason in REJECT_REASONS:
             self.rejected.labels(reason)
-        for result in LOOKUP_RESULTS:
-            self.snapshot_lookups.labels(result)
+        # Children bound once: ``labels()`` takes a lock and validates on every call, which
+        # was a tenth of a cached probe.
+        self.lookups: dict[str, Counter] = {
+            result: self.snapshot_lookups.labels(result) for result in LOOKUP_RESULTS
+        }
+        self._probe_results: dict[tuple[str, str], Counter] = {}
         for command in sorted(KNOWN_COMMANDS):
             self.chaos_retries.labels(command)
             self.chaos_duration.labels(command)
@@ -129,7 +133,17 @@ class ExporterMetrics:
         for module in self._modules - wanted:
             for result in PROBE_RESULTS:
                 self.probes.remove(module, result)
-        for module in sorted(wanted):
-            for result in PROBE_RESULTS:
-                self.probes.labels(module, result)
+        self._probe_results = {
+            (module, result): self.probes.labels(module, result)
+            for module in sorted(wanted)
+            for result in PROBE_RESULTS
+        }
         self._modules = wanted
+
+    def probe_done(self, module: str, success: bool) -> None:
+        """Count one module's probe; a module unknown here (a reload raced it) still counts."""
+        result = "success" if success else "failure"
+        child = self._probe_results.get((module, result))
+        if child is None:
+            child = self.probes.labels(module, result)
+        child.inc()
