@@ -20,6 +20,7 @@ from aaisp_multi_exporter.demo import start_demo
 from aaisp_multi_exporter.history import DEFAULT_LIMIT as DEFAULT_HISTORY_LIMIT
 from aaisp_multi_exporter.logsetup import LEVELS, configure_logging, fields
 from aaisp_multi_exporter.selfmetrics import ExporterMetrics
+from aaisp_multi_exporter.versioninfo import VersionAction
 from aaisp_multi_exporter.webconfig import (
     WebConfigError,
     WebConfigWatcher,
@@ -106,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="start the built-in CHAOS simulator with a matching configuration",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action=VersionAction)
     return parser
 
 

@@ -33,6 +33,8 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 RULES = EXAMPLES / "rules"
 RULE_FILES = [RULES / "alerts.yml", RULES / "recording.yml"]
+#: The rules' unit tests, outside rules/ so that `rules/*.yml` matches rule files only.
+RULE_TESTS = EXAMPLES / "rules-tests"
 DASHBOARD = EXAMPLES / "grafana" / "aaisp-dashboard.json"
 K8S = EXAMPLES / "kubernetes"
 PROMTOOL_HINT = "apt-get install prometheus"
@@ -216,10 +218,45 @@ def test_rules_pass_promtool(path: Path) -> None:
     assert "SUCCESS" in out
 
 
-def test_alert_unit_tests_pass() -> None:
-    code, out = promtool("test", "rules", "alerts_test.yml", cwd=RULES)
+def test_rules_directory_holds_rule_files_only() -> None:
+    """`promtool check rules rules/*.yml` and Prometheus' `rule_files: [rules/*.yml]` work."""
+    files = sorted(RULES.glob("*.yml"))
+    assert files == sorted(RULE_FILES)
+    code, out = promtool("check", "rules", *(path.name for path in files), cwd=RULES)
     assert code == 0, out
-    assert "SUCCESS" in out
+    assert out.count("SUCCESS") == len(files), out
+
+
+def rule_tests() -> list[Path]:
+    return sorted(RULE_TESTS.glob("*.yml"))
+
+
+def test_rule_unit_tests_pass() -> None:
+    assert rule_tests()
+    code, out = promtool("test", "rules", *(path.name for path in rule_tests()), cwd=RULE_TESTS)
+    assert code == 0, out
+    assert out.count("SUCCESS") == len(rule_tests()), out
+
+
+def test_rule_unit_tests_cover_every_rule() -> None:
+    """Each alert has an alert_rule_test and each recording rule a promql_expr_test."""
+    tested_alerts: set[str] = set()
+    tested_exprs: set[str] = set()
+    loaded: set[Path] = set()
+    for path in rule_tests():
+        suite = load_yaml(path)
+        loaded |= {(RULE_TESTS / name).resolve() for name in suite["rule_files"]}
+        for case in suite["tests"]:
+            tested_alerts |= {test["alertname"] for test in case.get("alert_rule_test", [])}
+            tested_exprs |= {test["expr"] for test in case.get("promql_expr_test", [])}
+    assert loaded == {path.resolve() for path in RULE_FILES}
+    for path in RULE_FILES:
+        for group in load_yaml(path)["groups"]:
+            for rule in group["rules"]:
+                if "alert" in rule:
+                    assert rule["alert"] in tested_alerts, rule["alert"]
+                else:
+                    assert any(rule["record"] in expr for expr in tested_exprs), rule["record"]
 
 
 def test_scaling_doc_snippets_pass_promtool(tmp_path: Path) -> None:
