@@ -39,6 +39,7 @@ from aaisp_multi_exporter.params import (
 )
 from aaisp_multi_exporter.probe import ProbeResult, ProbeServices, run_probe
 from aaisp_multi_exporter.probelog import ProbeLog
+from aaisp_multi_exporter.rejections import RecentRejections
 from aaisp_multi_exporter.selfmetrics import ExporterMetrics
 from aaisp_multi_exporter.snapshots import SnapshotStore
 
@@ -73,6 +74,7 @@ class ExporterState:
     last_reload: ReloadStatus | None = None
     started: float = field(default_factory=time.monotonic)
     history: ProbeHistory = field(default_factory=ProbeHistory)
+    rejections: RecentRejections = field(default_factory=RecentRejections)
 
     @property
     def metrics(self) -> ExporterMetrics:
@@ -123,6 +125,18 @@ async def _errors(
         return _text("internal error; the exporter log has the details", status=500)
 
 
+def _refuse(request: web.Request, rejected: ProbeRejected) -> web.Response:
+    """Answer a refused request, and log it and list it on ``/`` so a bad job is visible."""
+    request.app[STATE].rejections.record(
+        request.path,
+        rejected.reason,
+        rejected.message,
+        value=rejected.value,
+        status=rejected.status,
+    )
+    return _text(rejected.message, status=rejected.status)
+
+
 def _require_config(state: ExporterState) -> Config:
     if state.config is None:
         raise web.HTTPServiceUnavailable(text="no valid configuration loaded\n")
@@ -138,7 +152,7 @@ async def probe(request: web.Request) -> web.Response:
         timeout = _probe_timeout(request, probe_request, state.timeout_offset)
     except ProbeRejected as rejected:
         metrics.rejected.labels(rejected.reason).inc()
-        return _text(rejected.message, status=rejected.status)
+        return _refuse(request, rejected)
     log = ProbeLog(
         target=probe_request.target,
         module=",".join(plan.module.name for plan in probe_request.plans),
@@ -148,9 +162,8 @@ async def probe(request: web.Request) -> web.Response:
         # Refuse at once rather than queue: a queue would only answer after the scrape
         # timeout, and grows without bound under a flood.
         metrics.rejected.labels("too_many_requests").inc()
-        return _text(
-            f"too many probes in flight (limit {state.max_requests}); retry later", status=503
-        )
+        message = f"too many probes in flight (limit {state.max_requests}); retry later"
+        return _refuse(request, ProbeRejected("too_many_requests", message, status=503))
     state.probes_running += 1
     metrics.in_flight.inc()
     try:
@@ -168,6 +181,7 @@ async def probe(request: web.Request) -> web.Response:
         success=result.success,
         duration=result.duration,
         debug_text=report,
+        outcomes=result.modules,
     )
     if probe_request.debug:
         return _text(report())
@@ -177,7 +191,7 @@ async def probe(request: web.Request) -> web.Response:
 def _exposition(request: web.Request, result: ProbeResult) -> web.Response:
     """Text or OpenMetrics as the scraper asks, gzipped when it accepts that (as promhttp)."""
     encoder, content_type = choose_encoder(request.headers.get(hdrs.ACCEPT, ""))
-    body = result.render(encoder)
+    body = result.render(encoder, content_type)
     headers = {hdrs.CONTENT_TYPE: content_type, hdrs.VARY: "Accept, Accept-Encoding"}
     if gzip_accepted(request.headers.get(hdrs.ACCEPT_ENCODING, "")):
         body = gzip.compress(body, compresslevel=GZIP_LEVEL)
@@ -189,7 +203,11 @@ def _probe_timeout(request: web.Request, probe_request: ProbeRequest, offset: fl
     try:
         header = parse_timeout_header(request.headers.get(SCRAPE_TIMEOUT_HEADER))
     except BadTimeoutHeader as error:
-        raise ProbeRejected("invalid_timeout_header", str(error)) from None
+        raise ProbeRejected(
+            "invalid_timeout_header",
+            str(error),
+            value=request.headers.get(SCRAPE_TIMEOUT_HEADER),
+        ) from None
     module_timeouts = [
         plan.module.timeout_seconds
         for plan in probe_request.plans
@@ -209,7 +227,7 @@ async def discover(request: web.Request) -> web.Response:
             raise ProbeRejected("unknown_module", 'parameter "module" may be given at most once')
         module = parse_modules(modules, config.modules)[0].name if modules else None
     except ProbeRejected as rejected:
-        return _text(rejected.message, status=rejected.status)
+        return _refuse(request, rejected)
     auths = [auth] if auth is not None else list(config.auths.values())
     answer = await state.discovery.discover(config, auths, module)
     if auth is not None and auth.name in answer.never_answered:
@@ -275,12 +293,21 @@ async def reload_wrong_method(request: web.Request) -> web.Response:
 
 async def landing(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    page = render_landing(state.config, state.history.recent(), history_limit=state.history.limit)
+    page = render_landing(
+        state.config,
+        state.history.recent(),
+        history_limit=state.history.limit,
+        failing=state.history.failing.current(),
+        rejections=state.rejections.recent(),
+    )
     return web.Response(text=page, content_type="text/html")
 
 
 async def logs(request: web.Request) -> web.Response:
     answer = logs_answer(request.query, request.app[STATE].history)
+    if answer.reason is not None:
+        refused = ProbeRejected(answer.reason, answer.text, answer.status, value=answer.value)
+        return _refuse(request, refused)
     return _text(answer.text, status=answer.status)
 
 

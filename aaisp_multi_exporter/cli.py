@@ -9,11 +9,13 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
 from aaisp_multi_exporter import __version__
 from aaisp_multi_exporter.app import build_state, create_app
+from aaisp_multi_exporter.chaoscheck import run_chaos_check
 from aaisp_multi_exporter.client import ChaosClient, make_session
 from aaisp_multi_exporter.config import Config, ConfigError, load_config
 from aaisp_multi_exporter.demo import start_demo
@@ -43,14 +45,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config.file",
         dest="config_file",
-        default="modules.toml",
-        help="modules and credential sets (default: %(default)s)",
+        action="append",
+        metavar="FILE_OR_GLOB",
+        help="modules and credential sets; repeat it, or give a quoted glob pattern such as "
+        "'conf.d/*.toml', to merge several files (default: modules.toml)",
     )
     parser.add_argument(
         "--config.check",
         dest="config_check",
         action="store_true",
         help="validate the configuration, print every problem, exit 0 or 1",
+    )
+    parser.add_argument(
+        "--chaos.check",
+        dest="chaos_check",
+        action="store_true",
+        help="call CHAOS once per credential set and command, report what it answered "
+        "(no password, personal data as placeholders), exit 0 or 1",
+    )
+    parser.add_argument(
+        "--chaos.capture",
+        dest="chaos_capture",
+        metavar="DIR",
+        default="",
+        help="run --chaos.check and write each raw reply, redacted, to "
+        "DIR/<auth>-<subsystem>-<command>.json (mode 0600)",
     )
     parser.add_argument(
         "--web.listen-address",
@@ -132,8 +151,11 @@ def parse_listen_address(address: str) -> tuple[str | None, int]:
 
 @dataclass
 class Options:
-    config_file: str
+    config_file: list[str]
+    """Every ``--config.file`` given, in order: paths or glob patterns."""
     config_check: bool
+    chaos_check: bool
+    chaos_capture: str
     listen_address: str
     web_config_file: str
     timeout_offset: float
@@ -151,17 +173,27 @@ def print_problems(source: str, problems: Sequence[str]) -> None:
     print(f"{source}: {len(problems)} problem(s) found", file=sys.stderr)
 
 
-def check_config(path: str, web_config_path: str = "") -> int:
-    """Validate ``modules.toml`` and, when given, the web configuration file; report both."""
+def config_loader(patterns: Sequence[str]) -> Callable[[], Config]:
+    """What start-up and every reload call: the globs are expanded afresh each time."""
+    files = list(patterns)
+
+    def loader() -> Config:
+        return load_config(files)
+
+    return loader
+
+
+def check_config(patterns: Sequence[str], web_config_path: str = "") -> int:
+    """Validate every configuration file and, when given, the web configuration; report all."""
     status = 0
     try:
-        config = load_config(path)
+        config = config_loader(patterns)()
     except ConfigError as error:
-        print_problems(path, error.problems)
+        print_problems(", ".join(patterns), error.problems)
         status = 1
     else:
         auths, modules = len(config.auths), len(config.modules)
-        print(f"{path}: OK ({auths} credential set(s), {modules} module(s))")
+        print(f"{config.source}: OK ({auths} credential set(s), {modules} module(s))")
     if web_config_path:
         try:
             load_web_config(web_config_path)
@@ -171,6 +203,16 @@ def check_config(path: str, web_config_path: str = "") -> int:
         else:
             print(f"{web_config_path}: OK")
     return status
+
+
+def chaos_check(patterns: Sequence[str], capture_dir: str) -> int:
+    """``--chaos.check`` (``--chaos.capture`` implies it): load the config, then ask CHAOS."""
+    try:
+        config = config_loader(patterns)()
+    except ConfigError as error:
+        print_problems(", ".join(patterns), error.problems)
+        return 1
+    return run_chaos_check(config, capture_dir=Path(capture_dir) if capture_dir else None)
 
 
 def open_web_config(path: str) -> WebConfigWatcher | None:
@@ -206,10 +248,7 @@ async def serve(options: Options) -> int:
         demo_urls = demo.example_paths
         stack.append(demo.stop)
     else:
-        path = options.config_file
-
-        def loader() -> Config:
-            return load_config(path)
+        loader = config_loader(options.config_file)
 
     metrics = ExporterMetrics()
     session = make_session()
@@ -224,7 +263,7 @@ async def serve(options: Options) -> int:
     try:
         state.reload()
     except ConfigError as error:
-        print_problems("<demo>" if options.demo else options.config_file, error.problems)
+        print_problems("<demo>" if options.demo else ", ".join(options.config_file), error.problems)
         LOGGER.error(
             "invalid configuration; not starting", extra=fields(problems=len(error.problems))
         )
@@ -296,10 +335,14 @@ async def _maybe_await(value: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Not argparse's default: with action="append" it would stay in front of the files given.
+    args.config_file = args.config_file or ["modules.toml"]
     options = Options(**vars(args))
     configure_logging(options.log_level, "json" if options.log_format == "json" else "logfmt")
     if options.config_check:
         return check_config(options.config_file, options.web_config_file)
+    if options.chaos_check or options.chaos_capture:
+        return chaos_check(options.config_file, options.chaos_capture)
     try:
         parse_listen_address(options.listen_address)
     except ValueError as error:

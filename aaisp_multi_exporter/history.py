@@ -2,7 +2,8 @@
 
 Modelled on blackbox_exporter's ``prober/history.go``: the last ``limit`` probes, plus up to
 ``limit`` older failures that aged out of that list, because the failure is what someone
-comes to look at after the fact.
+comes to look at after the fact. It also keeps what is failing now (``failing.py``), which
+that list cannot show once successes of other lines have pushed a failure down.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+
+from aaisp_multi_exporter import failing
+from aaisp_multi_exporter.failing import FailingNow, ModuleOutcome, clip_reason
 
 DEFAULT_LIMIT = 100
 #: Per entry, so the whole history stays bounded even if one probe logs a great deal.
@@ -34,6 +38,8 @@ class ProbeRecord:
     auths: tuple[str, ...]
     success: bool
     duration: float
+    #: (module, reason) for each module that gave one, in the probe's module order.
+    reasons: tuple[tuple[str, str], ...] = ()
     report: DebugText = field(default="", compare=False, repr=False)
 
     @property
@@ -71,11 +77,17 @@ class ProbeHistory:
     """
 
     def __init__(
-        self, limit: int = DEFAULT_LIMIT, *, clock: Callable[[], float] = time.time
+        self,
+        limit: int = DEFAULT_LIMIT,
+        *,
+        clock: Callable[[], float] = time.time,
+        failing_limit: int = failing.DEFAULT_LIMIT,
     ) -> None:
         if limit < 0:
             raise ValueError(f"history limit must be 0 or more, not {limit}")
         self.limit = limit
+        #: ``--history.limit=0`` turns probe history off, and this with it.
+        self.failing = FailingNow(failing_limit if limit else 0)
         self._clock = clock
         self._next_id = 0
         self._results: deque[ProbeRecord] = deque()
@@ -90,7 +102,10 @@ class ProbeHistory:
         success: bool,
         duration: float,
         debug_text: DebugText,
+        outcomes: Iterable[ModuleOutcome] = (),
     ) -> ProbeRecord:
+        """``outcomes`` (one per module) give the reasons and feed what is failing now."""
+        outcomes = tuple(outcomes)
         record = ProbeRecord(
             id=self._next_id,
             time=self._clock(),
@@ -99,9 +114,15 @@ class ProbeHistory:
             auths=tuple(auths),
             success=success,
             duration=duration,
+            reasons=tuple(
+                (outcome.name, clip_reason(outcome.reason))
+                for outcome in outcomes
+                if outcome.reason
+            ),
             report=debug_text,
         )
         self._next_id += 1
+        self.failing.update(target, outcomes, at=record.time, probe_id=record.id)
         self._results.append(record)
         if len(self._results) > self.limit:
             oldest = self._results.popleft()

@@ -8,6 +8,7 @@ and every link is relative so the pages work behind a reverse proxy's path prefi
 from __future__ import annotations
 
 import platform
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,45 +16,134 @@ from html import escape
 
 from aaisp_multi_exporter import __version__
 from aaisp_multi_exporter.config import Config
+from aaisp_multi_exporter.failing import Failing
 from aaisp_multi_exporter.history import ProbeHistory, ProbeRecord
 from aaisp_multi_exporter.params import QueryLike, echo
+from aaisp_multi_exporter.rejections import Rejection
 
 #: ``params.TARGET_PATTERN`` for the browser, so it can say what is wrong before sending;
 #: the ``-`` is escaped because browsers compile ``pattern`` in the strict ``v`` mode.
 HTML_TARGET_PATTERN = r"[A-Za-z0-9+._@\-]{1,64}"
+#: Rows of the failing-now table; the rest is counted. A page of a thousand identical
+#: outage rows helps nobody, and the newest show the outage's shape.
+FAILING_SHOWN = 100
+#: Rows of each recent-probes table before the rest is folded into a ``<details>``.
+PROBES_SHOWN = 20
 
+# Tables scroll inside their own box, so the page itself never scrolls sideways on a phone; a
+# shadow at a box's edge says there is more (background-attachment: local, no script).
+# Free-text cells wrap, even inside a long word, instead of widening a table without end. On a
+# phone the two tables that say what is wrong become one card per row, readable at a glance.
 STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; padding: 0 1em;
-       color: #222; line-height: 1.4; }
-h1 { margin-bottom: 0.2em; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
-th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.8em; text-align: left; }
-th { background: #f3f3f3; }
+* { box-sizing: border-box; }
+body { font-family: system-ui, sans-serif; margin: 0 auto; max-width: 70em;
+       padding: 0.5em 1em 2em; color: #222; background: #fff; line-height: 1.4;
+       overflow-wrap: break-word; }
+h1 { font-size: 1.5em; margin: 0.5em 0 0.1em; }
+h2 { font-size: 1.15em; margin: 1.6em 0 0.4em; border-bottom: 1px solid #ddd; }
+h2 .count { color: #666; font-weight: normal; }
+.scroll { overflow-x: auto; margin: 0.3em 0 0.6em;
+  background:
+    linear-gradient(to right, #fff 30%, #fff0) left / 2em 100% no-repeat local,
+    linear-gradient(to left, #fff 30%, #fff0) right / 2em 100% no-repeat local,
+    radial-gradient(farthest-side at 0 50%, #0003, #0000) left / 0.7em 100% no-repeat scroll,
+    radial-gradient(farthest-side at 100% 50%, #0003, #0000) right / 0.7em 100% no-repeat scroll;
+}
+table { border-collapse: collapse; font-size: 0.95em; }
+th, td { border-bottom: 1px solid #e4e4e4; padding: 0.3em 0.8em 0.3em 0; text-align: left;
+         vertical-align: top; white-space: nowrap; }
+th { color: #555; font-weight: 600; }
+td.text { white-space: normal; min-width: 16em; max-width: 44em; overflow-wrap: anywhere; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.success { color: #17692a; font-weight: bold; }
-.failure { color: #b00020; font-weight: bold; }
-form label { display: inline-block; margin: 0 1em 0.5em 0; }
-input[name=target] { width: 16em; }
+.failing td.text { color: #8a1020; }
+.ok { color: #17692a; }
+.bad { color: #b00020; }
+.muted { color: #666; font-size: 0.92em; }
+form { display: flex; flex-wrap: wrap; gap: 0.8em 1.4em; align-items: flex-start; }
+form > .check, form > button { align-self: flex-end; }
+.field { display: flex; flex-direction: column; gap: 0.15em; }
+.field > span:first-child { font-size: 0.92em; color: #555; }
+.choices { display: flex; flex-wrap: wrap; gap: 0 1em; min-height: 1.9em; align-items: center; }
+label.check { display: inline-flex; align-items: center; gap: 0.3em; min-height: 1.9em; }
+input[name=target] { width: 15em; max-width: 100%; font: inherit; padding: 0.15em 0.3em; }
+input[name=target], select { min-height: 1.9em; }
+select, button { font: inherit; }
 code { background: #f3f3f3; padding: 0 0.2em; }
-.muted { color: #666; }
+summary { color: #555; cursor: pointer; margin: 0.2em 0 0.6em; }
+@media (max-width: 40em) {
+  table.cards, table.cards tbody { display: block; }
+  table.cards thead { display: none; }
+  table.cards tr { display: flex; flex-wrap: wrap; gap: 0 0.9em; padding: 0.45em 0;
+                   border-bottom: 1px solid #e4e4e4; }
+  table.cards td { border: 0; padding: 0; order: 1; }
+  table.cards td.key { order: -2; font-weight: 600; }
+  table.cards td.head { order: -1; }
+  table.cards td.text { order: 0; flex-basis: 100%; min-width: 0; max-width: none; }
+  table.cards td.label::before { content: attr(data-label) " "; color: #666; }
+}
 """
+
+#: A table cell: its HTML, or its HTML and CSS classes.
+Cell = str | tuple[str, str]
 
 
 @dataclass(frozen=True, slots=True)
 class TextAnswer:
+    """``reason`` names why a 400 was given, for the rejected-requests log and list."""
+
     status: int
     text: str
+    reason: str | None = None
+    value: str | None = None
 
 
 def _when(unix: float) -> str:
     return datetime.fromtimestamp(unix, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _options(names: Sequence[str], *, empty: str | None = None) -> str:
-    first = f'<option value="">{escape(empty)}</option>' if empty is not None else ""
-    return first + "".join(
-        f'<option value="{escape(name)}">{escape(name)}</option>' for name in names
+def age(seconds: float) -> str:
+    """A duration as a person reads it: two units at most, ``2 h 5 min``."""
+    whole = max(0, int(seconds))
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def _ago(unix: float, now: float) -> str:
+    """The age, with the exact UTC time on hover."""
+    return f'<span title="{_when(unix)} UTC">{age(now - unix)} ago</span>'
+
+
+def _td(label: str, cell: Cell) -> str:
+    """``data-label`` names the column for the phone layout, where the header is hidden."""
+    html, css = (cell, "") if isinstance(cell, str) else cell
+    classes = f' class="{css}"' if css else ""
+    return f'<td data-label="{escape(label)}"{classes}>{html}</td>'
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[Cell]], css: str = "") -> str:
+    classes = f' class="{css}"' if css else ""
+    header = "".join(f"<th>{escape(name)}</th>" for name in head)
+    body = "".join(
+        "<tr>" + "".join(_td(name, cell) for name, cell in zip(head, row, strict=True)) + "</tr>\n"
+        for row in rows
     )
+    return (
+        f'<div class="scroll"><table{classes}>\n<thead><tr>{header}</tr></thead>\n'
+        f"<tbody>\n{body}</tbody></table></div>\n"
+    )
+
+
+def _heading(title: str, count: int | None = None) -> str:
+    shown = f' <span class="count">({count})</span>' if count else ""
+    return f"<h2>{escape(title)}{shown}</h2>\n"
 
 
 def _default_auth(config: Config, named: str | None) -> str:
@@ -67,69 +157,193 @@ def _default_auth(config: Config, named: str | None) -> str:
 
 def _configuration(config: Config | None) -> str:
     if config is None:
-        return '<p class="failure">No valid configuration is loaded.</p>'
-    rows = "".join(
-        "<tr>"
-        f"<td>{escape(module.name)}</td>"
-        f"<td>{escape(', '.join(module.commands))}</td>"
-        f"<td>{escape(module.scope)}</td>"
-        f"<td>{escape(_default_auth(config, module.auth))}</td>"
-        "</tr>"
+        return '<p class="bad">No valid configuration is loaded.</p>\n'
+    rows = [
+        [
+            escape(module.name),
+            escape(", ".join(module.commands)),
+            escape(module.scope),
+            escape(_default_auth(config, module.auth)),
+        ]
         for module in config.modules.values()
-    )
+    ]
     auths = ", ".join(f"<code>{escape(name)}</code>" for name in config.auths) or "(none)"
     return (
-        "<h2>Modules</h2>\n<table>\n"
-        "<tr><th>Module</th><th>CHAOS commands</th><th>Scope</th><th>Default auth</th></tr>\n"
-        f"{rows}\n</table>\n"
-        f"<p>Credential sets: {auths}</p>\n"
+        _heading("Modules")
+        + _table(["Module", "CHAOS commands", "Scope", "Default auth"], rows)
+        + f"<p>Credential sets: {auths}</p>\n"
     )
 
 
 def _probe_form(config: Config | None) -> str:
+    """Modules are checkboxes: several can be probed together (``module=a&module=b``), with
+    no Ctrl-click to discover as in a ``<select multiple>``."""
     if config is None:
         return ""
-    modules = _options(list(config.modules))
-    auths = _options(list(config.auths), empty="(module default)")
+    modules = "".join(
+        f'<label class="check"><input type="checkbox" name="module" value="{escape(name)}"'
+        f"{' checked' if index == 0 else ''}> {escape(name)}</label>"
+        for index, name in enumerate(config.modules)
+    )
+    auths = '<option value="">(module default)</option>' + "".join(
+        f'<option value="{escape(name)}">{escape(name)}</option>' for name in config.auths
+    )
     pattern = escape(HTML_TARGET_PATTERN)
-    return f"""<h2>Probe a line</h2>
-<form action="probe" method="get">
-<label>Target <input name="target" required maxlength="64" pattern="{pattern}"
- placeholder="line ID or phone number"></label>
-<label>Module <select name="module">{modules}</select></label>
-<label>Auth <select name="auth">{auths}</select></label>
-<label><input type="checkbox" name="debug" value="true"> Debug</label>
+    return f"""{_heading("Probe a line")}<form action="probe" method="get">
+<label class="field"><span>Target</span><input name="target" required maxlength="64"
+ pattern="{pattern}" placeholder="line ID or phone number"></label>
+<div class="field" role="group" aria-labelledby="modules-label">
+<span id="modules-label">Modules</span><div class="choices">{modules}</div></div>
+<label class="field"><span>Auth</span><select name="auth">{auths}</select></label>
+<label class="check"><input type="checkbox" name="debug" value="true"> Debug output</label>
 <button type="submit">Probe</button>
 </form>
 """
 
 
-def _probe_row(record: ProbeRecord) -> str:
-    result = (
-        '<td class="success">Success</td>' if record.success else '<td class="failure">Failure</td>'
+def _failing_row(entry: Failing, now: float) -> list[Cell]:
+    key = entry.key
+    return [
+        (escape(key.target), "key"),
+        (escape(key.module), "label head"),
+        (escape(key.auth), "label head"),
+        (escape(entry.reason), "text"),
+        (_ago(entry.since, now), "label"),
+        (str(entry.failures), "label num"),
+        (_ago(entry.last, now), "label"),
+        f'<a href="logs?id={entry.probe_id}">Logs</a>',
+    ]
+
+
+def _failing_now(failing: Sequence[Failing], probed: bool, history_limit: int, now: float) -> str:
+    if not history_limit:
+        return (
+            _heading("Failing now")
+            + '<p class="muted">Not tracked: probe history is off (<code>--history.limit=0</code>).'
+            "</p>\n"
+        )
+    if not failing:
+        said = (
+            "Nothing: the latest probe of every line, module and credential set succeeded."
+            if probed
+            else "Nothing probed yet."
+        )
+        return _heading("Failing now") + f'<p class="ok">{said}</p>\n'
+    shown = failing[:FAILING_SHOWN]
+    more = (
+        f"Showing the {len(shown)} that failed most recently of {len(failing)}. "
+        if len(failing) > len(shown)
+        else ""
     )
     return (
-        f"<tr><td>{escape(_when(record.time))}</td><td>{escape(record.module)}</td>"
-        f"<td>{escape(record.target)}</td><td>{escape(record.auth)}</td>{result}"
-        f'<td class="num">{record.duration:.3f} s</td>'
-        f'<td><a href="logs?id={record.id}">Logs</a></td></tr>\n'
+        _heading("Failing now", len(failing))
+        + _table(
+            [
+                "Target",
+                "Module",
+                "Auth",
+                "Reason",
+                "First failure",
+                "Failures",
+                "Last failure",
+                "Debug",
+            ],
+            [_failing_row(entry, now) for entry in shown],
+            "failing cards",
+        )
+        + f'<p class="muted">{more}Each line, module and credential set whose latest probe '
+        "failed; it leaves this list when a probe of it succeeds.</p>\n"
     )
+
+
+def _rejection_row(rejection: Rejection, now: float) -> list[Cell]:
+    return [
+        (_ago(rejection.last_seen, now), "label"),
+        (str(rejection.count), "label num"),
+        (escape(rejection.path), "key"),
+        (escape(rejection.reason), "key"),
+        (escape(rejection.message), "text"),
+    ]
+
+
+def _rejected(rejections: Sequence[Rejection], now: float) -> str:
+    if not rejections:
+        return (
+            _heading("Rejected requests")
+            + '<p class="muted">None since the exporter started.</p>\n'
+        )
+    return (
+        _heading("Rejected requests", sum(rejection.count for rejection in rejections))
+        + _table(
+            ["Last seen", "Count", "Path", "Reason", "Answer"],
+            [_rejection_row(rejection, now) for rejection in rejections],
+            "cards",
+        )
+        + '<p class="muted">Requests refused with an error, most recently seen first, each'
+        " also logged at warning level: a Prometheus job with a wrong <code>module</code> or"
+        " <code>auth</code> shows here.</p>\n"
+    )
+
+
+def _reason_text(record: ProbeRecord) -> str:
+    """One line per module; the module is named only when the probe had several."""
+    several = len(record.modules) > 1
+    return "<br>".join(
+        escape(f"{module}: {reason}" if several else reason) for module, reason in record.reasons
+    )
+
+
+def _probe_row(record: ProbeRecord, with_reason: bool) -> list[Cell]:
+    reason: list[Cell] = [(_reason_text(record), "text")] if with_reason else []
+    return [
+        (escape(_when(record.time)), "label"),
+        (escape(record.module), "label head"),
+        (escape(record.target), "key"),
+        (escape(record.auth), "label head"),
+        *reason,
+        (f"{record.duration:.3f} s", "num"),
+        f'<a href="logs?id={record.id}">Logs</a>',
+    ]
+
+
+def _probe_table(title: str, records: Sequence[ProbeRecord], empty: str) -> str:
+    """The newest rows, and the rest folded away: they matter less the older they are.
+
+    A table with reasons becomes cards on a phone, where the reason would otherwise sit in a
+    column off the screen.
+    """
+    if not records:
+        return _heading(title) + f'<p class="muted">{empty}</p>\n'
+    with_reason = any(record.reasons for record in records)
+    head = ["Time (UTC)", "Module", "Target", "Auth"]
+    head += ["Reason"] if with_reason else []
+    head += ["Duration", "Debug"]
+    css = "cards" if with_reason else ""
+    shown, older = records[:PROBES_SHOWN], records[PROBES_SHOWN:]
+    html = _heading(title, len(records)) + _table(
+        head, [_probe_row(record, with_reason) for record in shown], css
+    )
+    if older:
+        rows = [_probe_row(record, with_reason) for record in older]
+        html += (
+            f"<details><summary>{len(older)} older</summary>\n{_table(head, rows, css)}</details>\n"
+        )
+    return html
 
 
 def _recent(records: Sequence[ProbeRecord], limit: int) -> str:
-    kept = (
-        f"The last {limit} probes are kept, and up to {limit} older failures."
-        if limit
-        else "Probe history is off (<code>--history.limit=0</code>)."
-    )
-    if not records:
-        return f'<h2>Recent probes</h2>\n<p class="muted">No probes yet. {kept}</p>\n'
-    rows = "".join(_probe_row(record) for record in records)
+    if not limit:
+        return (
+            _heading("Recent probes")
+            + '<p class="muted">Probe history is off (<code>--history.limit=0</code>).</p>\n'
+        )
+    failed = [record for record in records if not record.success]
+    succeeded = [record for record in records if record.success]
     return (
-        "<h2>Recent probes</h2>\n<table>\n"
-        "<tr><th>Time (UTC)</th><th>Module</th><th>Target</th><th>Auth</th>"
-        "<th>Result</th><th>Duration</th><th>Debug</th></tr>\n"
-        f'{rows}</table>\n<p class="muted">{kept}</p>\n'
+        _probe_table("Recent failed probes", failed, "None kept.")
+        + _probe_table("Recent successful probes", succeeded, "None kept.")
+        + f'<p class="muted">The last {limit} probes are kept, and up to {limit} older'
+        " failures.</p>\n"
     )
 
 
@@ -138,9 +352,16 @@ def render_landing(
     records: Sequence[ProbeRecord],
     *,
     history_limit: int,
+    failing: Sequence[Failing] = (),
+    rejections: Sequence[Rejection] = (),
+    now: float | None = None,
     version: str = __version__,
 ) -> str:
-    """The whole landing page; ``records`` newest first."""
+    """The whole landing page: what is failing first, then what was refused, then the rest.
+
+    ``records`` newest first, ``failing`` and ``rejections`` most recent first.
+    """
+    now = time.time() if now is None else now
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -151,8 +372,8 @@ def render_landing(
 </head>
 <body>
 <h1>AAISP Multi Exporter</h1>
-<p>Version {escape(version)} on Python {escape(platform.python_version())}.
-A multi-target Prometheus exporter for Andrews &amp; Arnold broadband lines, read through
+<p class="muted">Version {escape(version)} on Python {escape(platform.python_version())}:
+a multi-target Prometheus exporter for Andrews &amp; Arnold broadband lines, read through
 the CHAOS v2 API.</p>
 <p>
 <a href="metrics">Metrics</a> &middot;
@@ -160,9 +381,11 @@ the CHAOS v2 API.</p>
 <a href="discover">Service discovery</a> &middot;
 <a href="health">Health</a>
 </p>
-{_configuration(config)}
+{_failing_now(failing, bool(records), history_limit, now)}
+{_rejected(rejections, now)}
 {_probe_form(config)}
 {_recent(records, history_limit)}
+{_configuration(config)}
 </body>
 </html>
 """
@@ -187,20 +410,27 @@ def logs_answer(query: QueryLike, history: ProbeHistory) -> TextAnswer:
         target = _single(query, "target")
         module = _single(query, "module")
     except _Refused as refused:
-        return TextAnswer(400, str(refused))
+        return TextAnswer(400, str(refused), reason="invalid_parameter")
     if probe_id is not None and target is not None:
-        return TextAnswer(400, 'give "id" or "target", not both')
+        return TextAnswer(400, 'give "id" or "target", not both', reason="invalid_parameter")
     if module is not None and target is None:
-        return TextAnswer(400, 'parameter "module" needs "target"')
+        return TextAnswer(
+            400, 'parameter "module" needs "target"', reason="invalid_parameter", value=module
+        )
     if probe_id is None and target is None:
-        return TextAnswer(400, 'parameter "id" or "target" is required')
+        return TextAnswer(400, 'parameter "id" or "target" is required', reason="missing_parameter")
     kept = (
         f"the history keeps the last {history.limit} probes and up to {history.limit} "
         "older failures"
     )
     if probe_id is not None:
         if not probe_id.isascii() or not probe_id.isdigit():
-            return TextAnswer(400, f"invalid id {echo(probe_id)}: want a probe number")
+            return TextAnswer(
+                400,
+                f"invalid id {echo(probe_id)}: want a probe number",
+                reason="invalid_id",
+                value=probe_id,
+            )
         record = history.by_id(int(probe_id))
         if record is None:
             return TextAnswer(404, f"no probe with id {int(probe_id)}; {kept}")

@@ -21,13 +21,19 @@ class QueryLike(Protocol):
 
 
 class ProbeRejected(Exception):
-    """A request the exporter refuses; ``reason`` is the rejected-counter label."""
+    """A request the exporter refuses; ``reason`` is the rejected-counter label.
 
-    def __init__(self, reason: str, message: str, status: int = 400) -> None:
+    ``value`` is the offending value as sent, for the log line (which echoes it, shortened).
+    """
+
+    def __init__(
+        self, reason: str, message: str, status: int = 400, *, value: str | None = None
+    ) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
         self.status = status
+        self.value = value
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +73,7 @@ def parse_target(values: list[str]) -> str:
         raise ProbeRejected(
             "invalid_target",
             f"invalid target {echo(target)}: use 1 to 64 characters of A-Z a-z 0-9 + . _ @ -",
+            value=target,
         )
     return target
 
@@ -88,10 +95,13 @@ def parse_modules(values: list[str], modules: Mapping[str, ModuleConfig]) -> lis
                 raise ProbeRejected(
                     "unknown_module",
                     f"empty module name in {echo(value)}; known: {_known(modules)}",
+                    value=value,
                 )
             if name not in modules:
                 raise ProbeRejected(
-                    "unknown_module", f"unknown module {echo(name)}; known: {_known(modules)}"
+                    "unknown_module",
+                    f"unknown module {echo(name)}; known: {_known(modules)}",
+                    value=name,
                 )
             if name not in names:
                 names.append(name)
@@ -107,7 +117,9 @@ def parse_auth(values: list[str], auths: Mapping[str, AuthConfig]) -> AuthConfig
     auth = auths.get(values[0])
     if auth is None:
         raise ProbeRejected(
-            "unknown_auth", f"unknown auth {echo(values[0])}; known: {_known(auths)}"
+            "unknown_auth",
+            f"unknown auth {echo(values[0])}; known: {_known(auths)}",
+            value=values[0],
         )
     return auth
 
@@ -134,7 +146,9 @@ def parse_debug(values: list[str]) -> bool:
         return False
     if len(values) == 1 and values[0].lower() in ("true", "false"):
         return values[0].lower() == "true"
-    raise ProbeRejected("invalid_parameter", 'parameter "debug" must be "true" or "false"')
+    raise ProbeRejected(
+        "invalid_parameter", 'parameter "debug" must be "true" or "false"', value=",".join(values)
+    )
 
 
 def parse_probe_query(query: QueryLike, config: Config) -> ProbeRequest:

@@ -80,7 +80,7 @@ def test_check_lists_every_problem(tmp_path: Path) -> None:
     result = run("--config.check", "--config.file", str(bad))
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        f"{bad}: auths.home.control_pasword: unknown key",
+        f'{bad}: auths.home.control_pasword: unknown key; did you mean "control_password"?',
         f"{bad}: auths.home: needs control_login and control_password, "
         "or account_number and account_password",
         f'{bad}: modules.quota.commands: unknown command "broadband/kill"; '
@@ -97,8 +97,8 @@ def test_bad_config_at_start_exits_1_without_traceback() -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.splitlines()[:2] == [
-        "modules.toml: auths.default.control_password_env: environment variable "
-        '"AAISP_EXPORTER_AUTH__CONTROL_PASSWORD" is not set',
+        "modules.toml: auths.default.control_password_env: "
+        "names an environment variable that is not set",
         "modules.toml: 1 problem(s) found",
     ]
 

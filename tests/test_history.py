@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import pytest
 
@@ -94,6 +95,57 @@ def test_record_fields_and_clock() -> None:
     )
     assert record.debug_text == "the text"
     assert (record.module, record.auth) == ("line,quota", "home,other")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    auth: str
+    success: bool
+    reason: str | None = None
+
+
+def test_reasons_and_failing_now_come_from_the_module_outcomes() -> None:
+    history = ProbeHistory(5, clock=lambda: 50.0)
+    record = history.add(
+        target="10001",
+        modules=["line", "quota"],
+        auths=["home"],
+        success=False,
+        duration=1.0,
+        debug_text="",
+        outcomes=[
+            Outcome("line", "home", True),
+            Outcome("quota", "home", False, "broadband/quota: " + "z" * 1000),
+        ],
+    )
+    ((module, reason),) = record.reasons
+    assert module == "quota"
+    assert reason.startswith("broadband/quota: zzz")
+    assert reason.endswith("more characters]")
+    assert len(reason) < 600
+    (entry,) = history.failing.current()
+    assert (entry.key.module, entry.probe_id, entry.since, entry.reason) == (
+        "quota",
+        record.id,
+        50.0,
+        reason,
+    )
+
+
+def test_history_off_tracks_no_failures() -> None:
+    history = ProbeHistory(0)
+    history.add(
+        target="t",
+        modules=["line"],
+        auths=["home"],
+        success=False,
+        duration=0,
+        debug_text="",
+        outcomes=[Outcome("line", "home", False, "broke")],
+    )
+    assert history.failing.current() == []
+    assert history.recent() == []
 
 
 def test_negative_limit_is_refused() -> None:

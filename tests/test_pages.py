@@ -2,68 +2,124 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from dataclasses import dataclass
 from html.parser import HTMLParser
+from urllib.parse import quote
 
 import pytest
 
 from aaisp_multi_exporter.config import parse_config
 from aaisp_multi_exporter.history import ProbeHistory
-from aaisp_multi_exporter.pages import HTML_TARGET_PATTERN, render_landing
+from aaisp_multi_exporter.logsetup import LogfmtFormatter, record_fields
+from aaisp_multi_exporter.pages import (
+    FAILING_SHOWN,
+    HTML_TARGET_PATTERN,
+    PROBES_SHOWN,
+    age,
+    render_landing,
+)
 from aaisp_multi_exporter.params import TARGET_PATTERN, ProbeRejected, parse_auth
-from tests.conftest import SENTINEL, Exporter, config_text
+from aaisp_multi_exporter.rejections import RecentRejections
+from aaisp_multi_exporter.simulator import Fault, Simulator
+from tests.conftest import HOME_LOGIN, SENTINEL, Exporter, ExporterFactory, config_text
 
 LINE = "10001"
 MISSING = "nosuch"
 
 
+@dataclass(frozen=True)
+class ProbeOutcome:
+    """A module's outcome as ``probe.ModuleResult`` gives it."""
+
+    name: str
+    auth: str
+    success: bool
+    reason: str | None = None
+
+
 class PageParser(HTMLParser):
-    """Collects what a reader of the page sees: links, select options and table rows."""
+    """What a reader of the page sees: headings, each heading's table, links and form fields.
+
+    Text is collected unescaped, so a hostile value that shows up as text here was escaped.
+    """
 
     def __init__(self) -> None:
         super().__init__()
-        self.links: dict[str, str] = {}
+        self.headings: list[str] = []
+        self.links: dict[str, str] = {}  # outside tables
+        self.tables: dict[str, list[list[str]]] = {}  # heading -> body rows
+        self.table_links: dict[str, list[list[str]]] = {}
         self.options: dict[str, list[str]] = {}
-        self.rows: list[list[str]] = []
-        self.row_links: list[list[str]] = []
+        self.checkboxes: dict[str, list[tuple[str, bool]]] = {}
+        self._heading: list[str] | None = None
+        self._in_table = False
+        self._in_body = False
         self._href: str | None = None
         self._select: str | None = None
         self._cell: list[str] | None = None
         self._text: list[str] = []
 
+    @property
+    def section(self) -> str:
+        return self.headings[-1] if self.headings else ""
+
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = dict(attrs)
-        if tag == "a":
-            self._href = attributes.get("href")
+        if tag == "h2":
+            self._heading = []
+        elif tag == "a":
+            self._href = attributes.get("href") or ""
             self._text = []
-            if self.rows and self._cell is not None:
-                self.row_links[-1].append(self._href or "")
+            if self._cell is not None:
+                self.table_links[self.section][-1].append(self._href)
         elif tag == "select":
             self._select = attributes.get("name") or ""
             self.options[self._select] = []
         elif tag == "option" and self._select is not None:
             self.options[self._select].append(attributes.get("value") or "")
-        elif tag == "tr":
-            self.rows.append([])
-            self.row_links.append([])
-        elif tag in ("td", "th"):
+        elif tag == "input" and attributes.get("type") == "checkbox":
+            name = attributes.get("name") or ""
+            self.checkboxes.setdefault(name, []).append(
+                (attributes.get("value") or "", "checked" in attributes)
+            )
+        elif tag == "table":  # a section's tables read as one (rows folded in <details>)
+            self._in_table = True
+            self.tables.setdefault(self.section, [])
+            self.table_links.setdefault(self.section, [])
+        elif tag == "tbody":
+            self._in_body = True
+        elif tag == "tr" and self._in_body:
+            self.tables[self.section].append([])
+            self.table_links[self.section].append([])
+        elif tag == "td" and self._in_body:
             self._cell = []
+        elif tag == "br" and self._cell is not None:
+            self._cell.append("\n")
 
     def handle_endtag(self, tag: str) -> None:
-        if tag == "a" and self._href is not None:
-            self.links["".join(self._text).strip()] = self._href
+        if tag == "h2" and self._heading is not None:
+            self.headings.append("".join(self._heading).strip())
+            self._heading = None
+        elif tag == "a" and self._href is not None:
+            if not self._in_table:
+                self.links["".join(self._text).strip()] = self._href
             self._href = None
         elif tag == "select":
             self._select = None
-        elif tag in ("td", "th") and self._cell is not None:
-            self.rows[-1].append("".join(self._cell).strip())
+        elif tag == "table":
+            self._in_table = self._in_body = False
+        elif tag == "td" and self._cell is not None:
+            self.tables[self.section][-1].append("".join(self._cell).strip())
             self._cell = None
 
     def handle_data(self, data: str) -> None:
+        for collecting in (self._heading, self._cell):
+            if collecting is not None:
+                collecting.append(data)
         if self._href is not None:
             self._text.append(data)
-        if self._cell is not None:
-            self._cell.append(data)
 
 
 def parse_page(text: str) -> PageParser:
@@ -72,53 +128,92 @@ def parse_page(text: str) -> PageParser:
     return parser
 
 
-def probe_rows(page: PageParser) -> list[tuple[list[str], list[str]]]:
-    """Rows of the recent-probes table (seven cells), with their links."""
-    return [
-        (row, links)
-        for row, links in zip(page.rows, page.row_links, strict=True)
-        if len(row) == 7 and row[0] != "Time (UTC)"
-    ]
+async def landing(exporter: Exporter) -> tuple[PageParser, str]:
+    status, text, response = await exporter.get("/")
+    assert (status, response.content_type) == (200, "text/html")
+    return parse_page(text), text
+
+
+def sections(page: PageParser) -> list[str]:
+    """Headings without their counts."""
+    return [re.sub(r" \(\d+\)$", "", heading) for heading in page.headings]
+
+
+def table(page: PageParser, heading: str) -> list[list[str]]:
+    """The rows of the table under the heading that starts with ``heading``."""
+    (found,) = [name for name in page.tables if name.split(" (")[0] == heading]
+    return page.tables[found]
+
+
+def links(page: PageParser, heading: str) -> list[list[str]]:
+    (found,) = [name for name in page.table_links if name.split(" (")[0] == heading]
+    return page.table_links[found]
+
+
+SECTIONS = [
+    "Failing now",
+    "Rejected requests",
+    "Probe a line",
+    "Recent failed probes",
+    "Recent successful probes",
+    "Modules",
+]
+AGO = r"(\d+ (s|min|h|d) )+ago"
+WHEN = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
+DURATION = r"\d+\.\d{3} s"
+#: Short enough to survive whole the cut the exporter makes of a CHAOS error text.
+HOSTILE = "<script>alert(1)</script><i>&amp;</i>'"
 
 
 async def test_landing_page_lists_configuration_and_links(exporter: Exporter) -> None:
-    status, text, response = await exporter.get("/")
-    assert status == 200
-    assert response.content_type == "text/html"
-    page = parse_page(text)
+    page, text = await landing(exporter)
+    assert sections(page) == SECTIONS
     assert page.links == {
         "Metrics": "metrics",
         "Configuration": "config",
         "Service discovery": "discover",
         "Health": "health",
     }
-    assert page.options == {"module": ["quota", "line"], "auth": ["", "home", "other"]}
-    assert ["quota", "broadband/quota", "account", "home"] in page.rows
-    assert ["line", "broadband/info", "account", "home"] in page.rows
+    # Several modules can be ticked; the first is ticked so the form works as it stands.
+    assert page.checkboxes == {
+        "module": [("quota", True), ("line", False)],
+        "debug": [("true", False)],
+    }
+    assert page.options == {"auth": ["", "home", "other"]}
+    assert table(page, "Modules") == [
+        ["quota", "broadband/quota", "account", "home"],
+        ["line", "broadband/info", "account", "home"],
+    ]
     assert "<code>home</code>, <code>other</code>" in text
     assert 'action="probe"' in text
-    assert 'name="debug" value="true"' in text
-    assert "No probes yet" in text
+    assert "Nothing probed yet." in text
+    assert "None since the exporter started." in text
+    assert page.tables.keys() == {"Modules"}
     # Relative links only, nothing loaded from elsewhere, no script.
     assert not re.search(r'(href|src|action)="(/|https?:)', text)
     assert "<script" not in text
 
 
-async def test_landing_page_shows_recent_probes_newest_first(exporter: Exporter) -> None:
+async def test_recent_probes_failures_first_then_the_rest(exporter: Exporter) -> None:
     await exporter.probe(f"target={LINE}&module=line")
     await exporter.probe(f"target={MISSING}&module=quota&auth=other")
     await exporter.probe(f"target={LINE}&module=line,quota&debug=true")
-    _, text, _ = await exporter.get("/")
-    rows = probe_rows(parse_page(text))
-    assert [row[1:5] for row, _ in rows] == [
-        ["line,quota", LINE, "home", "Success"],
-        ["quota", MISSING, "other", "Failure"],
-        ["line", LINE, "home", "Success"],
+    page, _ = await landing(exporter)
+    failed = table(page, "Recent failed probes")
+    assert [row[1:5] for row in failed] == [
+        ["quota", MISSING, "other", f'broadband/quota: line "{MISSING}" not found for auth "other"']
     ]
-    assert [links for _, links in rows] == [["logs?id=2"], ["logs?id=1"], ["logs?id=0"]]
-    for row, _ in rows:
-        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row[0])
-        assert re.fullmatch(r"\d+\.\d{3} s", row[5])
+    assert links(page, "Recent failed probes") == [["logs?id=1"]]
+    succeeded = table(page, "Recent successful probes")
+    # No failure among them, so no reason column.
+    assert [row[1:4] for row in succeeded] == [["line,quota", LINE, "home"], ["line", LINE, "home"]]
+    assert links(page, "Recent successful probes") == [["logs?id=2"], ["logs?id=0"]]
+    for row in failed + succeeded:
+        assert re.fullmatch(WHEN, row[0])
+        assert re.fullmatch(DURATION, row[-2])
+    assert sections(page) == SECTIONS
+    assert "Recent failed probes (1)" in page.headings
+    assert "Recent successful probes (2)" in page.headings
 
 
 async def test_landing_page_follows_the_history_limit(exporter: Exporter) -> None:
@@ -127,21 +222,171 @@ async def test_landing_page_follows_the_history_limit(exporter: Exporter) -> Non
         await exporter.probe(f"target={MISSING}&module=quota")
     for _ in range(3):
         await exporter.probe(f"target={LINE}&module=line")
-    _, text, _ = await exporter.get("/")
-    rows = probe_rows(parse_page(text))
-    assert [(row[2], row[4]) for row, _ in rows] == [
-        (LINE, "Success"),
-        (LINE, "Success"),
-        (MISSING, "Failure"),
-        (MISSING, "Failure"),
-    ]
-    assert [links for _, links in rows] == [
-        ["logs?id=5"],
-        ["logs?id=4"],
-        ["logs?id=2"],
-        ["logs?id=1"],
-    ]
+    page, text = await landing(exporter)
+    assert [row[2] for row in table(page, "Recent successful probes")] == [LINE, LINE]
+    assert links(page, "Recent successful probes") == [["logs?id=5"], ["logs?id=4"]]
+    assert [row[2] for row in table(page, "Recent failed probes")] == [MISSING, MISSING]
+    assert links(page, "Recent failed probes") == [["logs?id=2"], ["logs?id=1"]]
     assert "The last 2 probes are kept, and up to 2 older failures." in text
+    # The failure that aged out of both lists is still failing now.
+    assert [row[:3] for row in table(page, "Failing now")] == [[MISSING, "quota", "home"]]
+    assert table(page, "Failing now")[0][5] == "3"
+
+
+async def test_failing_now_until_a_later_probe_succeeds(
+    make_exporter: ExporterFactory, simulator: Simulator
+) -> None:
+    exporter = await make_exporter(cache_seconds="0")
+    lines = simulator.accounts[0].lines
+    index = next(i for i, line in enumerate(lines) if line["ID"] == LINE)
+    removed = lines.pop(index)
+    await exporter.probe(f"target={LINE}&module=line")  # 0
+    await exporter.probe(f"target={LINE}&module=line")  # 1
+    await exporter.probe(f"target={LINE}&module=quota")  # 2
+    await exporter.probe(f"target={LINE}&module=line&auth=other")  # 3: not in that account
+    await exporter.probe("target=10002&module=line")  # 4: another line, fine
+    page, text = await landing(exporter)
+    rows = table(page, "Failing now")
+    assert [row[:4] for row in rows] == [
+        [LINE, "line", "other", f'broadband/info: line "{LINE}" not found for auth "other"'],
+        [LINE, "quota", "home", f'broadband/quota: line "{LINE}" not found for auth "home"'],
+        [LINE, "line", "home", f'broadband/info: line "{LINE}" not found for auth "home"'],
+    ]
+    assert [row[5] for row in rows] == ["1", "1", "2"]
+    for row in rows:
+        assert re.fullmatch(AGO, row[4])
+        assert re.fullmatch(AGO, row[6])
+    assert links(page, "Failing now") == [["logs?id=3"], ["logs?id=2"], ["logs?id=1"]]
+    assert "Failing now (3)" in page.headings
+    assert "Nothing:" not in text
+
+    lines.insert(index, removed)
+    status, _ = await exporter.probe(f"target={LINE}&module=line&module=quota")
+    assert status == 200
+    page, _ = await landing(exporter)
+    assert [row[:3] for row in table(page, "Failing now")] == [[LINE, "line", "other"]]
+
+    await exporter.probe(f"target={LINE}&module=line&auth=home")
+    page, text = await landing(exporter)
+    assert [row[:3] for row in table(page, "Failing now")] == [[LINE, "line", "other"]]
+    simulator.accounts[1].lines.append(dict(removed))
+    await exporter.probe(f"target={LINE}&module=line&auth=other")
+    page, text = await landing(exporter)
+    assert "Failing now" not in [name.split(" (")[0] for name in page.tables]
+    assert "Nothing: the latest probe of every line, module and credential set succeeded." in text
+
+
+async def test_hostile_reason_is_shown_as_text(exporter: Exporter, simulator: Simulator) -> None:
+    simulator.add_fault(Fault("error", login=HOME_LOGIN, error_text=HOSTILE))
+    status, _ = await exporter.probe(f"target={LINE}&module=line")
+    assert status == 200
+    page, text = await landing(exporter)
+    assert "<script" not in text
+    assert "<i>" not in text
+    (failing,) = table(page, "Failing now")
+    assert HOSTILE in failing[3]
+    (failed,) = table(page, "Recent failed probes")
+    assert HOSTILE in failed[4]
+
+
+async def test_rejected_requests_are_logged_and_listed(
+    exporter: Exporter, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="aaisp_multi_exporter")
+    clock = [0.0]
+    exporter.state.rejections = RecentRejections(throttle_clock=lambda: clock[0])
+    for _ in range(3):
+        status, answer = await exporter.probe(f"target={LINE}&module=line&auth=default")
+        assert (status, answer) == (400, 'unknown auth "default"; known: home, other\n')
+    hostile_target = quote("<b>x</b>")
+    status, _ = await exporter.probe(f"target={hostile_target}&module=line")
+    assert status == 400
+    status, _, _ = await exporter.get("/discover?auth=nope")
+    assert status == 400
+    status, _, _ = await exporter.get("/logs?id=abc")
+    assert status == 400
+    status, _, _ = await exporter.get("/logs?id=12345")  # 404: not a rejected request
+    assert status == 404
+    clock[0] = 10.0
+    status, _ = await exporter.probe(f"target={LINE}&module=line&auth=default")
+    assert status == 400
+
+    logged = [
+        record_fields(record)
+        for record in caplog.records
+        if record.getMessage() == "request rejected"
+    ]
+    assert all(
+        record.levelno == logging.WARNING
+        for record in caplog.records
+        if record.getMessage() == "request rejected"
+    )
+    assert [
+        (line["path"], line["reason"], line.get("value"), line["suppressed"]) for line in logged
+    ] == [
+        ("/probe", "unknown_auth", '"default"', 0),
+        ("/probe", "invalid_target", '"<b>x</b>"', 0),
+        ("/discover", "unknown_auth", '"nope"', 0),
+        ("/logs", "invalid_id", '"abc"', 0),
+        ("/probe", "unknown_auth", '"default"', 2),
+    ]
+    assert logged[0]["error"] == 'unknown auth "default"; known: home, other'
+
+    page, text = await landing(exporter)
+    rows = table(page, "Rejected requests")
+    assert [row[1:] for row in rows] == [
+        ["4", "/probe", "unknown_auth", 'unknown auth "default"; known: home, other'],
+        ["1", "/logs", "invalid_id", 'invalid id "abc": want a probe number'],
+        ["1", "/discover", "unknown_auth", 'unknown auth "nope"; known: home, other'],
+        [
+            "1",
+            "/probe",
+            "invalid_target",
+            'invalid target "<b>x</b>": use 1 to 64 characters of A-Z a-z 0-9 + . _ @ -',
+        ],
+    ]
+    assert all(re.fullmatch(AGO, row[0]) for row in rows)
+    assert "Rejected requests (7)" in page.headings
+    assert "<b>x" not in text
+    # The counter counts /probe refusals only, as its name says.
+    metrics = await exporter.self_metrics()
+    assert metrics['aaisp_exporter_probe_requests_rejected_total{reason="unknown_auth"}'] == 4
+    assert metrics['aaisp_exporter_probe_requests_rejected_total{reason="invalid_target"}'] == 1
+
+
+async def test_rejected_value_is_never_longer_than_the_echo(
+    exporter: Exporter, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="aaisp_multi_exporter")
+    status, answer = await exporter.probe(f"target={LINE}&module=line&auth={'x' * 500}")
+    assert status == 400
+    (record,) = [r for r in caplog.records if r.getMessage() == "request rejected"]
+    assert record_fields(record)["value"] == '"' + "x" * 64 + '..."'
+    _, text, _ = await exporter.get("/")
+    for seen in (answer, text, LogfmtFormatter().format(record)):
+        assert "x" * 64 in seen
+        assert "x" * 65 not in seen
+
+
+async def test_too_many_probes_is_listed(exporter: Exporter) -> None:
+    exporter.state.max_requests = 1
+    exporter.state.probes_running = 1  # as if one probe were running
+    status, _ = await exporter.probe(f"target={LINE}&module=line")
+    assert status == 503
+    page, _ = await landing(exporter)
+    (row,) = table(page, "Rejected requests")
+    assert row[1:4] == ["1", "/probe", "too_many_requests"]
+    assert row[4] == "too many probes in flight (limit 1); retry later"
+
+
+async def test_the_form_submits_several_modules(exporter: Exporter) -> None:
+    """What the browser sends with two modules ticked: one probe of both."""
+    status, text = await exporter.probe(f"target={LINE}&module=quota&module=line&auth=")
+    assert status == 200, text
+    assert 'aaisp_probe_module_success{module="quota"} 1.0' in text
+    assert 'aaisp_probe_module_success{module="line"} 1.0' in text
+    page, _ = await landing(exporter)
+    assert [row[1] for row in table(page, "Recent successful probes")] == ["quota,line"]
 
 
 async def test_logs_returns_what_debug_returned(exporter: Exporter) -> None:
@@ -267,7 +512,7 @@ def test_parse_auth_refuses(values: list[str]) -> None:
         parse_auth(values, config.auths)
 
 
-def test_rendering_escapes_everything() -> None:
+def hostile_state() -> tuple[ProbeHistory, RecentRejections]:
     """Targets and names are restricted upstream; the page escapes them anyway."""
     history = ProbeHistory(5)
     history.add(
@@ -277,15 +522,116 @@ def test_rendering_escapes_everything() -> None:
         success=False,
         duration=0.5,
         debug_text="",
+        outcomes=[
+            ProbeOutcome("a<b", '"home"', False, "<img src=x onerror=alert(2)>"),
+            ProbeOutcome("c&d", '"home"', False, "fine & dandy"),
+        ],
     )
-    text = render_landing(None, history.recent(), history_limit=5, version="<1&2>")
-    assert "<script>" not in text
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
-    assert "a&lt;b,c&amp;d" in text
-    assert "&quot;home&quot;" in text
+    rejections = RecentRejections()
+    rejections.record("/probe", "<r>", 'invalid target "<svg onload=alert(3)>"', value=None)
+    return history, rejections
+
+
+def test_rendering_escapes_everything() -> None:
+    history, rejections = hostile_state()
+    text = render_landing(
+        None,
+        history.recent(),
+        history_limit=5,
+        failing=history.failing.current(),
+        rejections=rejections.recent(),
+        version="<1&2>",
+    )
+    for raw in ("<script>", "<img", "<svg", "<r>", "a<b", "c&d", '"home"'):
+        assert raw not in text, raw
+    page = parse_page(text)
+    assert [row[:4] for row in table(page, "Failing now")] == [
+        ["<script>alert(1)</script>", "c&d", '"home"', "fine & dandy"],
+        ["<script>alert(1)</script>", "a<b", '"home"', "<img src=x onerror=alert(2)>"],
+    ]
+    (failed,) = table(page, "Recent failed probes")
+    # Several modules: each reason names its module, one per line.
+    assert failed[1:5] == [
+        "a<b,c&d",
+        "<script>alert(1)</script>",
+        '"home"',
+        "a<b: <img src=x onerror=alert(2)>\nc&d: fine & dandy",
+    ]
+    (rejected,) = table(page, "Rejected requests")
+    assert rejected[1:] == ["1", "/probe", "<r>", 'invalid target "<svg onload=alert(3)>"']
     assert "Version &lt;1&amp;2&gt;" in text
     assert "No valid configuration is loaded." in text
     assert "<form" not in text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [
+        pytest.param(-3, "0 s", id="clock-skew"),
+        pytest.param(0, "0 s", id="zero"),
+        pytest.param(59.9, "59 s", id="under-a-minute"),
+        pytest.param(60, "1 min", id="minute"),
+        pytest.param(61, "1 min 1 s", id="minute-and-second"),
+        pytest.param(3599, "59 min 59 s", id="under-an-hour"),
+        pytest.param(3600, "1 h", id="hour"),
+        pytest.param(3600 + 125, "1 h 2 min", id="seconds-dropped"),
+        pytest.param(86_399, "23 h 59 min", id="under-a-day"),
+        pytest.param(86_400, "1 d", id="day"),
+        pytest.param(3 * 86_400 + 4 * 3600 + 59, "3 d 4 h", id="days-and-hours"),
+    ],
+)
+def test_age(seconds: float, expected: str) -> None:
+    assert age(seconds) == expected
+
+
+def test_failing_now_shows_the_most_recent_hundred() -> None:
+    history = ProbeHistory(10, clock=lambda: 1_000.0)
+    for number in range(FAILING_SHOWN + 50):
+        history.add(
+            target=f"line{number}",
+            modules=["line"],
+            auths=["home"],
+            success=False,
+            duration=0,
+            debug_text="",
+            outcomes=[ProbeOutcome("line", "home", False, "down")],
+        )
+    text = render_landing(
+        None, history.recent(), history_limit=10, failing=history.failing.current(), now=1_065
+    )
+    page = parse_page(text)
+    rows = table(page, "Failing now")
+    assert len(rows) == FAILING_SHOWN
+    assert rows[0][0] == "line149"
+    assert rows[0][4] == rows[0][6] == "1 min 5 s ago"
+    assert "Failing now (150)" in page.headings
+    assert f"Showing the {FAILING_SHOWN} that failed most recently of 150." in text
+
+
+def test_older_probes_are_folded_away() -> None:
+    history = ProbeHistory(100)
+    for number in range(PROBES_SHOWN + 5):
+        history.add(
+            target=f"line{number}",
+            modules=["line"],
+            auths=["home"],
+            success=True,
+            duration=0,
+            debug_text="",
+        )
+    text = render_landing(None, history.recent(), history_limit=100)
+    visible, folded = text.split("<details>")
+    assert visible.count('<a href="logs?id=') == PROBES_SHOWN
+    assert folded.startswith("<summary>5 older</summary>")
+    assert folded.count('<a href="logs?id=') == 5
+    rows = table(parse_page(text), "Recent successful probes")
+    assert [row[2] for row in rows] == [f"line{n}" for n in range(PROBES_SHOWN + 4, -1, -1)]
+
+
+def test_history_off_says_so() -> None:
+    text = render_landing(None, [], history_limit=0)
+    assert text.count("(<code>--history.limit=0</code>)") == 2
+    assert "Nothing probed yet" not in text
 
 
 @pytest.mark.parametrize(
@@ -312,4 +658,4 @@ def test_default_auth_column_without_module_auth(auths: list[str], expected: str
         f'{sets}[modules.line]\ncommands = ["broadband/info"]\n', source="test.toml"
     )
     page = parse_page(render_landing(config, [], history_limit=100))
-    assert ["line", "broadband/info", "account", expected] in page.rows
+    assert table(page, "Modules") == [["line", "broadband/info", "account", expected]]

@@ -120,3 +120,22 @@ async def test_reload_during_concurrent_probes_loses_none(
     metrics = await exporter.self_metrics()
     assert metrics["aaisp_exporter_probes_in_flight"] == 0
     assert metrics['aaisp_exporter_probes_total{module="line",result="success"}'] == 50
+
+
+async def test_metrics_follow_a_renamed_module(
+    make_exporter: ExporterFactory, simulator: Simulator, tmp_path: Path
+) -> None:
+    """A module renamed by a reload leaves /metrics; the new name starts at 0 (SPEC 5)."""
+    path = tmp_path / "modules.toml"
+    path.write_text(config_text(simulator.url))
+    exporter = await make_exporter(path=path)
+    await exporter.samples("target=10001&module=line")
+    before = await exporter.self_metrics()
+    assert before['aaisp_exporter_probes_total{module="line",result="success"}'] == 1
+    path.write_text(config_text(simulator.url).replace("[modules.line]", "[modules.sync]"))
+    assert (await post_reload(exporter))[0] == 200
+    after = await exporter.self_metrics()
+    assert not any('module="line"' in name for name in after)
+    assert after['aaisp_exporter_probes_total{module="sync",result="success"}'] == 0
+    assert after['aaisp_exporter_probes_total{module="sync",result="failure"}'] == 0
+    assert after['aaisp_exporter_probes_total{module="quota",result="success"}'] == 0

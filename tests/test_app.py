@@ -1,0 +1,78 @@
+"""The HTTP surface: content negotiation on /probe, and /metrics' own shape."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+from tests.conftest import Exporter, samples
+
+QUERY = "/probe?target=10001&module=line"
+
+
+async def raw_get(
+    exporter: Exporter, path: str, headers: dict[str, str]
+) -> tuple[int, dict[str, str], bytes]:
+    """The body exactly as sent: no automatic decompression, so gzip is seen as gzip."""
+    async with exporter.http.get(
+        exporter.url + path, headers=headers, auto_decompress=False
+    ) as response:
+        return response.status, dict(response.headers), await response.read()
+
+
+async def test_plain_text_by_default(exporter: Exporter) -> None:
+    status, headers, body = await raw_get(exporter, QUERY, {"Accept-Encoding": "identity"})
+    assert status == 200
+    assert headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert "Content-Encoding" not in headers
+    assert samples(body.decode())["probe_success"] == 1
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [
+        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        # What Prometheus sends (scrape_protocols default, 2.4x):
+        "application/openmetrics-text;version=1.0.0;q=0.5,"
+        "application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+    ],
+)
+async def test_openmetrics_when_asked(exporter: Exporter, accept: str) -> None:
+    status, headers, body = await raw_get(
+        exporter, QUERY, {"Accept": accept, "Accept-Encoding": "identity"}
+    )
+    assert status == 200
+    assert headers["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
+    text = body.decode()
+    assert text.endswith("# EOF\n")
+    parsed = text_string_to_metric_families(text)  # type: ignore[no-untyped-call]
+    families = {family.name: family for family in parsed}
+    assert families["probe_success"].samples[0].value == 1
+    assert "aaisp_broadband_line_sync_upload_bytes_per_second" in families
+
+
+async def test_gzip_when_accepted(exporter: Exporter) -> None:
+    status, headers, body = await raw_get(exporter, QUERY, {"Accept-Encoding": "gzip, deflate"})
+    assert status == 200
+    assert headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in headers["Vary"]
+    assert samples(gzip.decompress(body).decode())["probe_success"] == 1
+
+
+async def test_debug_stays_plain_text(exporter: Exporter) -> None:
+    status, headers, body = await raw_get(
+        exporter, QUERY + "&debug=true", {"Accept": "application/openmetrics-text"}
+    )
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/plain")
+    assert body.decode().startswith("Probe of target 10001 succeeded")
+
+
+async def test_metrics_has_no_created_series(exporter: Exporter) -> None:
+    await exporter.samples("target=10001&module=line")
+    status, text, _ = await exporter.get("/metrics")
+    assert status == 200
+    assert "_created" not in text
+    assert 'aaisp_exporter_probes_total{module="line",result="success"} 1.0' in text
