@@ -1,39 +1,55 @@
 # Every target builds .venv on first use, so a fresh clone needs nothing but python3 >= 3.11.
+#
+# One virtual environment, filled in two steps (each with its stamp file):
+#   .venv/.runtime  the exporter and its runtime dependencies only: `make demo`, `make run`
+#   .venv/.dev      plus the development tools (pytest, ruff, mypy, ...): `make test`, `lint`,
+#                   `fmt`, `bench`; it upgrades the same .venv in place.
+# So a first `make demo` is quick and small, and `make test` afterwards only adds the tools.
+# Editing pyproject.toml redoes both steps on next use.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUNTIME := $(VENV)/.runtime
+DEV := $(VENV)/.dev
 
 .PHONY: demo run test lint fmt bench clean
 
-$(STAMP): pyproject.toml
+# A current pip installs the rest faster than the one ensurepip bundles, upgrade included.
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
 
-demo: $(STAMP)
+$(RUNTIME): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+# The dev install includes the runtime one, so it marks both done.
+$(DEV): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(RUNTIME) $@
+
+demo: $(RUNTIME)
 	$(BIN)/aaisp-multi-exporter --demo $(ARGS)
 
-run: $(STAMP)
+run: $(RUNTIME)
 	$(BIN)/aaisp-multi-exporter --config.file modules.toml $(ARGS)
 
-test: $(STAMP)
+test: $(DEV)
 	$(BIN)/pytest $(ARGS)
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/hadolint Containerfile
 
-fmt: $(STAMP)
+fmt: $(DEV)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 # Needs Debian's wrk and prometheus-blackbox-exporter; installs them with apt-get when absent
 # (as root, else through sudo). Writes benchmarks/RESULTS.md; see benchmarks/README.md.
-bench: $(STAMP)
+bench: $(DEV)
 	@if ! command -v wrk >/dev/null || [ ! -x /usr/bin/prometheus-blackbox-exporter ]; then \
 		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 		$$sudo apt-get update && \

@@ -38,6 +38,7 @@ from aaisp_multi_exporter.listener import (
 )
 from aaisp_multi_exporter.logsetup import LEVELS, configure_logging, fields
 from aaisp_multi_exporter.selfmetrics import ExporterMetrics
+from aaisp_multi_exporter.versioninfo import VersionAction
 from aaisp_multi_exporter.webconfig import (
     WebConfigError,
     WebConfigWatcher,
@@ -166,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="start the built-in CHAOS simulator with a matching configuration",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action=VersionAction)
     return parser
 
 

@@ -1,5 +1,14 @@
 """``--demo``: the built-in CHAOS simulator and a configuration that points at it, so a
-newcomer sees real probe output without an A&A account."""
+newcomer sees real probe output without an A&A account.
+
+The demo serves the two credential sets that ``examples/prometheus.yml`` names, each with its
+own simulated account, so the example runs against ``--demo`` with only its addresses changed:
+
+* ``default`` (the name the shipped ``modules.toml`` uses): a control login with lines
+  10000-10011, the ones ``/discover?auth=default`` lists;
+* ``reseller``: an account-number login with lines 20040-20051, which include the lines the
+  example lists in ``targets/reseller.yml`` and as static targets (20040-20045).
+"""
 
 from __future__ import annotations
 
@@ -7,30 +16,85 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aaisp_multi_exporter.config import Config, parse_config
-from aaisp_multi_exporter.simulator import Simulator, demo_accounts
+from aaisp_multi_exporter.simulator import (
+    DEMO_LOGIN,
+    DEMO_PASSWORD,
+    SimAccount,
+    Simulator,
+    generate_lines,
+    service_aliases,
+)
+from aaisp_multi_exporter.simulator.model import current_uk_hour
 
 DEMO_LINES = 12
+DEFAULT_FIRST_LINE = 10000
+RESELLER_FIRST_LINE = 20040
+RESELLER_CONTROL_LOGIN = "reseller@a"
+RESELLER_ACCOUNT_NUMBER = "A1234A"
+# A fake credential that only opens the local simulator; printing it is harmless.
+RESELLER_ACCOUNT_PASSWORD = "reseller-demo-password"  # noqa: S105
 
 
-def demo_config_text(chaos_url: str, control_login: str, control_password: str) -> str:
-    """The demo's modules.toml: the two shipped tiers, with the simulator's fake login."""
+@dataclass(frozen=True)
+class DemoAccounts:
+    """The simulated account behind each of the demo's credential sets."""
+
+    default: SimAccount
+    reseller: SimAccount
+
+    def all(self) -> list[SimAccount]:
+        return [self.default, self.reseller]
+
+
+def demo_accounts(lines: int = DEMO_LINES) -> DemoAccounts:
+    """Two accounts with separate lines; quota times are the current UK hour, so they look live."""
+    stamp = current_uk_hour()
+    default = generate_lines(lines, start_id=DEFAULT_FIRST_LINE, quota_time=stamp)
+    reseller = generate_lines(lines, start_id=RESELLER_FIRST_LINE, seed=1, quota_time=stamp)
+    return DemoAccounts(
+        default=SimAccount(
+            control_login=DEMO_LOGIN,
+            control_password=DEMO_PASSWORD,
+            lines=default,
+            service_aliases=service_aliases(default),
+        ),
+        reseller=SimAccount(
+            control_login=RESELLER_CONTROL_LOGIN,
+            control_password=RESELLER_ACCOUNT_PASSWORD,
+            lines=reseller,
+            account_number=RESELLER_ACCOUNT_NUMBER,
+            account_password=RESELLER_ACCOUNT_PASSWORD,
+            service_aliases=service_aliases(reseller),
+        ),
+    )
+
+
+def demo_config_text(chaos_url: str, accounts: DemoAccounts) -> str:
+    """The demo's modules.toml: the two shipped tiers and the example's two credential sets."""
+    default, reseller = accounts.default, accounts.reseller
     return f"""\
 [chaos]
 url = "{chaos_url}"
 
-[auths.demo]
-control_login = "{control_login}"
-control_password = "{control_password}"
+# The credential sets examples/prometheus.yml names. The tiers use `default`; a probe with
+# auth=reseller (file_sd and static targets of the example) uses the reseller's account.
+[auths.default]
+control_login = "{default.control_login}"
+control_password = "{default.control_password}"
+
+[auths.reseller]
+account_number = "{reseller.account_number}"
+account_password = "{reseller.account_password}"
 
 [modules.quota]
 commands = ["broadband/quota"]
-auth = "demo"
+auth = "default"
 timeout_seconds = 10
 cache_seconds = 60
 
 [modules.line]
 commands = ["broadband/info"]
-auth = "demo"
+auth = "default"
 timeout_seconds = 10
 cache_seconds = 60
 """
@@ -48,20 +112,22 @@ class Demo:
 
 async def start_demo(lines: int = DEMO_LINES) -> Demo:
     accounts = demo_accounts(lines)
-    simulator = Simulator(accounts)
+    simulator = Simulator(accounts.all())
     url = await simulator.start()
-    account = accounts[0]
-    text = demo_config_text(url, account.control_login, account.control_password)
+    text = demo_config_text(url, accounts)
 
     def loader() -> Config:
         return parse_config(text, source="<demo>")
 
-    ids = [line["ID"] for line in account.lines]
+    ids = [line["ID"] for line in accounts.default.lines]
+    reseller_id = accounts.reseller.lines[0]["ID"]
     paths = [
         f"/probe?target={ids[0]}&module=line",
         f"/probe?target={ids[0]}&module=quota,line",
+        f"/probe?target={reseller_id}&module=quota,line&auth=reseller",
         f"/probe?target={ids[1]}&module=line&debug=true",
         "/probe?target=99999&module=quota&debug=true",
+        "/discover?auth=default",
         "/",
     ]
     return Demo(simulator=simulator, loader=loader, example_paths=paths)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import importlib.metadata
 import json
 import logging
 import os
+import platform
 import re
 import signal
 import socket
@@ -51,9 +53,23 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 
 def test_version() -> None:
+    """The exporter, Python and aiohttp versions of the process itself, Go exporters' layout."""
     result = run("--version")
-    assert result.returncode == 0
-    assert result.stdout.strip() == f"aaisp-multi-exporter {__version__}"
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    first, *details = result.stdout.splitlines()
+    assert first == f"aaisp-multi-exporter, version {__version__}"
+    # The child runs this interpreter with this environment's libraries.
+    fields = dict(line.strip().split(": ", 1) for line in details)
+    assert all(line.startswith("  ") for line in details), details
+    assert fields["python version"].strip() == (
+        f"{platform.python_version()} ({platform.python_implementation()})"
+    )
+    assert fields["aiohttp version"].strip() == aiohttp.__version__
+    assert fields["prometheus-client version"].strip() == importlib.metadata.version(
+        "prometheus-client"
+    )
+    assert fields["platform"].strip() == f"{sys.platform}/{platform.machine()}"
 
 
 def test_check_shipped_config() -> None:

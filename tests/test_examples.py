@@ -33,6 +33,8 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 RULES = EXAMPLES / "rules"
 RULE_FILES = [RULES / "alerts.yml", RULES / "recording.yml"]
+#: The rules' unit tests, outside rules/ so that `rules/*.yml` matches rule files only.
+RULE_TESTS = EXAMPLES / "rules-tests"
 DASHBOARD = EXAMPLES / "grafana" / "aaisp-dashboard.json"
 K8S = EXAMPLES / "kubernetes"
 PROMTOOL_HINT = "apt-get install prometheus"
@@ -216,10 +218,45 @@ def test_rules_pass_promtool(path: Path) -> None:
     assert "SUCCESS" in out
 
 
-def test_alert_unit_tests_pass() -> None:
-    code, out = promtool("test", "rules", "alerts_test.yml", cwd=RULES)
+def test_rules_directory_holds_rule_files_only() -> None:
+    """`promtool check rules rules/*.yml` and Prometheus' `rule_files: [rules/*.yml]` work."""
+    files = sorted(RULES.glob("*.yml"))
+    assert files == sorted(RULE_FILES)
+    code, out = promtool("check", "rules", *(path.name for path in files), cwd=RULES)
     assert code == 0, out
-    assert "SUCCESS" in out
+    assert out.count("SUCCESS") == len(files), out
+
+
+def rule_tests() -> list[Path]:
+    return sorted(RULE_TESTS.glob("*.yml"))
+
+
+def test_rule_unit_tests_pass() -> None:
+    assert rule_tests()
+    code, out = promtool("test", "rules", *(path.name for path in rule_tests()), cwd=RULE_TESTS)
+    assert code == 0, out
+    assert out.count("SUCCESS") == len(rule_tests()), out
+
+
+def test_rule_unit_tests_cover_every_rule() -> None:
+    """Each alert has an alert_rule_test and each recording rule a promql_expr_test."""
+    tested_alerts: set[str] = set()
+    tested_exprs: set[str] = set()
+    loaded: set[Path] = set()
+    for path in rule_tests():
+        suite = load_yaml(path)
+        loaded |= {(RULE_TESTS / name).resolve() for name in suite["rule_files"]}
+        for case in suite["tests"]:
+            tested_alerts |= {test["alertname"] for test in case.get("alert_rule_test", [])}
+            tested_exprs |= {test["expr"] for test in case.get("promql_expr_test", [])}
+    assert loaded == {path.resolve() for path in RULE_FILES}
+    for path in RULE_FILES:
+        for group in load_yaml(path)["groups"]:
+            for rule in group["rules"]:
+                if "alert" in rule:
+                    assert rule["alert"] in tested_alerts, rule["alert"]
+                else:
+                    assert any(rule["record"] in expr for expr in tested_exprs), rule["record"]
 
 
 def test_scaling_doc_snippets_pass_promtool(tmp_path: Path) -> None:
@@ -231,6 +268,79 @@ def test_scaling_doc_snippets_pass_promtool(tmp_path: Path) -> None:
         code, out = promtool("check", "config", str(path))
         assert code == 0, (block, out)
         assert "action: hashmod" in block
+
+
+MIGRATING = REPO / "docs" / "migrating.md"
+
+
+def markdown_blocks(path: Path, language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", path.read_text(), re.S)
+
+
+def test_migrating_doc_snippets_pass_promtool(tmp_path: Path) -> None:
+    """The job, rules and relabeling snippets of docs/migrating.md are valid as printed, and
+    say what the shipped examples say."""
+    blocks = markdown_blocks(MIGRATING, "yaml")
+    (config_text,) = [b for b in blocks if b.startswith("scrape_configs:")]
+    (rules_text,) = [b for b in blocks if b.startswith("groups:")]
+    (fragment_text,) = [b for b in blocks if b.startswith(" ")]
+
+    config_path = tmp_path / "prometheus.yml"
+    config_path.write_text(config_text)
+    code, out = promtool("check", "config", str(config_path))
+    assert code == 0, out
+    rules_path = tmp_path / "rules.yml"
+    rules_path.write_text(rules_text)
+    code, out = promtool("check", "rules", str(rules_path))
+    assert code == 0, out
+    # The optional relabeling rules, added to a tier job as the page says.
+    config = yaml.safe_load(config_text)
+    extra = yaml.safe_load(fragment_text)
+    assert {rule["target_label"] for rule in extra} == {"service", "login"}
+    config["scrape_configs"][0]["relabel_configs"] = [
+        *config["scrape_configs"][0]["relabel_configs"],
+        *extra,
+    ]
+    config_path.write_text(yaml.safe_dump(config))
+    code, out = promtool("check", "config", str(config_path))
+    assert code == 0, out
+
+    # The rules are the shipped recording rules; the jobs relabel as the shipped example does.
+    assert yaml.safe_load(rules_text)["groups"] == load_yaml(RULES / "recording.yml")["groups"]
+    example = prometheus_config()
+    for name in ("aaisp_quota", "aaisp_line"):
+        ours = job(yaml.safe_load(config_text), name)
+        assert ours["relabel_configs"] == job(example, name)["relabel_configs"]
+        assert ours["params"] == job(example, name)["params"]
+        assert ours["scrape_interval"] == job(example, name)["scrape_interval"]
+
+
+def migrating_table(heading: str) -> list[list[str]]:
+    """The rows of the table under ``## heading`` in docs/migrating.md, as lists of cells."""
+    section = MIGRATING.read_text().split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("|")]
+    return [[cell.strip() for cell in row.strip("|").split(" | ")] for row in rows[2:]]
+
+
+async def test_migrating_doc_maps_onto_exported_metrics(exported_names: set[str]) -> None:
+    """Every replacement the mapping names exists, and every line metric has a row."""
+    recorded = {name for path in RULE_FILES for name, _ in rule_exprs(path)}
+    replacements: set[str] = set()
+    for row in migrating_table("Metric mapping"):
+        assert len(row) == 4, row
+        replacements |= set(re.findall(r"`([a-z_:]+)`", row[2]))
+    known = exported_names | recorded | PROMETHEUS_OWN
+    assert replacements, "no replacements found"
+    assert not replacements - known, replacements - known
+    line_metrics = {n for n in exported_names if n.startswith("aaisp_broadband_")}
+    assert line_metrics <= replacements, line_metrics - replacements
+    # The query examples select only metrics that exist.
+    queries = markdown_blocks(MIGRATING, "promql")
+    assert queries
+    for block in queries:
+        names = promql_metric_names(block)
+        assert names, block
+        assert not names - known, (block, names - known)
 
 
 def lint_problems(output: str) -> set[str]:

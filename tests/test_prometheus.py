@@ -245,6 +245,22 @@ def start_prometheus(processes: Processes, tmp: Path, config: dict[str, Any]) ->
     return api
 
 
+def start_demo_exporter(processes: Processes) -> str:
+    """``aaisp-multi-exporter --demo`` on a free loopback port, ready; its host:port."""
+    exporter = f"127.0.0.1:{free_port()}"
+    processes.start(
+        "exporter",
+        [sys.executable, "-m", "aaisp_multi_exporter", "--demo", "--web.listen-address", exporter],
+    )
+    wait_until(
+        "the demo exporter to be ready",
+        lambda: http_get(f"http://{exporter}/-/ready")[0] == 200,
+        STARTUP_SECONDS,
+        processes.logs,
+    )
+    return exporter
+
+
 def expected_targets() -> set[tuple[str, str]]:
     lines = HOME_LINES + FILE_LINES + STATIC_LINES
     return {(tier, line) for tier in TIERS for line in lines}
@@ -402,18 +418,7 @@ def dashboard_exprs(dashboard: dict[str, Any]) -> Iterator[str]:
 def test_compose_stack_config_scrapes_the_demo(processes: Processes, tmp_path: Path) -> None:
     """examples/compose/prometheus.yml against ``--demo``, as ``docker compose up`` runs them."""
     require_program("prometheus", PROMETHEUS_HINT)
-    port = free_port()
-    exporter = f"127.0.0.1:{port}"
-    processes.start(
-        "exporter",
-        [sys.executable, "-m", "aaisp_multi_exporter", "--demo", "--web.listen-address", exporter],
-    )
-    wait_until(
-        "the demo exporter to be ready",
-        lambda: http_get(f"http://{exporter}/-/ready")[0] == 200,
-        STARTUP_SECONDS,
-        processes.logs,
-    )
+    exporter = start_demo_exporter(processes)
     _, body = http_get(f"http://{exporter}/discover")
     demo_lines = {t for group in json.loads(body) for t in group["targets"]}
     assert demo_lines
@@ -441,3 +446,239 @@ def test_compose_stack_config_scrapes_the_demo(processes: Processes, tmp_path: P
     assert set(success) == want
     assert set(success.values()) == {1.0}
     assert api.instances('up{job="aaisp_exporter"}') == {("aaisp_exporter", exporter): 1.0}
+
+
+# --------------------------------------------------------------------------- as shipped
+
+#: The exporter's address in every example: the one thing a user has to change.
+EXAMPLE_ADDRESS = "aaisp-exporter:9099"
+#: Timings the test may shorten. Prometheus spreads a job's first scrape over its interval, so the
+#: example's 5m and 15m would make the test wait up to 15 minutes; a timeout may not exceed it.
+TIMING_KEYS = frozenset({"scrape_interval", "scrape_timeout", "evaluation_interval"})
+
+YamlPath = tuple[str | int, ...]
+
+
+def leaf_differences(
+    old: Any, new: Any, path: YamlPath = ()
+) -> Iterator[tuple[YamlPath, Any, Any]]:
+    """Every place where ``new`` differs from ``old``; a key or list item added or removed is a
+    difference of the mapping or list that holds it."""
+    if isinstance(old, dict) and isinstance(new, dict) and old.keys() == new.keys():
+        for key in old:
+            yield from leaf_differences(old[key], new[key], (*path, key))
+    elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        for index, (a, b) in enumerate(zip(old, new, strict=True)):
+            yield from leaf_differences(a, b, (*path, index))
+    elif old != new:
+        yield path, old, new
+
+
+def unexplained_changes(
+    shipped: Any, changed: Any, exporter: str, base: Path
+) -> list[tuple[YamlPath, Any, Any]]:
+    """Changes other than the exporter's address, a relative path made absolute against
+    ``base``, or a shorter timing."""
+    unexplained = []
+    for path, old, new in leaf_differences(shipped, changed):
+        if isinstance(old, str) and isinstance(new, str):
+            if EXAMPLE_ADDRESS in old and new == old.replace(EXAMPLE_ADDRESS, exporter):
+                continue
+            if not Path(old).is_absolute() and new == str(base / old):
+                continue
+            if path and path[-1] in TIMING_KEYS:
+                continue
+        unexplained.append((path, old, new))
+    return unexplained
+
+
+SHIPPED_SAMPLE: dict[str, Any] = {
+    "global": {"scrape_interval": "1m"},
+    "rule_files": ["rules/*.yml"],
+    "scrape_configs": [
+        {
+            "job_name": "aaisp_quota",
+            "http_sd_configs": [
+                {"url": "http://aaisp-exporter:9099/discover?auth=default&module=quota"}
+            ],
+            "static_configs": [{"targets": ["20044"], "labels": {"__param_auth": "reseller"}}],
+            "relabel_configs": [{"target_label": "__address__", "replacement": EXAMPLE_ADDRESS}],
+        }
+    ],
+}
+
+
+def changed_sample(*edits: tuple[YamlPath, Any]) -> dict[str, Any]:
+    config: dict[str, Any] = json.loads(json.dumps(SHIPPED_SAMPLE))
+    for path, value in edits:
+        node: Any = config
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+    return config
+
+
+JOB: YamlPath = ("scrape_configs", 0)
+
+
+@pytest.mark.parametrize(
+    ("edits", "unexplained"),
+    [
+        pytest.param((), [], id="unchanged"),
+        pytest.param(
+            (
+                (
+                    (*JOB, "http_sd_configs", 0, "url"),
+                    "http://127.0.0.1:1/discover?auth=default&module=quota",
+                ),
+                ((*JOB, "relabel_configs", 0, "replacement"), "127.0.0.1:1"),
+            ),
+            [],
+            id="addresses",
+        ),
+        pytest.param(((("rule_files", 0), "/srv/examples/rules/*.yml"),), [], id="absolute-path"),
+        pytest.param(
+            ((("global", "scrape_interval"), "2s"), ((*JOB, "scrape_interval"), "2s")),
+            [(("scrape_configs", 0), None, None)],
+            id="timing-added-to-a-job-is-a-new-key",
+        ),
+        pytest.param(((("global", "scrape_interval"), "2s"),), [], id="timing"),
+        pytest.param(
+            (
+                (
+                    (*JOB, "http_sd_configs", 0, "url"),
+                    "http://127.0.0.1:1/discover?auth=home&module=quota",
+                ),
+            ),
+            [((*JOB, "http_sd_configs", 0, "url"), None, None)],
+            id="credential-set-renamed",
+        ),
+        pytest.param(
+            (((*JOB, "static_configs", 0, "labels", "__param_auth"), "other"),),
+            [((*JOB, "static_configs", 0, "labels", "__param_auth"), None, None)],
+            id="auth-label-changed",
+        ),
+        pytest.param(
+            (((*JOB, "static_configs", 0, "targets"), ["10006", "10007"]),),
+            [((*JOB, "static_configs", 0, "targets"), None, None)],
+            id="lines-replaced",
+        ),
+        pytest.param(
+            ((("rule_files", 0), "/srv/rules/other.yml"),),
+            [(("rule_files", 0), None, None)],
+            id="different-file",
+        ),
+    ],
+)
+def test_unexplained_changes(
+    edits: tuple[tuple[YamlPath, Any], ...], unexplained: list[tuple[YamlPath, None, None]]
+) -> None:
+    found = unexplained_changes(
+        SHIPPED_SAMPLE, changed_sample(*edits), "127.0.0.1:1", Path("/srv/examples")
+    )
+    assert [(path, None, None) for path, _, _ in found] == unexplained
+
+
+def as_shipped_config(exporter: str) -> dict[str, Any]:
+    """examples/prometheus.yml pointed at ``exporter``, its relative paths made absolute (the
+    test writes the file elsewhere) and its timings shortened; nothing else."""
+    text = (EXAMPLES / "prometheus.yml").read_text().replace(EXAMPLE_ADDRESS, exporter)
+    config: dict[str, Any] = yaml.safe_load(text)
+    config["global"]["scrape_interval"] = SCRAPE_INTERVAL
+    config["global"]["evaluation_interval"] = "1s"
+    config["rule_files"] = [str(EXAMPLES / path) for path in config["rule_files"]]
+    for scrape in config["scrape_configs"]:
+        for key in ("scrape_interval", "scrape_timeout"):
+            if key in scrape:
+                scrape[key] = SCRAPE_INTERVAL
+        for sd in scrape.get("file_sd_configs", []):
+            sd["files"] = [str(EXAMPLES / pattern) for pattern in sd["files"]]
+    return config
+
+
+def example_job_lines(scrape: dict[str, Any], exporter: str) -> dict[str, set[str]]:
+    """The lines one tier job of the example reaches, by kind of discovery, found as
+    Prometheus finds them (the HTTP SD URL asked of the running exporter)."""
+    found: dict[str, set[str]] = {"http_sd": set(), "file_sd": set(), "static": set()}
+    for sd in scrape.get("http_sd_configs", []):
+        status, body = http_get(sd["url"].replace(EXAMPLE_ADDRESS, exporter))
+        assert status == 200, (sd["url"], body)
+        found["http_sd"] |= {t for group in json.loads(body) for t in group["targets"]}
+    for sd in scrape.get("file_sd_configs", []):
+        for pattern in sd["files"]:
+            for path in sorted(EXAMPLES.glob(pattern)):
+                groups = yaml.safe_load(path.read_text())
+                found["file_sd"] |= {t for group in groups for t in group["targets"]}
+    for group in scrape.get("static_configs", []):
+        found["static"] |= set(group["targets"])
+    return found
+
+
+@pytest.mark.slow
+def test_example_config_as_shipped_scrapes_the_demo(processes: Processes, tmp_path: Path) -> None:
+    """A new user points examples/prometheus.yml at ``make demo``, changing only the exporter's
+    address: every target is up with ``probe_success 1`` (issue 10, item 8). The demo serves the
+    credential sets the example names (``default`` for /discover, ``reseller`` for the file and
+    static targets) and the lines it lists; ``rule_files: rules/*.yml`` loads rule files only."""
+    require_program("prometheus", PROMETHEUS_HINT)
+    exporter = start_demo_exporter(processes)
+    shipped = yaml.safe_load((EXAMPLES / "prometheus.yml").read_text())
+    config = as_shipped_config(exporter)
+    assert unexplained_changes(shipped, config, exporter, EXAMPLES) == []
+
+    want: set[tuple[str, str]] = set()
+    for scrape in shipped["scrape_configs"]:
+        if scrape["job_name"] not in TIERS:
+            continue
+        sources = example_job_lines(scrape, exporter)
+        # The example shows every kind of discovery, and lists each line once per job.
+        assert all(sources.values()), sources
+        assert sum(map(len, sources.values())) == len(set().union(*sources.values())), sources
+        want |= {(scrape["job_name"], line) for lines in sources.values() for line in lines}
+
+    api = start_prometheus(processes, tmp_path, config)
+
+    def all_probes_succeeded() -> bool:
+        success = api.instances("probe_success")
+        return want <= {key for key, value in success.items() if value == 1}
+
+    wait_until(
+        "probe_success 1 for every target", all_probes_succeeded, SERIES_SECONDS, processes.logs
+    )
+    success = api.instances("probe_success")
+    assert set(success) == want
+    assert set(success.values()) == {1.0}
+
+    # Every target Prometheus has, the exporter's own included, is up with no error.
+    _, body = http_get(f"{api.url}/api/v1/targets")
+    targets = json.loads(body)["data"]["activeTargets"]
+    assert {(t["labels"]["job"], t["labels"]["instance"]) for t in targets} == want | {
+        ("aaisp_exporter", exporter)
+    }
+    bad = [
+        (t["labels"]["instance"], t["health"], t["lastError"])
+        for t in targets
+        if t["health"] != "up" or t["lastError"]
+    ]
+    assert not bad, bad
+
+    # The exporter rejected nothing: no probe named an unknown module or credential set.
+    _, metrics = http_get(f"http://{exporter}/metrics")
+    rejected = [
+        float(value)
+        for name, value in re.findall(r"^(\S+) (\S+)$", metrics, re.M)
+        if name.startswith("aaisp_exporter_probe_requests_rejected_total{")
+    ]
+    assert rejected, metrics
+    assert sum(rejected) == 0, [line for line in metrics.splitlines() if "rejected" in line]
+
+    # rules/*.yml loaded and every rule evaluates.
+    def rules_healthy() -> bool:
+        _, body = http_get(f"{api.url}/api/v1/rules")
+        rules = [r for g in json.loads(body)["data"]["groups"] for r in g["rules"]]
+        return bool(rules) and all(r["health"] == "ok" for r in rules)
+
+    wait_until("every example rule to evaluate", rules_healthy, SERIES_SECONDS, processes.logs)
+    _, body = http_get(f"{api.url}/api/v1/rules")
+    files = {g["file"] for g in json.loads(body)["data"]["groups"]}
+    assert files == {str(path) for path in (EXAMPLES / "rules").glob("*.yml")}
