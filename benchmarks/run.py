@@ -296,7 +296,11 @@ def profile_exporter(
     out = OUT / "profile-cached.txt"
     out.unlink(missing_ok=True)
     progress(f"    py-spy for {seconds} s under wrk -c50")
-    spy = pyspy.start(exporter.pid, seconds, out)
+    try:
+        spy = pyspy.start(exporter.pid, seconds, out)
+    except (InfraError, OSError) as error:
+        progress(f"    no profile: {error}")
+        return {"error": str(error)}
     time.sleep(0.5)  # py-spy attaches
     target = Target(exporter.base_url, f"/probe?module={MODULE}&target=", FIRST_LINE_ID, lines)
     load = run_wrk(target, 50, seconds + 1)
