@@ -45,6 +45,13 @@ def _git() -> str:
     return commit + (" with uncommitted changes" if dirty else "")
 
 
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
 def machine_info() -> dict[str, str]:
     wrk = shutil.which("wrk")
     return {
@@ -54,6 +61,7 @@ def machine_info() -> dict[str, str]:
         "kernel": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "aiohttp": metadata.version("aiohttp"),
+        "uvloop": _version("uvloop"),
         "exporter": metadata.version("aaisp-multi-exporter"),
         "git": _git(),
         "wrk": _first_line([wrk, "--version"]).split(" Copyright")[0] if wrk else "not found",
