@@ -191,7 +191,7 @@ async def probe(request: web.Request) -> web.Response:
 def _exposition(request: web.Request, result: ProbeResult) -> web.Response:
     """Text or OpenMetrics as the scraper asks, gzipped when it accepts that (as promhttp)."""
     encoder, content_type = choose_encoder(request.headers.get(hdrs.ACCEPT, ""))
-    body = result.render(encoder)
+    body = result.render(encoder, content_type)
     headers = {hdrs.CONTENT_TYPE: content_type, hdrs.VARY: "Accept, Accept-Encoding"}
     if gzip_accepted(request.headers.get(hdrs.ACCEPT_ENCODING, "")):
         body = gzip.compress(body, compresslevel=GZIP_LEVEL)

@@ -4,27 +4,44 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
 from aaisp_multi_exporter import __version__
 from aaisp_multi_exporter.app import build_state, create_app
+from aaisp_multi_exporter.chaoscheck import run_chaos_check
 from aaisp_multi_exporter.client import ChaosClient, make_session
 from aaisp_multi_exporter.config import Config, ConfigError, load_config
+from aaisp_multi_exporter.connections import (
+    ConnectionGuard,
+    ConnectionRules,
+    quiet_loop_errors,
+    raise_open_file_limit,
+)
 from aaisp_multi_exporter.demo import start_demo
 from aaisp_multi_exporter.history import DEFAULT_LIMIT as DEFAULT_HISTORY_LIMIT
+from aaisp_multi_exporter.listener import (
+    InvalidListenAddress,
+    ListenError,
+    bind,
+    bound_addresses,
+    parse_listen_address,
+    show_address,
+)
 from aaisp_multi_exporter.logsetup import LEVELS, configure_logging, fields
 from aaisp_multi_exporter.selfmetrics import ExporterMetrics
 from aaisp_multi_exporter.webconfig import (
     WebConfigError,
     WebConfigWatcher,
     load_web_config,
-    server_ssl_context,
     web_config_middleware,
 )
 
@@ -32,6 +49,7 @@ LOGGER = logging.getLogger("aaisp_multi_exporter")
 DEFAULT_PORT = 9099
 #: How long SIGTERM waits for probes in flight; the longest deadline a probe can have.
 SHUTDOWN_GRACE_SECONDS = 125.0
+DEFAULT_RULES = ConnectionRules()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,14 +60,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config.file",
         dest="config_file",
-        default="modules.toml",
-        help="modules and credential sets (default: %(default)s)",
+        action="append",
+        metavar="FILE_OR_GLOB",
+        help="modules and credential sets; repeat it, or give a quoted glob pattern such as "
+        "'conf.d/*.toml', to merge several files (default: modules.toml)",
     )
     parser.add_argument(
         "--config.check",
         dest="config_check",
         action="store_true",
         help="validate the configuration, print every problem, exit 0 or 1",
+    )
+    parser.add_argument(
+        "--chaos.check",
+        dest="chaos_check",
+        action="store_true",
+        help="call CHAOS once per credential set and command, report what it answered "
+        "(no password, personal data as placeholders), exit 0 or 1",
+    )
+    parser.add_argument(
+        "--chaos.capture",
+        dest="chaos_capture",
+        metavar="DIR",
+        default="",
+        help="run --chaos.check and write each raw reply, redacted, to "
+        "DIR/<auth>-<subsystem>-<command>.json (mode 0600)",
     )
     parser.add_argument(
         "--web.listen-address",
@@ -71,6 +106,31 @@ def build_parser() -> argparse.ArgumentParser:
         default=40,
         help="probes allowed in flight at once; beyond it a probe gets 503; 0 for no limit "
         "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--web.max-connections",
+        dest="max_connections",
+        type=_non_negative_int,
+        default=DEFAULT_RULES.max_connections,
+        help="connections open at once; beyond it a new connection is closed at once; 0 for "
+        "no limit (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--web.read-header-timeout",
+        dest="read_header_timeout",
+        type=_duration,
+        default=DEFAULT_RULES.read_header_timeout,
+        help="a new connection (after its TLS handshake, which gets as long) that has not "
+        "sent a complete request head in this time is closed, e.g. 10s, 500ms "
+        "(default: %(default)ss)",
+    )
+    parser.add_argument(
+        "--web.idle-timeout",
+        dest="idle_timeout",
+        type=_duration,
+        default=DEFAULT_RULES.idle_timeout,
+        help="a keep-alive connection idle this long between requests is closed "
+        "(default: %(default)ss)",
     )
     parser.add_argument(
         "--timeout-offset",
@@ -120,23 +180,41 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
-def parse_listen_address(address: str) -> tuple[str | None, int]:
-    """``:9099``, ``0.0.0.0:9099``, ``[::1]:9099``; an empty host means every interface."""
-    host, sep, port_text = address.rpartition(":")
-    if not sep or not port_text.isdigit() or int(port_text) > 65535:
-        raise ValueError(f"invalid --web.listen-address {address!r}: want [host]:port")
-    host = host.strip("[]")
-    return (host or None), int(port_text)
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _duration(text: str) -> float:
+    """Seconds from a Prometheus-style duration (``10s``, ``1m30s``, ``500ms``) or a number."""
+    stripped = text.strip()
+    try:
+        seconds = float(stripped)
+    except ValueError:
+        parts = _DURATION_PART.findall(stripped)
+        if not parts or "".join(number + unit for number, unit in parts) != stripped:
+            raise argparse.ArgumentTypeError(
+                f"not a duration: {text!r} (want e.g. 10s, 1m30s, 500ms)"
+            ) from None
+        seconds = sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts)
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
+    return seconds
 
 
 @dataclass
 class Options:
-    config_file: str
+    config_file: list[str]
+    """Every ``--config.file`` given, in order: paths or glob patterns."""
     config_check: bool
+    chaos_check: bool
+    chaos_capture: str
     listen_address: str
     web_config_file: str
     timeout_offset: float
     max_requests: int
+    max_connections: int
+    read_header_timeout: float
+    idle_timeout: float
     history_limit: int
     log_level: str
     log_format: str
@@ -150,17 +228,27 @@ def print_problems(source: str, problems: Sequence[str]) -> None:
     print(f"{source}: {len(problems)} problem(s) found", file=sys.stderr)
 
 
-def check_config(path: str, web_config_path: str = "") -> int:
-    """Validate ``modules.toml`` and, when given, the web configuration file; report both."""
+def config_loader(patterns: Sequence[str]) -> Callable[[], Config]:
+    """What start-up and every reload call: the globs are expanded afresh each time."""
+    files = list(patterns)
+
+    def loader() -> Config:
+        return load_config(files)
+
+    return loader
+
+
+def check_config(patterns: Sequence[str], web_config_path: str = "") -> int:
+    """Validate every configuration file and, when given, the web configuration; report all."""
     status = 0
     try:
-        config = load_config(path)
+        config = config_loader(patterns)()
     except ConfigError as error:
-        print_problems(path, error.problems)
+        print_problems(", ".join(patterns), error.problems)
         status = 1
     else:
         auths, modules = len(config.auths), len(config.modules)
-        print(f"{path}: OK ({auths} credential set(s), {modules} module(s))")
+        print(f"{config.source}: OK ({auths} credential set(s), {modules} module(s))")
     if web_config_path:
         try:
             load_web_config(web_config_path)
@@ -170,6 +258,16 @@ def check_config(path: str, web_config_path: str = "") -> int:
         else:
             print(f"{web_config_path}: OK")
     return status
+
+
+def chaos_check(patterns: Sequence[str], capture_dir: str) -> int:
+    """``--chaos.check`` (``--chaos.capture`` implies it): load the config, then ask CHAOS."""
+    try:
+        config = config_loader(patterns)()
+    except ConfigError as error:
+        print_problems(", ".join(patterns), error.problems)
+        return 1
+    return run_chaos_check(config, capture_dir=Path(capture_dir) if capture_dir else None)
 
 
 def open_web_config(path: str) -> WebConfigWatcher | None:
@@ -189,87 +287,134 @@ def open_web_config(path: str) -> WebConfigWatcher | None:
 
 
 async def serve(options: Options) -> int:
-    """Run until SIGTERM/SIGINT; SIGHUP reloads."""
+    """Run until SIGTERM/SIGINT; SIGHUP reloads.
+
+    Resources are opened in order on one exit stack, the port first: whatever fails, what
+    was opened is closed in reverse order and the process exits without a traceback or an
+    "Unclosed client session" warning.
+    """
     host, port = parse_listen_address(options.listen_address)
-    try:
-        watcher = open_web_config(options.web_config_file)
-    except WebConfigError:
-        return 1
-    stack: list[Callable[[], object]] = []
-    if watcher is not None:
-        stack.append(watcher.close)
-    demo_urls: list[str] = []
-    if options.demo:
-        demo = await start_demo()
-        loader: Callable[[], Config] = demo.loader
-        demo_urls = demo.example_paths
-        stack.append(demo.stop)
-    else:
-        path = options.config_file
-
-        def loader() -> Config:
-            return load_config(path)
-
-    metrics = ExporterMetrics()
-    session = make_session()
-    state = build_state(
-        loader,
-        ChaosClient(session, metrics),
-        metrics,
-        timeout_offset=options.timeout_offset,
-        max_requests=options.max_requests,
-        history_limit=options.history_limit,
+    rules = ConnectionRules(
+        max_connections=options.max_connections,
+        read_header_timeout=options.read_header_timeout,
+        idle_timeout=options.idle_timeout,
     )
-    try:
-        state.reload()
-    except ConfigError as error:
-        print_problems("<demo>" if options.demo else options.config_file, error.problems)
-        LOGGER.error(
-            "invalid configuration; not starting", extra=fields(problems=len(error.problems))
-        )
-        await session.close()
-        for stop_extra in reversed(stack):
-            await _maybe_await(stop_extra())
-        return 1
-    # Signals are handled before the port opens, so a SIGHUP sent as soon as the "listening"
-    # line appears reloads instead of killing the process.
-    stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stopping.set)
-    loop.add_signal_handler(signal.SIGINT, stopping.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: _reload_from_signal(state.reload))
-    app = create_app(state, middlewares=[web_config_middleware(watcher)] if watcher else [])
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
-    await runner.setup()
-    ssl_context = server_ssl_context(watcher)
-    site = web.TCPSite(runner, host=host, port=port, ssl_context=ssl_context)
-    await site.start()
-    bound = [f"{addr[0]}:{addr[1]}" for addr in runner.addresses if isinstance(addr, tuple)]
-    LOGGER.info(
-        "listening",
-        extra=fields(
-            addresses=",".join(bound),
-            version=__version__,
-            tls=ssl_context is not None,
-            basic_auth=watcher is not None and watcher.basic_auth,
-        ),
-    )
-    base = _browse_base(host, runner, "https" if ssl_context else "http")
-    for path in demo_urls:
-        LOGGER.info("demo: try this probe", extra=fields(url=base + path))
+    quiet_loop_errors(loop)
+    raise_open_file_limit(rules)
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            watcher = open_web_config(options.web_config_file)
+        except WebConfigError:
+            return 1
+        if watcher is not None:
+            stack.callback(watcher.close)
+        ssl_context = None if watcher is None else watcher.ssl_context
+        guard = ConnectionGuard(rules)
+        try:
+            listener = await bind(
+                guard,
+                host,
+                port,
+                ssl_context=ssl_context,
+                handshake_timeout=rules.read_header_timeout,
+            )
+        except ListenError as error:
+            LOGGER.error(
+                "cannot listen; not starting",
+                extra=fields(address=error.address, reason=error.reason),
+            )
+            return 1
+        stack.callback(listener.close)
 
-    await stopping.wait()
-    LOGGER.info("shutting down; letting probes in flight finish")
-    await runner.cleanup()
-    await session.close()
-    for stop_extra in reversed(stack):
-        await _maybe_await(stop_extra())
+        loader, demo_urls = await _config_source(options, stack)
+        metrics = ExporterMetrics()
+        session = make_session()
+        stack.push_async_callback(session.close)
+        state = build_state(
+            loader,
+            ChaosClient(session, metrics),
+            metrics,
+            timeout_offset=options.timeout_offset,
+            max_requests=options.max_requests,
+            history_limit=options.history_limit,
+        )
+        # Runs before the session closes: background refreshes end cleanly, not mid-request.
+        stack.push_async_callback(state.services.store.close)
+        try:
+            state.reload()
+        except ConfigError as error:
+            source = "<demo>" if options.demo else ", ".join(options.config_file)
+            print_problems(source, error.problems)
+            LOGGER.error(
+                "invalid configuration; not starting", extra=fields(problems=len(error.problems))
+            )
+            return 1
+        # Signals are handled before the port accepts, so a SIGHUP sent as soon as the
+        # "listening" line appears reloads instead of killing the process.
+        stopping = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, stopping.set)
+        loop.add_signal_handler(signal.SIGINT, stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: _reload_from_signal(state.reload))
+        middlewares = [guard.middleware()]
+        if watcher is not None:
+            middlewares.append(web_config_middleware(watcher))
+        runner = web.AppRunner(
+            create_app(state, middlewares=middlewares),
+            access_log=None,
+            shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
+            keepalive_timeout=rules.idle_timeout,
+        )
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        assert runner.server is not None  # set by setup()
+        guard.serve(runner.server)
+        await listener.start_serving()
+        _log_listening(listener, host, watcher, rules, demo_urls)
+
+        await stopping.wait()
+        LOGGER.info("shutting down; letting probes in flight finish")
+        listener.close()  # stop accepting before the runner waits for requests in flight
     LOGGER.info("stopped")
     return 0
 
 
-def _browse_base(host: str | None, runner: web.AppRunner, scheme: str = "http") -> str:
-    port = next(addr[1] for addr in runner.addresses if isinstance(addr, tuple))
+async def _config_source(
+    options: Options, stack: contextlib.AsyncExitStack
+) -> tuple[Callable[[], Config], list[str]]:
+    """The loader ``state.reload`` calls, and the demo's example URLs (with ``--demo``)."""
+    if options.demo:
+        demo = await start_demo()
+        stack.push_async_callback(demo.stop)
+        return demo.loader, demo.example_paths
+    return config_loader(options.config_file), []
+
+
+def _log_listening(
+    listener: asyncio.Server,
+    host: str | None,
+    watcher: WebConfigWatcher | None,
+    rules: ConnectionRules,
+    demo_urls: Sequence[str],
+) -> None:
+    addresses = bound_addresses(listener)
+    tls = watcher is not None and watcher.ssl_context is not None
+    LOGGER.info(
+        "listening",
+        extra=fields(
+            addresses=",".join(show_address(*address) for address in addresses),
+            version=__version__,
+            tls=tls,
+            basic_auth=watcher is not None and watcher.basic_auth,
+            max_connections=rules.max_connections,
+        ),
+    )
+    base = _browse_base(host, addresses[0][1], "https" if tls else "http")
+    for path in demo_urls:
+        LOGGER.info("demo: try this probe", extra=fields(url=base + path))
+
+
+def _browse_base(host: str | None, port: int, scheme: str = "http") -> str:
     shown = host if host and host not in ("0.0.0.0", "::") else "localhost"
     if ":" in shown:
         shown = f"[{shown}]"
@@ -288,22 +433,24 @@ def _reload_from_signal(reload: Callable[[], Config]) -> None:
     LOGGER.info("configuration reloaded on SIGHUP", extra=fields(modules=len(config.modules)))
 
 
-async def _maybe_await(value: object) -> None:
-    if asyncio.iscoroutine(value):
-        await value
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Not argparse's default: with action="append" it would stay in front of the files given.
+    args.config_file = args.config_file or ["modules.toml"]
     options = Options(**vars(args))
     configure_logging(options.log_level, "json" if options.log_format == "json" else "logfmt")
     if options.config_check:
         return check_config(options.config_file, options.web_config_file)
+    if options.chaos_check or options.chaos_capture:
+        return chaos_check(options.config_file, options.chaos_capture)
     try:
         parse_listen_address(options.listen_address)
-    except ValueError as error:
-        print(error, file=sys.stderr)
-        return 2
+    except InvalidListenAddress as error:
+        LOGGER.error(
+            "invalid --web.listen-address; not starting",
+            extra=fields(address=error.address, reason=error.reason),
+        )
+        return 1
     try:
         return asyncio.run(serve(options))
     except KeyboardInterrupt:  # pragma: no cover - a second Ctrl-C during shutdown

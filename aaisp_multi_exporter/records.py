@@ -68,6 +68,9 @@ class LineRecord:
     line_id: str
     values: Mapping[str, FieldValue] = field(default_factory=dict)
     notes: tuple[str, ...] = field(default=(), compare=False)
+    #: The line's series rendered per exposition format, filled by the probe on first use and
+    #: dropped with the snapshot (SPEC 11: line data is immutable until the next fetch).
+    rendered: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     def get(self, name: str) -> FieldValue | None:
         return self.values.get(name)

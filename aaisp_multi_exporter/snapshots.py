@@ -156,11 +156,20 @@ class SnapshotStore:
         policy: Policy,
         refresh: Fetch | None = None,
     ) -> tuple[Snapshot, Lookup]:
-        """A fresh-enough answer or a shared failure, joining or starting the call as needed.
+        """A fresh-enough answer or a shared failure, joining or starting the call as needed."""
+        found = self.lookup(key, policy, refresh)
+        if found is not None:
+            return found
+        return await self.join(key, fetch, policy)
+
+    def lookup(
+        self, key: SnapshotKey, policy: Policy, refresh: Fetch | None = None
+    ) -> tuple[Snapshot, Lookup] | None:
+        """What can be answered at once: a cached answer or a shared failure; None when the
+        caller must ``join`` a call.
 
         ``refresh`` fetches with a deadline of its own, for refreshes ahead that no probe
-        waits for. The call runs in its own task, so a probe that gives up (its deadline
-        passed) does not cancel it for the other probes waiting on the same answer.
+        waits for. Synchronous, so a cached probe needs no timeout and no suspension.
         """
         now = self._clock()
         answer = self._answers.get(key)
@@ -179,6 +188,14 @@ class SnapshotStore:
         failure = self._shared_failure(key, now)
         if failure is not None:
             return failure, Lookup.FAILURE_SHARED
+        return None
+
+    async def join(self, key: SnapshotKey, fetch: Fetch, policy: Policy) -> tuple[Snapshot, Lookup]:
+        """Join the call in flight for ``key``, or start it.
+
+        The call runs in its own task, so a probe that gives up (its deadline passed) does not
+        cancel it for the other probes waiting on the same answer.
+        """
         task = self._in_flight.get(key)
         how = Lookup.COALESCED
         if task is None:

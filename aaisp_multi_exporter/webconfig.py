@@ -663,21 +663,25 @@ class AuthResult(enum.Enum):
     BUSY = "busy"
 
 
+#: (the hash it was checked against, HMAC of ``user:password``): no password is ever stored.
+_AuthKey = tuple[bytes, bytes]
+
+
 class _AuthCache:
-    """Bounded LRU of bcrypt outcomes; keys hold an HMAC of the password, never the password."""
+    """A bounded set of checked credentials, least recently used dropped first."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._entries: OrderedDict[tuple[str, bytes, bytes], bool] = OrderedDict()
+        self._entries: OrderedDict[_AuthKey, None] = OrderedDict()
 
-    def get(self, key: tuple[str, bytes, bytes]) -> bool | None:
-        outcome = self._entries.get(key)
-        if outcome is not None:
-            self._entries.move_to_end(key)
-        return outcome
+    def __contains__(self, key: _AuthKey) -> bool:
+        if key not in self._entries:
+            return False
+        self._entries.move_to_end(key)
+        return True
 
-    def put(self, key: tuple[str, bytes, bytes], outcome: bool) -> None:
-        self._entries[key] = outcome
+    def add(self, key: _AuthKey) -> None:
+        self._entries[key] = None
         self._entries.move_to_end(key)
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)
@@ -729,7 +733,8 @@ class WebConfigWatcher:
         *,
         check_interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
-        cache_size: int = 100,
+        granted_cache_size: int = 100,
+        denied_cache_size: int = 1000,
         max_pending_checks: int = 64,
     ) -> None:
         self.path = str(path)
@@ -742,16 +747,22 @@ class WebConfigWatcher:
         self._clock = clock
         self._last_check = clock()
         self._refresh_task: asyncio.Task[None] | None = None
-        self._cache = _AuthCache(cache_size)
+        # Two caches, so that no number of wrong passwords can push a good one out: only a
+        # valid password enters the first.
+        self._granted = _AuthCache(granted_cache_size)
+        self._denied = _AuthCache(denied_cache_size)
         self._cache_key = secrets.token_bytes(32)
         self._max_pending = max_pending_checks
-        self._in_flight: dict[tuple[str, bytes, bytes], asyncio.Future[bool]] = {}
+        self._in_flight: dict[_AuthKey, asyncio.Future[bool]] = {}
         # One thread: bcrypt is CPU-bound, and a flood of guesses must not take every core.
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="bcrypt"
         )
-        #: bcrypt comparisons run (cache misses); for tests and debugging.
+        #: bcrypt comparisons queued (cache misses), those that matched, and checks refused
+        #: because the queue was full; for tests and debugging.
         self.bcrypt_checks = 0
+        self.bcrypt_matches = 0
+        self.busy_refusals = 0
         if self._config.basic_auth and self._config.tls is None:
             LOGGER.warning(
                 "basic auth without TLS: passwords cross the network in clear text",
@@ -893,7 +904,11 @@ class WebConfigWatcher:
         return True
 
     async def authenticate(self, config: WebConfig, header: str | None) -> AuthResult:
-        """bcrypt off the event loop, one at a time, cached; unknown users cost the same."""
+        """bcrypt off the event loop, one at a time, cached; unknown users cost the same.
+
+        A cached valid login is answered before anything else, without waiting: it never
+        queues behind bcrypt checks of other (possibly hostile) requests.
+        """
         credentials = parse_basic_authorization(header)
         if credentials is None:
             return AuthResult.DENIED
@@ -902,21 +917,23 @@ class WebConfigWatcher:
         known = hashed is not None
         if hashed is None:
             hashed = config.dummy_hash
-        digest = hmac.new(self._cache_key, password, hashlib.sha256).digest()
-        key = (user, hashed, digest)
-        matched = self._cache.get(key)
-        if matched is None:
-            future = self._in_flight.get(key)
-            if future is None:
-                if len(self._in_flight) >= self._max_pending:
-                    return AuthResult.BUSY
-                future = self._submit(key, password, hashed)
-            matched = await asyncio.shield(future)
+        # The user cannot contain ":" (the header splits at the first one): unambiguous.
+        digest = hmac.new(self._cache_key, user.encode() + b":" + password, hashlib.sha256)
+        key = (hashed, digest.digest())
+        if key in self._granted:
+            return AuthResult.OK if known else AuthResult.DENIED
+        if key in self._denied:
+            return AuthResult.DENIED
+        future = self._in_flight.get(key)
+        if future is None:
+            if len(self._in_flight) >= self._max_pending:
+                self.busy_refusals += 1
+                return AuthResult.BUSY
+            future = self._submit(key, password, hashed)
+        matched = await asyncio.shield(future)
         return AuthResult.OK if known and matched else AuthResult.DENIED
 
-    def _submit(
-        self, key: tuple[str, bytes, bytes], password: bytes, hashed: bytes
-    ) -> asyncio.Future[bool]:
+    def _submit(self, key: _AuthKey, password: bytes, hashed: bytes) -> asyncio.Future[bool]:
         self.bcrypt_checks += 1
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._executor, _bcrypt_matches, password, hashed)
@@ -924,8 +941,13 @@ class WebConfigWatcher:
 
         def done(finished: asyncio.Future[bool]) -> None:
             self._in_flight.pop(key, None)
-            if not finished.cancelled() and finished.exception() is None:
-                self._cache.put(key, finished.result())
+            if finished.cancelled() or finished.exception() is not None:
+                return
+            if finished.result():
+                self.bcrypt_matches += 1
+                self._granted.add(key)
+            else:
+                self._denied.add(key)
 
         future.add_done_callback(done)
         return future

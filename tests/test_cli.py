@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -19,7 +20,13 @@ import aiohttp
 import pytest
 
 from aaisp_multi_exporter import __version__
-from aaisp_multi_exporter.cli import parse_listen_address
+from aaisp_multi_exporter.cli import build_parser
+from aaisp_multi_exporter.listener import (
+    InvalidListenAddress,
+    bind_reason,
+    parse_listen_address,
+    show_address,
+)
 from aaisp_multi_exporter.logsetup import JsonFormatter, LogfmtFormatter, fields
 from tests.conftest import samples
 
@@ -64,7 +71,7 @@ def test_check_lists_every_problem(tmp_path: Path) -> None:
     result = run("--config.check", "--config.file", str(bad))
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        f"{bad}: auths.home.control_pasword: unknown key",
+        f'{bad}: auths.home.control_pasword: unknown key; did you mean "control_password"?',
         f"{bad}: auths.home: needs control_login and control_password, "
         "or account_number and account_password",
         f'{bad}: modules.quota.commands: unknown command "broadband/kill"; '
@@ -80,9 +87,10 @@ def test_bad_config_at_start_exits_1_without_traceback() -> None:
     result = run("--config.file", "modules.toml", "--web.listen-address", "127.0.0.1:0", env=env)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
+    assert "Unclosed" not in result.stderr  # the CHAOS session opened before the check
     assert result.stderr.splitlines()[:2] == [
-        "modules.toml: auths.default.control_password_env: environment variable "
-        '"AAISP_EXPORTER_AUTH__CONTROL_PASSWORD" is not set',
+        "modules.toml: auths.default.control_password_env: "
+        "names an environment variable that is not set",
         "modules.toml: 1 problem(s) found",
     ]
 
@@ -101,16 +109,125 @@ def test_listen_address(address: str, expected: tuple[str | None, int]) -> None:
     assert parse_listen_address(address) == expected
 
 
-@pytest.mark.parametrize("address", ["9099", "host:", "host:port", ":70000", ""])
-def test_bad_listen_address(address: str) -> None:
-    with pytest.raises(ValueError, match=r"invalid --web\.listen-address"):
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("9099", "want [host]:port"),
+        ("host:", "want [host]:port"),
+        ("host:port", "want [host]:port"),
+        (":-1", "want [host]:port"),
+        (":٩٠٩٩", "want [host]:port"),  # digits, but not ASCII ones: refused, as Go does
+        ("", "want [host]:port"),
+        (":65536", "port out of range (0-65535)"),
+        (":70000", "port out of range (0-65535)"),
+        (":" + "9" * 5000, "port out of range (0-65535)"),
+    ],
+)
+def test_bad_listen_address(address: str, reason: str) -> None:
+    with pytest.raises(InvalidListenAddress, match=r"invalid --web\.listen-address") as caught:
         parse_listen_address(address)
+    assert caught.value.reason == reason
+    assert len(str(caught.value)) < 150  # a 5,000-digit port is cut, not echoed
 
 
-def test_bad_listen_address_exits_2() -> None:
-    result = run("--demo", "--web.listen-address", "nowhere")
-    assert result.returncode == 2
-    assert "invalid --web.listen-address 'nowhere'" in result.stderr
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (OSError(errno.EADDRINUSE, "Address already in use"), "address already in use"),
+        (
+            OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address"),
+            "cannot assign requested address (not an address of this host)",
+        ),
+        (
+            OSError(errno.EACCES, "Permission denied"),
+            "permission denied (ports below 1024 need privileges)",
+        ),
+        (OSError(errno.EIO, "Input/output error"), "input/output error"),
+        (
+            socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
+            "cannot resolve the host (Name or service not known)",
+        ),
+    ],
+)
+def test_bind_reason(error: OSError, reason: str) -> None:
+    assert bind_reason(error) == reason
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "shown"),
+    [(None, 9099, ":9099"), ("127.0.0.1", 1, "127.0.0.1:1"), ("::1", 9099, "[::1]:9099")],
+)
+def test_show_address(host: str | None, port: int, shown: str) -> None:
+    assert show_address(host, port) == shown
+
+
+def assert_one_line_exit_1(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    """A listen problem: exit 1, and stderr is one log line naming it, with nothing else."""
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "level=error" in lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0]
+    for noise in ("Traceback", "Unclosed", "Exception"):
+        assert noise not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("address", "fragments"),
+    [
+        ("nowhere", ("address=nowhere", 'reason="want [host]:port"')),
+        (":70000", ("address=:70000", 'reason="port out of range (0-65535)"')),
+        (
+            "192.0.2.1:9099",  # TEST-NET-1: never an address of this host
+            ("address=192.0.2.1:9099", "cannot assign requested address"),
+        ),
+    ],
+)
+def test_bad_listen_address_is_one_line_and_exit_1(
+    address: str, fragments: tuple[str, ...]
+) -> None:
+    """SPEC 8: one line naming the address and exit 1 (a malformed address included)."""
+    assert_one_line_exit_1(run("--demo", "--web.listen-address", address), *fragments)
+
+
+@pytest.mark.parametrize("args", [("--demo",), ("--config.file", "modules.toml")])
+def test_port_in_use_is_one_line_and_exit_1(args: tuple[str, ...]) -> None:
+    """The port is bound before the demo simulator or the CHAOS session exist, so nothing is
+    left open on the way out."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        result = run(*args, "--web.listen-address", address)
+    assert_one_line_exit_1(
+        result, 'msg="cannot listen; not starting"', f"address={address}", "already in use"
+    )
+
+
+def test_connection_defaults_are_the_products() -> None:
+    """SPEC 8: 512 connections, 10 s for a request head, 60 s idle keep-alive."""
+    args = build_parser().parse_args([])
+    assert (args.max_connections, args.read_header_timeout, args.idle_timeout) == (512, 10, 60)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("10s", 10.0), ("1m30s", 90.0), ("500ms", 0.5), ("2", 2.0), ("0.25", 0.25), ("1h", 3600.0)],
+)
+def test_duration_flags(text: str, seconds: float) -> None:
+    args = build_parser().parse_args(
+        ["--web.read-header-timeout", text, "--web.idle-timeout", text]
+    )
+    assert args.read_header_timeout == args.idle_timeout == seconds
+
+
+@pytest.mark.parametrize("text", ["0", "0s", "-1", "10x", "s", "1m 30s", "nan", "inf", ""])
+def test_bad_duration_flags(text: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        build_parser().parse_args(["--web.read-header-timeout", text])
+    assert caught.value.code == 2
+    assert "--web.read-header-timeout" in capsys.readouterr().err
 
 
 def _record(message: str, **values: object) -> logging.LogRecord:

@@ -520,7 +520,7 @@ def test_kubernetes_configmap_loads_with_the_secret() -> None:
     shipped = shipped_config()
     assert dict(config.modules) == dict(shipped.modules)
     assert set(config.auths) == set(shipped.auths)
-    with pytest.raises(Exception, match="AAISP_EXPORTER_AUTH__CONTROL_PASSWORD"):
+    with pytest.raises(Exception, match="control_password_env: names an environment variable"):
         parse_config(text, source="configmap", env={})
 
 

@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -22,6 +23,8 @@ from aaisp_multi_exporter.simulator import (
     CONTROL_AUTH_FAILED,
     DEMO_LOGIN,
     DEMO_PASSWORD,
+    HUGE_FLOAT,
+    HUGE_INTEGER,
     QUIRKS,
     UNKNOWN_COMMAND,
     Fault,
@@ -631,13 +634,26 @@ async def test_wrong_shape_fault(sim: Simulator, session: aiohttp.ClientSession)
     assert "error" not in reply
 
 
-async def test_error_fault(sim: Simulator, session: aiohttp.ClientSession) -> None:
-    sim.add_fault(Fault("error", error_text="Service temporarily unavailable"))
-    status, reply = await post(session, sim, "/broadband/quota/json")
-    assert status == 200
-    assert reply["error"] == "Service temporarily unavailable"
-    assert "quota" not in reply
+@pytest.mark.parametrize(
+    ("path", "text"),
+    [
+        ("/broadband/quota/json", "Service temporarily unavailable"),
+        ("/broadband/info/json", "Login locked"),
+        ("/broadband/info/json", 'Ünïcode and "quotes" / slashes'),
+    ],
+)
+async def test_error_fault(
+    sim: Simulator, session: aiohttp.ClientSession, path: str, text: str
+) -> None:
+    sim.add_fault(Fault("error", error_text=text))
+    async with session.post(sim.url + path, data=CREDS) as resp:
+        assert resp.status == 200
+        assert resp.content_type == "application/json"
+        reply = await resp.json()
+    assert reply["error"] == text
+    assert path.split("/")[2] not in reply
     assert list(reply) == [*ENVELOPE, "error"]
+    assert reply["request"]["control_password"] == "(redacted)"
 
 
 async def test_latency_fault(sim: Simulator, session: aiohttp.ClientSession) -> None:
@@ -760,11 +776,202 @@ async def test_probability_zero_never_fires(sim: Simulator, session: aiohttp.Cli
         {"kind": "drop", "probability": 1.5},
         {"kind": "http_status", "status": 42},
         {"kind": "latency", "latency_seconds": -1.0},
+        {"kind": "replay"},
+        {"kind": "deep_nesting", "depth": 0},
+        {"kind": "entries_without_id", "entries": -1},
+        {"kind": "huge_number", "number": "12a"},
+        {"kind": "huge_number", "number": '1e400"}'},
+        {"kind": "huge_number", "line_field": ""},
+        {"kind": "error", "command": "info"},
     ],
 )
 def test_invalid_faults_are_rejected(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=r"."):
         Fault(**kwargs)
+
+
+# -- payload faults: odd and hostile shapes ---------------------------------------------------
+
+
+async def raw_post(
+    session: aiohttp.ClientSession, sim: Simulator, path: str = "/broadband/info/json"
+) -> bytes:
+    async with session.post(sim.url + path, data=CREDS) as resp:
+        assert resp.status == 200
+        assert resp.content_type == "application/json"
+        return await resp.read()
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "expected_id"),
+    [
+        ("/broadband/info/json", CREDS, "10000"),
+        ("/broadband/quota/json", CREDS, "10000"),
+        ("/broadband/info/json", {**CREDS, "service": "10004"}, "10004"),
+    ],
+)
+async def test_lone_object_fault(
+    sim: Simulator,
+    session: aiohttp.ClientSession,
+    path: str,
+    data: dict[str, str],
+    expected_id: str,
+) -> None:
+    _, normal = await post(session, sim, path, data)
+    sim.add_fault(Fault("lone_object"))
+    status, reply = await post(session, sim, path, data)
+    assert status == 200
+    command = path.split("/")[2]
+    assert isinstance(reply[command], dict)
+    assert reply[command] == next(e for e in normal[command] if e["ID"] == expected_id)
+    assert list(reply) == list(normal)
+
+
+async def test_payload_faults_leave_error_replies_alone(
+    sim: Simulator, session: aiohttp.ClientSession
+) -> None:
+    sim.add_fault(Fault("lone_object", count=1))
+    sim.add_fault(Fault("deep_nesting", count=1))
+    bad = {"control_login": LOGIN, "control_password": "wrong"}
+    for _ in range(2):
+        _, reply = await post(session, sim, data=bad)
+        assert reply["error"] == CONTROL_AUTH_FAILED
+        assert "info" not in reply
+    assert sim.faults == []
+
+
+async def test_quota_without_unlimited_fault(
+    sim: Simulator, session: aiohttp.ClientSession
+) -> None:
+    lines = sim.accounts[0].lines
+    no_quota = set(line_ids_with_quirk(lines, "no_quota_monthly"))
+    unlimited = set(line_ids_with_quirk(lines, "unlimited"))
+    assert no_quota
+    assert unlimited
+    sim.add_fault(Fault("quota_without_unlimited", count=1))
+    # broadband/info never matches, so it neither changes nor uses up the count.
+    _, info = await post(session, sim)
+    assert [line["ID"] for line in info["info"]] == [line["ID"] for line in lines]
+    assert len(sim.faults) == 1
+    _, quota = await post(session, sim, "/broadband/quota/json")
+    assert [entry["ID"] for entry in quota["quota"]] == [
+        line["ID"] for line in lines if line["ID"] not in no_quota | unlimited
+    ]
+    assert all(int(entry["quota_monthly"]) > 0 for entry in quota["quota"])
+    assert sim.faults == []
+    _, quota = await post(session, sim, "/broadband/quota/json")
+    assert len(quota["quota"]) == len(lines)
+
+
+def split_raw_payload(body: bytes, command: str) -> tuple[dict[str, Any], bytes]:
+    """The envelope as JSON (payload replaced by []) and the payload's raw bytes."""
+    key = f'"{command}":'.encode()
+    start = body.index(key) + len(key)
+    assert body.endswith(b"}")
+    payload = body[start:-1]
+    return json.loads(body[:start] + b"[]}"), payload
+
+
+async def test_deep_nesting_fault(sim: Simulator, session: aiohttp.ClientSession) -> None:
+    sim.add_fault(Fault("deep_nesting"))
+    body = await raw_post(session, sim)
+    envelope, payload = split_raw_payload(body, "info")
+    assert list(envelope) == [*ENVELOPE, "info"]
+    assert payload == b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(RecursionError):
+        json.loads(body)
+
+
+async def test_deep_nesting_depth_knob(sim: Simulator, session: aiohttp.ClientSession) -> None:
+    sim.add_fault(Fault("deep_nesting", depth=3))
+    assert json.loads(await raw_post(session, sim, "/broadband/quota/json"))["quota"] == [[[]]]
+
+
+@pytest.mark.parametrize(
+    ("number", "as_string", "problem"),
+    [
+        pytest.param(HUGE_INTEGER, False, "json", id="integer-as-number"),
+        pytest.param(HUGE_INTEGER, True, "int", id="integer-as-string"),
+        pytest.param(HUGE_FLOAT, False, "inf", id="float-as-number"),
+        pytest.param(HUGE_FLOAT, True, "inf-string", id="float-as-string"),
+    ],
+)
+async def test_huge_number_fault(
+    sim: Simulator, session: aiohttp.ClientSession, number: str, as_string: bool, problem: str
+) -> None:
+    assert len(HUGE_INTEGER) > sys.get_int_max_str_digits() > 0
+    sim.add_fault(Fault("huge_number", number=number, as_string=as_string))
+    body = await raw_post(session, sim)
+    lines = sim.accounts[0].lines
+    token = f'"quota_remaining":"{number}"' if as_string else f'"quota_remaining":{number}'
+    assert body.count(token.encode()) == len(lines)
+    if problem == "json":
+        with pytest.raises(ValueError, match="digits"):
+            json.loads(body)
+        return
+    reply = json.loads(body)
+    values = [entry["quota_remaining"] for entry in reply["info"]]
+    assert [entry["ID"] for entry in reply["info"]] == [line["ID"] for line in lines]
+    if problem == "int":
+        assert values == [HUGE_INTEGER] * len(lines)
+        with pytest.raises(ValueError, match="digits"):
+            int(values[0])
+    elif problem == "inf":
+        assert values == [float("inf")] * len(lines)
+    else:
+        assert values == [HUGE_FLOAT] * len(lines)
+        assert float(values[0]) == float("inf")
+    # The account's own records are untouched.
+    assert all(line.get("quota_remaining") != number for line in lines)
+
+
+async def test_huge_number_field_knob(sim: Simulator, session: aiohttp.ClientSession) -> None:
+    sim.add_fault(Fault("huge_number", number="12", line_field="tx_rate", count=1))
+    _, reply = await post(session, sim, "/broadband/quota/json")
+    assert {entry["tx_rate"] for entry in reply["quota"]} == {12}
+
+
+async def test_entries_without_id_fault(sim: Simulator, session: aiohttp.ClientSession) -> None:
+    sim.add_fault(Fault("entries_without_id"))
+    reply = json.loads(await raw_post(session, sim))
+    lines = sim.accounts[0].lines
+    assert len(reply["info"]) == len(lines) + 200_000
+    assert reply["info"][: len(lines)] == lines
+    assert not any("ID" in entry or "id" in entry for entry in reply["info"][len(lines) :])
+
+
+async def test_entries_without_id_on_empty_payload(session: aiohttp.ClientSession) -> None:
+    simulator = Simulator([SimAccount(LOGIN, PASSWORD, [])])
+    await simulator.start()
+    try:
+        simulator.add_fault(Fault("entries_without_id", entries=2))
+        reply = json.loads(await raw_post(session, simulator))
+    finally:
+        await simulator.stop()
+    assert reply["info"] == [{"quota_remaining": "0"}] * 2
+
+
+async def test_replay_fault(sim: Simulator, session: aiohttp.ClientSession, tmp_path: Path) -> None:
+    capture = tmp_path / "info.json"
+    capture.write_bytes(b'{"info":[{"ID":"1","postcode":"A\\/B"}]}')
+    sim.add_fault(Fault("replay", path=str(capture), command="broadband/info"))
+    assert await raw_post(session, sim) == capture.read_bytes()
+    _, quota = await post(session, sim, "/broadband/quota/json")
+    assert len(quota["quota"]) == 12
+    capture.write_bytes(b'{"info":[]}')
+    assert await raw_post(session, sim) == b'{"info":[]}'
+    capture.unlink()
+    async with session.post(sim.url + "/broadband/info/json", data=CREDS) as resp:
+        assert resp.status == 500
+        assert "replay file" in await resp.text()
+
+
+async def test_fault_command_scoping(sim: Simulator, session: aiohttp.ClientSession) -> None:
+    sim.add_fault(Fault("http_status", status=503, command="broadband/quota"))
+    async with session.post(sim.url + "/broadband/info/json", data=CREDS) as resp:
+        assert resp.status == 200
+    async with session.post(sim.url + "/BroadBand/Quota/json", data=CREDS) as resp:
+        assert resp.status == 503
 
 
 # -- counting and admin -----------------------------------------------------------------------
@@ -950,6 +1157,40 @@ def test_cli_knobs_become_faults() -> None:
     assert faults[-1].latency_seconds == 0.1
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--fail-rate=2"])
+
+
+def test_cli_payload_knobs_become_faults() -> None:
+    args = build_parser().parse_args(
+        [
+            "--error=Login locked",
+            "--error-rate=0.25",
+            "--replay=broadband/info=cap/home-broadband-info.json",
+            "--replay=Broadband/Quota=cap/home-broadband-quota.json",
+            "--lone-object",
+            "--quota-without-unlimited",
+            "--latency=0.1",
+        ]
+    )
+    faults = faults_from_args(args)
+    assert [(f.kind, f.command, f.path, f.probability) for f in faults] == [
+        ("error", None, None, 0.25),
+        ("replay", "broadband/info", "cap/home-broadband-info.json", 1.0),
+        ("replay", "broadband/quota", "cap/home-broadband-quota.json", 1.0),
+        ("lone_object", None, None, 1.0),
+        ("quota_without_unlimited", None, None, 1.0),
+        ("latency", None, None, 1.0),
+    ]
+    assert faults[0].error_text == "Login locked"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--replay=info.json"])
+
+
+async def test_admin_adds_hostile_faults(sim: Simulator, session: aiohttp.ClientSession) -> None:
+    fault = {"kind": "huge_number", "number": HUGE_FLOAT, "as_string": True, "count": 1}
+    async with session.post(sim.url + "/_sim/faults", json=fault) as resp:
+        assert resp.status == 201
+    _, reply = await post(session, sim)
+    assert {entry["quota_remaining"] for entry in reply["info"]} == {HUGE_FLOAT}
 
 
 async def test_runs_as_a_program(session: aiohttp.ClientSession) -> None:

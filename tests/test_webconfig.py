@@ -171,7 +171,8 @@ async def secured(simulator: Simulator, tmp_path: Path) -> AsyncIterator[Secured
         web_config: str,
         *,
         check_interval: float = 0.0,
-        cache_size: int = 100,
+        granted_cache_size: int = 100,
+        denied_cache_size: int = 1000,
         max_pending_checks: int = 64,
     ) -> Secured:
         path = tmp_path / "web.yml"
@@ -179,7 +180,8 @@ async def secured(simulator: Simulator, tmp_path: Path) -> AsyncIterator[Secured
         watcher = WebConfigWatcher(
             path,
             check_interval=check_interval,
-            cache_size=cache_size,
+            granted_cache_size=granted_cache_size,
+            denied_cache_size=denied_cache_size,
             max_pending_checks=max_pending_checks,
         )
         body = config_text(simulator.url)
@@ -776,8 +778,8 @@ async def test_bcrypt_results_are_cached(secured: SecuredFactory) -> None:
     assert watcher.bcrypt_checks == 3
 
 
-async def test_cache_is_bounded(secured: SecuredFactory) -> None:
-    server = await secured(users_yaml({"prometheus": hash_password(PASSWORD)}), cache_size=2)
+async def test_failure_cache_is_bounded(secured: SecuredFactory) -> None:
+    server = await secured(users_yaml({"prometheus": hash_password(PASSWORD)}), denied_cache_size=2)
     for password in ("a", "b", "c"):
         await fetch(server.url + "/-/healthy", auth=("prometheus", password))
     assert server.watcher.bcrypt_checks == 3
@@ -786,6 +788,101 @@ async def test_cache_is_bounded(secured: SecuredFactory) -> None:
     assert server.watcher.bcrypt_checks == 3
     await fetch(server.url + "/-/healthy", auth=("prometheus", "a"))
     assert server.watcher.bcrypt_checks == 4
+
+
+async def test_failures_never_evict_a_cached_login(secured: SecuredFactory) -> None:
+    """However many wrong passwords are cached, the good one stays: only logins enter it."""
+    server = await secured(
+        users_yaml({"prometheus": hash_password(PASSWORD)}),
+        granted_cache_size=1,
+        denied_cache_size=2,
+    )
+    url = server.url + "/-/healthy"
+    assert (await fetch(url, auth=("prometheus", PASSWORD))).status == 200
+    for n in range(5):
+        assert (await fetch(url, auth=("prometheus", f"guess-{n}"))).status == 401
+    assert (await fetch(url, auth=("prometheus", PASSWORD))).status == 200
+    assert server.watcher.bcrypt_matches == 1
+    assert server.watcher.bcrypt_checks == 6
+
+
+async def test_login_cache_is_bounded(secured: SecuredFactory) -> None:
+    server = await secured(
+        users_yaml({"prometheus": hash_password(PASSWORD), "grafana": hash_password("other")}),
+        granted_cache_size=1,
+    )
+    url = server.url + "/-/healthy"
+    for user, password in [("prometheus", PASSWORD), ("grafana", "other")] * 2:
+        assert (await fetch(url, auth=(user, password))).status == 200
+    # Each login pushed the other out of a one-entry cache.
+    assert server.watcher.bcrypt_matches == 4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "rounds",
+    [
+        pytest.param(4, id="cheap-hash-churns-the-cache"),
+        pytest.param(10, id="dear-hash-fills-the-queue"),
+    ],
+)
+async def test_wrong_password_flood_never_refuses_the_real_user(
+    secured: SecuredFactory, rounds: int
+) -> None:
+    """400 wrong passwords a second for five seconds, from another process, while the real
+    user scrapes every second: the real user is never refused and its cached login never
+    reaches the bcrypt queue. Latencies are printed (``-s``), not asserted.
+
+    With a cheap hash every guess is checked, and hundreds of failures a second would push a
+    shared cache's good entry out; with a dear one the queue is full and guesses get 503."""
+    server = await secured(users_yaml({"prometheus": hash_password(PASSWORD, rounds=rounds)}))
+    watcher = server.watcher
+    url = server.url + "/probe?target=10001&module=line"
+    assert (await fetch(url, auth=("prometheus", PASSWORD))).status == 200
+    assert watcher.bcrypt_matches == 1
+    flood = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.authflood",
+        server.url + "/probe?target=10001&module=line",
+        "--rate",
+        "400",
+        "--seconds",
+        "5",
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert flood.stdout is not None
+    try:
+        async with asyncio.timeout(60):
+            assert (await flood.stdout.readline()).strip() == b"started"
+            statuses: list[int] = []
+            latencies: list[float] = []
+            loop = asyncio.get_running_loop()
+            for _ in range(5):
+                began = loop.time()
+                statuses.append((await fetch(url, auth=("prometheus", PASSWORD))).status)
+                latencies.append(loop.time() - began)
+                await asyncio.sleep(max(0.0, 1.0 - (loop.time() - began)))
+            report = json.loads(await flood.stdout.readline())
+            assert await flood.wait() == 0
+    finally:
+        if flood.returncode is None:
+            flood.kill()
+            await flood.wait()
+    answered = report["statuses"]
+    assert set(answered) <= {"401", "503"}, answered
+    assert sum(answered.values()) == report["requests"] + 200  # every one answered, none let in
+    assert statuses == [200] * 5
+    assert watcher.bcrypt_matches == 1  # the real user's login came from the cache every time
+    ordered = sorted(latencies)
+    print(
+        f"\nauth flood, cost {rounds}: {report['requests']} wrong passwords "
+        f"in {report['seconds']:.1f} s "
+        f"({answered}); bcrypt checks {watcher.bcrypt_checks}, busy {watcher.busy_refusals}; "
+        f"real user p50 {ordered[len(ordered) // 2] * 1000:.1f} ms, "
+        f"max {ordered[-1] * 1000:.1f} ms"
+    )
 
 
 def test_dummy_hash_has_the_users_cost(tmp_path: Path) -> None:

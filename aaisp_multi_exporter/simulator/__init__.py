@@ -2,8 +2,8 @@
 
 It follows ``chaos-api.md`` closely, quirks included, and speaks JSON only: XML or SOAP requests
 and ``/xml`` or ``/soap`` suffixes get HTTP 501. See ``server`` for the protocol details,
-``lines`` for the generated data and its quirk-by-index table, and ``__main__`` for the
-stand-alone command line.
+``lines`` for the generated data and its quirk-by-index table, ``model.Fault`` for the faults
+it can inject (each kind documented there), and ``__main__`` for the stand-alone command line.
 """
 
 from .lines import (
@@ -20,6 +20,8 @@ from .model import (
     DEMO_LOGIN,
     DEMO_PASSWORD,
     FAULT_KINDS,
+    HUGE_FLOAT,
+    HUGE_INTEGER,
     Fault,
     FaultKind,
     SimAccount,
@@ -43,6 +45,8 @@ __all__ = [
     "DEMO_LOGIN",
     "DEMO_PASSWORD",
     "FAULT_KINDS",
+    "HUGE_FLOAT",
+    "HUGE_INTEGER",
     "QUIRKS",
     "QUIRK_CYCLE",
     "UNKNOWN_COMMAND",

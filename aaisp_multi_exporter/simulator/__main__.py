@@ -3,9 +3,14 @@
 ``python -m aaisp_multi_exporter.simulator --lines N --accounts K --listen 127.0.0.1:PORT``
 serves accounts ``sim1@a`` ... ``simK@a`` (see ``model.numbered_accounts``). Fault knobs become
 ``Fault`` objects, checked in this order per request: ``--drop-rate``, ``--fail-rate``,
-``--rate-limit-rate``, ``--html-rate``, ``--truncated-rate``, then ``--latency``; since the first
-matching fault wins, latency applies to the requests that no other fault hit. Admin endpoints
-(``/_sim/stats``, ``/_sim/reset``, ``/_sim/faults``) allow out-of-process control.
+``--rate-limit-rate``, ``--html-rate``, ``--truncated-rate``, ``--error`` (with
+``--error-rate``), ``--replay``, ``--lone-object``, ``--quota-without-unlimited``, then
+``--latency``; since the first matching fault wins, latency applies to the requests that no other
+fault hit. ``--replay broadband/info=FILE`` answers that command with the file's bytes, e.g. a
+``--chaos.capture`` file. Admin endpoints (``/_sim/stats``, ``/_sim/reset``, ``/_sim/faults``)
+allow out-of-process control: POST a ``Fault`` as JSON to ``/_sim/faults``, e.g.
+``{"kind": "deep_nesting"}`` or ``{"kind": "huge_number", "number": "1e400"}`` for the hostile
+replies that have no flag of their own.
 """
 
 from __future__ import annotations
@@ -44,6 +49,13 @@ def _non_negative(value: str) -> float:
     return number
 
 
+def _replay(value: str) -> tuple[str, str]:
+    command, sep, path = value.partition("=")
+    if not sep or not path or command.count("/") != 1:
+        raise argparse.ArgumentTypeError(f"expected SUBSYSTEM/COMMAND=FILE, got {value!r}")
+    return command.lower(), path
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line; a function so that tests can check it without starting a server."""
     parser = argparse.ArgumentParser(
@@ -64,6 +76,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--html-rate", type=_rate, default=0.0, help="share of HTML pages")
     parser.add_argument("--truncated-rate", type=_rate, default=0.0, help="share cut JSON")
     parser.add_argument("--drop-rate", type=_rate, default=0.0, help="share of hang-ups")
+    parser.add_argument(
+        "--error", dest="error_text", help='answer with this CHAOS error, e.g. "Login locked"'
+    )
+    parser.add_argument("--error-rate", type=_rate, default=1.0, help="share for --error")
+    parser.add_argument(
+        "--replay",
+        type=_replay,
+        action="append",
+        default=[],
+        metavar="COMMAND=FILE",
+        help="answer COMMAND (e.g. broadband/info) with FILE's bytes; repeatable",
+    )
+    parser.add_argument(
+        "--lone-object", action="store_true", help="send the payload's first entry as an object"
+    )
+    parser.add_argument(
+        "--quota-without-unlimited",
+        action="store_true",
+        help="leave lines with no monthly quota out of quota[]",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     return parser
 
@@ -88,6 +120,13 @@ def faults_from_args(args: argparse.Namespace) -> list[Fault]:
         faults.append(Fault("html", probability=args.html_rate))
     if args.truncated_rate:
         faults.append(Fault("truncated", probability=args.truncated_rate))
+    if args.error_text is not None:
+        faults.append(Fault("error", error_text=args.error_text, probability=args.error_rate))
+    faults.extend(Fault("replay", command=command, path=path) for command, path in args.replay)
+    if args.lone_object:
+        faults.append(Fault("lone_object"))
+    if args.quota_without_unlimited:
+        faults.append(Fault("quota_without_unlimited"))
     if args.latency:
         faults.append(Fault("latency", latency_seconds=args.latency))
     return faults

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, get_args
@@ -11,9 +12,30 @@ from zoneinfo import ZoneInfo
 from .lines import generate_lines, service_aliases
 
 FaultKind = Literal[
-    "latency", "http_status", "html", "truncated", "drop", "wrong_shape", "error", "body"
+    "latency",
+    "http_status",
+    "html",
+    "truncated",
+    "drop",
+    "wrong_shape",
+    "error",
+    "body",
+    "replay",
+    "lone_object",
+    "quota_without_unlimited",
+    "deep_nesting",
+    "huge_number",
+    "entries_without_id",
 ]
 FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
+
+#: Longer than Python's default limit on int/str conversion (4,300 digits): ``int(text)`` and
+#: ``json.loads`` of such a number raise ValueError unless the reader guards against it.
+HUGE_INTEGER = "9" * 5000
+#: A JSON number beyond a double's range: ``json.loads`` reads it as ``inf``.
+HUGE_FLOAT = "1e400"
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
+_COMMAND = re.compile(r"[a-z]+/[a-z]+")
 
 DEMO_LOGIN = "demo@a"
 # A fake credential that only opens the local simulator; printing it is harmless.
@@ -44,14 +66,49 @@ class SimAccount:
 class Fault:
     """A misbehaviour injected into matching CHAOS requests (see ``Simulator.add_fault``).
 
-    ``count`` is how many matching requests it hits (``None``: until cleared); ``login`` limits
-    it to requests authenticating as that control login or account number; ``probability`` is
-    rolled per matching request with the simulator's seeded RNG, so runs repeat.
+    Which requests: ``login`` limits it to requests authenticating as that control login or
+    account number; ``command`` (``"broadband/quota"``) to that command; ``probability`` is
+    rolled per matching request with the simulator's seeded RNG, so runs repeat; ``count`` is
+    how many matching requests it hits (``None``: until cleared). The first matching fault in
+    insertion order wins.
+
+    What it does, by ``kind``:
+
+    * ``latency``: wait ``latency_seconds``, then answer normally.
+    * ``http_status``: HTTP ``status`` with an HTML error page, ``Retry-After: retry_after``
+      when set (429 and 503 are how an outage or a rate limit would look).
+    * ``html``: HTTP 200 with a "down for maintenance" HTML page.
+    * ``truncated``: the normal JSON reply cut in half.
+    * ``drop``: hang up before a single byte is sent.
+    * ``wrong_shape``: the payload (``info``, ``quota``) is the string ``"oops"``.
+    * ``error``: the envelope with ``"error": error_text`` and no payload, HTTP 200, which is
+      how CHAOS refuses anything (chaos-api.md §7); any text, e.g. ``"Login locked"``.
+    * ``body``: any JSON value ``body``, sent as a 200 ``application/json`` reply (fuzzing).
+    * ``replay``: the bytes of the file at ``path`` (read at each request), 200
+      ``application/json``, whatever the credentials: a fixture or a ``--chaos.capture`` file.
+      Use ``command`` to replay one file per command.
+
+    The rest reshape the payload of a successful reply (an error reply is sent unchanged):
+
+    * ``lone_object``: the payload's first entry as a lone object instead of an array (the
+      manual says arrays are used "normally"); an empty payload stays ``[]``.
+    * ``quota_without_unlimited``: ``broadband/quota`` only (other commands never match):
+      ``quota[]`` leaves out the lines with no monthly quota (``quota_monthly`` absent or
+      ``"0"``), as SPEC section 4 says CHAOS may.
+    * ``deep_nesting``: the payload is ``depth`` nested arrays (``[[[...]]]``, default 100,000
+      deep; ``json.loads`` gives up with RecursionError near 1,000).
+    * ``huge_number``: ``line_field`` (default ``quota_remaining``) of every entry is the JSON
+      number ``number``, bare, or as a numeric string with ``as_string``. ``HUGE_INTEGER``
+      (5,000 digits, the default) is past Python's int conversion limit; ``HUGE_FLOAT``
+      (``1e400``) is past a double's range.
+    * ``entries_without_id``: ``entries`` (default 200,000) entries with no ``ID`` appended
+      after the real lines, which are kept.
     """
 
     kind: FaultKind
     count: int | None = None
     login: str | None = None
+    command: str | None = None
     probability: float = 1.0
     status: int = 500
     retry_after: str | None = None
@@ -59,6 +116,12 @@ class Fault:
     error_text: str = "Unknown command"
     #: For ``body``: any JSON value, sent as a 200 ``application/json`` reply (fuzzing shapes).
     body: object = None
+    path: str | None = None
+    depth: int = 100_000
+    number: str = field(default=HUGE_INTEGER, repr=False)
+    as_string: bool = False
+    line_field: str = "quota_remaining"
+    entries: int = 200_000
 
     def __post_init__(self) -> None:
         """Reject impossible faults early, where the caller can see the mistake."""
@@ -66,12 +129,30 @@ class Fault:
             raise ValueError(f"unknown fault kind {self.kind!r}; known: {', '.join(FAULT_KINDS)}")
         if self.count is not None and self.count < 1:
             raise ValueError("count must be >= 1 or None")
+        if self.command is not None and not _COMMAND.fullmatch(self.command):
+            raise ValueError('command must look like "broadband/quota"')
         if not (0.0 <= self.probability <= 1.0):
             raise ValueError("probability must be between 0 and 1")
         if not 100 <= self.status <= 599:
             raise ValueError("status must be an HTTP status code (100-599)")
         if not (math.isfinite(self.latency_seconds) and self.latency_seconds >= 0):
             raise ValueError("latency_seconds must be a finite number >= 0")
+        if self.kind == "replay" and not self.path:
+            raise ValueError("a replay fault needs the path of the file to send")
+        if self.depth < 1:
+            raise ValueError("depth must be >= 1")
+        if self.entries < 0:
+            raise ValueError("entries must be >= 0")
+        if not _JSON_NUMBER.fullmatch(self.number):
+            raise ValueError("number must be a JSON number, e.g. 1e400")
+        if not self.line_field:
+            raise ValueError("line_field must name a field")
+
+    def matches_command(self, command: str) -> bool:
+        """Whether this fault applies to ``subsystem/command`` (already lower-cased)."""
+        if self.kind == "quota_without_unlimited" and command != "broadband/quota":
+            return False
+        return self.command is None or self.command == command
 
 
 def current_uk_hour() -> datetime:

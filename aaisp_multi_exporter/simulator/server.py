@@ -17,6 +17,10 @@ What it reproduces (chaos-api.md §2, §4, §5, §7, §8):
   every value a string, ``/`` escaped as ``\\/``, ``Content-Type: application/json``.
 * The three authentication errors, with HTTP 200 and no payload.
 
+Faults (``model.Fault``) make it misbehave on purpose: slow, HTTP errors, HTML, cut or dropped
+replies, any ``error`` text, a replayed file, and odd or hostile payloads (a lone object,
+``quota[]`` without unlimited lines, deep nesting, huge numbers, many entries without ``ID``).
+
 Every request that reaches a CHAOS route is counted in ``Simulator.calls`` under
 ``(login, "subsystem/command", service)``, where ``login`` is the account number if one was
 given, else the control login, else ``""``; subsystem and command are lower-cased.
@@ -33,6 +37,7 @@ import json
 import random
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -57,6 +62,12 @@ _ENVELOPE_KEYS = frozenset({"subsystem", "command", "request", "prices", "state"
 _CONTROL_LOGIN = re.compile(r"^[^@\s]+@[^@\s]+$")
 _ACCOUNT_NUMBER = re.compile(r"^[A-Za-z]\d+[A-Za-z]$")
 _ADMIN = "_sim"
+#: Stands in for a payload or value that ``json.dumps`` cannot write (too deep, too long a
+#: number); the dumped text has it replaced by the raw bytes.
+_RAW_MARKER = "@@aaisp-sim-raw@@"
+_RAW_TOKEN = json.dumps(_RAW_MARKER).encode()
+#: What ``entries_without_id`` appends: a small entry that carries no ``ID``.
+_ENTRY_WITHOUT_ID = b'{"quota_remaining":"0"}'
 
 _MAINTENANCE_PAGE = (
     "<!DOCTYPE html>\n<html><head><title>Down for maintenance</title></head>"
@@ -222,6 +233,51 @@ def _payload(command: str, lines: list[dict[str, str]]) -> list[Any]:
     return list(lines)
 
 
+def _has_monthly_quota(entry: object) -> bool:
+    """False for a line with no monthly quota: ``quota_monthly`` absent or ``"0"``."""
+    if not isinstance(entry, dict):
+        return True
+    monthly = entry.get("quota_monthly")
+    return monthly is not None and str(monthly).strip() not in ("", "0")
+
+
+def reshaped_reply(reply: dict[str, Any], command: str, fault: Fault) -> bytes:
+    """The reply's bytes with its payload reshaped as a payload fault asks (see ``Fault``).
+
+    An error reply, or one with no payload, is sent unchanged. The line dicts are the
+    account's own, so they are copied before any is changed.
+    """
+    payload = reply.get(command)
+    if "error" in reply or not isinstance(payload, list):
+        return dump_json(reply)
+    if fault.kind == "lone_object":
+        if payload:
+            reply[command] = payload[0]
+        return dump_json(reply)
+    if fault.kind == "quota_without_unlimited":
+        reply[command] = [entry for entry in payload if _has_monthly_quota(entry)]
+        return dump_json(reply)
+    if fault.kind == "huge_number":
+        reply[command] = [
+            {**entry, fault.line_field: _RAW_MARKER} if isinstance(entry, dict) else entry
+            for entry in payload
+        ]
+        number = fault.number.encode()
+        return dump_json(reply).replace(
+            _RAW_TOKEN, b'"' + number + b'"' if fault.as_string else number
+        )
+    if fault.kind == "deep_nesting":
+        raw = b"[" * fault.depth + b"]" * fault.depth
+    elif fault.kind == "entries_without_id":
+        parts = [dump_json(payload)[1:-1]] if payload else []
+        parts.extend([_ENTRY_WITHOUT_ID] * fault.entries)
+        raw = b"[" + b",".join(parts) + b"]"
+    else:
+        raise ValueError(f"{fault.kind} does not reshape a payload")
+    reply[command] = _RAW_MARKER
+    return dump_json(reply).replace(_RAW_TOKEN, raw)
+
+
 def fault_from_json(body: object) -> Fault:
     """Build a Fault from the admin endpoint's JSON, naming the problem on failure."""
     if not isinstance(body, dict):
@@ -332,7 +388,7 @@ class Simulator:
         self.calls.clear()
         self.peak_in_flight = self.in_flight
 
-    def _take_fault(self, attrs: dict[str, str]) -> Fault | None:
+    def _take_fault(self, attrs: dict[str, str], command: str) -> Fault | None:
         """The fault for this request, if any, consuming one of its count."""
         who = {
             value.casefold()
@@ -341,6 +397,8 @@ class Simulator:
         }
         for fault in self._faults:
             if fault.login is not None and fault.login.casefold() not in who:
+                continue
+            if not fault.matches_command(command):
                 continue
             if fault.probability < 1.0 and self._rng.random() >= fault.probability:
                 continue
@@ -473,9 +531,10 @@ class Simulator:
         except (_NotJsonError, _BadBodyError) as exc:
             attrs, problem = {}, exc
         login = attrs.get("account_number") or attrs.get("control_login") or ""
-        self.calls[(login, f"{subsystem}/{command}", attrs.get("service", ""))] += 1
+        path = f"{subsystem}/{command}"
+        self.calls[(login, path, attrs.get("service", ""))] += 1
 
-        fault = self._take_fault(attrs)
+        fault = self._take_fault(attrs, path)
         if fault is not None and fault.kind == "latency":
             await asyncio.sleep(fault.latency_seconds)
             fault = None
@@ -491,6 +550,8 @@ class Simulator:
 
         if fault is not None and fault.kind == "body":
             return json_response(fault.body)
+        if fault is not None and fault.kind == "replay":
+            return await _replay(fault)
         reply = self.build_reply(subsystem, command, attrs)
         if fault is None:
             return json_response(reply)
@@ -504,8 +565,12 @@ class Simulator:
             reply.pop("error", None)
             reply[command] = "oops"
             return json_response(reply)
-        body = dump_json(reply)  # truncated
-        return web.Response(body=body[: len(body) // 2], content_type="application/json")
+        if fault.kind == "truncated":
+            body = dump_json(reply)
+            return web.Response(body=body[: len(body) // 2], content_type="application/json")
+        return web.Response(
+            body=reshaped_reply(reply, command, fault), content_type="application/json"
+        )
 
     def _fault_response(self, request: web.Request, fault: Fault) -> web.StreamResponse:
         if fault.kind == "drop":
@@ -556,3 +621,13 @@ class Simulator:
     async def _admin_clear_faults(self, request: web.Request) -> web.Response:
         self.clear_faults()
         return web.json_response({"faults": []})
+
+
+async def _replay(fault: Fault) -> web.Response:
+    """The replay file's bytes as they are, so escapes and key order stay the capture's."""
+    assert fault.path is not None  # checked by Fault
+    try:
+        body = await asyncio.to_thread(Path(fault.path).read_bytes)
+    except OSError as exc:
+        return web.Response(status=500, text=f"simulator cannot read replay file: {exc}")
+    return web.Response(body=body, content_type="application/json")

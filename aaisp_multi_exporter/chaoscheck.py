@@ -1,0 +1,340 @@
+"""``--chaos.check`` and ``--chaos.capture``: the first run against the real CHAOS API.
+
+Until now the exporter has only talked to simulators, and CHAOS documents little (every field
+optional, error texts unlisted). So before the first scrape a user can ask CHAOS once per
+credential set and command, in account scope, and read what came back: answered or refused
+(in CHAOS's own words), the lines and which documented fields they carry, fields the
+exporter ignores, and the series a probe of the first line would export.
+
+The calls take the probes' path: the exporter's session (``make_session``: User-Agent, TLS,
+no cookies), the same URL, form fields and reply parser (``parse_reply``), and the real metric
+mapping and renderer. It reads the body itself, without retries, because it needs the raw
+reply (for the field counts and the capture) and must call each command only once.
+
+The report is safe to paste into a bug report, like the capture: no password, and logins,
+postcodes, phone numbers and addresses as the same placeholders the capture uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import sys
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import aiohttp
+
+from aaisp_multi_exporter.capture import (
+    Category,
+    Redactor,
+    capture_name,
+    make_private_dir,
+    redacted_capture,
+    write_private,
+)
+from aaisp_multi_exporter.client import MAX_REPLY_BYTES, make_session
+from aaisp_multi_exporter.commands import COMMANDS, Command
+from aaisp_multi_exporter.config import AuthConfig, Config
+from aaisp_multi_exporter.linemetrics import line_families
+from aaisp_multi_exporter.probe import render
+from aaisp_multi_exporter.records import (
+    ChaosReplyError,
+    LineIndex,
+    LineRecord,
+    Outcome,
+    ParsedReply,
+    load_json,
+    normalise_key,
+    parse_reply,
+)
+
+#: One call may take this long; CHAOS listing thousands of lines takes seconds, not minutes.
+CALL_TIMEOUT_SECONDS = 60.0
+#: Line IDs listed per answer; the rest are counted.
+SHOWN_IDS = 20
+
+_HINTS = {
+    Outcome.AUTH_ERROR: "check the credentials of [auths.{auth}]; the exporter never retries "
+    "a refusal, so a wrong password is not sent again and again",
+    Outcome.API_ERROR: "CHAOS refused the request; the text above is its own",
+    Outcome.HTTP_ERROR: "CHAOS, or something in front of it, is failing; try again later and "
+    "check [chaos] url",
+    Outcome.TIMEOUT: "no answer in time; check [chaos] url, DNS, proxies and firewalls",
+    Outcome.TRANSPORT_ERROR: "check [chaos] url, DNS, proxies and firewalls",
+    Outcome.INVALID_RESPONSE: "the reply is not what the exporter expects; please report it "
+    "with the file that --chaos.capture writes",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One CHAOS call of the check and what became of it."""
+
+    auth: str
+    command: str
+    seconds: float
+    outcome: Outcome
+    problem: str | None = None
+    body: bytes | None = None
+    document: object = None
+    reply: ParsedReply | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.reply is not None
+
+    @property
+    def chaos_error(self) -> str | None:
+        """CHAOS's own ``error`` text, when it sent one."""
+        if isinstance(self.document, dict) and self.document.get("error") is not None:
+            return str(self.document["error"])
+        return None
+
+
+async def call_chaos(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    auth: AuthConfig,
+    command: str,
+    *,
+    limit_seconds: float = CALL_TIMEOUT_SECONDS,
+) -> Call:
+    """POST ``command`` once for ``auth`` in account scope; never raises for CHAOS's sake."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+
+    def done(outcome: Outcome, problem: str | None = None, **found: Any) -> Call:
+        return Call(auth.name, command, loop.time() - started, outcome, problem, **found)
+
+    try:
+        async with (
+            asyncio.timeout(limit_seconds),
+            session.post(
+                f"{base_url}/{command}/json", data=auth.form_fields(), allow_redirects=False
+            ) as response,
+        ):
+            status = response.status
+            body = await _read_capped(response)
+    except TimeoutError:
+        return done(Outcome.TIMEOUT, f"no answer within {limit_seconds:g} s")
+    except aiohttp.ClientError as error:
+        # aiohttp names the host and port only; the form body is never in its messages.
+        return done(
+            Outcome.TRANSPORT_ERROR, f"cannot reach CHAOS: {error.__class__.__name__}: {error}"
+        )
+    if body is None:
+        return done(Outcome.INVALID_RESPONSE, f"reply larger than {MAX_REPLY_BYTES} bytes")
+    document = _decode(body)
+    if not 200 <= status < 300:
+        return done(
+            Outcome.HTTP_ERROR, f"HTTP {status} {_phrase(status)}", body=body, document=document
+        )
+    try:
+        reply = parse_reply(command, body)
+    except ChaosReplyError as error:
+        return done(error.outcome, str(error), body=body, document=document)
+    return done(Outcome.OK, body=body, document=document, reply=reply)
+
+
+async def _read_capped(response: aiohttp.ClientResponse) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > MAX_REPLY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _decode(body: bytes) -> object:
+    try:
+        return load_json(body)
+    except ChaosReplyError:
+        return None
+
+
+def _phrase(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+# -- the report ----------------------------------------------------------------------------------
+
+
+def field_table(command: Command, lines: LineIndex) -> tuple[list[str], list[str]]:
+    """Rows for the documented fields, and the other fields CHAOS sent, with line counts.
+
+    A field the command reads that is present but unusable (not a number, say) is counted
+    apart: its metric is left out for those lines. A documented field that another command
+    owns is marked, so a user is not surprised that it is not exported from here.
+    """
+    documented = ("ID", *command.field_names, *command.not_owned)
+    carried: Counter[str] = Counter()
+    unusable: Counter[str] = Counter()
+    others: Counter[str] = Counter()
+    spelling: dict[str, str] = {}
+    for line_id in lines:
+        record = lines[line_id]
+        for key in lines.raw(line_id):
+            name = normalise_key(key) if isinstance(key, str) else ""
+            if name == "id" or name in documented:
+                carried[name] += 1
+                if name in command.field_names and record.get(name) is None:
+                    unusable[name] += 1
+            elif name:
+                others[name] += 1
+                spelling.setdefault(name, key)
+    width = max(len(name) for name in documented)
+    rows = []
+    for name in documented:
+        row = f"    {name:<{width}}  {carried[name.lower()]:>6}"
+        if unusable[name]:
+            row += f"  ({unusable[name]} unreadable, so left out of the metrics)"
+        if name in command.not_owned:
+            row += f"  (exported from {_owner(name)} only)"
+        rows.append(row)
+    extra = [f"{spelling[name]} ({count})" for name, count in sorted(others.items())]
+    return rows, extra
+
+
+def _owner(field_name: str) -> str:
+    return next(name for name, command in COMMANDS.items() if field_name in command.field_names)
+
+
+def series_lines(command: Command, record: LineRecord) -> list[str]:
+    """The samples ``command`` gives a probe of this line, without HELP and TYPE."""
+    text = render(line_families(command, record)).decode()
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def describe(call: Call, redact: Callable[[str], str], *, shown_ids: int = SHOWN_IDS) -> list[str]:
+    """The report block for one call; whatever came from CHAOS goes through ``redact``."""
+    head = f"[{call.auth}] {call.command}:"
+    if call.reply is None:
+        if call.chaos_error is not None:
+            lines = [f'{head} refused by CHAOS: "{redact(call.chaos_error)}" ({call.outcome})']
+        else:
+            lines = [f"{head} no usable answer: {redact(call.problem or '')} ({call.outcome})"]
+        lines.append("  " + _HINTS[call.outcome].format(auth=call.auth))
+        return lines
+    ids = [redact(line_id) for line_id in call.reply.lines]
+    lines = [f"{head} answered in {call.seconds:.2f} s, {len(ids)} line(s)"]
+    if not ids:
+        lines.append("  no lines: these credentials see no broadband lines")
+    else:
+        more = f" (first {shown_ids} of {len(ids)})" if len(ids) > shown_ids else ""
+        lines.append(f"  line IDs: {', '.join(ids[:shown_ids])}{more}")
+    if call.reply.note_count:
+        lines.append(f"  entries skipped: {call.reply.note_count} (no usable ID)")
+    if not ids:
+        return lines
+    command = COMMANDS[call.command]
+    assert isinstance(call.reply.lines, LineIndex)  # what parse_reply returns
+    table, extra = field_table(command, call.reply.lines)
+    lines.append(f"  documented fields, and how many of the {len(ids)} line(s) carry each:")
+    lines += table
+    unused = redact(", ".join(extra)) or "none"
+    lines.append(f"  fields CHAOS sent that the exporter does not use: {unused}")
+    first = call.reply.lines[next(iter(call.reply.lines))]
+    lines.append(f"  series a probe of line {ids[0]} would export from {call.command}:")
+    lines += [f"    {redact(sample)}" for sample in series_lines(command, first)] or ["    (none)"]
+    lines += [f"    note: {redact(note)}" for note in first.notes]
+    return lines
+
+
+def make_redactor(config: Config) -> Redactor:
+    """Knows every configured secret (removed) and login (a placeholder) before any reply."""
+    secrets: list[str] = []
+    known: list[tuple[Category, str]] = []
+    for auth in config.auths.values():
+        for name, value in auth.form_fields().items():
+            if "password" in name:
+                secrets.append(value)
+            elif name == "account_number":
+                known.append(("account", value))
+            else:
+                known.append(("login", value))
+    return Redactor(secrets, known)
+
+
+async def check_chaos(config: Config, out: TextIO, capture_dir: Path | None = None) -> int:
+    """Run the check, print the report to ``out``; 0 when every set answered every command."""
+    commands = sorted(
+        {command for module in config.modules.values() for command in module.commands}
+    )
+    redactor = make_redactor(config)
+
+    def say(*lines: str) -> None:
+        out.write("".join(f"{line}\n" for line in lines))
+        out.flush()
+
+    sets = ", ".join(config.auths)
+    say(
+        f"Checking CHAOS at {redactor.redact_text(config.chaos.url)}: "
+        f"{len(config.auths)} credential set(s) ({sets}), {' and '.join(commands)}, "
+        "one call each, account scope.",
+    )
+    if capture_dir is not None:
+        problem = make_private_dir(capture_dir)
+        if problem is not None:
+            say(problem)
+            return 1
+    failed: dict[str, list[str]] = {}
+    example: str | None = None
+    async with make_session() as session:
+        for auth in config.auths.values():
+            for command in commands:
+                call = await call_chaos(session, config.chaos.url, auth, command)
+                # Redacting the reply first teaches the redactor its logins and postcodes.
+                data, is_json = redacted_capture(redactor, call.body or b"")
+                block = describe(call, redactor.redact_text)
+                if capture_dir is not None and call.body is not None:
+                    block.append(_save(capture_dir, call, data, is_json=is_json))
+                say("", *block)
+                if call.reply is None:
+                    failed.setdefault(auth.name, []).append(command)
+                elif example is None and call.reply.lines:
+                    line_id = redactor.redact_text(next(iter(call.reply.lines)))
+                    module = next(iter(config.modules))
+                    example = f"/probe?target={line_id}&module={module}&auth={auth.name}"
+    say("", *_summary(list(config.auths), failed, example))
+    return 1 if failed else 0
+
+
+def _save(directory: Path, call: Call, data: bytes, *, is_json: bool) -> str:
+    path = directory / capture_name(call.auth, call.command, json_reply=is_json)
+    try:
+        write_private(path, data)
+    except OSError as error:
+        return f"  not saved: cannot write {path}: {error.strerror}"
+    kind = "" if is_json else " (not JSON, kept as text)"
+    return f"  reply saved to {path}{kind}: passwords removed, personal data replaced"
+
+
+def _summary(
+    auths: Sequence[str], failed: Mapping[str, list[str]], example: str | None
+) -> list[str]:
+    if not failed:
+        lines = [f"OK: every credential set ({len(auths)}) answered every command."]
+        if example is not None:
+            lines.append(f"Next: start the exporter with this configuration and open {example}")
+        return lines
+    detail = "; ".join(f"{auth}: {', '.join(commands)}" for auth, commands in failed.items())
+    return [
+        f"FAILED: {len(failed)} of {len(auths)} credential set(s) did not answer every "
+        f"command ({detail}).",
+    ]
+
+
+def run_chaos_check(
+    config: Config, *, capture_dir: Path | None = None, out: TextIO | None = None
+) -> int:
+    """Entry point for the command line: exit status 0 or 1."""
+    return asyncio.run(check_chaos(config, sys.stdout if out is None else out, capture_dir))

@@ -1,0 +1,39 @@
+"""``modules.toml``: the modules (tiers) and auths (credential sets), from one or more files.
+
+``models`` (the pydantic models that are the configuration), ``credentials`` (the inline,
+``_file`` and ``_env`` forms), ``load`` (files, globs, merging), ``render`` (``/config``),
+``problems`` (how a problem is told) and ``secret`` (a password that cannot leak by accident).
+"""
+
+from aaisp_multi_exporter.config.credentials import CREDENTIAL_FIELDS, CredentialSource
+from aaisp_multi_exporter.config.load import load_config, parse_config
+from aaisp_multi_exporter.config.models import (
+    DEFAULT_CHAOS_URL,
+    KNOWN_COMMANDS,
+    AuthConfig,
+    ChaosSettings,
+    Config,
+    ModuleConfig,
+)
+from aaisp_multi_exporter.config.problems import ConfigError, ProblemError
+from aaisp_multi_exporter.config.render import render_config_toml, subset_config
+from aaisp_multi_exporter.config.secret import REDACTED, Secret
+
+__all__ = [
+    "CREDENTIAL_FIELDS",
+    "DEFAULT_CHAOS_URL",
+    "KNOWN_COMMANDS",
+    "REDACTED",
+    "AuthConfig",
+    "ChaosSettings",
+    "Config",
+    "ConfigError",
+    "CredentialSource",
+    "ModuleConfig",
+    "ProblemError",
+    "Secret",
+    "load_config",
+    "parse_config",
+    "render_config_toml",
+    "subset_config",
+]

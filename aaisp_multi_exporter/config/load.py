@@ -1,0 +1,272 @@
+"""Reading the configuration: one or more TOML files (globs allowed), merged into one Config.
+
+Several files follow snmp_exporter: ``--config.file`` may repeat and take glob patterns, so a
+reseller keeps a file per customer. Every table of every file is checked even after another
+failed, so ``--config.check`` and a failed reload list every problem at once, each naming the
+file, the table and the key, in file order. Secret values never reach a message.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aaisp_multi_exporter.config.models import (
+    AuthConfig,
+    ChaosSettings,
+    Config,
+    LoadContext,
+    ModuleConfig,
+    TableInvalid,
+    valid_name,
+)
+from aaisp_multi_exporter.config.problems import (
+    ConfigError,
+    Found,
+    PathPart,
+    describe,
+    did_you_mean,
+    format_path,
+    os_reason,
+    quote,
+)
+
+__all__ = ["load_config", "parse_config"]
+
+_SECTIONS = ("chaos", "auths", "modules")
+_BAD_NAME = "invalid name; use 1 to 64 characters of A-Z, a-z, 0-9, _ and -"
+_GLOB_CHARS = re.compile(r"[*?[]")
+#: The first meaningful line of a YAML file in blackbox_exporter's style: ``---``,
+#: ``modules:``, ``key: value`` or ``- item``. No TOML line looks like that.
+_YAML_START = re.compile(r"---|[A-Za-z_][\w.-]*:(\s.*)?|-(\s.*)?")
+_YAML_HINT = (
+    "this looks like YAML, but the configuration is TOML: "
+    "tables such as [modules.quota], keys such as retries = 2"
+)
+
+ConfigFiles = str | Path | Sequence[str | Path]
+
+
+@dataclass(frozen=True, slots=True)
+class _Document:
+    source: str
+    data: dict[str, Any]
+    base_dir: Path | None
+
+
+def load_config(files: ConfigFiles, *, env: Mapping[str, str] | None = None) -> Config:
+    """Read, validate and merge configuration files; every call expands the globs again.
+
+    ``files`` is one path or pattern, or several. Relative ``*_file`` paths are read from the
+    directory of the file that names them; ``env`` defaults to ``os.environ``.
+    """
+    patterns = [files] if isinstance(files, str | Path) else list(files)
+    problems: list[str] = []
+    paths = _expand([str(pattern) for pattern in patterns], problems)
+    documents = [doc for doc in (_read(path, problems) for path in paths) if doc is not None]
+    source = ", ".join(paths) or ", ".join(str(pattern) for pattern in patterns)
+    complete = len(documents) == len(paths) and not problems
+    return _Merge(source, os.environ if env is None else env, problems, complete).run(documents)
+
+
+def parse_config(
+    text: str,
+    *,
+    source: str = "modules.toml",
+    env: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
+) -> Config:
+    """Validate TOML text; ``source`` only names the file in messages.
+
+    Relative ``*_file`` paths resolve against ``base_dir`` (default: the current directory).
+    """
+    problems: list[str] = []
+    data = _parse(text, source, problems)
+    documents = [] if data is None else [_Document(source, data, base_dir)]
+    environ = os.environ if env is None else env
+    return _Merge(source, environ, problems, complete=data is not None).run(documents)
+
+
+def _expand(patterns: Sequence[str], problems: list[str]) -> list[str]:
+    """Files in the order given, each glob sorted; a file named twice is read once."""
+    files: list[str] = []
+    seen: set[str] = set()
+    for pattern in patterns:
+        if _GLOB_CHARS.search(pattern):
+            matches = sorted(glob.glob(pattern))
+            if not matches:
+                problems.append(f"{pattern}: no file matches this pattern")
+        else:
+            matches = [pattern]  # a missing file is told as such by _read
+        for match in matches:
+            identity = os.path.realpath(match)
+            if identity not in seen:
+                seen.add(identity)
+                files.append(match)
+    return files
+
+
+def _read(path: str, problems: list[str]) -> _Document | None:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        problems.append(f"{path}: cannot read file: {os_reason(exc)}")
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problems.append(f"{path}: invalid TOML: not valid UTF-8 (at byte {exc.start})")
+        return None
+    parsed = _parse(text, path, problems)
+    return None if parsed is None else _Document(path, parsed, Path(path).parent)
+
+
+def _parse(text: str, source: str, problems: list[str]) -> dict[str, Any] | None:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's messages give a position, never the offending text.
+        hint = f"; {_YAML_HINT}" if _looks_like_yaml(text) else ""
+        problems.append(f"{source}: invalid TOML: {exc}{hint}")
+        return None
+
+
+def _looks_like_yaml(text: str) -> bool:
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            return _YAML_START.fullmatch(stripped) is not None
+    return False
+
+
+class _Merge:
+    """One load: validates every table of every file and merges them, collecting problems."""
+
+    def __init__(
+        self, source: str, env: Mapping[str, str], problems: list[str], complete: bool
+    ) -> None:
+        self.source = source
+        self.env = env
+        self.problems = problems
+        self.complete = complete
+        self.chaos: ChaosSettings | None = None
+        self.auths: dict[str, AuthConfig] = {}
+        self.modules: dict[str, ModuleConfig] = {}
+        #: The file that defined each table first, by its path (``("auths", "home")``).
+        self.owners: dict[tuple[str, ...], str] = {}
+        self.not_tables: set[str] = set()
+
+    def run(self, documents: Sequence[_Document]) -> Config:
+        auth_names = [
+            name
+            for doc in documents
+            if isinstance(doc.data.get("auths"), dict)
+            for name in doc.data["auths"]
+        ]
+        for doc in documents:
+            self._document(doc, auth_names)
+        if self.complete:
+            for section, what in (("auths", "credential set"), ("modules", "module")):
+                if section not in self.not_tables and not self.owners_of(section):
+                    self.problems.append(
+                        f"{self.source}: {section}: at least one {what} is required"
+                    )
+        if self.problems:
+            raise ConfigError(self.problems)
+        return Config(
+            source=self.source,
+            chaos=self.chaos or ChaosSettings(),
+            auths=self.auths,
+            modules=self.modules,
+            origins={format_path(path): file for path, file in self.owners.items()},
+        )
+
+    def owners_of(self, section: str) -> list[str]:
+        return [path[1] for path in self.owners if path[0] == section and len(path) == 2]
+
+    def _document(self, doc: _Document, auth_names: Sequence[str]) -> None:
+        for key, value in doc.data.items():
+            if key not in _SECTIONS:
+                what = "unknown table" if isinstance(value, dict) else "unknown key"
+                self._add(doc, (key,), what + did_you_mean(key, _SECTIONS))
+        context = LoadContext(env=self.env, base_dir=doc.base_dir, auth_names=auth_names)
+        if "chaos" in doc.data:
+            self._chaos(doc, doc.data["chaos"], context)
+        for section in ("auths", "modules"):
+            tables = doc.data.get(section, {})
+            if not isinstance(tables, dict):
+                got = describe(tables, show=section != "auths")
+                self._add(doc, (section,), f"expected a table, got {got}")
+                self.not_tables.add(section)
+                continue
+            for name, table in tables.items():
+                self._named(doc, section, name, table, context)
+
+    def _chaos(self, doc: _Document, table: object, context: LoadContext) -> None:
+        if not isinstance(table, dict):
+            self._add(doc, ("chaos",), f"expected a table, got {describe(table)}")
+            return
+        first = self.owners.setdefault(("chaos",), doc.source)
+        if first != doc.source:
+            message = f"already defined in {quote(first)}; [chaos] may appear in one file only"
+            self._add(doc, ("chaos",), message)
+        try:
+            chaos = ChaosSettings.from_table(table, context=context)
+        except TableInvalid as exc:
+            self._add_found(doc, ("chaos",), table, exc.found)
+            return
+        if first == doc.source:
+            self.chaos = chaos
+
+    def _named(
+        self, doc: _Document, section: str, name: str, table: object, context: LoadContext
+    ) -> None:
+        path = (section, name)
+        if not valid_name(name):
+            self._add(doc, path, _BAD_NAME)
+        first = self.owners.setdefault(path, doc.source)
+        if first != doc.source:
+            self._add(doc, path, f"already defined in {quote(first)}")
+        if not isinstance(table, dict):
+            self._add(
+                doc, path, f"expected a table, got {describe(table, show=section != 'auths')}"
+            )
+            return
+        model = AuthConfig if section == "auths" else ModuleConfig
+        try:
+            parsed = model.from_table(table, context=context, name=name)
+        except TableInvalid as exc:
+            self._add_found(doc, path, table, exc.found)
+            return
+        if first == doc.source and valid_name(name):
+            if isinstance(parsed, AuthConfig):
+                self.auths[name] = parsed
+            elif isinstance(parsed, ModuleConfig):
+                self.modules[name] = parsed
+
+    def _add(self, doc: _Document, path: Sequence[PathPart], message: str) -> None:
+        self.problems.append(f"{doc.source}: {format_path(path)}: {message}")
+
+    def _add_found(
+        self, doc: _Document, path: tuple[PathPart, ...], table: Mapping[str, Any], found: Found
+    ) -> None:
+        """A table's problems in the order of its keys: the operator reads top down.
+
+        A credential's problem ranks with whichever of its forms comes first; problems of the
+        table as a whole come last.
+        """
+        order = {key: index for index, key in enumerate(table)}
+
+        def rank(item: tuple[tuple[PathPart, ...], str]) -> int:
+            key = str(item[0][0]) if item[0] else ""
+            forms = [index for name, index in order.items() if key and name.startswith(key + "_")]
+            return order.get(key, min(forms, default=len(order)))
+
+        for where, message in sorted(found, key=rank):
+            self._add(doc, path + where, message)

@@ -1,0 +1,357 @@
+"""The configuration itself: one pydantic model per kind of table in ``modules.toml``.
+
+Each model's fields are the table's keys, with their types, defaults and limits, so a new key
+is one field: validation, messages (``problems.explain`` reads the limits back) and ``/config``
+(``render.py`` walks the fields) follow from it. Models are strict (TOML values carry exact
+types, so coercion would only hide mistakes) and frozen: a reload swaps the whole ``Config``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, Self
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
+
+from aaisp_multi_exporter.config.credentials import (
+    CREDENTIAL_FIELDS,
+    CREDENTIAL_KEYS,
+    CredentialSource,
+    given_forms,
+    pairing_problem,
+    resolve_credentials,
+)
+from aaisp_multi_exporter.config.problems import (
+    Found,
+    custom_error,
+    did_you_mean,
+    explain,
+    quote,
+    reraisable,
+)
+from aaisp_multi_exporter.config.secret import Secret
+
+__all__ = [
+    "DEFAULT_CHAOS_URL",
+    "KNOWN_COMMANDS",
+    "AuthConfig",
+    "ChaosSettings",
+    "Config",
+    "LoadContext",
+    "ModuleConfig",
+    "TableInvalid",
+    "Unset",
+    "valid_name",
+]
+
+KNOWN_COMMANDS: frozenset[str] = frozenset({"broadband/info", "broadband/quota"})
+"""Read-only CHAOS commands; anything that changes a line (``kill``, ``order``...) is refused."""
+
+DEFAULT_CHAOS_URL = "https://chaos2.aa.net.uk"
+_ALLOWED_COMMANDS_TEXT = ", ".join(sorted(KNOWN_COMMANDS))
+_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def valid_name(name: str) -> bool:
+    """Names of credential sets and modules travel in URLs and labels: keep them plain."""
+    return _NAME_RE.fullmatch(name) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Unset:
+    """Field metadata: the key may be left out, and this is what applies then (for ``/config``)."""
+
+    meaning: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoadContext:
+    """What validation needs from outside the table (passed as pydantic's context)."""
+
+    env: Mapping[str, str] = field(default_factory=dict)
+    base_dir: Path | None = None
+    """Where relative ``*_file`` paths are read from: the directory of the file naming them."""
+    auth_names: Collection[str] = ()
+    """Every credential set of the whole configuration, for ``modules.*.auth``."""
+
+
+class TableInvalid(Exception):
+    """The problems of one table, before the loader adds the file and the table's path."""
+
+    def __init__(self, found: Found) -> None:
+        super().__init__(f"{len(found)} problem(s)")
+        self.found = found
+
+
+class _Table(BaseModel):
+    """Shared rules: no unknown keys, no coercion, no inf/nan, never echo input in errors."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        allow_inf_nan=False,
+        frozen=True,
+        hide_input_in_errors=True,
+    )
+    #: Keys whose values may be secrets: messages about them never show the value.
+    hidden_keys: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def file_keys(cls) -> list[str]:
+        """The keys a file may set, for "did you mean"; excluded fields are the loader's."""
+        return [key for key, info in cls.model_fields.items() if not info.exclude]
+
+    @classmethod
+    def from_table(cls, table: Mapping[str, Any], *, context: LoadContext, name: str = "") -> Self:
+        """Validate one table from a file; TableInvalid lists every problem found."""
+        model, found = cls._validate_table(table, cls._fixed(name), context)
+        if found or model is None:
+            raise TableInvalid(found)
+        return model
+
+    @classmethod
+    def _fixed(cls, name: str) -> dict[str, Any]:
+        """The fields the loader fills in, not the file."""
+        return {"name": name} if "name" in cls.model_fields else {}
+
+    @classmethod
+    def _validate_table(
+        cls, table: Mapping[str, Any], fixed: Mapping[str, Any], context: LoadContext
+    ) -> tuple[Self | None, Found]:
+        found: Found = []
+        internal = set(cls.model_fields) - set(cls.file_keys())
+        for key in table:
+            if key in internal:  # a field the loader fills in is no key of the file
+                found.append(((key,), "unknown key" + did_you_mean(key, cls.file_keys())))
+        data = {key: value for key, value in table.items() if key not in internal}
+        try:
+            return cls.model_validate({**data, **fixed}, context=context), found
+        except ValidationError as exc:
+            found += [(tuple(err["loc"]), cls._explain(err)) for err in exc.errors()]
+            return None, found
+
+    @classmethod
+    def _explain(cls, error: ErrorDetails) -> str:
+        key = str(error["loc"][0]) if error["loc"] else ""
+        return explain(error, cls, show=key not in cls.hidden_keys, known_keys=cls.file_keys())
+
+
+class ChaosSettings(_Table):
+    """``[chaos]``: where the API lives (tests and ``--demo`` point it at the simulator)."""
+
+    url: str = DEFAULT_CHAOS_URL
+
+    @field_validator("url")
+    @classmethod
+    def _usable_url(cls, url: str) -> str:
+        problem = _url_problem(url)
+        if problem is not None:
+            raise PydanticCustomError("url", problem)
+        return url.rstrip("/")
+
+
+class _NamedTable(_Table):
+    name: str = Field(exclude=True)
+    """The table's key (``[modules.<name>]``), never a key inside it."""
+
+
+class AuthConfig(_NamedTable):
+    """``[auths.<name>]``: one CHAOS credential set, with its own request concurrency.
+
+    The credential fields hold values; the table gives each in one of three forms, which
+    :class:`CredentialForms` resolves (see ``credentials.py``).
+    """
+
+    hidden_keys: ClassVar[frozenset[str]] = frozenset(CREDENTIAL_KEYS)
+
+    control_login: str | None = None
+    control_password: Secret | None = None
+    account_number: str | None = None
+    account_password: Secret | None = None
+    max_concurrency: int = Field(4, ge=1, le=64)
+    """CHAOS requests in flight at once for this credential set."""
+    sources: dict[str, CredentialSource] = Field(default_factory=dict, exclude=True)
+
+    @classmethod
+    def file_keys(cls) -> list[str]:
+        plain = [key for key in super().file_keys() if key not in CREDENTIAL_FIELDS]
+        return [*CREDENTIAL_KEYS, *plain]
+
+    @classmethod
+    def from_table(cls, table: Mapping[str, Any], *, context: LoadContext, name: str = "") -> Self:
+        resolved, found = resolve_credentials(table, context.env, context.base_dir)
+        problem = pairing_problem([c for c in CREDENTIAL_FIELDS if given_forms(c, table)])
+        rest = {key: value for key, value in table.items() if key not in CREDENTIAL_KEYS}
+        model, more = cls._validate_table(rest, {**resolved, **cls._fixed(name)}, context)
+        found += more
+        if problem is not None:
+            found.append(((), problem))
+        if found or model is None:
+            raise TableInvalid(found)
+        return model
+
+    def form_fields(self) -> dict[str, str]:
+        """The credentials for the CHAOS POST body: the only place their values are needed."""
+        fields: dict[str, str] = {}
+        for name in CREDENTIAL_FIELDS:
+            value = self.credential_text(name)
+            if value is not None:
+                fields[name] = value
+        return fields
+
+    def secret_fingerprint(self) -> str:
+        """A SHA-256 over every credential value, to drop cached answers when one changes.
+
+        For comparisons inside the process only: an unsalted hash of a weak password can be
+        brute-forced, so it is not meant for labels, logs or pages.
+        """
+        return self._fingerprint
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy never inherits the fingerprint of the credentials it replaced."""
+        copy = super().model_copy(update=update, deep=deep)
+        copy.__dict__.pop("_fingerprint", None)
+        return copy
+
+    @cached_property
+    def _fingerprint(self) -> str:
+        """Once per loaded configuration: every probe needs it, and the table never changes."""
+        digest = hashlib.sha256(b"aaisp-multi-exporter credentials v1\x00")
+        for name in CREDENTIAL_FIELDS:
+            value = self.credential_text(name)
+            if value is None:
+                digest.update(b"\x00")
+            else:
+                encoded = value.encode("utf-8", "surrogatepass")
+                digest.update(b"\x01" + len(encoded).to_bytes(8, "big") + encoded)
+        return digest.hexdigest()
+
+    def credential_text(self, name: str) -> str | None:
+        value: str | Secret | None = getattr(self, name)
+        return value.reveal() if isinstance(value, Secret) else value
+
+
+class ModuleConfig(_NamedTable):
+    """``[modules.<name>]``: a tier, i.e. which CHAOS commands one scrape needs and how."""
+
+    # Lax only to take TOML's list as a tuple; each item is a strict string.
+    commands: Annotated[tuple[Annotated[str, Strict()], ...], Strict(False)] = Field(
+        (), validate_default=True
+    )
+    auth: Annotated[
+        str | None, Unset("the ?auth= parameter or the only credential set is used")
+    ] = None
+    timeout_seconds: Annotated[
+        float | None, Unset("the scrape timeout (or 120 s) applies"), Field(gt=0, le=600)
+    ] = None
+    retries: int = Field(2, ge=0, le=10)
+    cache_seconds: float = Field(60.0, ge=0, le=86400)
+    scope: Literal["account", "line"] = "account"
+    refresh_ahead: bool = True
+    """Refresh a cached answer in the background once 75 % of ``cache_seconds`` has passed."""
+
+    @field_validator("commands", mode="wrap")
+    @classmethod
+    def _known_commands(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> tuple[str, ...]:
+        """Type errors per item and unknown commands together, each duplicate once."""
+        errors: list[InitErrorDetails] = []
+        try:
+            commands: tuple[str, ...] = handler(value)
+        except ValidationError as exc:
+            errors += [reraisable(err) for err in exc.errors()]
+        items = value if isinstance(value, list | tuple) else []
+        if not items and not errors:
+            errors.append(
+                custom_error(f"at least one command is required; allowed: {_ALLOWED_COMMANDS_TEXT}")
+            )
+        seen: set[str] = set()
+        duplicates: set[str] = set()
+        for command in (item for item in items if isinstance(item, str)):
+            if command in seen:
+                if command not in duplicates:  # once, however often it repeats
+                    duplicates.add(command)
+                    errors.append(custom_error(f"duplicate command {quote(command)}"))
+                continue
+            seen.add(command)
+            if command not in KNOWN_COMMANDS:
+                # "broadband/" is common to all: only a near miss of the whole is a hint.
+                hint = did_you_mean(command, sorted(KNOWN_COMMANDS), cutoff=0.85)
+                allowed = f"allowed: {_ALLOWED_COMMANDS_TEXT}"
+                errors.append(custom_error(f"unknown command {quote(command)}; {allowed}{hint}"))
+        if errors:
+            raise ValidationError.from_exception_data("commands", errors)
+        return commands
+
+    @field_validator("auth")
+    @classmethod
+    def _known_auth(cls, auth: str | None, info: ValidationInfo) -> str | None:
+        context = info.context
+        if auth is None or not isinstance(context, LoadContext) or not context.auth_names:
+            return auth
+        if auth not in context.auth_names:
+            known = sorted(name for name in context.auth_names if valid_name(name))
+            hint = did_you_mean(auth, known)
+            raise PydanticCustomError(
+                "auth", f"unknown auth {quote(auth)}; known: {', '.join(known)}{hint}"
+            )
+        return auth
+
+
+class Config(BaseModel):
+    """The whole validated configuration; replaced as one object on reload, never mutated."""
+
+    model_config = ConfigDict(frozen=True, strict=True)
+
+    source: str
+    """The files it was read from, for messages and ``/config``."""
+    chaos: ChaosSettings
+    auths: dict[str, AuthConfig]
+    modules: dict[str, ModuleConfig]
+    origins: dict[str, str] = Field(default_factory=dict)
+    """The file each table came from, by its header (``chaos``, ``auths.home``...)."""
+
+
+def _url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be the CHAOS base URL; checks credentials first so none is echoed."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+    except ValueError:
+        parts = None
+        netloc = url
+    if "@" in netloc:
+        return "must not contain a user name or password"
+    shown = quote(url)
+    if parts is None:
+        return f"not a valid URL, got {shown}"
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"must be an http:// or https:// URL, got {shown}"
+    if not parts.hostname:
+        return f"must name a host, got {shown}"
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        return f"invalid port, got {shown}"
+    if "?" in url:
+        return f"must not contain a query string, got {shown}"
+    if "#" in url:
+        return f"must not contain a fragment, got {shown}"
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        return f"must not contain spaces or control characters, got {shown}"
+    return None

@@ -1,0 +1,93 @@
+"""The effective configuration as TOML, for ``GET /config`` and debug answers.
+
+Driven by the models: every field a file may set is rendered, defaults filled in, so a new
+key shows up here with no edit. Secrets never appear: an inline password is ``"<secret>"``,
+a credential read from a file or variable shows where it came from, not what was read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aaisp_multi_exporter.config.credentials import (
+    CREDENTIAL_FIELDS,
+    SECRET_FIELDS,
+    CredentialSource,
+)
+from aaisp_multi_exporter.config.models import (
+    AuthConfig,
+    ChaosSettings,
+    Config,
+    ModuleConfig,
+    Unset,
+)
+from aaisp_multi_exporter.config.problems import quote, toml_key, toml_value
+from aaisp_multi_exporter.config.secret import REDACTED
+
+__all__ = ["render_config_toml", "subset_config"]
+
+_Table = ChaosSettings | AuthConfig | ModuleConfig
+
+
+def render_config_toml(config: Config) -> str:
+    """The configuration in force, as loadable TOML with a comment naming each table's file."""
+    lines = [
+        f"# Effective configuration loaded from {quote(config.source)}.",
+        f"# Secrets are shown as {quote(REDACTED)}; *_file and *_env keys show their source.",
+    ]
+    tables: list[tuple[str, _Table]] = [("chaos", config.chaos)]
+    tables += [(f"auths.{toml_key(name)}", auth) for name, auth in config.auths.items()]
+    tables += [(f"modules.{toml_key(name)}", module) for name, module in config.modules.items()]
+    for header, table in tables:
+        lines.append("")
+        if header in config.origins:
+            lines.append(f"# from {quote(config.origins[header])}")
+        elif header == "chaos":
+            lines.append("# in no file: the defaults apply")
+        lines += [f"[{header}]", *_keys(table)]
+    for section in ("auths", "modules"):
+        if not getattr(config, section):
+            lines += ["", f"[{section}]"]
+    return "\n".join(lines) + "\n"
+
+
+def subset_config(config: Config, *, modules: Iterable[str], auths: Iterable[str]) -> Config:
+    """The part of ``config`` one probe used, for its debug answer; names in the order given.
+
+    An unknown name is a KeyError: callers take names from this same configuration.
+    """
+    return config.model_copy(
+        update={
+            "auths": {name: config.auths[name] for name in auths},
+            "modules": {name: config.modules[name] for name in modules},
+        }
+    )
+
+
+def _keys(table: _Table) -> list[str]:
+    """Every key a file may set, in the model's order; one left unset is a comment."""
+    lines = _credentials(table) if isinstance(table, AuthConfig) else []
+    for key, info in type(table).model_fields.items():
+        if info.exclude or key in CREDENTIAL_FIELDS:
+            continue
+        value = getattr(table, key)
+        if value is None:
+            meaning = next((item.meaning for item in info.metadata if isinstance(item, Unset)), "")
+            lines.append(f"# {key}: not set" + (f"; {meaning}" if meaning else ""))
+        else:
+            lines.append(f"{key} = {toml_value(value)}")
+    return lines
+
+
+def _credentials(auth: AuthConfig) -> list[str]:
+    lines = []
+    for name in CREDENTIAL_FIELDS:
+        text = auth.credential_text(name)
+        if text is None:
+            continue
+        source = auth.sources.get(name, CredentialSource("inline"))
+        if source.kind == "inline":
+            lines.append(f"{name} = {toml_value(REDACTED if name in SECRET_FIELDS else text)}")
+        else:
+            lines.append(f"{name}_{source.kind} = {toml_value(source.reference or '')}")
+    return lines
