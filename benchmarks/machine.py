@@ -57,6 +57,8 @@ def machine_info() -> dict[str, str]:
     return {
         "cpu": _cpu_model(),
         "cores": str(os.cpu_count()),
+        # Other work on a shared machine moves every figure: this says how busy it was.
+        "load average at start (1, 5, 15 min)": ", ".join(f"{v:.2f}" for v in os.getloadavg()),
         "memory": _first_line(["sh", "-c", "grep MemTotal /proc/meminfo"]).split(":")[-1].strip(),
         "kernel": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
