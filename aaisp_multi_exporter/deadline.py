@@ -7,6 +7,9 @@ import math
 SCRAPE_TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
 #: What a probe gets when neither Prometheus nor the module says.
 DEFAULT_TIMEOUT_SECONDS = 120.0
+#: The longest probe: a header asking for more (or for 1e308 s) gets this, the largest
+#: module timeout, so no request can hold a probe slot for ever.
+MAX_TIMEOUT_SECONDS = 600.0
 
 
 class BadTimeoutHeader(ValueError):
@@ -23,7 +26,7 @@ def parse_timeout_header(value: str | None) -> float | None:
         raise BadTimeoutHeader(f"{SCRAPE_TIMEOUT_HEADER} is not a number: {value[:32]!r}") from None
     if not math.isfinite(seconds) or seconds < 0:
         raise BadTimeoutHeader(f"{SCRAPE_TIMEOUT_HEADER} must be a positive number")
-    return seconds or None
+    return min(seconds, MAX_TIMEOUT_SECONDS) or None
 
 
 def effective_timeout(

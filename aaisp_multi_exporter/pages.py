@@ -424,7 +424,9 @@ def logs_answer(query: QueryLike, history: ProbeHistory) -> TextAnswer:
         "older failures"
     )
     if probe_id is not None:
-        if not probe_id.isascii() or not probe_id.isdigit():
+        # Ids count up from 0 and fit 64 bits; a longer string is not one (and converting
+        # thousands of digits is refused by Python).
+        if not probe_id.isascii() or not probe_id.isdigit() or len(probe_id) > 19:
             return TextAnswer(
                 400,
                 f"invalid id {echo(probe_id)}: want a probe number",

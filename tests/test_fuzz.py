@@ -55,10 +55,10 @@ class Live:
     def run(self, coroutine: Coroutine[object, object, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=30)
 
-    def get(self, path_and_query: str) -> tuple[int, str]:
+    def get(self, path_and_query: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
-            connection.request("GET", path_and_query)
+            connection.request("GET", path_and_query, headers=headers or {})
             response = connection.getresponse()
             return response.status, response.read().decode("utf-8", "replace")
         finally:
@@ -121,6 +121,9 @@ values = st.one_of(
         ]
     ),
     st.text(max_size=80),
+    # Long digit strings and other edge numbers: past int conversion limits, 64 bits, floats.
+    st.integers(min_value=1, max_value=6000).map(lambda n: "9" * n),
+    st.sampled_from(["-1", "1e308", "1e999", "nan", "inf", "-0", "0x10", "1_000", " 7 "]),
 )
 
 
@@ -137,6 +140,24 @@ def test_no_query_string_yields_a_500(live: Live, path: str, params: list[tuple[
     status, body = live.get(f"{path}?{urlencode(params)}")
     assert status < 500 or (status == 503 and "too many probes" in body), (status, body)
     assert SENTINEL not in body
+
+
+header_values = st.one_of(
+    st.integers(min_value=1, max_value=6000).map(lambda n: "9" * n),
+    st.sampled_from(["-1", "0", "1e308", "1e999", "nan", "inf", "0.0001", "abc", "", "10"]),
+    st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40),
+)
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(value=header_values)
+def test_no_timeout_header_yields_a_500(live: Live, value: str) -> None:
+    status, body = live.get(
+        "/probe?target=10001&module=line", {"X-Prometheus-Scrape-Timeout-Seconds": value}
+    )
+    assert status in (200, 400), (status, body)
 
 
 @settings(

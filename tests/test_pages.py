@@ -424,6 +424,9 @@ async def test_probes_without_debug_are_kept_too(exporter: Exporter) -> None:
         pytest.param("id=-1", 400, 'invalid id "-1"', id="negative-id"),
         pytest.param("id=1.5", 400, 'invalid id "1.5"', id="fraction-id"),
         pytest.param("id=%C2%B2", 400, "invalid id", id="unicode-digit-id"),
+        pytest.param("id=" + "9" * 5000, 400, 'invalid id "999', id="5000-digit-id"),
+        pytest.param("id=" + "9" * 20, 400, "want a probe number", id="beyond-64-bits"),
+        pytest.param("id=" + "0" * 18 + "9", 404, "no probe with id 9;", id="19-digit-id"),
         pytest.param("id=0&id=1", 400, 'parameter "id" may be given at most once', id="two-ids"),
         pytest.param(
             "target=a&target=b", 400, 'parameter "target" may be given at most once', id="two-t"

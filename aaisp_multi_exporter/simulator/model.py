@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from .lines import generate_lines, service_aliases
 
 FaultKind = Literal[
     "latency",
+    "gate",
     "http_status",
     "html",
     "truncated",
@@ -75,6 +77,8 @@ class Fault:
     What it does, by ``kind``:
 
     * ``latency``: wait ``latency_seconds``, then answer normally.
+    * ``gate``: wait until ``gate`` (an ``asyncio.Event`` of the simulator's loop) is set, then
+      answer normally: a test holds an answer in flight for as long as it needs, with no clock.
     * ``http_status``: HTTP ``status`` with an HTML error page, ``Retry-After: retry_after``
       when set (429 and 503 are how an outage or a rate limit would look).
     * ``html``: HTTP 200 with a "down for maintenance" HTML page.
@@ -113,6 +117,8 @@ class Fault:
     status: int = 500
     retry_after: str | None = None
     latency_seconds: float = 0.0
+    #: For ``gate``: the event the answer waits for.
+    gate: asyncio.Event | None = field(default=None, repr=False, compare=False)
     error_text: str = "Unknown command"
     #: For ``body``: any JSON value, sent as a 200 ``application/json`` reply (fuzzing shapes).
     body: object = None
@@ -137,6 +143,8 @@ class Fault:
             raise ValueError("status must be an HTTP status code (100-599)")
         if not (math.isfinite(self.latency_seconds) and self.latency_seconds >= 0):
             raise ValueError("latency_seconds must be a finite number >= 0")
+        if (self.kind == "gate") != (self.gate is not None):
+            raise ValueError('a "gate" fault needs gate=asyncio.Event(), and only it takes one')
         if self.kind == "replay" and not self.path:
             raise ValueError("a replay fault needs the path of the file to send")
         if self.depth < 1:

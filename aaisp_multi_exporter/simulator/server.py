@@ -538,6 +538,9 @@ class Simulator:
         if fault is not None and fault.kind == "latency":
             await asyncio.sleep(fault.latency_seconds)
             fault = None
+        elif fault is not None and fault.kind == "gate" and fault.gate is not None:
+            await fault.gate.wait()
+            fault = None
         if fault is not None and fault.kind in ("http_status", "html", "drop"):
             return self._fault_response(request, fault)
 
