@@ -81,7 +81,11 @@ def run_wrk(target: Target, connections: int, seconds: int) -> dict[str, float]:
 
 
 def openloop_command(
-    target: Target, rate: int, seconds: int, expect: str | None = None
+    target: Target,
+    rate: int,
+    seconds: float,
+    expect: str | None = None,
+    gauge: str | None = None,
 ) -> list[str]:
     command = [
         sys.executable,
@@ -97,14 +101,20 @@ def openloop_command(
         command += ["--first", str(target.first), "--count", str(target.count)]
     if expect:
         command += ["--expect", expect]
+    if gauge:
+        command += ["--gauge", gauge]
     return command
 
 
 def run_openloop(
-    target: Target, rate: int, seconds: int, expect: str | None = None
+    target: Target,
+    rate: int,
+    seconds: float,
+    expect: str | None = None,
+    gauge: str | None = None,
 ) -> dict[str, float]:
     """Open loop: ``rate`` probes per second on a fixed schedule, latency from the schedule."""
-    command = openloop_command(target, rate, seconds, expect)
+    command = openloop_command(target, rate, seconds, expect, gauge)
     done = subprocess.run(
         command,
         capture_output=True,

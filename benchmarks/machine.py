@@ -45,15 +45,25 @@ def _git() -> str:
     return commit + (" with uncommitted changes" if dirty else "")
 
 
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
 def machine_info() -> dict[str, str]:
     wrk = shutil.which("wrk")
     return {
         "cpu": _cpu_model(),
         "cores": str(os.cpu_count()),
+        # Other work on a shared machine moves every figure: this says how busy it was.
+        "load average at start (1, 5, 15 min)": ", ".join(f"{v:.2f}" for v in os.getloadavg()),
         "memory": _first_line(["sh", "-c", "grep MemTotal /proc/meminfo"]).split(":")[-1].strip(),
         "kernel": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "aiohttp": metadata.version("aiohttp"),
+        "uvloop": _version("uvloop"),
         "exporter": metadata.version("aaisp-multi-exporter"),
         "git": _git(),
         "wrk": _first_line([wrk, "--version"]).split(" Copyright")[0] if wrk else "not found",

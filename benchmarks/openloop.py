@@ -8,6 +8,8 @@ JSON object on stdout.
 
 The first ``--warmup`` seconds follow the same schedule but are not recorded (connections
 being opened). ``--expect`` counts 200 answers whose body lacks the given text as failures.
+``--gauge NAME`` reads the samples of gauge NAME from every recorded answer (text format) and
+reports the largest (``gauge_max``) and how many answers lacked it (``gauge_missing``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,29 @@ class Tally:
     unexpected_bodies: int = 0
     send_times: list[float] = field(default_factory=list)
     max_send_lag: float = 0.0
+    gauge_max: float = -math.inf
+    gauge_missing: int = 0
+
+
+def gauge_max(body: bytes, name: bytes) -> float | None:
+    """The largest sample of gauge ``name`` in a text exposition, None when it has none.
+
+    Byte splitting rather than a parser, so that reading every answer costs microseconds:
+    a sample is a line that starts with ``name`` then ``{`` or a space (not ``# HELP name``,
+    not ``name_other``), and its value is the line's last field (the exporter writes no
+    sample timestamps).
+    """
+    best: float | None = None
+    cut = len(name)
+    for line in body.split(b"\n"):
+        if line.startswith(name) and line[cut : cut + 1] in (b"{", b" "):
+            try:
+                value = float(line.rsplit(b" ", 1)[-1])
+            except ValueError:
+                continue
+            if best is None or value > best:
+                best = value
+    return best
 
 
 def percentile(sorted_values: Sequence[float], pct: float) -> float:
@@ -46,6 +71,7 @@ async def _one(
     url: str,
     scheduled: float,
     expect: bytes | None,
+    gauge: bytes | None,
     tally: Tally | None,
 ) -> None:
     loop = asyncio.get_running_loop()
@@ -69,6 +95,12 @@ async def _one(
         return
     if expect is not None and expect not in body:
         tally.unexpected_bodies += 1
+    if gauge is not None:
+        value = gauge_max(body, gauge)
+        if value is None:
+            tally.gauge_missing += 1
+        else:
+            tally.gauge_max = max(tally.gauge_max, value)
     tally.latencies.append(finished - scheduled)
 
 
@@ -80,6 +112,7 @@ async def run(
     warmup: float = 1.0,
     request_seconds: float = 10.0,
     expect: bytes | None = None,
+    gauge: bytes | None = None,
 ) -> dict[str, float | int]:
     """Send ``rate * (warmup + duration)`` requests on schedule; summarise the recorded ones."""
     tally = Tally()
@@ -97,7 +130,14 @@ async def run(
             if delay > 0:
                 await asyncio.sleep(delay)
             task = asyncio.create_task(
-                _one(session, urls[i % len(urls)], scheduled, expect, tally if i >= warm else None)
+                _one(
+                    session,
+                    urls[i % len(urls)],
+                    scheduled,
+                    expect,
+                    gauge,
+                    tally if i >= warm else None,
+                )
             )
             tasks.add(task)
             task.add_done_callback(tasks.discard)
@@ -107,7 +147,16 @@ async def run(
     sends = sorted(tally.send_times)
     span = sends[-1] - sends[0] if len(sends) > 1 else 0.0
     recorded = total - warm
+    gauge_figures = (
+        {}
+        if gauge is None
+        else {
+            "gauge_max": tally.gauge_max if tally.gauge_max > -math.inf else math.nan,
+            "gauge_missing": tally.gauge_missing,
+        }
+    )
     return {
+        **gauge_figures,
         "scheduled": recorded,
         "sent_total": total,  # warm-up included: what the server saw
         "rate": rate,
@@ -134,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=1.0, help="unrecorded seconds first")
     parser.add_argument("--timeout", type=float, default=10.0, help="per request, seconds")
     parser.add_argument("--expect", default=None, help="text every 200 body must contain")
+    parser.add_argument("--gauge", default=None, help="gauge whose largest sample to report")
     args = parser.parse_args(argv)
     urls = [args.url]
     if args.count > 0:
@@ -146,6 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             warmup=args.warmup,
             request_seconds=args.timeout,
             expect=args.expect.encode() if args.expect else None,
+            gauge=args.gauge.encode() if args.gauge else None,
         )
     )
     json.dump(result, sys.stdout)

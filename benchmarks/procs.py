@@ -51,13 +51,19 @@ def free_port() -> int:
 
 def http_get(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
     """A plain GET over loopback, no proxy; (status, body), status 0 when unreachable."""
+    status, _, body = http_fetch(url, timeout)
+    return status, body
+
+
+def http_fetch(url: str, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+    """``http_get`` with the answer's headers."""
     try:
         with _OPENER.open(url, timeout=timeout) as response:
-            return int(response.status), bytes(response.read())
+            return int(response.status), dict(response.headers), bytes(response.read())
     except urllib.error.HTTPError as error:
-        return int(error.code), bytes(error.read())
+        return int(error.code), dict(error.headers), bytes(error.read())
     except (urllib.error.URLError, OSError):
-        return 0, b""
+        return 0, {}, b""
 
 
 def http_post(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
@@ -91,6 +97,15 @@ class Server:
                 if key in ("VmRSS", "VmHWM"):
                     values[key] = int(rest.split()[0])
         return values
+
+    def event_loop(self) -> str:
+        """``uvloop`` when the process has uvloop's extension mapped, else ``asyncio``.
+
+        Read from ``/proc`` so that the answer does not depend on how (or whether) the
+        exporter chooses its loop: whatever it runs, the bare-aiohttp reference runs too.
+        """
+        with open(f"/proc/{self.pid}/maps", encoding="utf-8", errors="replace") as maps:
+            return "uvloop" if any("/uvloop/" in line for line in maps) else "asyncio"
 
     def check_alive(self) -> None:
         if self.popen.poll() is not None:
@@ -149,7 +164,8 @@ def spawn(
         raise
 
 
-def start_simulator(lines: int) -> Server:
+def start_simulator(lines: int, *options: str) -> Server:
+    """The simulator with ``lines`` lines on account 1; ``options`` are more of its flags."""
     port = free_port()
     argv = [
         str(VENV_BIN / "python"),
@@ -163,6 +179,7 @@ def start_simulator(lines: int) -> Server:
         f"{HOST}:{port}",
         "--log-level",
         "WARNING",
+        *options,
     ]
     server = spawn(f"simulator-{lines}", argv, f"http://{HOST}:{port}", "/_sim/stats")
     server.extra["lines"] = lines
@@ -240,6 +257,32 @@ def start_blackbox(name: str) -> Server:
         f"--web.listen-address={HOST}:{port}",
     ]
     return spawn(name, argv, f"http://{HOST}:{port}", "/-/ready")
+
+
+def start_bare(body: bytes, headers: Mapping[str, str], loop: str) -> Server:
+    """The bare-aiohttp reference (``benchmarks/bare.py``) answering ``body`` to every GET."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    body_path = OUT / "bare-body.txt"
+    body_path.write_bytes(body)
+    port = free_port()
+    argv = [
+        str(VENV_BIN / "python"),
+        "-m",
+        "benchmarks.bare",
+        "--body-file",
+        str(body_path),
+        "--content-type",
+        headers.get("Content-Type", "text/plain"),
+        "--listen",
+        f"{HOST}:{port}",
+        "--loop",
+        loop,
+    ]
+    if headers.get("Vary"):
+        argv += ["--vary", headers["Vary"]]
+    # Servers run in OUT; the reference is part of this repository, so put it on the path.
+    env = {"PYTHONPATH": str(ROOT)}
+    return spawn("bare-aiohttp", argv, f"http://{HOST}:{port}", "/-/ready", env=env)
 
 
 def sim_calls(sim: Server) -> int:

@@ -9,9 +9,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from benchmarks import today
 from benchmarks.procs import ROOT
 
 P99_FACTOR = 1.5
+#: Cached probes/s over blackbox_exporter's (issue 11).
+BLACKBOX_FACTOR = 2.0
+#: Cached probes/s over the bare-aiohttp reference's: the goal, and the stretch (issue 11).
+BARE_SHARE = 0.35
+BARE_STRETCH = 0.50
+#: Refresh ahead: p99 of the "after" run (issue 11).
+REFRESH_P99_MS = 150.0
 RSS_LIMIT_MB = 150.0
 READY_LIMIT_S = 2.0
 #: Cached probes/s at the largest N over the smallest: "independent of N", with room for noise.
@@ -104,13 +112,17 @@ def goals(results: Record) -> list[Record]:
             {
                 "id": f"closed_c50_N{n}",
                 "goal": f"Cached, closed loop, 50 connections, N={int(n):,}",
-                "target": "probes/s >= blackbox_exporter probing its own /-/healthy",
+                "target": f"probes/s >= {BLACKBOX_FACTOR} x blackbox_exporter probing its own "
+                "/-/healthy",
                 "measured": f"{pps:,.0f} vs {bb_pps:,.0f} probes/s "
                 f"(x{pps / bb_pps:.2f}){_problems(cached)}",
                 "value": pps / bb_pps,
-                "passed": pps >= bb_pps and _clean(cached),
+                "passed": pps >= BLACKBOX_FACTOR * bb_pps and _clean(cached),
             }
         )
+    bare = results.get("bare")
+    if bare:
+        out += _bare_goals(exporters, bare)
     for n, modes in exporters.items():
         cached = modes["cached"]
         p99 = cached["loads"][open_key]["p99_ms"]
@@ -125,6 +137,7 @@ def goals(results: Record) -> list[Record]:
                 "passed": p99 <= P99_FACTOR * bb_p99 and _clean(cached),
             }
         )
+    out += _today_goals(results)
     for n, modes in exporters.items():
         one = modes["cached"]["one_call"]
         out.append(
@@ -180,6 +193,8 @@ def goals(results: Record) -> list[Record]:
             "passed": big_pps / small_pps >= COST_RATIO_MIN and both_clean,
         }
     )
+    if results.get("refresh_ahead"):
+        out += _refresh_goals(results["refresh_ahead"])
     mem = results.get("memory")
     if mem:
         parts = []
@@ -202,6 +217,131 @@ def goals(results: Record) -> list[Record]:
             }
         )
     return out
+
+
+def _bare_goals(exporters: Record, bare: Record) -> list[Record]:
+    bare_pps = bare["loads"]["closed_c50"]["probes_per_second"]
+    out = []
+    for n, modes in exporters.items():
+        cached = modes["cached"]
+        pps = cached["loads"]["closed_c50"]["probes_per_second"]
+        share = pps / bare_pps
+        stretch = "stretch met" if share >= BARE_STRETCH else "stretch not met"
+        out.append(
+            {
+                "id": f"bare_share_N{n}",
+                "goal": f"Cached, closed loop, 50 connections, N={int(n):,}, against a bare "
+                "aiohttp handler returning the same body",
+                "target": f">= {BARE_SHARE:.0%} of its probes/s (stretch {BARE_STRETCH:.0%})",
+                "measured": f"{pps:,.0f} vs {bare_pps:,.0f} probes/s ({share:.0%}; {stretch})"
+                f"{_problems(cached)}",
+                "value": share,
+                "passed": share >= BARE_SHARE and _clean(cached),
+            }
+        )
+    return out
+
+
+def today_p99(results: Record, lines: str) -> tuple[float, float] | None:
+    """Today's (exporter, blackbox_exporter) open-loop p99 for N, from the committed report."""
+    label = f"Open loop {results['settings']['open_rate']}/s: p99 latency, ms"
+    return today.figure(results.get("today"), lines, label)
+
+
+def _today_goals(results: Record) -> list[Record]:
+    """Open-loop p99 no worse than in the last committed RESULTS.md, in milliseconds.
+
+    Two runs meet different loads on a shared machine, so blackbox_exporter's p99 of both
+    runs is shown beside it: a FAIL while blackbox_exporter's p99 grew as much says the machine
+    was busier, and the run is to be repeated, not read. The ratio is not allowed to pass the
+    goal: a run in which the reference itself stalled would pass anything.
+    """
+    rate = results["settings"]["open_rate"]
+    open_key = f"open_{rate}"
+    bb_p99 = results["blackbox_healthy"]["loads"][open_key]["p99_ms"]
+    out = []
+    for n, modes in results["exporter"].items():
+        cached = modes["cached"]
+        p99 = cached["loads"][open_key]["p99_ms"]
+        goal: Record = {
+            "id": f"open_p99_today_N{n}",
+            "goal": f"Cached, open loop {rate}/s, N={int(n):,}, against today",
+            "target": "p99 <= the last committed RESULTS.md's",
+        }
+        then = today_p99(results, n)
+        if then is None:
+            out.append(
+                goal
+                | {
+                    "measured": f"p99 {p99:.2f} ms; no figure for N={int(n):,} today",
+                    "value": None,
+                    "passed": None,
+                }
+            )
+            continue
+        then_p99, then_bb = then
+        out.append(
+            goal
+            | {
+                "measured": f"p99 {p99:.2f} vs {then_p99:.2f} ms today (blackbox_exporter's: "
+                f"{bb_p99:.2f} vs {then_bb:.2f} ms){_problems(cached)}",
+                "value": p99 / then_p99,
+                "passed": p99 <= then_p99 and _clean(cached),
+            }
+        )
+    return out
+
+
+def _refresh_goals(scenario: Record) -> list[Record]:
+    """Issue 11's goals for the "after" run (``refresh_ahead = true``); "before" is context."""
+    after, before = scenario["modes"]["after"], scenario["modes"]["before"]
+    where = (
+        f"Refresh ahead: CHAOS latency {scenario['latency_s']:g} s, cache_seconds = "
+        f"{scenario['cache_seconds']}, open loop {scenario['rate']}/s for "
+        f"{scenario['seconds']} s over {scenario['lines']} lines"
+    )
+    age, cache = after["gauge_max"], scenario["cache_seconds"]
+    seen = after["gauge_missing"] == 0 and not math.isnan(age)
+    bound = scenario["call_bound"]
+    return [
+        {
+            "id": "refresh_p99",
+            "goal": where,
+            "target": f"p99 < {REFRESH_P99_MS:.0f} ms",
+            "measured": f"p99 {after['p99_ms']:.1f} ms (max {after['max_ms']:.1f}); "
+            f"refresh_ahead = false: p99 {before['p99_ms']:.1f} ms",
+            "value": after["p99_ms"],
+            "passed": after["p99_ms"] < REFRESH_P99_MS,
+        },
+        {
+            "id": "refresh_failed",
+            "goal": where,
+            "target": "no failed probe",
+            "measured": f"{load_errors(after)} failed probes/errors of {after['scheduled']}; "
+            f"refresh_ahead = false: {load_errors(before)}",
+            "value": load_errors(after),
+            "passed": load_errors(after) == 0,
+        },
+        {
+            "id": "refresh_data_age",
+            "goal": where,
+            "target": f"aaisp_probe_data_age_seconds never above cache_seconds ({cache} s)",
+            "measured": f"max {age:.3f} s"
+            + ("" if seen else f" ({after['gauge_missing']} answers without it)")
+            + f"; refresh_ahead = false: max {before['gauge_max']:.3f} s",
+            "value": age,
+            "passed": seen and age <= cache,
+        },
+        {
+            "id": "refresh_calls",
+            "goal": where,
+            "target": f"CHAOS calls <= {bound} (one per 75 % of cache_seconds, plus the first)",
+            "measured": f"{after['chaos_calls']:.0f} calls; refresh_ahead = false: "
+            f"{before['chaos_calls']:.0f}",
+            "value": after["chaos_calls"],
+            "passed": after["chaos_calls"] <= bound,
+        },
+    ]
 
 
 # -- the per-configuration tables --------------------------------------------------------------
@@ -366,6 +506,147 @@ def _memory_section(mem: Record) -> str:
     return "\n".join(lines)
 
 
+def _refresh_section(scenario: Record) -> str:
+    before, after = scenario["modes"]["before"], scenario["modes"]["after"]
+    rows: list[tuple[str, str, str]] = [
+        ("Rate actually sent, /s", "achieved_rate", "{:.1f}"),
+        ("p50 latency, ms", "p50_ms", "{:.2f}"),
+        ("p99 latency, ms", "p99_ms", "{:.2f}"),
+        ("max latency, ms", "max_ms", "{:.2f}"),
+        ("Failed probes and errors", "", "{:.0f}"),
+        ("CHAOS calls (warm-up included)", "chaos_calls", "{:.0f}"),
+        ("Max `aaisp_probe_data_age_seconds`, s", "gauge_max", "{:.3f}"),
+        ("Answers without a data age", "gauge_missing", "{:.0f}"),
+        ('`snapshot_lookups_total{result="refreshed_ahead"}`', "refreshed_ahead", "{:.0f}"),
+    ]
+    lines = [
+        f"`python -m benchmarks.refresh`: the simulator with {scenario['lines']} lines answering "
+        f"every CHAOS call after {scenario['latency_s']:g} s (`--latency "
+        f"{scenario['latency_s']:g}`); a fresh exporter per column, one module with "
+        f"`cache_seconds = {scenario['cache_seconds']}`; the open-loop generator at "
+        f"{scenario['rate']} probes/s for {scenario['seconds']} s (after 1 s unrecorded, whose "
+        "first probe fills the cache) rotating over the lines, reading the data age from "
+        "every answer. Goals apply to `refresh_ahead = true`.",
+        "",
+        "| figure | `refresh_ahead = false` | `refresh_ahead = true` |",
+        "|---|--:|--:|",
+    ]
+    for label, key, fmt in rows:
+        cells = [
+            _cell(float(load_errors(run)) if not key else run.get(key), fmt)
+            for run in (before, after)
+        ]
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
+
+
+def _bare_section(results: Record, bare: Record) -> str:
+    loads = bare["loads"]
+    bb = results["blackbox_healthy"]["loads"]
+    rate = results["settings"]["open_rate"]
+    open_key = f"open_{rate}"
+    lines = [
+        f"`python -m benchmarks.bare`: an aiohttp server in its own process (same Python, "
+        f"{bare['event_loop']} event loop, as the exporter runs), set up like the exporter's "
+        f"(`AppRunner` without access log), answering every GET with a real cached probe's "
+        f"answer ({bare['body_bytes']:,} bytes, `{bare['content_type']}`, taken from the "
+        f"N={int(bare['lines']):,} exporter). Same loads, same target paths. It is the ceiling: "
+        "what the web framework serves when the handler does nothing.",
+        "",
+        "| N | exporter, probes/s (closed loop 50) | bare aiohttp | exporter ÷ bare | "
+        "blackbox → /-/healthy | exporter ÷ blackbox |",
+        "|--:|--:|--:|--:|--:|--:|",
+    ]
+    bare_pps = loads["closed_c50"]["probes_per_second"]
+    bb_pps = bb["closed_c50"]["probes_per_second"]
+    for n, modes in results["exporter"].items():
+        pps = modes["cached"]["loads"]["closed_c50"]["probes_per_second"]
+        lines.append(
+            f"| {int(n):,} | {pps:,.0f} | {bare_pps:,.0f} | {pps / bare_pps:.0%} | "
+            f"{bb_pps:,.0f} | x{pps / bb_pps:.2f} |"
+        )
+    lines += [
+        "",
+        "The reference's own figures: "
+        + "; ".join(
+            f"closed loop {c}: {loads[f'closed_c{c}']['probes_per_second']:,.0f} probes/s, "
+            f"p99 {loads[f'closed_c{c}']['p99_ms']:.2f} ms"
+            for c in results["settings"]["connections"]
+        )
+        + f"; open loop {rate}/s: p99 {loads[open_key]['p99_ms']:.2f} ms; "
+        f"{sum(load_errors(f) for f in loads.values())} errors.",
+    ]
+    return "\n".join(lines)
+
+
+def _today_section(results: Record) -> str:
+    known = results.get("today")
+    if not known:
+        return "No committed `benchmarks/RESULTS.md` to compare with."
+    rate = results["settings"]["open_rate"]
+    open_key = f"open_{rate}"
+    bb_p99 = results["blackbox_healthy"]["loads"][open_key]["p99_ms"]
+    bb_pps = results["blackbox_healthy"]["loads"]["closed_c50"]["probes_per_second"]
+    lines = [
+        f"Today: {known['source']} (the run of {known.get('started') or '?'}). Absolute "
+        "figures of two runs differ with the machine's load; the ratios to blackbox_exporter, "
+        "each from its own run, are the steadier comparison.",
+        "",
+        f"| N | open loop {rate}/s p99, ms: today | now | ÷ blackbox today | now | "
+        "closed loop 50 probes/s: today | now | ÷ blackbox today | now |",
+        "|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for n, modes in results["exporter"].items():
+        loads = modes["cached"]["loads"]
+        p99, pps = loads[open_key]["p99_ms"], loads["closed_c50"]["probes_per_second"]
+        then_p99 = today_p99(results, n)
+        then_pps = today.figure(
+            known, n, "Probes/s, closed loop, 50 connections (higher is better)"
+        )
+        cells = [
+            _cell(then_p99[0] if then_p99 else None, "{:.2f}"),
+            f"{p99:.2f}",
+            _ratio(*then_p99) if then_p99 else "—",
+            _ratio(p99, bb_p99),
+            _cell(then_pps[0] if then_pps else None, "{:,.0f}"),
+            f"{pps:,.0f}",
+            _ratio(*then_pps) if then_pps else "—",
+            _ratio(pps, bb_pps),
+        ]
+        lines.append(f"| {int(n):,} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _profile_section(profile: Record) -> str:
+    if "error" in profile:
+        return f"py-spy could not profile the exporter: {profile['error']}"
+    lines = [
+        f"`py-spy record --rate {profile['rate']} --duration {profile['seconds']} --format raw "
+        f"--nolineno` on the cached exporter at N={int(profile['lines']):,} under `wrk -c50` "
+        f"(not a measured load: py-spy pauses the process for each sample; wrk saw "
+        f"{profile['probes_per_second']:,.0f} probes/s meanwhile). {profile['samples']:,} "
+        "samples of the exporter busy (idle time waiting in the event loop's `select` is not "
+        "sampled). *Self*: the function was running; *total*: it was anywhere on the stack. "
+        f"{profile['scaffolding']} functions on the stack of at least 95 % of the samples "
+        "(the event loop's own frames) are left out of *total*.",
+        "",
+        "| # | self | function | | total | function |",
+        "|--:|--:|---|---|--:|---|",
+    ]
+    own, total = profile["self"], profile["total"]
+    for i in range(max(len(own), len(total))):
+        left = own[i] if i < len(own) else None
+        right = total[i] if i < len(total) else None
+        lines.append(
+            f"| {i + 1} | "
+            + (f"{left[1]:.1%} | `{left[0]}`" if left else " | ")
+            + " | | "
+            + (f"{right[1]:.1%} | `{right[0]}`" if right else " | ")
+            + " |"
+        )
+    return "\n".join(lines)
+
+
 def render(results: Record, before: Record | None = None) -> str:
     settings = results["settings"]
     machine = results["machine"]
@@ -400,6 +681,18 @@ def render(results: Record, before: Record | None = None) -> str:
     ]
     if before is not None:
         parts += ["## Before and after", "", _before_after(results, before), ""]
+    if results.get("refresh_ahead"):
+        parts += ["## Refresh ahead", "", _refresh_section(results["refresh_ahead"]), ""]
+    if results.get("bare"):
+        parts += [
+            "## Against a bare aiohttp handler",
+            "",
+            _bare_section(results, results["bare"]),
+            "",
+        ]
+    parts += ["## Against today", "", _today_section(results), ""]
+    if results.get("profile"):
+        parts += ["## Profile of a cached probe", "", _profile_section(results["profile"]), ""]
     parts += [
         "## How it was measured",
         "",

@@ -5,7 +5,11 @@ cached and with ``cache_seconds = 0``, and drives ``/probe`` from separate load 
 (closed loop, 10 and 50 connections) and ``benchmarks.openloop`` (500 probes per second on a
 fixed schedule). Debian's blackbox_exporter runs under the same loads, probing its own
 ``/-/healthy`` and, separately, the simulator; every exporter figure is also given as a ratio
-to it. Then ``benchmarks.memory`` runs the bounded-memory check.
+to it. With the largest N, a bare aiohttp handler answering a real cached probe's bytes runs
+under the same loads (``benchmarks.bare``: the framework's ceiling), and, with ``--profile``,
+py-spy samples the cached exporter under wrk. Then ``benchmarks.refresh`` runs the
+refresh-ahead scenario (CHAOS answering in 1 s) and ``benchmarks.memory`` the bounded-memory
+check. Goals that say "no worse than today" read the last committed RESULTS.md.
 
 Writes ``benchmarks/RESULTS.md`` and the raw figures to ``benchmarks/out/results.json``.
 Exits 0 when the benchmark ran, missed goals included (they are reported, PASS/FAIL), and 2
@@ -28,7 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from benchmarks import memory, report
+from benchmarks import memory, pyspy, refresh, report, today
 from benchmarks.driver import SUCCESS, probe_all
 from benchmarks.loads import Target, openloop_command, run_openloop, run_wrk, wrk_command
 from benchmarks.machine import machine_info
@@ -41,9 +45,11 @@ from benchmarks.procs import (
     Server,
     exporter_config,
     exporter_counter,
+    http_fetch,
     http_get,
     sim_calls,
     sim_reset,
+    start_bare,
     start_blackbox,
     start_exporter,
     start_simulator,
@@ -62,6 +68,10 @@ class Settings:
     open_rate: int = 500
     open_seconds: int = 10
     memory_probes: int = memory.PROBES
+    #: The refresh-ahead scenario; None skips it.
+    refresh: refresh.Scenario | None = field(default_factory=refresh.Scenario)
+    #: Seconds of py-spy on the cached exporter at the largest N; 0 skips the profile.
+    profile_seconds: int = 0
     exporter_cmd: list[str] = field(
         default_factory=lambda: [str(VENV_BIN / "aaisp-multi-exporter")]
     )
@@ -163,9 +173,15 @@ def run_blackbox(
 
 
 def run_exporter(
-    sim: Server, lines: int, mode: str, settings: Settings, progress: Callable[[str], None]
+    sim: Server,
+    lines: int,
+    mode: str,
+    settings: Settings,
+    progress: Callable[[str], None],
+    while_running: Callable[[Server], None] | None = None,
 ) -> dict[str, Any]:
-    """A fresh exporter for one N and cache mode, every figure of it."""
+    """A fresh exporter for one N and cache mode, every figure of it; ``while_running`` is
+    called with it after its figures are taken, before it stops."""
     modules = {
         MODULE: {
             "commands": ["broadband/info"],
@@ -219,10 +235,107 @@ def run_exporter(
         record["peak_kib"] = memory_kib["VmHWM"]
         record["rss_kib"] = memory_kib["VmRSS"]
         record["chaos_calls_since_start"] = sim_calls(sim)
+        record["event_loop"] = exporter.event_loop()
         progress(f"    peak resident {memory_kib['VmHWM'] / 1000:.1f} MB")
+        if while_running is not None:
+            while_running(exporter)
     finally:
         exporter.stop()
     return record
+
+
+@dataclass
+class CachedAnswer:
+    """What the bare-aiohttp reference serves: a real cached probe's answer, and the loop."""
+
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    event_loop: str = "asyncio"
+
+
+def capture_answer(exporter: Server, answer: CachedAnswer) -> None:
+    status, headers, body = http_fetch(
+        f"{exporter.base_url}/probe?module={MODULE}&target={FIRST_LINE_ID}"
+    )
+    if status != 200 or SUCCESS not in body:
+        raise InfraError(f"a cached probe for the bare reference answered {status}")
+    answer.body, answer.headers, answer.event_loop = body, headers, exporter.event_loop()
+
+
+def run_bare(
+    answer: CachedAnswer, lines: int, settings: Settings, progress: Callable[[str], None]
+) -> dict[str, Any]:
+    """The bare-aiohttp reference under the exporter's loads, on the exporter's paths."""
+    bare = start_bare(answer.body, answer.headers, answer.event_loop)
+    try:
+        progress(
+            f"bare aiohttp ({answer.event_loop} loop, {len(answer.body):,}-byte answer): "
+            f"ready in {bare.ready_seconds:.3f} s"
+        )
+        record: dict[str, Any] = {
+            "ready_s": bare.ready_seconds,
+            "lines": lines,
+            "event_loop": answer.event_loop,
+            "body_bytes": len(answer.body),
+            "content_type": answer.headers.get("Content-Type", ""),
+        }
+        target = Target(bare.base_url, f"/probe?module={MODULE}&target=", FIRST_LINE_ID, lines)
+        record["loads"] = measure_loads(target, settings, progress)
+        bare.check_alive()
+        record["peak_kib"] = bare.memory_kib()["VmHWM"]
+    finally:
+        bare.stop()
+    return record
+
+
+def profile_exporter(
+    exporter: Server, lines: int, settings: Settings, progress: Callable[[str], None]
+) -> dict[str, Any]:
+    """py-spy on the exporter while wrk (50 connections) loads it with cached probes."""
+    seconds = settings.profile_seconds
+    out = OUT / "profile-cached.txt"
+    out.unlink(missing_ok=True)
+    progress(f"    py-spy for {seconds} s under wrk -c50")
+    try:
+        spy = pyspy.start(exporter.pid, seconds, out)
+    except (InfraError, OSError) as error:
+        progress(f"    no profile: {error}")
+        return {"error": str(error)}
+    time.sleep(0.5)  # py-spy attaches
+    target = Target(exporter.base_url, f"/probe?module={MODULE}&target=", FIRST_LINE_ID, lines)
+    load = run_wrk(target, 50, seconds + 1)
+    record = pyspy.finish(spy, out, seconds)
+    record.update(
+        lines=lines,
+        seconds=seconds,
+        rate=pyspy.RATE,
+        probes_per_second=load["probes_per_second"],
+    )
+    top = record.get("self", [])[:3]
+    progress(
+        "    top self: " + ", ".join(f"{frame} {share:.0%}" for frame, share in top)
+        if top
+        else f"    {record.get('error', 'no samples')}"
+    )
+    return record
+
+
+def reference_hook(
+    answer: CachedAnswer,
+    lines: int,
+    settings: Settings,
+    progress: Callable[[str], None],
+    results: dict[str, Any],
+) -> Callable[[Server], None]:
+    """What the cached exporter at the largest N does once measured: give its answer for the
+    bare reference, and be profiled when asked."""
+
+    def hook(exporter: Server) -> None:
+        capture_answer(exporter, answer)
+        if settings.profile_seconds:
+            results["profile"] = profile_exporter(exporter, lines, settings, progress)
+
+    return hook
 
 
 def run_all(settings: Settings, progress: Progress) -> dict[str, Any]:
@@ -235,6 +348,7 @@ def run_all(settings: Settings, progress: Progress) -> dict[str, Any]:
             "open_rate": settings.open_rate,
             "open_seconds": settings.open_seconds,
             "memory_probes": settings.memory_probes,
+            "profile_seconds": settings.profile_seconds,
             "exporter_cmd": " ".join(settings.exporter_cmd).replace(str(ROOT) + "/", ""),
         },
         "commands": example_commands(settings),
@@ -260,11 +374,27 @@ def run_all(settings: Settings, progress: Progress) -> dict[str, Any]:
                     progress,
                     sim=sim,
                 )
+            largest = lines == max(settings.lines)
+            answer = CachedAnswer()
+            after_cached = reference_hook(answer, lines, settings, progress, results)
             results["exporter"][str(lines)] = {
-                mode: run_exporter(sim, lines, mode, settings, progress) for mode in CACHE_SECONDS
+                mode: run_exporter(
+                    sim,
+                    lines,
+                    mode,
+                    settings,
+                    progress,
+                    after_cached if largest and mode == "cached" else None,
+                )
+                for mode in CACHE_SECONDS
             }
+            if largest:
+                results["bare"] = run_bare(answer, lines, settings, progress)
         finally:
             sim.stop()
+    if settings.refresh is not None:
+        progress("refresh ahead: CHAOS answering in 1 s, before and after")
+        results["refresh_ahead"] = refresh.run(settings.exporter_cmd, progress, settings.refresh)
     if settings.memory_probes:
         results["memory"] = memory.run(settings.exporter_cmd, progress, settings.memory_probes)
     results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
@@ -296,28 +426,57 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--before", type=Path, help="an earlier results.json: adds a before/after table"
     )
     parser.add_argument("--output", type=Path, default=RESULTS_MD, help="the report to write")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also sample the cached exporter with py-spy under wrk (10 s; 5 s with --quick)",
+    )
+    parser.add_argument(
+        "--today",
+        type=Path,
+        help="the RESULTS.md that is 'today' (default: benchmarks/RESULTS.md as committed)",
+    )
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="run nothing: write the report again from an earlier results.json",
+    )
     args = parser.parse_args(argv)
-    settings = Settings(exporter_cmd=args.exporter_cmd.split())
+    before = json.loads(args.before.read_text(encoding="utf-8")) if args.before else None
+    if args.render:
+        results = json.loads(args.render.read_text(encoding="utf-8"))
+        if args.today or "today" not in results:
+            results["today"] = today.load(args.today)
+        results["goals"] = report.goals(results)
+        args.output.write_text(report.render(results, before), encoding="utf-8")
+        print(f"wrote {args.output}")
+        return 0
+    settings = Settings(exporter_cmd=args.exporter_cmd.split(), profile_seconds=10)
     if args.quick:
         settings = Settings(
             lines=(100, 1000),
             wrk_seconds=3,
             open_seconds=3,
             memory_probes=20_000,
+            profile_seconds=5,
             exporter_cmd=settings.exporter_cmd,
         )
+    if not args.profile:
+        settings.profile_seconds = 0
     progress = Progress()
+    known_today = today.load(args.today)
     try:
         results = run_all(settings, progress)
     except (InfraError, OSError) as error:
         progress(f"benchmark could not run: {error}")
         traceback.print_exc()
         return 2
+    results["today"] = known_today
     results["goals"] = report.goals(results)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     for path in (OUT / "results.json", OUT / f"results-{stamp}.json"):
         path.write_text(json.dumps(results, indent=1), encoding="utf-8")
-    before = json.loads(args.before.read_text(encoding="utf-8")) if args.before else None
     args.output.write_text(report.render(results, before), encoding="utf-8")
     progress(f"wrote {args.output} and {OUT / 'results.json'}")
     for goal in results["goals"]:
