@@ -12,6 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 import aiohttp
 
 from aaisp_multi_exporter import __version__
+from aaisp_multi_exporter.eventloop import loop_factory
 
 PROGRAM = "aaisp-multi-exporter"
 
@@ -30,12 +31,18 @@ def version_text() -> str:
         ("python version", f"{platform.python_version()} ({platform.python_implementation()})"),
         ("aiohttp version", aiohttp.__version__),
         ("prometheus-client version", distribution_version("prometheus-client")),
+        ("event loop", _event_loop()),
         ("platform", f"{sys.platform}/{platform.machine()}"),
     ]
     width = max(len(name) for name, _ in details) + 1
     lines = [f"{PROGRAM}, version {__version__}"]
     lines += [f"  {name + ':':<{width}} {value}" for name, value in details]
     return "\n".join(lines)
+
+
+def _event_loop() -> str:
+    name, _ = loop_factory()
+    return f"uvloop {distribution_version('uvloop')}" if name == "uvloop" else name
 
 
 class VersionAction(argparse.Action):

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import errno
 import importlib.metadata
+import importlib.util
 import json
 import logging
 import os
@@ -70,6 +71,9 @@ def test_version() -> None:
         "prometheus-client"
     )
     assert fields["platform"].strip() == f"{sys.platform}/{platform.machine()}"
+    uvloop = importlib.util.find_spec("uvloop")
+    expected = f"uvloop {importlib.metadata.version('uvloop')}" if uvloop else "asyncio"
+    assert fields["event loop"].strip() == expected
 
 
 def test_check_shipped_config() -> None:
