@@ -155,8 +155,8 @@ async def probe(request: web.Request) -> web.Response:
         return _refuse(request, rejected)
     log = ProbeLog(
         target=probe_request.target,
-        module=",".join(plan.module.name for plan in probe_request.plans),
-        auth=",".join(sorted({plan.auth.name for plan in probe_request.plans})),
+        module=",".join(probe_request.module_names),
+        auth=",".join(probe_request.auth_names),
     )
     if state.max_requests and state.probes_running >= state.max_requests:
         # Refuse at once rather than queue: a queue would only answer after the scrape
@@ -176,8 +176,8 @@ async def probe(request: web.Request) -> web.Response:
     report = functools.partial(debug_report, log, result, probe_request, config)
     state.history.add(
         target=probe_request.target,
-        modules=[plan.module.name for plan in probe_request.plans],
-        auths=sorted({plan.auth.name for plan in probe_request.plans}),
+        modules=probe_request.module_names,
+        auths=probe_request.auth_names,
         success=result.success,
         duration=result.duration,
         debug_text=report,

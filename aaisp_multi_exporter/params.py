@@ -49,7 +49,9 @@ class ProbeRequest:
     target: str
     plans: tuple[ModulePlan, ...]
     debug: bool
-    auth_param: str | None
+    #: Named once here: the log, the history and the page all show them.
+    module_names: tuple[str, ...] = ()
+    auth_names: tuple[str, ...] = ()
 
 
 def echo(value: str) -> str:
@@ -169,5 +171,6 @@ def parse_probe_query(query: QueryLike, config: Config) -> ProbeRequest:
         target=target,
         plans=plans,
         debug=debug,
-        auth_param=explicit.name if explicit else None,
+        module_names=tuple(plan.module.name for plan in plans),
+        auth_names=tuple(sorted({plan.auth.name for plan in plans})),
     )

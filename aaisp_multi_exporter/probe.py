@@ -230,7 +230,7 @@ async def _lookup(
     services.metrics.lookups[how.value].inc()
     now = store.now()
     age = 0.0 if how in (Lookup.FETCHED, Lookup.COALESCED) else snapshot.age(now)
-    log.debug("CHAOS answer", command=command.name, lookup=how.value, age_seconds=round(age, 3))
+    log.debug("CHAOS answer", command=command.name, lookup=how.value, age_seconds=age)
     if snapshot.error is not None:
         error = snapshot.error
         reason = f"{command.name}: {error} [{error.outcome}]"
@@ -398,8 +398,8 @@ async def run_probe(
     log.debug(
         "probe started",
         target=request.target,
-        modules=",".join(plan.module.name for plan in request.plans),
-        timeout_seconds=round(budget, 3),
+        modules=",".join(request.module_names),
+        timeout_seconds=budget,
     )
     # No timeout here: a probe's only await is a command waiting for CHAOS, and each of those
     # ends before the deadline on its own (a cached probe never suspends at all).
@@ -417,7 +417,7 @@ async def run_probe(
             log.debug("module succeeded", module=module.name, auth=module.auth)
         else:
             _log_failure(services.failure_log, log, request.target, module)
-    log.debug("probe finished", success=success, duration_seconds=round(duration, 3))
+    log.debug("probe finished", success=success, duration_seconds=duration)
     return ProbeResult(
         target=request.target,
         success=success,

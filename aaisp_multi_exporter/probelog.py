@@ -36,7 +36,8 @@ class ProbeLog:
         else:
             self.dropped += 1
         if tee and _LOGGER.isEnabledFor(level):
-            _LOGGER.log(level, message, extra=log_fields(**{**self.context, **fields}))
+            shown = {key: _shown(value) for key, value in fields.items()}
+            _LOGGER.log(level, message, extra=log_fields(**{**self.context, **shown}))
 
     def debug(self, message: str, *, tee: bool = True, **fields: object) -> None:
         self.log(logging.DEBUG, message, tee=tee, **fields)
@@ -59,9 +60,15 @@ class ProbeLog:
         return "\n".join(lines) + ("\n" if lines else "")
 
 
+def _shown(value: object) -> object:
+    """Seconds are kept exact and rounded only when read: rounding every probe's lines cost
+    more than reading the rare ones."""
+    return round(value, 3) if isinstance(value, float) else value
+
+
 def _format(entry: _Entry) -> str:
     created, level, message, fields = entry
-    pairs = " ".join(f"{key}={logfmt_value(value)}" for key, value in fields.items())
+    pairs = " ".join(f"{key}={logfmt_value(_shown(value))}" for key, value in fields.items())
     name = logging.getLevelName(level).lower()
     stamp = iso_timestamp(created)
     return f"ts={stamp} level={name} msg={logfmt_value(message)} {pairs}".rstrip()
