@@ -16,34 +16,35 @@ from pathlib import Path
 from aiohttp import web
 
 from aaisp_multi_exporter import __version__, eventloop
-from aaisp_multi_exporter.app import build_state, create_app
+from aaisp_multi_exporter.app import ExporterState, build_state, create_app
 from aaisp_multi_exporter.chaoscheck import run_chaos_check
 from aaisp_multi_exporter.client import ChaosClient, make_session
 from aaisp_multi_exporter.config import Config, ConfigError, load_config
-from aaisp_multi_exporter.connections import (
+from aaisp_multi_exporter.demo import start_demo
+from aaisp_multi_exporter.history import DEFAULT_LIMIT as DEFAULT_HISTORY_LIMIT
+from aaisp_multi_exporter.logsetup import LEVELS, configure_logging, fields
+from aaisp_multi_exporter.selfmetrics import ExporterMetrics
+from aaisp_multi_exporter.versioninfo import VersionAction
+from aaisp_multi_exporter.web import (
+    Authenticator,
+    WebConfigError,
+    WebConfigWatcher,
+    basic_auth_middleware,
+    load_web_config,
+)
+from aaisp_multi_exporter.web.connections import (
     ConnectionGuard,
     ConnectionRules,
     quiet_loop_errors,
     raise_open_file_limit,
 )
-from aaisp_multi_exporter.demo import start_demo
-from aaisp_multi_exporter.history import DEFAULT_LIMIT as DEFAULT_HISTORY_LIMIT
-from aaisp_multi_exporter.listener import (
+from aaisp_multi_exporter.web.listener import (
     InvalidListenAddress,
     ListenError,
     bind,
     bound_addresses,
     parse_listen_address,
     show_address,
-)
-from aaisp_multi_exporter.logsetup import LEVELS, configure_logging, fields
-from aaisp_multi_exporter.selfmetrics import ExporterMetrics
-from aaisp_multi_exporter.versioninfo import VersionAction
-from aaisp_multi_exporter.webconfig import (
-    WebConfigError,
-    WebConfigWatcher,
-    load_web_config,
-    web_config_middleware,
 )
 
 LOGGER = logging.getLogger("aaisp_multi_exporter")
@@ -308,8 +309,8 @@ async def serve(options: Options) -> int:
             watcher = open_web_config(options.web_config_file)
         except WebConfigError:
             return 1
-        if watcher is not None:
-            stack.callback(watcher.close)
+        authenticator = Authenticator()
+        stack.callback(authenticator.close)
         ssl_context = None if watcher is None else watcher.ssl_context
         guard = ConnectionGuard(rules)
         try:
@@ -357,11 +358,8 @@ async def serve(options: Options) -> int:
         loop.add_signal_handler(signal.SIGTERM, stopping.set)
         loop.add_signal_handler(signal.SIGINT, stopping.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: _reload_from_signal(state.reload))
-        middlewares = [guard.middleware()]
-        if watcher is not None:
-            middlewares.append(web_config_middleware(watcher))
         runner = web.AppRunner(
-            create_app(state, middlewares=middlewares),
+            _secured_app(state, guard, watcher, authenticator),
             access_log=None,
             shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
             keepalive_timeout=rules.idle_timeout,
@@ -378,6 +376,23 @@ async def serve(options: Options) -> int:
         listener.close()  # stop accepting before the runner waits for requests in flight
     LOGGER.info("stopped")
     return 0
+
+
+def _secured_app(
+    state: ExporterState,
+    guard: ConnectionGuard,
+    watcher: WebConfigWatcher | None,
+    authenticator: Authenticator,
+) -> web.Application:
+    """The app behind the connection guard and, with ``--web.config.file``, basic auth and
+    the configured response headers on every answer."""
+    middlewares = [guard.middleware()]
+    if watcher is not None:
+        middlewares.append(basic_auth_middleware(watcher, authenticator))
+    app = create_app(state, middlewares=middlewares)
+    if watcher is not None:
+        app.on_response_prepare.append(watcher.add_headers)
+    return app
 
 
 async def _config_source(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import importlib.metadata
 import importlib.util
 import json
@@ -24,12 +23,6 @@ import pytest
 
 from aaisp_multi_exporter import __version__
 from aaisp_multi_exporter.cli import build_parser
-from aaisp_multi_exporter.listener import (
-    InvalidListenAddress,
-    bind_reason,
-    parse_listen_address,
-    show_address,
-)
 from aaisp_multi_exporter.logsetup import JsonFormatter, LogfmtFormatter, fields
 from tests.conftest import samples
 
@@ -113,116 +106,6 @@ def test_bad_config_at_start_exits_1_without_traceback() -> None:
         "names an environment variable that is not set",
         "modules.toml: 1 problem(s) found",
     ]
-
-
-@pytest.mark.parametrize(
-    ("address", "expected"),
-    [
-        (":9099", (None, 9099)),
-        ("0.0.0.0:80", ("0.0.0.0", 80)),
-        ("127.0.0.1:0", ("127.0.0.1", 0)),
-        ("[::1]:9099", ("::1", 9099)),
-        ("localhost:1", ("localhost", 1)),
-    ],
-)
-def test_listen_address(address: str, expected: tuple[str | None, int]) -> None:
-    assert parse_listen_address(address) == expected
-
-
-@pytest.mark.parametrize(
-    ("address", "reason"),
-    [
-        ("9099", "want [host]:port"),
-        ("host:", "want [host]:port"),
-        ("host:port", "want [host]:port"),
-        (":-1", "want [host]:port"),
-        (":٩٠٩٩", "want [host]:port"),  # digits, but not ASCII ones: refused, as Go does
-        ("", "want [host]:port"),
-        (":65536", "port out of range (0-65535)"),
-        (":70000", "port out of range (0-65535)"),
-        (":" + "9" * 5000, "port out of range (0-65535)"),
-    ],
-)
-def test_bad_listen_address(address: str, reason: str) -> None:
-    with pytest.raises(InvalidListenAddress, match=r"invalid --web\.listen-address") as caught:
-        parse_listen_address(address)
-    assert caught.value.reason == reason
-    assert len(str(caught.value)) < 150  # a 5,000-digit port is cut, not echoed
-
-
-@pytest.mark.parametrize(
-    ("error", "reason"),
-    [
-        (OSError(errno.EADDRINUSE, "Address already in use"), "address already in use"),
-        (
-            OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address"),
-            "cannot assign requested address (not an address of this host)",
-        ),
-        (
-            OSError(errno.EACCES, "Permission denied"),
-            "permission denied (ports below 1024 need privileges)",
-        ),
-        (OSError(errno.EIO, "Input/output error"), "input/output error"),
-        (
-            socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
-            "cannot resolve the host (Name or service not known)",
-        ),
-    ],
-)
-def test_bind_reason(error: OSError, reason: str) -> None:
-    assert bind_reason(error) == reason
-
-
-@pytest.mark.parametrize(
-    ("host", "port", "shown"),
-    [(None, 9099, ":9099"), ("127.0.0.1", 1, "127.0.0.1:1"), ("::1", 9099, "[::1]:9099")],
-)
-def test_show_address(host: str | None, port: int, shown: str) -> None:
-    assert show_address(host, port) == shown
-
-
-def assert_one_line_exit_1(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
-    """A listen problem: exit 1, and stderr is one log line naming it, with nothing else."""
-    assert result.returncode == 1
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "level=error" in lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0]
-    for noise in ("Traceback", "Unclosed", "Exception"):
-        assert noise not in result.stderr
-
-
-@pytest.mark.parametrize(
-    ("address", "fragments"),
-    [
-        ("nowhere", ("address=nowhere", 'reason="want [host]:port"')),
-        (":70000", ("address=:70000", 'reason="port out of range (0-65535)"')),
-        (
-            "192.0.2.1:9099",  # TEST-NET-1: never an address of this host
-            ("address=192.0.2.1:9099", "cannot assign requested address"),
-        ),
-    ],
-)
-def test_bad_listen_address_is_one_line_and_exit_1(
-    address: str, fragments: tuple[str, ...]
-) -> None:
-    """SPEC 8: one line naming the address and exit 1 (a malformed address included)."""
-    assert_one_line_exit_1(run("--demo", "--web.listen-address", address), *fragments)
-
-
-@pytest.mark.parametrize("args", [("--demo",), ("--config.file", "modules.toml")])
-def test_port_in_use_is_one_line_and_exit_1(args: tuple[str, ...]) -> None:
-    """The port is bound before the demo simulator or the CHAOS session exist, so nothing is
-    left open on the way out."""
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        address = f"127.0.0.1:{taken.getsockname()[1]}"
-        result = run(*args, "--web.listen-address", address)
-    assert_one_line_exit_1(
-        result, 'msg="cannot listen; not starting"', f"address={address}", "already in use"
-    )
 
 
 def test_connection_defaults_are_the_products() -> None:
@@ -410,16 +293,3 @@ async def test_sighup_with_a_broken_file_keeps_the_running_config(tmp_path: Path
         async with asyncio.timeout(20):
             assert await proc.wait() == 0
         assert "S3NTINEL" not in "".join(process.stderr)
-
-
-def test_check_covers_the_web_config_file(tmp_path: Path) -> None:
-    web = tmp_path / "web.yml"
-    web.write_text("basic_auth_users:\n  alice: not-a-bcrypt-hash\nnope: 1\n")
-    result = run("--config.check", "--config.file", "modules.toml", "--web.config.file", str(web))
-    assert result.returncode == 1
-    assert result.stdout.strip() == "modules.toml: OK (1 credential set(s), 2 module(s))"
-    assert f"{web}: 2 problem(s) found" in result.stderr
-    web.write_text("")
-    result = run("--config.check", "--config.file", "modules.toml", "--web.config.file", str(web))
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1] == f"{web}: OK"

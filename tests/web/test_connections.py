@@ -29,11 +29,11 @@ import aiohttp
 import pytest
 import trustme
 
-from aaisp_multi_exporter.connections import quiet_loop_errors
 from aaisp_multi_exporter.eventloop import ENV
+from aaisp_multi_exporter.web.connections import quiet_loop_errors
 from tests.realprograms import require_program
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 HEALTHY = b"GET /-/healthy HTTP/1.1\r\nHost: exporter\r\n\r\n"
 PROBE_PATH = "/probe?target=10000&module=line"
 
@@ -446,7 +446,7 @@ def test_open_file_limit_is_raised_to_the_hard_limit(
     prlimit = require_program("prlimit", "util-linux")
     script = (
         "import resource, sys\n"
-        "from aaisp_multi_exporter.connections import ConnectionRules, raise_open_file_limit\n"
+        "from aaisp_multi_exporter.web.connections import ConnectionRules, raise_open_file_limit\n"
         "from aaisp_multi_exporter.logsetup import configure_logging\n"
         "configure_logging('info', 'logfmt')\n"
         "raise_open_file_limit(ConnectionRules(max_connections=int(sys.argv[1])))\n"

@@ -34,6 +34,7 @@ from aiohttp.typedefs import Handler, Middleware
 from aaisp_multi_exporter.logsetup import fields
 from aaisp_multi_exporter.logthrottle import LogThrottle
 
+#: The name the log lines had before the web package existed: operators filter on it.
 LOGGER = logging.getLogger("aaisp_multi_exporter.connections")
 
 #: One line per kind of event per minute, saying how many it stands for.
