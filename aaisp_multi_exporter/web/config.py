@@ -49,7 +49,6 @@ __all__ = [
     "WebConfigError",
     "WebLoadContext",
     "YamlTable",
-    "combine_digests",
     "read_regular",
 ]
 
@@ -109,14 +108,6 @@ def read_regular(path: Path) -> bytes:
     if not stat.S_ISREG(path.stat().st_mode):
         raise NotRegular
     return path.read_bytes()
-
-
-def combine_digests(digests: Mapping[str, bytes]) -> bytes:
-    """One digest over every file read, by config key ("" for the web config file itself)."""
-    combined = hashlib.sha256()
-    for key in sorted(digests):
-        combined.update(key.encode() + b"\0" + digests[key])
-    return combined.digest()
 
 
 @dataclass
@@ -340,7 +331,6 @@ class WebConfig(YamlTable):
     http: HTTPServerConfig = Field(default_factory=HTTPServerConfig, alias="http_server_config")
     users: dict[str, bytes] = Field(default_factory=dict, alias="basic_auth_users", repr=False)
     # Filled in by the loader, never keys of the file.
-    source: str = Field("", exclude=True)
     dummy_hash: bytes = Field(b"", exclude=True, repr=False)
     """Checked for unknown users so that a wrong name costs as long as a wrong password."""
     file_digests: dict[str, bytes] = Field(default_factory=dict, exclude=True, repr=False)
@@ -357,10 +347,6 @@ class WebConfig(YamlTable):
     @property
     def basic_auth(self) -> bool:
         return bool(self.users)
-
-    @property
-    def digest(self) -> bytes:
-        return combine_digests(self.file_digests)
 
     @field_validator("tls", mode="before")
     @classmethod

@@ -50,6 +50,8 @@ _SECTIONS: dict[str, type[YamlTable]] = {
     "tls_server_config": TLSSettings,
     "http_server_config": HTTPServerConfig,
 }
+#: A problem: the key it belongs to (for file order), where it is told to be, and what it is.
+_Found = tuple[tuple[object, ...], tuple[PathPart, ...], str]
 #: Sections whose values are secrets, or could be: their messages never show a value.
 _HIDDEN_SECTIONS = frozenset({"basic_auth_users"})
 
@@ -141,20 +143,33 @@ def _validate(document: object, source: str, context: WebLoadContext) -> WebConf
     if not isinstance(document, dict):
         got = describe(document, show=False, dialect="yaml")  # a file that is just a password
         raise WebConfigError([f"{source}: expected a mapping at the top level, got {got}"])
-    found: list[tuple[tuple[PathPart, ...], str]] = []
+    found: list[_Found] = []
     internal = set(WebConfig.model_fields) - set(WebConfig.file_keys())
     for key in document:
         if key in internal:  # a field the loader fills in is no key of the file
-            found.append(((key,), "unknown key" + did_you_mean(key, WebConfig.file_keys())))
+            hint = did_you_mean(key, WebConfig.file_keys())
+            found.append(((key,), (key,), "unknown key" + hint))
     data = {key: value for key, value in document.items() if key not in internal}
     try:
-        config = WebConfig.model_validate({**data, "source": source}, context=context)
+        config = WebConfig.model_validate(data, context=context)
     except ValidationError as exc:
-        found += [(tuple(error["loc"]), _explain(error)) for error in exc.errors()]
+        found += [_located(error) for error in exc.errors()]
     if found:
         found.sort(key=lambda item: _rank(document, item[0]))
-        raise WebConfigError(f"{source}: {format_path(where)}: {what}" for where, what in found)
+        raise WebConfigError(
+            f"{source}: {format_path(where)}: {what}" if where else f"{source}: {what}"
+            for _, where, what in found
+        )
     return config
+
+
+def _located(error: ErrorDetails) -> _Found:
+    """The key a problem belongs to (for ordering), where to say it is, and what it is."""
+    loc = tuple(error["loc"])
+    if error["type"] == "invalid_key":  # a key that is not a string: its loc is str(None)...
+        key = error["input"]
+        return (*loc[:-1], key), loc[:-1], f"unknown key {describe(key, dialect='yaml')}"
+    return loc, loc, _explain(error)
 
 
 def _explain(error: ErrorDetails) -> str:
@@ -173,7 +188,7 @@ def _explain(error: ErrorDetails) -> str:
     return explain(relative, model, show=show, known_keys=model.file_keys(), dialect="yaml")
 
 
-def _rank(document: dict[Any, Any], loc: Sequence[PathPart]) -> tuple[int, ...]:
+def _rank(document: dict[Any, Any], loc: Sequence[object]) -> tuple[int, ...]:
     """File order: by the key at the top, then by the key inside a section's table.
 
     Within ``basic_auth_users`` and ``headers`` the validators already report in file order;

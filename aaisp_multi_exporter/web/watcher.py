@@ -15,7 +15,7 @@ import logging
 import os
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from aiohttp import web
@@ -26,7 +26,6 @@ from aaisp_multi_exporter.web.config import (
     TLSSettings,
     WebConfig,
     WebConfigError,
-    combine_digests,
     read_regular,
 )
 from aaisp_multi_exporter.web.load import load_with_context
@@ -67,7 +66,7 @@ class WebConfigWatcher:
         self._running_tls = self._config.tls
         #: Content digests of the TLS files the running context was built from.
         self._running_digests: dict[str, bytes] = dict(self._config.file_digests)
-        self._seen = self._config.digest
+        self._seen = _combine(self._config.file_digests)
         self._check_interval = check_interval
         self._clock = clock
         self._last_check = clock()
@@ -142,10 +141,10 @@ class WebConfigWatcher:
             config, _ = load_with_context(self.path)
         except WebConfigError as error:
             return digest, error
-        return config.digest, config
+        return _combine(config.file_digests), config
 
     def _install(self, config: WebConfig) -> None:
-        self._seen = config.digest
+        self._seen = _combine(config.file_digests)
         tls_applied = self._apply_tls(config)
         if not tls_applied:
             self._seen = b""  # retry the certificate on the next check
@@ -215,7 +214,7 @@ class WebConfigWatcher:
 
 
 def _scan_digest(source: str, tls: TLSSettings | None) -> bytes:
-    """What ``WebConfig.digest`` would be now for the files the running config names."""
+    """What ``_combine(config.file_digests)`` would be now for the files ``tls`` names."""
     digests: dict[str, bytes] = {}
     files: list[tuple[str, Path]] = [("", Path(source))]
     if tls is not None:
@@ -225,4 +224,12 @@ def _scan_digest(source: str, tls: TLSSettings | None) -> bytes:
             digests[key] = hashlib.sha256(read_regular(path)).digest()
         except (OSError, NotRegular) as exc:
             digests[key] = f"unreadable: {exc!r}".encode()
-    return combine_digests(digests)
+    return _combine(digests)
+
+
+def _combine(digests: Mapping[str, bytes]) -> bytes:
+    """One digest over every file read, by config key ("" for the web config file itself)."""
+    combined = hashlib.sha256()
+    for key in sorted(digests):
+        combined.update(key.encode() + b"\0" + digests[key])
+    return combined.digest()

@@ -278,11 +278,11 @@ def test_misspelt_header_gets_a_suggestion(pem_dir: Path) -> None:
 
 
 def test_keys_the_loader_fills_in_are_not_keys_of_the_file(pem_dir: Path) -> None:
-    """``source`` and the digests are fields of the model, but never settable from the file."""
+    """The dummy hash and the digests are fields of the model, never settable from the file."""
     assert_problems(
         pem_dir,
-        "source: elsewhere.yml\ndummy_hash: x\n",
-        ["{file}: source: unknown key", "{file}: dummy_hash: unknown key"],
+        "file_digests: {}\ndummy_hash: x\n",
+        ["{file}: file_digests: unknown key", "{file}: dummy_hash: unknown key"],
     )
 
 
