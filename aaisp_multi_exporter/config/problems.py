@@ -1,7 +1,7 @@
 """How a configuration problem is told: one error carrying every problem, and the wording.
 
-Shared by every file the exporter reads (``modules.toml`` here; the web config file can use
-the same base and helpers), so a problem reads the same wherever it is found:
+Shared by every file the exporter reads (``modules.toml`` here, the web config file in
+``web/load.py``), so a problem reads the same wherever it is found:
 ``<file>: <where>: <what is wrong>``, with the offending value only when it cannot be a secret.
 """
 
