@@ -18,7 +18,7 @@ from aaisp_multi_exporter import __version__
 from aaisp_multi_exporter.config import Config
 from aaisp_multi_exporter.failing import Failing
 from aaisp_multi_exporter.history import ProbeHistory, ProbeRecord
-from aaisp_multi_exporter.params import QueryLike, echo
+from aaisp_multi_exporter.probe.request import QueryLike, echo
 from aaisp_multi_exporter.rejections import Rejection
 
 #: ``params.TARGET_PATTERN`` for the browser, so it can say what is wrong before sending;

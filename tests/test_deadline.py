@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aaisp_multi_exporter.deadline import (
+from aaisp_multi_exporter.probe.request import (
     BadTimeoutHeader,
     effective_timeout,
     parse_timeout_header,

@@ -20,7 +20,7 @@ from aaisp_multi_exporter.pages import (
     age,
     render_landing,
 )
-from aaisp_multi_exporter.params import TARGET_PATTERN, ProbeRejected, parse_auth
+from aaisp_multi_exporter.probe.request import TARGET_PATTERN, ProbeRejected, parse_auth
 from aaisp_multi_exporter.rejections import RecentRejections
 from aaisp_multi_exporter.simulator import Fault, Simulator
 from tests.conftest import HOME_LOGIN, SENTINEL, Exporter, ExporterFactory, config_text

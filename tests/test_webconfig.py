@@ -27,11 +27,10 @@ import trustme
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
-from aaisp_multi_exporter.app import build_state, create_app
-from aaisp_multi_exporter.client import ChaosClient, make_session
+from aaisp_multi_exporter.app import create_app
 from aaisp_multi_exporter.config import Config, parse_config
-from aaisp_multi_exporter.selfmetrics import ExporterMetrics
 from aaisp_multi_exporter.simulator import Simulator
+from aaisp_multi_exporter.state import build_state
 from aaisp_multi_exporter.webconfig import (
     WebConfigError,
     WebConfigWatcher,
@@ -189,9 +188,7 @@ async def secured(simulator: Simulator, tmp_path: Path) -> AsyncIterator[Secured
         def loader() -> Config:
             return parse_config(body, source="test.toml")
 
-        metrics = ExporterMetrics()
-        chaos_session = make_session()
-        state = build_state(loader, ChaosClient(chaos_session, metrics), metrics)
+        state = build_state(loader)
         state.reload()
         app = create_app(state, middlewares=[web_config_middleware(watcher)])
         runner = web.AppRunner(app, access_log=None)
@@ -203,7 +200,6 @@ async def secured(simulator: Simulator, tmp_path: Path) -> AsyncIterator[Secured
 
         async def stop() -> None:
             await runner.cleanup()
-            await chaos_session.close()
             watcher.close()
 
         cleanups.append(stop)
