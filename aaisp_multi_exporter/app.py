@@ -17,8 +17,9 @@ from prometheus_client.exposition import choose_encoder, gzip_accepted
 
 from aaisp_multi_exporter import __version__
 from aaisp_multi_exporter.config import Config, ConfigError, render_config_toml
+from aaisp_multi_exporter.history import logs_answer
 from aaisp_multi_exporter.logsetup import fields
-from aaisp_multi_exporter.pages import logs_answer, render_landing
+from aaisp_multi_exporter.pages import render_landing
 from aaisp_multi_exporter.probe.log import ProbeLog, debug_report
 from aaisp_multi_exporter.probe.metrics import render_result
 from aaisp_multi_exporter.probe.request import (

@@ -136,14 +136,6 @@ class SnapshotStore:
     def now(self) -> float:
         return self._clock()
 
-    def peek(self, key: SnapshotKey) -> Snapshot | None:
-        """The answer or shared failure a probe would get now; never starts a call."""
-        now = self._clock()
-        answer = self._answers.get(key)
-        if answer is not None and now < answer.expires_at:
-            return answer.snapshot
-        return self._shared_failure(key, now)
-
     def _shared_failure(self, key: SnapshotKey, now: float) -> Snapshot | None:
         failure = self._failures.get(key)
         if failure is not None and now < failure.retry_at:

@@ -117,11 +117,6 @@ def timing_families(result: ProbeResult) -> list[Metric]:
     ]
 
 
-def probe_families(result: ProbeResult) -> list[Metric]:
-    """Every gauge of the probe itself, in the order they are exported."""
-    return [*outcome_families(result), *timing_families(result)]
-
-
 def render_result(
     result: ProbeResult,
     encoder: Encoder = generate_latest,

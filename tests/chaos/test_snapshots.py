@@ -274,8 +274,8 @@ async def test_retain_forgets_and_stops_old_credentials() -> None:
     assert how is Lookup.FETCHED
     assert snapshot.error is not None
     assert "configuration changed" in str(snapshot.error)
-    assert store.peek(key("a", fingerprint="old")) is None
-    assert store.peek(key("c", fingerprint="new")) is not None
+    assert store.lookup(key("a", fingerprint="old"), CACHE60) is None
+    assert store.lookup(key("c", fingerprint="new"), CACHE60) is not None
     assert store.in_flight == 0
 
 
@@ -298,8 +298,8 @@ async def test_size_bound_and_sweep() -> None:
     for index in range(25):
         await store.get(key(str(index)), fetch, CACHE60)
     assert len(store) == 10
-    assert store.peek(key("24")) is not None
-    assert store.peek(key("0")) is None
+    assert store.lookup(key("24"), CACHE60) is not None
+    assert store.lookup(key("0"), CACHE60) is None
     clock.now += 61
     assert store.sweep() == 10
     assert len(store) == 0
