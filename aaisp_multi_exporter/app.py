@@ -1,4 +1,4 @@
-"""The HTTP surface: routes, the probe handler and the process state they share."""
+"""The HTTP surface: the app factory, its routes and the probe handler."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import functools
 import gzip
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from aiohttp import hdrs, web
@@ -17,87 +16,30 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 
 from aaisp_multi_exporter import __version__
-from aaisp_multi_exporter.client import ChaosClient
 from aaisp_multi_exporter.config import Config, ConfigError, render_config_toml
-from aaisp_multi_exporter.deadline import (
+from aaisp_multi_exporter.history import logs_answer
+from aaisp_multi_exporter.logsetup import fields
+from aaisp_multi_exporter.pages import render_landing
+from aaisp_multi_exporter.probe.log import ProbeLog, debug_report
+from aaisp_multi_exporter.probe.metrics import render_result
+from aaisp_multi_exporter.probe.request import (
     SCRAPE_TIMEOUT_HEADER,
     BadTimeoutHeader,
-    effective_timeout,
-    parse_timeout_header,
-)
-from aaisp_multi_exporter.debugtext import debug_report
-from aaisp_multi_exporter.discovery import Discovery
-from aaisp_multi_exporter.history import DEFAULT_LIMIT, ProbeHistory
-from aaisp_multi_exporter.logsetup import fields
-from aaisp_multi_exporter.pages import logs_answer, render_landing
-from aaisp_multi_exporter.params import (
     ProbeRejected,
     ProbeRequest,
+    effective_timeout,
     parse_auth,
     parse_modules,
     parse_probe_query,
+    parse_timeout_header,
 )
-from aaisp_multi_exporter.probe import ProbeResult, ProbeServices, run_probe
-from aaisp_multi_exporter.probelog import ProbeLog
-from aaisp_multi_exporter.rejections import RecentRejections
-from aaisp_multi_exporter.selfmetrics import ExporterMetrics
-from aaisp_multi_exporter.snapshots import SnapshotStore
+from aaisp_multi_exporter.probe.run import ProbeResult, run_probe
+from aaisp_multi_exporter.state import ExporterState
 
 LOGGER = logging.getLogger("aaisp_multi_exporter")
 TEXT = "text/plain"
 #: Probe answers are small; a low level costs little CPU for most of the saving.
 GZIP_LEVEL = 1
-
-
-@dataclass
-class ReloadStatus:
-    success: bool
-    at: float  # Unix time
-    error: str | None = None
-
-
-@dataclass
-class ExporterState:
-    """Process-wide state: the configuration in force and the services probes share.
-
-    Probes read ``config`` once at their start, so a reload swapping it never changes a
-    probe half-way.
-    """
-
-    loader: Callable[[], Config]
-    services: ProbeServices
-    discovery: Discovery
-    timeout_offset: float = 0.5
-    max_requests: int = 40
-    probes_running: int = 0
-    config: Config | None = None
-    last_reload: ReloadStatus | None = None
-    started: float = field(default_factory=time.monotonic)
-    history: ProbeHistory = field(default_factory=ProbeHistory)
-    rejections: RecentRejections = field(default_factory=RecentRejections)
-
-    @property
-    def metrics(self) -> ExporterMetrics:
-        return self.services.metrics
-
-    def reload(self) -> Config:
-        """Load and validate fully, then swap; on failure the running config stays."""
-        try:
-            config = self.loader()
-        except ConfigError as error:
-            self.last_reload = ReloadStatus(success=False, at=time.time(), error=str(error))
-            self.metrics.reload_successful.set(0)
-            raise
-        self.config = config
-        self.last_reload = ReloadStatus(success=True, at=time.time())
-        self.metrics.reload_successful.set(1)
-        self.metrics.reload_timestamp.set(self.last_reload.at)
-        self.metrics.init_modules(config.modules)
-        self.discovery.forget_missing(config)
-        self.services.store.retain(
-            (name, auth.secret_fingerprint()) for name, auth in config.auths.items()
-        )
-        return config
 
 
 STATE = web.AppKey("state", ExporterState)
@@ -191,7 +133,7 @@ async def probe(request: web.Request) -> web.Response:
 def _exposition(request: web.Request, result: ProbeResult) -> web.Response:
     """Text or OpenMetrics as the scraper asks, gzipped when it accepts that (as promhttp)."""
     encoder, content_type = choose_encoder(request.headers.get(hdrs.ACCEPT, ""))
-    body = result.render(encoder, content_type, request.app[STATE].services.outcome_texts)
+    body = render_result(result, encoder, content_type, request.app[STATE].outcome_texts)
     headers = {hdrs.CONTENT_TYPE: content_type, hdrs.VARY: "Accept, Accept-Encoding"}
     if gzip_accepted(request.headers.get(hdrs.ACCEPT_ENCODING, "")):
         body = gzip.compress(body, compresslevel=GZIP_LEVEL)
@@ -312,9 +254,15 @@ async def logs(request: web.Request) -> web.Response:
 
 
 def create_app(state: ExporterState, *, middlewares: Sequence[Middleware] = ()) -> web.Application:
-    """``middlewares`` wrap the exporter's own, so authentication sees every request first."""
+    """The exporter as an aiohttp app; the command line and every test server use this.
+
+    The app owns the CHAOS session (``cleanup_ctx``): opened when the server starts, closed
+    when it stops, after background refreshes end. ``middlewares`` wrap the exporter's own,
+    so authentication sees every request first.
+    """
     app = web.Application(middlewares=[*middlewares, _errors])
     app[STATE] = state
+    app.cleanup_ctx.append(_chaos_session)
     app.router.add_get("/", landing)
     app.router.add_get("/probe", probe)
     app.router.add_get("/metrics", make_aiohttp_handler(state.metrics.registry))
@@ -329,25 +277,11 @@ def create_app(state: ExporterState, *, middlewares: Sequence[Middleware] = ()) 
     return app
 
 
-def build_state(
-    loader: Callable[[], Config],
-    client: ChaosClient,
-    metrics: ExporterMetrics,
-    *,
-    timeout_offset: float = 0.5,
-    max_requests: int = 40,
-    history_limit: int = DEFAULT_LIMIT,
-    store: SnapshotStore | None = None,
-) -> ExporterState:
-    """Wire the shared services; the caller loads the first configuration with ``reload``."""
-    if store is None:
-        store = SnapshotStore()
-    services = ProbeServices(client=client, store=store, metrics=metrics)
-    return ExporterState(
-        loader=loader,
-        services=services,
-        timeout_offset=timeout_offset,
-        max_requests=max_requests,
-        discovery=Discovery(services),
-        history=ProbeHistory(history_limit),
-    )
+async def _chaos_session(app: web.Application) -> AsyncIterator[None]:
+    services = app[STATE].services
+    await services.client.open()
+    try:
+        yield
+    finally:
+        await services.store.close()  # refreshes in flight end before their session does
+        await services.client.close()

@@ -16,14 +16,13 @@ from pathlib import Path
 from aiohttp import web
 
 from aaisp_multi_exporter import __version__, eventloop
-from aaisp_multi_exporter.app import ExporterState, build_state, create_app
-from aaisp_multi_exporter.chaoscheck import run_chaos_check
-from aaisp_multi_exporter.client import ChaosClient, make_session
+from aaisp_multi_exporter.app import create_app
+from aaisp_multi_exporter.chaos.check import run_chaos_check
 from aaisp_multi_exporter.config import Config, ConfigError, load_config
 from aaisp_multi_exporter.demo import start_demo
 from aaisp_multi_exporter.history import DEFAULT_LIMIT as DEFAULT_HISTORY_LIMIT
 from aaisp_multi_exporter.logsetup import LEVELS, configure_logging, fields
-from aaisp_multi_exporter.selfmetrics import ExporterMetrics
+from aaisp_multi_exporter.state import ExporterState, build_state
 from aaisp_multi_exporter.versioninfo import VersionAction
 from aaisp_multi_exporter.web import (
     Authenticator,
@@ -330,19 +329,14 @@ async def serve(options: Options) -> int:
         stack.callback(listener.close)
 
         loader, demo_urls = await _config_source(options, stack)
-        metrics = ExporterMetrics()
-        session = make_session()
-        stack.push_async_callback(session.close)
+        # The CHAOS session is the app's (create_app): opened by runner.setup below, closed
+        # by runner.cleanup after background refreshes end.
         state = build_state(
             loader,
-            ChaosClient(session, metrics),
-            metrics,
             timeout_offset=options.timeout_offset,
             max_requests=options.max_requests,
             history_limit=options.history_limit,
         )
-        # Runs before the session closes: background refreshes end cleanly, not mid-request.
-        stack.push_async_callback(state.services.store.close)
         try:
             state.reload()
         except ConfigError as error:

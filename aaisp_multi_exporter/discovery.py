@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypedDict
 
-from aaisp_multi_exporter.commands import INFO
+from aaisp_multi_exporter.chaos.commands import INFO
+from aaisp_multi_exporter.chaos.replies import Reply
+from aaisp_multi_exporter.chaos.snapshots import Policy, SnapshotKey
 from aaisp_multi_exporter.config import AuthConfig, Config, ModuleConfig
 from aaisp_multi_exporter.logsetup import fields
-from aaisp_multi_exporter.probe import ProbeServices
-from aaisp_multi_exporter.probelog import ProbeLog
-from aaisp_multi_exporter.records import ParsedReply
-from aaisp_multi_exporter.snapshots import Policy, SnapshotKey
+from aaisp_multi_exporter.probe.log import ProbeLog
+from aaisp_multi_exporter.probe.run import ProbeServices
 
 LOGGER = logging.getLogger("aaisp_multi_exporter.discovery")
 COMMAND = INFO.name
@@ -39,7 +39,7 @@ class TargetGroup(TypedDict):
     labels: dict[str, str]
 
 
-def target_groups(auth: str, reply: ParsedReply) -> list[TargetGroup]:
+def target_groups(auth: str, reply: Reply) -> list[TargetGroup]:
     """One group per line, so each line's labels travel with it (pure)."""
     groups: list[TargetGroup] = []
     for record in reply.lines.values():
@@ -67,7 +67,7 @@ def _info_modules(config: Config, auth: AuthConfig) -> list[ModuleConfig]:
 class _Listed:
     """A credential set's groups, tied to the answer they were made from."""
 
-    reply: ParsedReply
+    reply: Reply
     groups: list[TargetGroup]
 
 
@@ -135,7 +135,7 @@ class Discovery:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
 
-        async def fetch() -> ParsedReply:
+        async def fetch() -> Reply:
             return await self.services.client.fetch(
                 config.chaos.url,
                 COMMAND,
@@ -169,7 +169,7 @@ class Discovery:
         )
         return stale
 
-    def _listed(self, auth: str, fingerprint: str, reply: ParsedReply) -> _Listed:
+    def _listed(self, auth: str, fingerprint: str, reply: Reply) -> _Listed:
         previous = self.last_good.get((auth, fingerprint))
         if previous is not None and previous.reply is reply:
             return previous

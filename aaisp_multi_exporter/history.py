@@ -1,4 +1,5 @@
-"""Recent probes for the landing page and ``/logs``, in bounded memory.
+"""Recent probes for the landing page and ``/logs`` (and that endpoint's rules), in bounded
+memory.
 
 Modelled on blackbox_exporter's ``prober/history.go``: the last ``limit`` probes, plus up to
 ``limit`` older failures that aged out of that list, because the failure is what someone
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 
 from aaisp_multi_exporter import failing
 from aaisp_multi_exporter.failing import FailingNow, ModuleOutcome, clip_reason
+from aaisp_multi_exporter.probe.request import QueryLike, echo
 
 DEFAULT_LIMIT = 100
 #: Per entry, so the whole history stays bounded even if one probe logs a great deal.
@@ -149,3 +151,69 @@ class ProbeHistory:
             if record.matches(target, module):
                 return record
         return None
+
+
+# --------------------------------------------------------------------------- /logs
+
+
+@dataclass(frozen=True, slots=True)
+class TextAnswer:
+    """``reason`` names why a 400 was given, for the rejected-requests log and list."""
+
+    status: int
+    text: str
+    reason: str | None = None
+    value: str | None = None
+
+
+def _single(query: QueryLike, name: str) -> str | None:
+    """An empty value counts as absent, as in blackbox_exporter and HTML forms."""
+    values = query.getall(name, [])
+    if len(values) > 1:
+        raise _Refused(f'parameter "{name}" may be given at most once')
+    return values[0] if values and values[0] else None
+
+
+class _Refused(Exception):
+    pass
+
+
+def logs_answer(query: QueryLike, history: ProbeHistory) -> TextAnswer:
+    """``/logs?id=N`` or ``/logs?target=T[&module=M]``, with blackbox_exporter's 400/404 rules."""
+    try:
+        probe_id = _single(query, "id")
+        target = _single(query, "target")
+        module = _single(query, "module")
+    except _Refused as refused:
+        return TextAnswer(400, str(refused), reason="invalid_parameter")
+    if probe_id is not None and target is not None:
+        return TextAnswer(400, 'give "id" or "target", not both', reason="invalid_parameter")
+    if module is not None and target is None:
+        return TextAnswer(
+            400, 'parameter "module" needs "target"', reason="invalid_parameter", value=module
+        )
+    if probe_id is None and target is None:
+        return TextAnswer(400, 'parameter "id" or "target" is required', reason="missing_parameter")
+    kept = (
+        f"the history keeps the last {history.limit} probes and up to {history.limit} "
+        "older failures"
+    )
+    if probe_id is not None:
+        # Ids count up from 0 and fit 64 bits; a longer string is not one (and converting
+        # thousands of digits is refused by Python).
+        if not probe_id.isascii() or not probe_id.isdigit() or len(probe_id) > 19:
+            return TextAnswer(
+                400,
+                f"invalid id {echo(probe_id)}: want a probe number",
+                reason="invalid_id",
+                value=probe_id,
+            )
+        record = history.by_id(int(probe_id))
+        if record is None:
+            return TextAnswer(404, f"no probe with id {int(probe_id)}; {kept}")
+        return TextAnswer(200, record.debug_text)
+    found = history.latest(target or "", module)
+    if found is None:
+        which = f" with module {echo(module)}" if module else ""
+        return TextAnswer(404, f"no probe of target {echo(target or '')}{which}; {kept}")
+    return TextAnswer(200, found.debug_text)

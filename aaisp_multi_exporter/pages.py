@@ -10,15 +10,13 @@ from __future__ import annotations
 import platform
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 
 from aaisp_multi_exporter import __version__
 from aaisp_multi_exporter.config import Config
 from aaisp_multi_exporter.failing import Failing
-from aaisp_multi_exporter.history import ProbeHistory, ProbeRecord
-from aaisp_multi_exporter.params import QueryLike, echo
+from aaisp_multi_exporter.history import ProbeRecord
 from aaisp_multi_exporter.rejections import Rejection
 
 #: ``params.TARGET_PATTERN`` for the browser, so it can say what is wrong before sending;
@@ -85,16 +83,6 @@ summary { color: #555; cursor: pointer; margin: 0.2em 0 0.6em; }
 
 #: A table cell: its HTML, or its HTML and CSS classes.
 Cell = str | tuple[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class TextAnswer:
-    """``reason`` names why a 400 was given, for the rejected-requests log and list."""
-
-    status: int
-    text: str
-    reason: str | None = None
-    value: str | None = None
 
 
 def _when(unix: float) -> str:
@@ -389,56 +377,3 @@ the CHAOS v2 API.</p>
 </body>
 </html>
 """
-
-
-def _single(query: QueryLike, name: str) -> str | None:
-    """An empty value counts as absent, as in blackbox_exporter and HTML forms."""
-    values = query.getall(name, [])
-    if len(values) > 1:
-        raise _Refused(f'parameter "{name}" may be given at most once')
-    return values[0] if values and values[0] else None
-
-
-class _Refused(Exception):
-    pass
-
-
-def logs_answer(query: QueryLike, history: ProbeHistory) -> TextAnswer:
-    """``/logs?id=N`` or ``/logs?target=T[&module=M]``, with blackbox_exporter's 400/404 rules."""
-    try:
-        probe_id = _single(query, "id")
-        target = _single(query, "target")
-        module = _single(query, "module")
-    except _Refused as refused:
-        return TextAnswer(400, str(refused), reason="invalid_parameter")
-    if probe_id is not None and target is not None:
-        return TextAnswer(400, 'give "id" or "target", not both', reason="invalid_parameter")
-    if module is not None and target is None:
-        return TextAnswer(
-            400, 'parameter "module" needs "target"', reason="invalid_parameter", value=module
-        )
-    if probe_id is None and target is None:
-        return TextAnswer(400, 'parameter "id" or "target" is required', reason="missing_parameter")
-    kept = (
-        f"the history keeps the last {history.limit} probes and up to {history.limit} "
-        "older failures"
-    )
-    if probe_id is not None:
-        # Ids count up from 0 and fit 64 bits; a longer string is not one (and converting
-        # thousands of digits is refused by Python).
-        if not probe_id.isascii() or not probe_id.isdigit() or len(probe_id) > 19:
-            return TextAnswer(
-                400,
-                f"invalid id {echo(probe_id)}: want a probe number",
-                reason="invalid_id",
-                value=probe_id,
-            )
-        record = history.by_id(int(probe_id))
-        if record is None:
-            return TextAnswer(404, f"no probe with id {int(probe_id)}; {kept}")
-        return TextAnswer(200, record.debug_text)
-    found = history.latest(target or "", module)
-    if found is None:
-        which = f" with module {echo(module)}" if module else ""
-        return TextAnswer(404, f"no probe of target {echo(target or '')}{which}; {kept}")
-    return TextAnswer(200, found.debug_text)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from aaisp_multi_exporter.logsetup import fields
 from aaisp_multi_exporter.logthrottle import LogThrottle
-from aaisp_multi_exporter.params import echo
+from aaisp_multi_exporter.probe.request import echo
 
 LOGGER = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from prometheus_client import (
 from prometheus_client.gc_collector import GCCollector
 
 from aaisp_multi_exporter import __version__
+from aaisp_multi_exporter.chaos.errors import Outcome
 from aaisp_multi_exporter.config import KNOWN_COMMANDS
-from aaisp_multi_exporter.records import Outcome
 
 #: Why a probe request was turned away before it ran (the ``reason`` label).
 REJECT_REASONS = (

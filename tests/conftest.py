@@ -12,12 +12,11 @@ import pytest
 from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from aaisp_multi_exporter.app import ExporterState, build_state, create_app
-from aaisp_multi_exporter.client import ChaosClient, make_session
+from aaisp_multi_exporter.app import create_app
+from aaisp_multi_exporter.chaos.snapshots import SnapshotStore
 from aaisp_multi_exporter.config import Config, load_config, parse_config
-from aaisp_multi_exporter.selfmetrics import ExporterMetrics
 from aaisp_multi_exporter.simulator import SimAccount, Simulator, generate_lines
-from aaisp_multi_exporter.snapshots import SnapshotStore
+from aaisp_multi_exporter.state import ExporterState, build_state
 
 #: Appears nowhere but in credentials; tests assert it never leaks.
 SENTINEL = "S3NTINEL-pa55-do-not-leak"
@@ -137,9 +136,7 @@ ExporterFactory = Callable[..., Awaitable[Exporter]]
 @pytest.fixture
 async def make_exporter(simulator: Simulator) -> AsyncIterator[ExporterFactory]:
     """Start an exporter on a real port against the simulator; config from ``config_text``."""
-    started: list[
-        tuple[TestServer, aiohttp.ClientSession, aiohttp.ClientSession, ExporterState]
-    ] = []
+    started: list[tuple[TestServer, aiohttp.ClientSession]] = []
 
     async def start(
         text: str | None = None,
@@ -156,13 +153,9 @@ async def make_exporter(simulator: Simulator) -> AsyncIterator[ExporterFactory]:
                 return load_config(path)
             return parse_config(body, source="test.toml")
 
-        metrics = ExporterMetrics()
-        chaos_session = make_session()
         clock = OffsetClock()
         state = build_state(
             loader,
-            ChaosClient(chaos_session, metrics),
-            metrics,
             timeout_offset=timeout_offset,
             max_requests=max_requests,
             store=SnapshotStore(clock=clock),
@@ -171,15 +164,13 @@ async def make_exporter(simulator: Simulator) -> AsyncIterator[ExporterFactory]:
         server = TestServer(create_app(state))
         await server.start_server()
         http = aiohttp.ClientSession()
-        started.append((server, http, chaos_session, state))
+        started.append((server, http))
         return Exporter(state=state, server=server, http=http, clock=clock)
 
     yield start
-    for server, http, chaos_session, state in started:
+    for server, http in started:
         await http.close()
-        await server.close()
-        await state.services.store.close()
-        await chaos_session.close()
+        await server.close()  # the app's cleanup closes the store and the CHAOS session
 
 
 @pytest.fixture

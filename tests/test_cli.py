@@ -6,8 +6,6 @@ import asyncio
 import contextlib
 import importlib.metadata
 import importlib.util
-import json
-import logging
 import os
 import platform
 import re
@@ -23,7 +21,6 @@ import pytest
 
 from aaisp_multi_exporter import __version__
 from aaisp_multi_exporter.cli import build_parser
-from aaisp_multi_exporter.logsetup import JsonFormatter, LogfmtFormatter, fields
 from tests.conftest import samples
 
 REPO = Path(__file__).resolve().parent.parent
@@ -131,44 +128,6 @@ def test_bad_duration_flags(text: str, capsys: pytest.CaptureFixture[str]) -> No
         build_parser().parse_args(["--web.read-header-timeout", text])
     assert caught.value.code == 2
     assert "--web.read-header-timeout" in capsys.readouterr().err
-
-
-def _record(message: str, **values: object) -> logging.LogRecord:
-    record = logging.LogRecord(
-        "aaisp_multi_exporter.probe", logging.INFO, "x", 1, message, (), None
-    )
-    record.__dict__.update(fields(**values))
-    record.created = 0.0
-    return record
-
-
-@pytest.mark.parametrize(
-    ("values", "expected"),
-    [
-        ({}, "msg=hello"),
-        ({"target": "10001", "module": "line"}, "msg=hello target=10001 module=line"),
-        ({"reason": 'CHAOS error: "x y"'}, 'msg=hello reason="CHAOS error: \\"x y\\""'),
-        ({"reason": "a\nb"}, 'msg=hello reason="a\\nb"'),
-        ({"empty": ""}, 'msg=hello empty=""'),
-    ],
-)
-def test_logfmt(values: dict[str, object], expected: str) -> None:
-    line = LogfmtFormatter().format(_record("hello", **values))
-    assert line == (
-        "ts=1970-01-01T00:00:00.000Z level=info logger=aaisp_multi_exporter.probe " + expected
-    )
-
-
-def test_json_log() -> None:
-    line = JsonFormatter().format(_record("probe failed", target="1", module="line"))
-    assert json.loads(line) == {
-        "ts": "1970-01-01T00:00:00.000Z",
-        "level": "info",
-        "logger": "aaisp_multi_exporter.probe",
-        "msg": "probe failed",
-        "target": "1",
-        "module": "line",
-    }
 
 
 def free_port() -> int:

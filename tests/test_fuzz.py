@@ -20,12 +20,11 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aaisp_multi_exporter.app import build_state, create_app
-from aaisp_multi_exporter.client import ChaosClient, make_session
+from aaisp_multi_exporter.app import create_app
+from aaisp_multi_exporter.chaos.snapshots import SnapshotStore
 from aaisp_multi_exporter.config import Config, parse_config
-from aaisp_multi_exporter.selfmetrics import ExporterMetrics
 from aaisp_multi_exporter.simulator import Fault, SimAccount, Simulator, generate_lines
-from aaisp_multi_exporter.snapshots import SnapshotStore
+from aaisp_multi_exporter.state import build_state
 from tests.conftest import HOME_LOGIN, SENTINEL, OffsetClock, config_text, samples
 
 T = TypeVar("T")
@@ -80,10 +79,7 @@ def live() -> Iterator[Live]:
         def loader() -> Config:
             return parse_config(text, source="fuzz.toml")
 
-        metrics = ExporterMetrics()
-        state = build_state(
-            loader, ChaosClient(make_session(), metrics), metrics, store=SnapshotStore(clock=clock)
-        )
+        state = build_state(loader, store=SnapshotStore(clock=clock))
         state.reload()
         runner = web.AppRunner(create_app(state))
         await runner.setup()

@@ -20,10 +20,10 @@ from aaisp_multi_exporter.pages import (
     age,
     render_landing,
 )
-from aaisp_multi_exporter.params import TARGET_PATTERN, ProbeRejected, parse_auth
+from aaisp_multi_exporter.probe.request import TARGET_PATTERN
 from aaisp_multi_exporter.rejections import RecentRejections
 from aaisp_multi_exporter.simulator import Fault, Simulator
-from tests.conftest import HOME_LOGIN, SENTINEL, Exporter, ExporterFactory, config_text
+from tests.conftest import HOME_LOGIN, SENTINEL, Exporter, ExporterFactory
 
 LINE = "10001"
 MISSING = "nosuch"
@@ -492,27 +492,6 @@ async def test_empty_auth_means_module_default(exporter: Exporter) -> None:
     assert status == 200, text
     assert f"Probe of target {LINE} succeeded" in text
     assert exporter.state.history.recent()[0].auths == ("home",)
-
-
-@pytest.mark.parametrize(
-    ("values", "expected"),
-    [
-        pytest.param([], None, id="omitted"),
-        pytest.param([""], None, id="empty"),
-        pytest.param(["other"], "other", id="named"),
-    ],
-)
-def test_parse_auth(values: list[str], expected: str | None) -> None:
-    config = parse_config(config_text("http://127.0.0.1:1"), source="test.toml")
-    auth = parse_auth(values, config.auths)
-    assert (auth.name if auth else None) == expected
-
-
-@pytest.mark.parametrize("values", [["", "home"], ["home", "home"], ["nope"]])
-def test_parse_auth_refuses(values: list[str]) -> None:
-    config = parse_config(config_text("http://127.0.0.1:1"), source="test.toml")
-    with pytest.raises(ProbeRejected):
-        parse_auth(values, config.auths)
 
 
 def hostile_state() -> tuple[ProbeHistory, RecentRejections]:

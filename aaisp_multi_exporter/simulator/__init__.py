@@ -1,11 +1,20 @@
 """A CHAOS v2 look-alike server for tests, ``--demo`` and benchmarks (SPEC.md §10).
 
 It follows ``chaos-api.md`` closely, quirks included, and speaks JSON only: XML or SOAP requests
-and ``/xml`` or ``/soap`` suffixes get HTTP 501. See ``server`` for the protocol details,
-``lines`` for the generated data and its quirk-by-index table, ``model.Fault`` for the faults
-it can inject (each kind documented there), and ``__main__`` for the stand-alone command line.
+and ``/xml`` or ``/soap`` suffixes get HTTP 501. One module per job:
+
+* ``server``: the ``Simulator``, its routes and lifecycle, the order a request takes, counting.
+* ``attributes``: a request's attributes from query, body and Basic auth.
+* ``auth``: which account a request is, or which of CHAOS's authentication errors.
+* ``envelope``: the JSON reply, envelope and payload of each command.
+* ``model``: the data served (``SimAccount``) and the faults it can inject (``Fault``, each
+  kind documented there); ``lines``: generated lines and their quirk-by-index table.
+* ``faults``: which fault a request gets; ``faultreplies``: what each fault sends instead.
+* ``admin``: the ``/_sim/`` endpoints; ``__main__``: the stand-alone command line.
 """
 
+from .auth import ACCOUNT_AUTH_FAILED, BAD_CONTROL_LOGIN, CONTROL_AUTH_FAILED
+from .envelope import BAD_SERVICE, UNKNOWN_COMMAND
 from .lines import (
     QUIRK_CYCLE,
     QUIRKS,
@@ -28,14 +37,7 @@ from .model import (
     demo_accounts,
     numbered_accounts,
 )
-from .server import (
-    ACCOUNT_AUTH_FAILED,
-    BAD_CONTROL_LOGIN,
-    BAD_SERVICE,
-    CONTROL_AUTH_FAILED,
-    UNKNOWN_COMMAND,
-    Simulator,
-)
+from .server import Simulator
 
 __all__ = [
     "ACCOUNT_AUTH_FAILED",

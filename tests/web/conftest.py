@@ -14,11 +14,10 @@ import trustme
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
-from aaisp_multi_exporter.app import build_state, create_app
-from aaisp_multi_exporter.client import ChaosClient, make_session
+from aaisp_multi_exporter.app import create_app
 from aaisp_multi_exporter.config import Config, parse_config
-from aaisp_multi_exporter.selfmetrics import ExporterMetrics
 from aaisp_multi_exporter.simulator import Simulator
+from aaisp_multi_exporter.state import build_state
 from aaisp_multi_exporter.web import Authenticator, WebConfigWatcher, basic_auth_middleware
 from tests.conftest import config_text
 from tests.web.support import PASSWORD, Secured, SecuredFactory, write_leaf
@@ -90,9 +89,7 @@ async def secured(simulator: Simulator, tmp_path: Path) -> AsyncIterator[Secured
         def loader() -> Config:
             return parse_config(body, source="test.toml")
 
-        metrics = ExporterMetrics()
-        chaos_session = make_session()
-        state = build_state(loader, ChaosClient(chaos_session, metrics), metrics)
+        state = build_state(loader)
         state.reload()
         # As cli.serve wires it: the middleware for basic auth, the signal for the headers.
         app = create_app(state, middlewares=[basic_auth_middleware(watcher, auth)])
@@ -105,7 +102,6 @@ async def secured(simulator: Simulator, tmp_path: Path) -> AsyncIterator[Secured
 
         async def stop() -> None:
             await runner.cleanup()
-            await chaos_session.close()
             auth.close()
 
         cleanups.append(stop)

@@ -14,7 +14,7 @@ import pytest
 from aaisp_multi_exporter.simulator import Fault, Simulator
 from tests.conftest import ExporterFactory
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 LINE = "aaisp_broadband_line"
 DOWNLOAD = f"{LINE}_sync_download_bytes_per_second"

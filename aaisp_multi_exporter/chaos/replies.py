@@ -10,13 +10,12 @@ ends as one ``invalid_response``, not a crash, a 500 or a probe past its deadlin
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
-from aaisp_multi_exporter.commands import COMMANDS, Command, FieldValue
+from aaisp_multi_exporter.chaos.commands import COMMANDS, Command, FieldValue
+from aaisp_multi_exporter.chaos.errors import ChaosError, Outcome, classify_error
 
 #: Notes kept per reply; the rest are counted, so a flood of bad entries costs no memory.
 MAX_NOTES = 20
@@ -24,41 +23,6 @@ MAX_NOTES = 20
 MAX_UNUSABLE_ENTRIES = 10_000
 #: Line IDs are the probe's target, which is at most 64 characters.
 MAX_ID_CHARS = 64
-
-#: Error texts about credentials (the three known strings and any like them, such as a locked
-#: login): retrying them could lock the account, and they say the password is the problem.
-_AUTH_WORDS = re.compile(r"authori[sz]|log-?in|password|credential", re.IGNORECASE)
-
-
-class Outcome(StrEnum):
-    """How one CHAOS request ended; the label values of ``chaos_requests_total``."""
-
-    OK = "ok"
-    AUTH_ERROR = "auth_error"
-    API_ERROR = "api_error"
-    HTTP_ERROR = "http_error"
-    INVALID_RESPONSE = "invalid_response"
-    TIMEOUT = "timeout"
-    TRANSPORT_ERROR = "transport_error"
-
-
-class ChaosReplyError(Exception):
-    """A reply that arrived but cannot be used. The message never holds request data."""
-
-    def __init__(self, outcome: Outcome, message: str, *, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.outcome = outcome
-        self.retryable = retryable
-
-    @property
-    def definitive(self) -> bool:
-        """CHAOS said no (an ``error`` string): asking again soon would get the same answer."""
-        return self.outcome in (Outcome.AUTH_ERROR, Outcome.API_ERROR)
-
-
-def classify_error(text: str) -> Outcome:
-    """Every ``error`` string is a refusal; those about credentials are auth errors."""
-    return Outcome.AUTH_ERROR if _AUTH_WORDS.search(text) else Outcome.API_ERROR
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +151,7 @@ class LineIndex(Mapping[str, LineRecord]):
 
 
 @dataclass(frozen=True, slots=True)
-class ParsedReply:
+class Reply:
     """The usable part of one CHAOS reply, with at most MAX_NOTES notes and a count of all."""
 
     lines: Mapping[str, LineRecord]
@@ -221,29 +185,29 @@ def load_json(body: bytes) -> Any:
     try:
         return json.loads(body, parse_int=_bounded_int)
     except RecursionError:
-        raise ChaosReplyError(Outcome.INVALID_RESPONSE, "reply is nested too deeply") from None
+        raise ChaosError(Outcome.INVALID_RESPONSE, "reply is nested too deeply") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ChaosReplyError(
+        raise ChaosError(
             Outcome.INVALID_RESPONSE,
             f"reply is not JSON ({exc.__class__.__name__})",
             retryable=True,
         ) from None
     except ValueError as exc:  # pragma: no cover - parse_int covers the known cases
-        raise ChaosReplyError(
+        raise ChaosError(
             Outcome.INVALID_RESPONSE, f"reply cannot be read ({exc.__class__.__name__})"
         ) from None
 
 
-def parse_reply(command_name: str, body: bytes) -> ParsedReply:
+def parse_reply(command_name: str, body: bytes) -> Reply:
     """Check the envelope of a reply to ``command_name`` and index its lines by ``ID``.
 
-    Raises ChaosReplyError: not JSON (retryable: an outage page or a cut connection), an
+    Raises ChaosError: not JSON (retryable: an outage page or a cut connection), an
     ``error`` string (a refusal, never retried) or a payload of the wrong shape.
     """
     command = COMMANDS[command_name]
     document = load_json(body)
     if not isinstance(document, dict):
-        raise ChaosReplyError(
+        raise ChaosError(
             Outcome.INVALID_RESPONSE, f"reply is a JSON {_json_type(document)}, not an object"
         )
     error = document.get("error")
@@ -252,15 +216,15 @@ def parse_reply(command_name: str, body: bytes) -> ParsedReply:
         outcome = classify_error(text)
         if outcome is Outcome.AUTH_ERROR:
             shown = text if len(text) <= 80 else text[:77] + "..."
-            raise ChaosReplyError(outcome, f"CHAOS refused the credentials: {shown}")
-        raise ChaosReplyError(outcome, f"CHAOS error: {describe(text)}")
+            raise ChaosError(outcome, f"CHAOS refused the credentials: {shown}")
+        raise ChaosError(outcome, f"CHAOS error: {describe(text)}")
     key = command.payload_key
     payload = document.get(key)
     if isinstance(payload, dict):
         payload = [payload]  # "arrays are used normally": a lone object is one entry
     if not isinstance(payload, list):
         found = "missing" if payload is None else f"a {_json_type(payload)}"
-        raise ChaosReplyError(Outcome.INVALID_RESPONSE, f'reply has no "{key}" array ({found})')
+        raise ChaosError(Outcome.INVALID_RESPONSE, f'reply has no "{key}" array ({found})')
     raw: dict[str, Mapping[str, Any]] = {}
     notes: list[str] = []
     unusable = 0
@@ -269,7 +233,7 @@ def parse_reply(command_name: str, body: bytes) -> ParsedReply:
         if line_id is None:
             unusable += 1
             if unusable > MAX_UNUSABLE_ENTRIES:
-                raise ChaosReplyError(
+                raise ChaosError(
                     Outcome.INVALID_RESPONSE,
                     f'reply has more than {MAX_UNUSABLE_ENTRIES} "{key}" entries without a '
                     "usable ID",
@@ -278,7 +242,7 @@ def parse_reply(command_name: str, body: bytes) -> ParsedReply:
                 notes.append(f"{key}[{index}] has no usable ID; skipped")
             continue
         raw[line_id] = entry
-    return ParsedReply(lines=LineIndex(command, raw), notes=tuple(notes), note_count=unusable)
+    return Reply(lines=LineIndex(command, raw), notes=tuple(notes), note_count=unusable)
 
 
 def _json_type(value: object) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from prometheus_client.core import Metric
 
-from aaisp_multi_exporter.commands import INFO, QUOTA, Command
-from aaisp_multi_exporter.linemetrics import line_families
-from aaisp_multi_exporter.records import LineRecord
+from aaisp_multi_exporter.chaos.commands import INFO, QUOTA, Command
+from aaisp_multi_exporter.chaos.replies import LineRecord
+from aaisp_multi_exporter.probe.metrics import line_families
 
 
 def flatten(families: list[Metric]) -> dict[str, float]:

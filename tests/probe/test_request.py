@@ -1,14 +1,19 @@
-"""The blackbox_exporter deadline rule, with its own test vectors."""
+"""A probe request: query rules for ``auth`` (the rest are end to end in test_run) and the
+blackbox_exporter deadline rule, with its own test vectors."""
 
 from __future__ import annotations
 
 import pytest
 
-from aaisp_multi_exporter.deadline import (
+from aaisp_multi_exporter.config import parse_config
+from aaisp_multi_exporter.probe.request import (
     BadTimeoutHeader,
+    ProbeRejected,
     effective_timeout,
+    parse_auth,
     parse_timeout_header,
 )
+from tests.conftest import config_text
 
 
 @pytest.mark.parametrize(
@@ -53,3 +58,24 @@ def test_parse_header(value: str | None, expected: float | None) -> None:
 def test_bad_header(value: str) -> None:
     with pytest.raises(BadTimeoutHeader):
         parse_timeout_header(value)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        pytest.param([], None, id="omitted"),
+        pytest.param([""], None, id="empty"),
+        pytest.param(["other"], "other", id="named"),
+    ],
+)
+def test_parse_auth(values: list[str], expected: str | None) -> None:
+    config = parse_config(config_text("http://127.0.0.1:1"), source="test.toml")
+    auth = parse_auth(values, config.auths)
+    assert (auth.name if auth else None) == expected
+
+
+@pytest.mark.parametrize("values", [["", "home"], ["home", "home"], ["nope"]])
+def test_parse_auth_refuses(values: list[str]) -> None:
+    config = parse_config(config_text("http://127.0.0.1:1"), source="test.toml")
+    with pytest.raises(ProbeRejected):
+        parse_auth(values, config.auths)

@@ -28,7 +28,7 @@ from typing import Any, TextIO
 
 import aiohttp
 
-from aaisp_multi_exporter.capture import (
+from aaisp_multi_exporter.chaos.capture import (
     Category,
     Redactor,
     capture_name,
@@ -36,21 +36,19 @@ from aaisp_multi_exporter.capture import (
     redacted_capture,
     write_private,
 )
-from aaisp_multi_exporter.client import MAX_REPLY_BYTES, make_session
-from aaisp_multi_exporter.commands import COMMANDS, Command
-from aaisp_multi_exporter.config import AuthConfig, Config
-from aaisp_multi_exporter.linemetrics import line_families
-from aaisp_multi_exporter.probe import render
-from aaisp_multi_exporter.records import (
-    ChaosReplyError,
+from aaisp_multi_exporter.chaos.client import MAX_REPLY_BYTES, make_session
+from aaisp_multi_exporter.chaos.commands import COMMANDS, Command
+from aaisp_multi_exporter.chaos.errors import ChaosError, Outcome
+from aaisp_multi_exporter.chaos.replies import (
     LineIndex,
     LineRecord,
-    Outcome,
-    ParsedReply,
+    Reply,
     load_json,
     normalise_key,
     parse_reply,
 )
+from aaisp_multi_exporter.config import AuthConfig, Config
+from aaisp_multi_exporter.probe.metrics import line_families, render
 
 #: One call may take this long; CHAOS listing thousands of lines takes seconds, not minutes.
 CALL_TIMEOUT_SECONDS = 60.0
@@ -81,7 +79,7 @@ class Call:
     problem: str | None = None
     body: bytes | None = None
     document: object = None
-    reply: ParsedReply | None = None
+    reply: Reply | None = None
 
     @property
     def answered(self) -> bool:
@@ -135,7 +133,7 @@ async def call_chaos(
         )
     try:
         reply = parse_reply(command, body)
-    except ChaosReplyError as error:
+    except ChaosError as error:
         return done(error.outcome, str(error), body=body, document=document)
     return done(Outcome.OK, body=body, document=document, reply=reply)
 
@@ -154,7 +152,7 @@ async def _read_capped(response: aiohttp.ClientResponse) -> bytes | None:
 def _decode(body: bytes) -> object:
     try:
         return load_json(body)
-    except ChaosReplyError:
+    except ChaosError:
         return None
 
 

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple, TypeVar
 
-from aaisp_multi_exporter.records import ChaosReplyError, Outcome, ParsedReply
+from aaisp_multi_exporter.chaos.errors import ChaosError, Outcome
+from aaisp_multi_exporter.chaos.replies import Reply
 
 #: First wait after a failed fetch; doubled on each consecutive failure up to the cap.
 FIRST_BACKOFF_SECONDS = 5.0
@@ -32,7 +33,7 @@ MIN_REFUSAL_SECONDS = 60.0
 REFRESH_AHEAD_AT = 0.75
 SWEEP_EVERY_SECONDS = 30.0
 
-Fetch = Callable[[], Awaitable[ParsedReply]]
+Fetch = Callable[[], Awaitable[Reply]]
 _E = TypeVar("_E")
 
 
@@ -62,8 +63,8 @@ class Lookup(StrEnum):
 class Snapshot:
     """A CHAOS answer, or the error that stood in its place, and when it was obtained."""
 
-    reply: ParsedReply | None
-    error: ChaosReplyError | None
+    reply: Reply | None
+    error: ChaosError | None
     fetched_at: float  # the store's clock (time.monotonic())
     #: For a failure: when the next fetch may be made.
     retry_at: float | None = None
@@ -83,7 +84,7 @@ class Policy:
     def max_backoff(self) -> float:
         return max(self.cache_seconds, MIN_REFUSAL_SECONDS)
 
-    def backoff(self, error: ChaosReplyError, streak: int) -> float:
+    def backoff(self, error: ChaosError, streak: int) -> float:
         """Refusals wait the longest; other failures 5 s, doubling per consecutive one."""
         if error.definitive:
             return self.max_backoff
@@ -134,14 +135,6 @@ class SnapshotStore:
 
     def now(self) -> float:
         return self._clock()
-
-    def peek(self, key: SnapshotKey) -> Snapshot | None:
-        """The answer or shared failure a probe would get now; never starts a call."""
-        now = self._clock()
-        answer = self._answers.get(key)
-        if answer is not None and now < answer.expires_at:
-            return answer.snapshot
-        return self._shared_failure(key, now)
 
     def _shared_failure(self, key: SnapshotKey, now: float) -> Snapshot | None:
         failure = self._failures.get(key)
@@ -212,12 +205,12 @@ class SnapshotStore:
         try:
             try:
                 reply = await fetch()
-            except ChaosReplyError as error:
+            except ChaosError as error:
                 return self._store_failure(key, error, policy)
             except asyncio.CancelledError:
                 # Stopped by retain() or close(): the probes waiting on it get a failure they
                 # can report, and nothing is stored.
-                stopped = ChaosReplyError(
+                stopped = ChaosError(
                     Outcome.TIMEOUT,
                     "CHAOS call stopped: the configuration changed or the exporter is stopping",
                 )
@@ -226,7 +219,7 @@ class SnapshotStore:
         finally:
             self._in_flight.pop(key, None)
 
-    def _store_answer(self, key: SnapshotKey, reply: ParsedReply, policy: Policy) -> Snapshot:
+    def _store_answer(self, key: SnapshotKey, reply: Reply, policy: Policy) -> Snapshot:
         now = self._clock()
         snapshot = Snapshot(reply=reply, error=None, fetched_at=now)
         self._failures.pop(key, None)  # a success ends the backoff
@@ -241,7 +234,7 @@ class SnapshotStore:
             self._bound(self._answers, now)
         return snapshot
 
-    def _store_failure(self, key: SnapshotKey, error: ChaosReplyError, policy: Policy) -> Snapshot:
+    def _store_failure(self, key: SnapshotKey, error: ChaosError, policy: Policy) -> Snapshot:
         now = self._clock()
         previous = self._failures.get(key)
         streak = previous.streak + 1 if previous is not None and now < previous.forget_at else 1

@@ -6,8 +6,9 @@ import asyncio
 
 import pytest
 
-from aaisp_multi_exporter.records import ChaosReplyError, Outcome, ParsedReply
-from aaisp_multi_exporter.snapshots import Lookup, Policy, SnapshotKey, SnapshotStore
+from aaisp_multi_exporter.chaos.errors import ChaosError, Outcome
+from aaisp_multi_exporter.chaos.replies import Reply
+from aaisp_multi_exporter.chaos.snapshots import Lookup, Policy, SnapshotKey, SnapshotStore
 
 
 class Clock:
@@ -25,22 +26,22 @@ def key(service: str = "", fingerprint: str = "fp") -> SnapshotKey:
 class Fetcher:
     """Counts calls; optionally waits on a gate or fails, to drive the store."""
 
-    def __init__(self, error: ChaosReplyError | None = None) -> None:
+    def __init__(self, error: ChaosError | None = None) -> None:
         self.calls = 0
         self.gate = asyncio.Event()
         self.gate.set()
         self.error = error
 
-    async def __call__(self) -> ParsedReply:
+    async def __call__(self) -> Reply:
         self.calls += 1
         await self.gate.wait()
         if self.error is not None:
             raise self.error
-        return ParsedReply(lines={})
+        return Reply(lines={})
 
 
 CACHE60 = Policy(60)
-HTTP_500 = ChaosReplyError(Outcome.HTTP_ERROR, "CHAOS answered HTTP 500", retryable=True)
+HTTP_500 = ChaosError(Outcome.HTTP_ERROR, "CHAOS answered HTTP 500", retryable=True)
 
 
 async def test_concurrent_lookups_share_one_call() -> None:
@@ -96,7 +97,7 @@ async def test_failures_are_shared_for_their_backoff(
 ) -> None:
     clock = Clock()
     store = SnapshotStore(clock=clock)
-    fetch = Fetcher(ChaosReplyError(outcome, "failed"))
+    fetch = Fetcher(ChaosError(outcome, "failed"))
     first, how = await store.get(key(), fetch, Policy(cache_seconds))
     assert how is Lookup.FETCHED
     assert first.retry_at == pytest.approx(clock.now + kept_for)
@@ -162,7 +163,7 @@ async def test_outage_costs_calls_per_backoff_step_not_per_probe() -> None:
 
 async def test_changed_credentials_never_reuse_a_refusal() -> None:
     store = SnapshotStore()
-    refused = Fetcher(ChaosReplyError(Outcome.AUTH_ERROR, "refused"))
+    refused = Fetcher(ChaosError(Outcome.AUTH_ERROR, "refused"))
     await store.get(key(fingerprint="old"), refused, CACHE60)
     fixed = Fetcher()
     snapshot, how = await store.get(key(fingerprint="new"), fixed, CACHE60)
@@ -231,7 +232,7 @@ async def test_refresh_ahead_never_serves_an_expired_answer() -> None:
 async def test_failed_refresh_keeps_serving_until_expiry_then_shares_the_failure() -> None:
     clock = Clock()
     store, fetch = SnapshotStore(clock=clock), Fetcher()
-    refresh = Fetcher(ChaosReplyError(Outcome.AUTH_ERROR, "Login locked"))
+    refresh = Fetcher(ChaosError(Outcome.AUTH_ERROR, "Login locked"))
     first, _ = await store.get(key(), fetch, CACHE60, refresh)
     clock.now += 46
     await store.get(key(), fetch, CACHE60, refresh)
@@ -273,8 +274,8 @@ async def test_retain_forgets_and_stops_old_credentials() -> None:
     assert how is Lookup.FETCHED
     assert snapshot.error is not None
     assert "configuration changed" in str(snapshot.error)
-    assert store.peek(key("a", fingerprint="old")) is None
-    assert store.peek(key("c", fingerprint="new")) is not None
+    assert store.lookup(key("a", fingerprint="old"), CACHE60) is None
+    assert store.lookup(key("c", fingerprint="new"), CACHE60) is not None
     assert store.in_flight == 0
 
 
@@ -297,8 +298,8 @@ async def test_size_bound_and_sweep() -> None:
     for index in range(25):
         await store.get(key(str(index)), fetch, CACHE60)
     assert len(store) == 10
-    assert store.peek(key("24")) is not None
-    assert store.peek(key("0")) is None
+    assert store.lookup(key("24"), CACHE60) is not None
+    assert store.lookup(key("0"), CACHE60) is None
     clock.now += 61
     assert store.sweep() == 10
     assert len(store) == 0

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from aaisp_multi_exporter.commands import (
+from aaisp_multi_exporter.chaos.commands import (
     COMMANDS,
     INFO,
     QUOTA,

@@ -1,43 +1,31 @@
-"""One probe: CHAOS answers for one line, turned into a fresh registry's exposition.
+"""Running one probe: the CHAOS answers a line's modules need, as results.
 
 A CHAOS or line failure is a result, not an exception: the probe still returns every metric
-it could fill, with ``probe_success 0`` (blackbox_exporter's model).
+it could fill, with ``probe_success 0`` (blackbox_exporter's model). Turning results into
+exposition text is ``probe.metrics``'s job.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from prometheus_client import generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
-from prometheus_client.registry import Collector
-
-from aaisp_multi_exporter.client import ChaosClient
-from aaisp_multi_exporter.commands import COMMANDS, Command
-from aaisp_multi_exporter.linemetrics import line_families
+from aaisp_multi_exporter.chaos.client import ChaosClient
+from aaisp_multi_exporter.chaos.commands import COMMANDS, Command
+from aaisp_multi_exporter.chaos.replies import LineRecord, Reply
+from aaisp_multi_exporter.chaos.snapshots import Lookup, Policy, SnapshotKey, SnapshotStore
 from aaisp_multi_exporter.logsetup import fields as log_fields
 from aaisp_multi_exporter.logthrottle import LogThrottle
-from aaisp_multi_exporter.params import ModulePlan, ProbeRequest
-from aaisp_multi_exporter.probelog import ProbeLog
-from aaisp_multi_exporter.records import LineRecord, ParsedReply
+from aaisp_multi_exporter.probe.log import ProbeLog
+from aaisp_multi_exporter.probe.request import ModulePlan, ProbeRequest
 from aaisp_multi_exporter.selfmetrics import ExporterMetrics
-from aaisp_multi_exporter.snapshots import Lookup, Policy, SnapshotKey, SnapshotStore
 
 _PROCESS_LOG = logging.getLogger("aaisp_multi_exporter.probe")
 
 T = TypeVar("T")
-#: A prometheus_client exposition encoder, as ``choose_encoder`` returns.
-Encoder = Callable[[Collector], bytes]
-
-OPENMETRICS = "application/openmetrics-text"
-EOF = b"# EOF\n"
-MAX_RENDERED_FORMATS = 4
-
 #: Left for rendering the answer once CHAOS calls stop. Attempts stop this long before the
 #: probe's deadline and commands half as long before it, so the limits never race.
 RENDER_MARGIN_SECONDS = 0.05
@@ -45,26 +33,6 @@ RENDER_MARGIN_SECONDS = 0.05
 FAILURE_LOG_SECONDS = 60.0
 #: A background refresh's deadline when the module sets no timeout_seconds.
 REFRESH_TIMEOUT_SECONDS = 30.0
-
-
-class OutcomeTexts:
-    """Rendered outcome gauges by (format, success, timeout, module outcomes), bounded.
-
-    A handful of combinations repeat across every probe of a process; odd Accept headers or
-    timeouts cannot grow it past the bound (it starts afresh when full).
-    """
-
-    def __init__(self, limit: int = 256) -> None:
-        self._texts: dict[tuple[object, ...], bytes] = {}
-        self._limit = limit
-
-    def get(self, key: tuple[object, ...]) -> bytes | None:
-        return self._texts.get(key)
-
-    def put(self, key: tuple[object, ...], text: bytes) -> None:
-        if len(self._texts) >= self._limit:
-            self._texts.clear()
-        self._texts[key] = text
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +43,6 @@ class ProbeServices:
     store: SnapshotStore
     metrics: ExporterMetrics
     failure_log: LogThrottle = field(default_factory=lambda: LogThrottle(FAILURE_LOG_SECONDS))
-    outcome_texts: OutcomeTexts = field(default_factory=OutcomeTexts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,57 +81,16 @@ class ProbeResult:
     #: The line's records, one per command, whose rendered series are reused per snapshot.
     lines: tuple[tuple[Command, LineRecord], ...] = ()
 
-    def render(
-        self,
-        encoder: Encoder = generate_latest,
-        content_type: str = CONTENT_TYPE_PLAIN_0_0_4,
-        outcomes: OutcomeTexts | None = None,
-    ) -> bytes:
-        """The answer in the format the scraper asked for (text by default).
-
-        The probe's gauges come from registries made for this request. Those that only say
-        how it went (success, timeout, per-module success) repeat from probe to probe, so
-        their text is kept per set of values in ``outcomes``; the line's series are rendered
-        once per snapshot and format (SPEC 11). Both were most of a cached probe's cost.
-        """
-        openmetrics = content_type.startswith(OPENMETRICS)
-        key = (content_type, self.success, self.timeout, self.module_outcomes)
-        head = outcomes.get(key) if outcomes is not None else None
-        if head is None:
-            head = _trim(render(outcome_families(self), encoder), openmetrics)
-            if outcomes is not None:
-                outcomes.put(key, head)
-        parts = [head, _trim(render(timing_families(self), encoder), openmetrics)]
-        for command, record in self.lines:
-            parts.append(_line_text(command, record, encoder, content_type, openmetrics))
-        if openmetrics:
-            parts.append(EOF)
-        return b"".join(parts)
-
     @property
     def module_outcomes(self) -> tuple[tuple[str, bool], ...]:
         return tuple((module.name, module.success) for module in self.modules)
-
-    @property
-    def exposition(self) -> str:
-        return self.render().decode()
 
     @property
     def reasons(self) -> list[str]:
         return [f"{m.name}: {m.reason}" for m in self.modules if m.reason]
 
 
-class _StaticCollector(Collector):
-    """A registry made for one answer: it holds the families it was given, nothing else."""
-
-    def __init__(self, families: Sequence[Metric]) -> None:
-        self._families = families
-
-    def collect(self) -> Iterable[Metric]:
-        return self._families
-
-
-def find_line(reply: ParsedReply, target: str, scope: str) -> LineRecord | None:
+def find_line(reply: Reply, target: str, scope: str) -> LineRecord | None:
     """A dictionary lookup by line ID, whatever the number of lines.
 
     In ``line`` scope the target may be a phone number or circuit ID, so a one-line answer is
@@ -191,7 +117,7 @@ async def _lookup(
         auth.name, auth.secret_fingerprint(), command.name, module.scope, service or ""
     )
 
-    async def fetch() -> ParsedReply:
+    async def fetch() -> Reply:
         return await services.client.fetch(
             chaos_url,
             command.name,
@@ -202,7 +128,7 @@ async def _lookup(
             log=log,
         )
 
-    async def refresh() -> ParsedReply:
+    async def refresh() -> Reply:
         """A refresh no probe waits for: its own deadline and log."""
         timeout = module.timeout_seconds or REFRESH_TIMEOUT_SECONDS
         return await services.client.fetch(
@@ -299,53 +225,6 @@ async def _all(coroutines: list[Coroutine[Any, Any, T]]) -> list[T]:
     return list(await asyncio.gather(*coroutines))
 
 
-def outcome_families(result: ProbeResult) -> list[Metric]:
-    """The probe's gauges that say how it went; the same values give the same text."""
-    module_success = GaugeMetricFamily(
-        "aaisp_probe_module_success",
-        "1 if the module got CHAOS data for the line.",
-        labels=["module"],
-    )
-    for name, success in result.module_outcomes:
-        module_success.add_metric([name], int(success))
-    return [
-        GaugeMetricFamily(
-            "probe_success",
-            "1 if every requested module got CHAOS data for the line.",
-            value=int(result.success),
-        ),
-        GaugeMetricFamily(
-            "probe_timeout_seconds", "The probe's deadline in seconds.", value=result.timeout
-        ),
-        module_success,
-    ]
-
-
-def timing_families(result: ProbeResult) -> list[Metric]:
-    """The probe's gauges that change every time: its duration and the data's age."""
-    data_age = GaugeMetricFamily(
-        "aaisp_probe_data_age_seconds",
-        "Age of the CHAOS answer used (0 when fetched for this probe; answers are shared "
-        "for the module's cache_seconds).",
-        labels=["module"],
-    )
-    for module in result.modules:
-        age = module.data_age
-        if age is not None:
-            data_age.add_metric([module.name], age)
-    return [
-        GaugeMetricFamily(
-            "probe_duration_seconds", "How long the probe took.", value=result.duration
-        ),
-        data_age,
-    ]
-
-
-def probe_families(result: ProbeResult) -> list[Metric]:
-    """Every gauge of the probe itself, in the order they are exported."""
-    return [*outcome_families(result), *timing_families(result)]
-
-
 def line_records(modules: Sequence[ModuleResult]) -> list[tuple[Command, LineRecord]]:
     """One record per command, whichever module brought it, in the table's order: two modules
     sharing a command must not export its series twice."""
@@ -355,33 +234,6 @@ def line_records(modules: Sequence[ModuleResult]) -> list[tuple[Command, LineRec
             if result.record is not None:
                 records.setdefault(result.command.name, (result.command, result.record))
     return [records[name] for name in COMMANDS if name in records]
-
-
-def _trim(text: bytes, openmetrics: bool) -> bytes:
-    """OpenMetrics ends with one ``# EOF``: parts rendered apart lose theirs."""
-    return text.removesuffix(EOF) if openmetrics else text
-
-
-def _line_text(
-    command: Command, record: LineRecord, encoder: Encoder, content_type: str, openmetrics: bool
-) -> bytes:
-    cached = record.rendered.get(content_type)
-    if cached is not None:
-        return cached
-    text = _trim(render(line_families(command, record), encoder), openmetrics)
-    # A handful of formats exist; the bound stops odd Accept headers from growing the cache.
-    if len(record.rendered) < MAX_RENDERED_FORMATS:
-        record.rendered[content_type] = text
-    return text
-
-
-def render(families: Sequence[Metric], encoder: Encoder = generate_latest) -> bytes:
-    """Exposition from a registry made for these families alone.
-
-    The registry is the collector itself: prometheus_client's encoders only call
-    ``collect()``, and a CollectorRegistry around it added a tenth to a cached probe.
-    """
-    return encoder(_StaticCollector(families))
 
 
 async def run_probe(

@@ -24,11 +24,12 @@ from tenacity import (
 from tenacity.wait import wait_base
 
 from aaisp_multi_exporter import __version__
-from aaisp_multi_exporter.records import ChaosReplyError, Outcome, ParsedReply, parse_reply
+from aaisp_multi_exporter.chaos.errors import ChaosError, Outcome
+from aaisp_multi_exporter.chaos.replies import Reply, parse_reply
 
 if TYPE_CHECKING:
     from aaisp_multi_exporter.config import AuthConfig
-    from aaisp_multi_exporter.probelog import ProbeLog
+    from aaisp_multi_exporter.probe.log import ProbeLog
     from aaisp_multi_exporter.selfmetrics import ExporterMetrics
 
 USER_AGENT = f"aaisp-multi-exporter/{__version__}"
@@ -40,21 +41,6 @@ MAX_REPLY_BYTES = 64 * 1024 * 1024
 
 #: Full-jitter exponential backoff (AWS style), so probes failing together retry apart.
 BACKOFF = wait_random_exponential(multiplier=0.25, max=8, min=0.05)
-
-
-class ChaosRequestError(ChaosReplyError):
-    """A failed CHAOS call, carrying what a retry decision and a log line need."""
-
-    def __init__(
-        self,
-        outcome: Outcome,
-        message: str,
-        *,
-        retryable: bool = False,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(outcome, message, retryable=retryable)
-        self.retry_after = retry_after
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -80,26 +66,41 @@ class _WaitHonouringRetryAfter(wait_base):
         backoff = BACKOFF(retry_state)
         outcome = retry_state.outcome
         error = outcome.exception() if outcome is not None else None
-        if isinstance(error, ChaosRequestError) and error.retry_after is not None:
+        if isinstance(error, ChaosError) and error.retry_after is not None:
             return max(backoff, error.retry_after)
         return backoff
 
 
 def _is_retryable(error: BaseException) -> bool:
-    return isinstance(error, ChaosReplyError) and error.retryable
+    return isinstance(error, ChaosError) and error.retryable
 
 
 class ChaosClient:
-    """Talks to one CHAOS base URL; safe to share across every probe of the process."""
+    """Talks to CHAOS for every probe of the process, over one session it owns.
 
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        metrics: ExporterMetrics,
-    ) -> None:
-        self._session = session
+    The session is opened with ``open`` (the app does it when the server starts) and closed
+    with ``close``, so nothing is left unclosed whichever way the process ends.
+    """
+
+    def __init__(self, metrics: ExporterMetrics) -> None:
         self._metrics = metrics
         self._limits: dict[tuple[str, int], asyncio.Semaphore] = {}
+        self._open: aiohttp.ClientSession | None = None
+
+    async def open(self) -> None:
+        if self._open is None:
+            self._open = make_session()
+
+    async def close(self) -> None:
+        if self._open is not None:
+            await self._open.close()
+            self._open = None
+
+    @property
+    def _session(self) -> aiohttp.ClientSession:
+        if self._open is None:
+            raise RuntimeError("the CHAOS session is not open (ChaosClient.open)")
+        return self._open
 
     def _limit(self, auth: AuthConfig) -> asyncio.Semaphore:
         # Keyed by size too, so a reload that changes max_concurrency takes effect at once.
@@ -119,8 +120,8 @@ class ChaosClient:
         retries: int,
         deadline: float,
         log: ProbeLog,
-    ) -> ParsedReply:
-        """Call ``command`` with retries; raise ChaosRequestError/ChaosReplyError on failure.
+    ) -> Reply:
+        """Call ``command`` with retries; raise ChaosError/ChaosError on failure.
 
         ``deadline`` is in ``loop.time()`` units; no attempt starts or runs past it.
         """
@@ -156,7 +157,7 @@ class ChaosClient:
         form: Mapping[str, str],
         deadline: float,
         log: ProbeLog,
-    ) -> ParsedReply:
+    ) -> Reply:
         loop = asyncio.get_running_loop()
         started = loop.time()
         outcome = Outcome.OK
@@ -183,10 +184,10 @@ class ChaosClient:
             return reply
         except TimeoutError:
             outcome = Outcome.TIMEOUT
-            raise ChaosRequestError(
+            raise ChaosError(
                 outcome, f"no answer from CHAOS before the deadline ({command})", retryable=True
             ) from None
-        except ChaosReplyError as error:
+        except ChaosError as error:
             outcome = error.outcome
             log.debug("CHAOS request failed", command=command, outcome=outcome, reason=str(error))
             raise
@@ -197,30 +198,30 @@ class ChaosClient:
             self._metrics.chaos_requests.labels(command, outcome.value).inc()
             self._metrics.chaos_duration.labels(command).observe(loop.time() - started)
 
-    async def _post(self, url: str, command: str, form: Mapping[str, str]) -> ParsedReply:
+    async def _post(self, url: str, command: str, form: Mapping[str, str]) -> Reply:
         try:
             async with self._session.post(url, data=form, allow_redirects=False) as response:
                 if response.status == 429 or response.status >= 500:
-                    raise ChaosRequestError(
+                    raise ChaosError(
                         Outcome.HTTP_ERROR,
                         f"CHAOS answered HTTP {response.status} ({command})",
                         retryable=True,
                         retry_after=parse_retry_after(response.headers.get("Retry-After")),
                     )
                 if not 200 <= response.status < 300:
-                    raise ChaosRequestError(
+                    raise ChaosError(
                         Outcome.HTTP_ERROR, f"CHAOS answered HTTP {response.status} ({command})"
                     )
                 body = await _read_capped(response, MAX_REPLY_BYTES)
         except aiohttp.ClientError as error:
             # aiohttp's messages name the host and port only; the form body is never in them.
-            raise ChaosRequestError(
+            raise ChaosError(
                 Outcome.TRANSPORT_ERROR,
                 f"cannot reach CHAOS ({command}): {error.__class__.__name__}: {error}",
                 retryable=True,
             ) from None
         if body is None:
-            raise ChaosRequestError(Outcome.INVALID_RESPONSE, f"CHAOS reply too large ({command})")
+            raise ChaosError(Outcome.INVALID_RESPONSE, f"CHAOS reply too large ({command})")
         return parse_reply(command, body)
 
 

@@ -1,12 +1,20 @@
-"""A probe's own log: kept for ``debug=true`` and ``/logs``, and teed to the process log."""
+"""A probe's own log, kept for ``debug=true`` and ``/logs`` and teed to the process log, and
+the debug answer built from it."""
 
 from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
+from aaisp_multi_exporter.config import Config, render_config_toml, subset_config
 from aaisp_multi_exporter.logsetup import fields as log_fields
 from aaisp_multi_exporter.logsetup import iso_timestamp, logfmt_value
+from aaisp_multi_exporter.probe.metrics import exposition_text
+
+if TYPE_CHECKING:
+    from aaisp_multi_exporter.probe.request import ProbeRequest
+    from aaisp_multi_exporter.probe.run import ProbeResult
 
 _LOGGER = logging.getLogger("aaisp_multi_exporter.probe")
 
@@ -72,3 +80,28 @@ def _format(entry: _Entry) -> str:
     name = logging.getLevelName(level).lower()
     stamp = iso_timestamp(created)
     return f"ts={stamp} level={name} msg={logfmt_value(message)} {pairs}".rstrip()
+
+
+def debug_report(log: ProbeLog, result: ProbeResult, request: ProbeRequest, config: Config) -> str:
+    """Logs, the metrics that would have been returned, and the configuration used (secrets
+    hidden), in blackbox_exporter's three sections."""
+    used = subset_config(
+        config,
+        modules=[plan.module.name for plan in request.plans],
+        auths=sorted({plan.auth.name for plan in request.plans}),
+    )
+    verdict = "succeeded" if result.success else "failed"
+    return "\n".join(
+        [
+            f"Probe of target {request.target} {verdict} in {result.duration:.3f}s "
+            f"(deadline {result.timeout:.3f}s).",
+            *(f"  {reason}" for reason in result.reasons),
+            "",
+            "Logs for the probe:",
+            log.text(),
+            "Metrics that would have been returned:",
+            exposition_text(result),
+            "Module configuration:",
+            render_config_toml(used),
+        ]
+    )

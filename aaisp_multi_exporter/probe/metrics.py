@@ -1,0 +1,187 @@
+"""Exposition: a probe's results as Prometheus text, from registries made for the request.
+
+Pure mapping (``line_families``, ``outcome_families``, ``timing_families``) plus rendering
+with prometheus_client's own encoders (text or OpenMetrics, as ``choose_encoder`` picks).
+A line's series are rendered once per snapshot and format and reused while the snapshot
+lives (SPEC 11); the gauges that only say how a probe went are kept per set of values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from prometheus_client import generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.registry import Collector
+
+from aaisp_multi_exporter.chaos.commands import Command
+from aaisp_multi_exporter.chaos.replies import LineRecord
+
+if TYPE_CHECKING:  # results are read, never built, here: no import cycle with run
+    from aaisp_multi_exporter.probe.run import ProbeResult
+
+#: A prometheus_client exposition encoder, as ``choose_encoder`` returns.
+Encoder = Callable[[Collector], bytes]
+
+OPENMETRICS = "application/openmetrics-text"
+EOF = b"# EOF\n"
+MAX_RENDERED_FORMATS = 4
+
+
+class OutcomeTexts:
+    """Rendered outcome gauges by (format, success, timeout, module outcomes), bounded.
+
+    A handful of combinations repeat across every probe of a process; odd Accept headers or
+    timeouts cannot grow it past the bound (it starts afresh when full).
+    """
+
+    def __init__(self, limit: int = 256) -> None:
+        self._texts: dict[tuple[object, ...], bytes] = {}
+        self._limit = limit
+
+    def get(self, key: tuple[object, ...]) -> bytes | None:
+        return self._texts.get(key)
+
+    def put(self, key: tuple[object, ...], text: bytes) -> None:
+        if len(self._texts) >= self._limit:
+            self._texts.clear()
+        self._texts[key] = text
+
+
+def line_families(command: Command, record: LineRecord) -> list[Metric]:
+    """The series ``command`` owns for one line; a field CHAOS left out is left out, never 0."""
+    families: list[Metric] = []
+    values = record.values
+    if command.info is not None:
+        labels = [values.get(name) for name in command.info.labels]
+        # Only a record that carries some label gets the series, so it never flips between
+        # label sets as lines with and without data are scraped.
+        if any(label is not None for label in labels):
+            info = GaugeMetricFamily(
+                command.info.metric, command.info.help, labels=["line_id", *command.info.labels]
+            )
+            info.add_metric([record.line_id, *("" if v is None else str(v) for v in labels)], 1)
+            families.append(info)
+    for field in command.fields:
+        gauge = field.gauge
+        value = values.get(field.name)
+        if gauge is None or value is None or isinstance(value, str):
+            continue
+        if gauge.when is not None and not gauge.when(values):
+            continue
+        families.append(GaugeMetricFamily(gauge.metric, gauge.help, value=value * gauge.scale))
+    return families
+
+
+def outcome_families(result: ProbeResult) -> list[Metric]:
+    """The probe's gauges that say how it went; the same values give the same text."""
+    module_success = GaugeMetricFamily(
+        "aaisp_probe_module_success",
+        "1 if the module got CHAOS data for the line.",
+        labels=["module"],
+    )
+    for name, success in result.module_outcomes:
+        module_success.add_metric([name], int(success))
+    return [
+        GaugeMetricFamily(
+            "probe_success",
+            "1 if every requested module got CHAOS data for the line.",
+            value=int(result.success),
+        ),
+        GaugeMetricFamily(
+            "probe_timeout_seconds", "The probe's deadline in seconds.", value=result.timeout
+        ),
+        module_success,
+    ]
+
+
+def timing_families(result: ProbeResult) -> list[Metric]:
+    """The probe's gauges that change every time: its duration and the data's age."""
+    data_age = GaugeMetricFamily(
+        "aaisp_probe_data_age_seconds",
+        "Age of the CHAOS answer used (0 when fetched for this probe; answers are shared "
+        "for the module's cache_seconds).",
+        labels=["module"],
+    )
+    for module in result.modules:
+        age = module.data_age
+        if age is not None:
+            data_age.add_metric([module.name], age)
+    return [
+        GaugeMetricFamily(
+            "probe_duration_seconds", "How long the probe took.", value=result.duration
+        ),
+        data_age,
+    ]
+
+
+def render_result(
+    result: ProbeResult,
+    encoder: Encoder = generate_latest,
+    content_type: str = CONTENT_TYPE_PLAIN_0_0_4,
+    outcomes: OutcomeTexts | None = None,
+) -> bytes:
+    """The answer in the format the scraper asked for (text by default).
+
+    The probe's gauges come from registries made for this request. Those that only say
+    how it went (success, timeout, per-module success) repeat from probe to probe, so
+    their text is kept per set of values in ``outcomes``; the line's series are rendered
+    once per snapshot and format (SPEC 11). Both were most of a cached probe's cost.
+    """
+    openmetrics = content_type.startswith(OPENMETRICS)
+    key = (content_type, result.success, result.timeout, result.module_outcomes)
+    head = outcomes.get(key) if outcomes is not None else None
+    if head is None:
+        head = _trim(render(outcome_families(result), encoder), openmetrics)
+        if outcomes is not None:
+            outcomes.put(key, head)
+    parts = [head, _trim(render(timing_families(result), encoder), openmetrics)]
+    for command, record in result.lines:
+        parts.append(_line_text(command, record, encoder, content_type, openmetrics))
+    if openmetrics:
+        parts.append(EOF)
+    return b"".join(parts)
+
+
+def exposition_text(result: ProbeResult) -> str:
+    """The text format, for the debug answer and ``/logs``."""
+    return render_result(result).decode()
+
+
+def _trim(text: bytes, openmetrics: bool) -> bytes:
+    """OpenMetrics ends with one ``# EOF``: parts rendered apart lose theirs."""
+    return text.removesuffix(EOF) if openmetrics else text
+
+
+def _line_text(
+    command: Command, record: LineRecord, encoder: Encoder, content_type: str, openmetrics: bool
+) -> bytes:
+    cached = record.rendered.get(content_type)
+    if cached is not None:
+        return cached
+    text = _trim(render(line_families(command, record), encoder), openmetrics)
+    # A handful of formats exist; the bound stops odd Accept headers from growing the cache.
+    if len(record.rendered) < MAX_RENDERED_FORMATS:
+        record.rendered[content_type] = text
+    return text
+
+
+def render(families: Sequence[Metric], encoder: Encoder = generate_latest) -> bytes:
+    """Exposition from a registry made for these families alone.
+
+    The registry is the collector itself: prometheus_client's encoders only call
+    ``collect()``, and a CollectorRegistry around it added a tenth to a cached probe.
+    """
+    return encoder(_StaticCollector(families))
+
+
+class _StaticCollector(Collector):
+    """A registry made for one answer: it holds the families it was given, nothing else."""
+
+    def __init__(self, families: Sequence[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families

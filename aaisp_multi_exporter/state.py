@@ -1,0 +1,100 @@
+"""What the process shares: the configuration in force and the services every probe uses.
+
+Built once, then handed to the app factory (``app.create_app``), which opens and closes the
+CHAOS session around the server's life.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aaisp_multi_exporter.chaos.client import ChaosClient
+from aaisp_multi_exporter.chaos.snapshots import SnapshotStore
+from aaisp_multi_exporter.config import Config, ConfigError
+from aaisp_multi_exporter.discovery import Discovery
+from aaisp_multi_exporter.history import DEFAULT_LIMIT, ProbeHistory
+from aaisp_multi_exporter.probe.metrics import OutcomeTexts
+from aaisp_multi_exporter.probe.run import ProbeServices
+from aaisp_multi_exporter.rejections import RecentRejections
+from aaisp_multi_exporter.selfmetrics import ExporterMetrics
+
+
+@dataclass
+class ReloadStatus:
+    success: bool
+    at: float  # Unix time
+    error: str | None = None
+
+
+@dataclass
+class ExporterState:
+    """Process-wide state: the configuration in force and the services probes share.
+
+    Probes read ``config`` once at their start, so a reload swapping it never changes a
+    probe half-way.
+    """
+
+    loader: Callable[[], Config]
+    services: ProbeServices
+    discovery: Discovery
+    timeout_offset: float = 0.5
+    max_requests: int = 40
+    probes_running: int = 0
+    config: Config | None = None
+    last_reload: ReloadStatus | None = None
+    started: float = field(default_factory=time.monotonic)
+    history: ProbeHistory = field(default_factory=ProbeHistory)
+    rejections: RecentRejections = field(default_factory=RecentRejections)
+    outcome_texts: OutcomeTexts = field(default_factory=OutcomeTexts)
+
+    @property
+    def metrics(self) -> ExporterMetrics:
+        return self.services.metrics
+
+    def reload(self) -> Config:
+        """Load and validate fully, then swap; on failure the running config stays."""
+        try:
+            config = self.loader()
+        except ConfigError as error:
+            self.last_reload = ReloadStatus(success=False, at=time.time(), error=str(error))
+            self.metrics.reload_successful.set(0)
+            raise
+        self.config = config
+        self.last_reload = ReloadStatus(success=True, at=time.time())
+        self.metrics.reload_successful.set(1)
+        self.metrics.reload_timestamp.set(self.last_reload.at)
+        self.metrics.init_modules(config.modules)
+        self.discovery.forget_missing(config)
+        self.services.store.retain(
+            (name, auth.secret_fingerprint()) for name, auth in config.auths.items()
+        )
+        return config
+
+
+def build_state(
+    loader: Callable[[], Config],
+    *,
+    timeout_offset: float = 0.5,
+    max_requests: int = 40,
+    history_limit: int = DEFAULT_LIMIT,
+    store: SnapshotStore | None = None,
+) -> ExporterState:
+    """Wire the shared services; the caller loads the first configuration with ``reload``.
+
+    The CHAOS client's session is opened by the app (``create_app``), not here, so a state
+    whose configuration fails to load has nothing to close.
+    """
+    metrics = ExporterMetrics()
+    if store is None:
+        store = SnapshotStore()
+    services = ProbeServices(client=ChaosClient(metrics), store=store, metrics=metrics)
+    return ExporterState(
+        loader=loader,
+        services=services,
+        timeout_offset=timeout_offset,
+        max_requests=max_requests,
+        discovery=Discovery(services),
+        history=ProbeHistory(history_limit),
+    )
