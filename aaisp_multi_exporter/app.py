@@ -35,6 +35,7 @@ from aaisp_multi_exporter.probe.request import (
 )
 from aaisp_multi_exporter.probe.run import ProbeResult, run_probe
 from aaisp_multi_exporter.state import ExporterState
+from aaisp_multi_exporter.web import Authenticator, WebConfigWatcher, basic_auth_middleware
 
 LOGGER = logging.getLogger("aaisp_multi_exporter")
 TEXT = "text/plain"
@@ -253,16 +254,29 @@ async def logs(request: web.Request) -> web.Response:
     return _text(answer.text, status=answer.status)
 
 
-def create_app(state: ExporterState, *, middlewares: Sequence[Middleware] = ()) -> web.Application:
+def create_app(
+    state: ExporterState,
+    *,
+    middlewares: Sequence[Middleware] = (),
+    web_config: WebConfigWatcher | None = None,
+    authenticator: Authenticator | None = None,
+) -> web.Application:
     """The exporter as an aiohttp app; the command line and every test server use this.
 
     The app owns the CHAOS session (``cleanup_ctx``): opened when the server starts, closed
-    when it stops, after background refreshes end. ``middlewares`` wrap the exporter's own,
-    so authentication sees every request first.
+    when it stops, after background refreshes end. ``middlewares`` (the connection guard)
+    come first; with ``web_config`` (``--web.config.file``), basic auth is next, so it sees
+    every request before the exporter does, and the configured headers go on every answer.
     """
+    if web_config is not None:
+        if authenticator is None:
+            raise ValueError("web_config needs its authenticator (the caller owns and closes it)")
+        middlewares = [*middlewares, basic_auth_middleware(web_config, authenticator)]
     app = web.Application(middlewares=[*middlewares, _errors])
     app[STATE] = state
     app.cleanup_ctx.append(_chaos_session)
+    if web_config is not None:
+        app.on_response_prepare.append(web_config.add_headers)
     app.router.add_get("/", landing)
     app.router.add_get("/probe", probe)
     app.router.add_get("/metrics", make_aiohttp_handler(state.metrics.registry))

@@ -18,7 +18,7 @@ from aaisp_multi_exporter.app import create_app
 from aaisp_multi_exporter.config import Config, parse_config
 from aaisp_multi_exporter.simulator import Simulator
 from aaisp_multi_exporter.state import build_state
-from aaisp_multi_exporter.web import Authenticator, WebConfigWatcher, basic_auth_middleware
+from aaisp_multi_exporter.web import Authenticator, WebConfigWatcher
 from tests.conftest import config_text
 from tests.web.support import PASSWORD, Secured, SecuredFactory, write_leaf
 
@@ -91,9 +91,7 @@ async def secured(simulator: Simulator, tmp_path: Path) -> AsyncIterator[Secured
 
         state = build_state(loader)
         state.reload()
-        # As cli.serve wires it: the middleware for basic auth, the signal for the headers.
-        app = create_app(state, middlewares=[basic_auth_middleware(watcher, auth)])
-        app.on_response_prepare.append(watcher.add_headers)
+        app = create_app(state, web_config=watcher, authenticator=auth)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=watcher.ssl_context)

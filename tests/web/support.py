@@ -107,7 +107,7 @@ async def negotiated_version(url: str, context: ssl.SSLContext) -> str | None:
 
 @dataclass
 class Secured:
-    """An exporter served with a web config, like ``cli.serve`` does it."""
+    """An exporter served with a web config, through the same app factory as ``serve``."""
 
     watcher: WebConfigWatcher
     auth: Authenticator

@@ -1,0 +1,246 @@
+"""The exporter as a process: start in order, serve until SIGTERM, reload on SIGHUP, stop
+cleanly.
+
+Everything opened (the port, the web configuration watcher, the demo simulator, the app and
+with it the CHAOS session) goes on one exit stack, the port first, so whatever fails is closed
+in reverse order and the process exits without a traceback or an unclosed session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from aaisp_multi_exporter import __version__, eventloop
+from aaisp_multi_exporter.app import create_app
+from aaisp_multi_exporter.config import Config, ConfigError, load_config
+from aaisp_multi_exporter.demo import start_demo
+from aaisp_multi_exporter.logsetup import fields
+from aaisp_multi_exporter.state import build_state
+from aaisp_multi_exporter.web import (
+    Authenticator,
+    WebConfigError,
+    WebConfigWatcher,
+)
+from aaisp_multi_exporter.web.connections import (
+    ConnectionGuard,
+    ConnectionRules,
+    quiet_loop_errors,
+    raise_open_file_limit,
+)
+from aaisp_multi_exporter.web.listener import (
+    ListenError,
+    bind,
+    bound_addresses,
+    parse_listen_address,
+    show_address,
+)
+
+LOGGER = logging.getLogger("aaisp_multi_exporter")
+#: How long SIGTERM waits for probes in flight; the longest deadline a probe can have.
+SHUTDOWN_GRACE_SECONDS = 125.0
+
+
+@dataclass
+class Options:
+    config_file: list[str]
+    """Every ``--config.file`` given, in order: paths or glob patterns."""
+    config_check: bool
+    chaos_check: bool
+    chaos_capture: str
+    listen_address: str
+    web_config_file: str
+    timeout_offset: float
+    max_requests: int
+    max_connections: int
+    read_header_timeout: float
+    idle_timeout: float
+    history_limit: int
+    log_level: str
+    log_format: str
+    demo: bool
+
+
+def print_problems(source: str, problems: Sequence[str]) -> None:
+    """Plain lines on stderr, one a problem, so a person can read and fix them in order."""
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    print(f"{source}: {len(problems)} problem(s) found", file=sys.stderr)
+
+
+def config_loader(patterns: Sequence[str]) -> Callable[[], Config]:
+    """What start-up and every reload call: the globs are expanded afresh each time."""
+    files = list(patterns)
+
+    def loader() -> Config:
+        return load_config(files)
+
+    return loader
+
+
+def open_web_config(path: str) -> WebConfigWatcher | None:
+    """None without ``--web.config.file``; problems go to stderr before WebConfigError."""
+    if not path:
+        return None
+    try:
+        return WebConfigWatcher(path)
+    except WebConfigError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        LOGGER.error(
+            "invalid --web.config.file; not starting",
+            extra=fields(file=path, problems=len(error.problems)),
+        )
+        raise
+
+
+async def serve(options: Options) -> int:
+    """Run until SIGTERM/SIGINT; SIGHUP reloads.
+
+    Resources are opened in order on one exit stack, the port first: whatever fails, what
+    was opened is closed in reverse order and the process exits without a traceback or an
+    "Unclosed client session" warning.
+    """
+    host, port = parse_listen_address(options.listen_address)
+    rules = ConnectionRules(
+        max_connections=options.max_connections,
+        read_header_timeout=options.read_header_timeout,
+        idle_timeout=options.idle_timeout,
+    )
+    loop = asyncio.get_running_loop()
+    quiet_loop_errors(loop)
+    raise_open_file_limit(rules)
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            watcher = open_web_config(options.web_config_file)
+        except WebConfigError:
+            return 1
+        authenticator = Authenticator()
+        stack.callback(authenticator.close)
+        ssl_context = None if watcher is None else watcher.ssl_context
+        guard = ConnectionGuard(rules)
+        try:
+            listener = await bind(
+                guard,
+                host,
+                port,
+                ssl_context=ssl_context,
+                handshake_timeout=rules.read_header_timeout,
+            )
+        except ListenError as error:
+            LOGGER.error(
+                "cannot listen; not starting",
+                extra=fields(address=error.address, reason=error.reason),
+            )
+            return 1
+        stack.callback(listener.close)
+
+        loader, demo_urls = await _config_source(options, stack)
+        # The CHAOS session is the app's (create_app): opened by runner.setup below, closed
+        # by runner.cleanup after background refreshes end.
+        state = build_state(
+            loader,
+            timeout_offset=options.timeout_offset,
+            max_requests=options.max_requests,
+            history_limit=options.history_limit,
+        )
+        try:
+            state.reload()
+        except ConfigError as error:
+            source = "<demo>" if options.demo else ", ".join(options.config_file)
+            print_problems(source, error.problems)
+            LOGGER.error(
+                "invalid configuration; not starting", extra=fields(problems=len(error.problems))
+            )
+            return 1
+        # Signals are handled before the port accepts, so a SIGHUP sent as soon as the
+        # "listening" line appears reloads instead of killing the process.
+        stopping = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, stopping.set)
+        loop.add_signal_handler(signal.SIGINT, stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: _reload_from_signal(state.reload))
+        runner = web.AppRunner(
+            create_app(
+                state,
+                middlewares=[guard.middleware()],
+                web_config=watcher,
+                authenticator=authenticator,
+            ),
+            access_log=None,
+            shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
+            keepalive_timeout=rules.idle_timeout,
+        )
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        assert runner.server is not None  # set by setup()
+        guard.serve(runner.server)
+        await listener.start_serving()
+        _log_listening(listener, host, watcher, rules, demo_urls)
+
+        await stopping.wait()
+        LOGGER.info("shutting down; letting probes in flight finish")
+        listener.close()  # stop accepting before the runner waits for requests in flight
+    LOGGER.info("stopped")
+    return 0
+
+
+async def _config_source(
+    options: Options, stack: contextlib.AsyncExitStack
+) -> tuple[Callable[[], Config], list[str]]:
+    """The loader ``state.reload`` calls, and the demo's example URLs (with ``--demo``)."""
+    if options.demo:
+        demo = await start_demo()
+        stack.push_async_callback(demo.stop)
+        return demo.loader, demo.example_paths
+    return config_loader(options.config_file), []
+
+
+def _log_listening(
+    listener: asyncio.Server,
+    host: str | None,
+    watcher: WebConfigWatcher | None,
+    rules: ConnectionRules,
+    demo_urls: Sequence[str],
+) -> None:
+    addresses = bound_addresses(listener)
+    tls = watcher is not None and watcher.ssl_context is not None
+    LOGGER.info(
+        "listening",
+        extra=fields(
+            addresses=",".join(show_address(*address) for address in addresses),
+            version=__version__,
+            tls=tls,
+            basic_auth=watcher is not None and watcher.basic_auth,
+            max_connections=rules.max_connections,
+            event_loop=eventloop.loop_factory()[0],
+        ),
+    )
+    base = _browse_base(host, addresses[0][1], "https" if tls else "http")
+    for path in demo_urls:
+        LOGGER.info("demo: try this probe", extra=fields(url=base + path))
+
+
+def _browse_base(host: str | None, port: int, scheme: str = "http") -> str:
+    shown = host if host and host not in ("0.0.0.0", "::") else "localhost"
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"{scheme}://{shown}:{port}"
+
+
+def _reload_from_signal(reload: Callable[[], Config]) -> None:
+    try:
+        config = reload()
+    except ConfigError as error:
+        LOGGER.error(
+            "reload on SIGHUP failed; keeping the running configuration",
+            extra=fields(error=str(error)),
+        )
+        return
+    LOGGER.info("configuration reloaded on SIGHUP", extra=fields(modules=len(config.modules)))
