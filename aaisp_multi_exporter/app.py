@@ -108,12 +108,10 @@ async def probe(request: web.Request) -> web.Response:
         message = f"too many probes in flight (limit {state.max_requests}); retry later"
         return _refuse(request, ProbeRejected("too_many_requests", message, status=503))
     state.probes_running += 1
-    metrics.in_flight.inc()
     try:
         result = await run_probe(probe_request, config.chaos.url, state.services, timeout, log)
     finally:
         state.probes_running -= 1
-        metrics.in_flight.dec()
     # Every probe is kept, as blackbox_exporter does, so /logs can explain a failed scrape;
     # its report is rendered only when someone asks for it.
     report = functools.partial(debug_report, log, result, probe_request, config)

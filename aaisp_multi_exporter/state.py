@@ -90,7 +90,7 @@ def build_state(
     if store is None:
         store = SnapshotStore()
     services = ProbeServices(client=ChaosClient(metrics), store=store, metrics=metrics)
-    return ExporterState(
+    state = ExporterState(
         loader=loader,
         services=services,
         timeout_offset=timeout_offset,
@@ -98,3 +98,6 @@ def build_state(
         discovery=Discovery(services),
         history=ProbeHistory(history_limit),
     )
+    # Read when /metrics is scraped, so probes pay no lock for it.
+    metrics.in_flight.set_function(lambda: state.probes_running)
+    return state

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from tests.conftest import Exporter, samples
+from aaisp_multi_exporter.simulator import Fault, Simulator
+from tests.conftest import Exporter, ExporterFactory, samples
 
 QUERY = "/probe?target=10001&module=line"
 
@@ -76,3 +78,22 @@ async def test_metrics_has_no_created_series(exporter: Exporter) -> None:
     assert status == 200
     assert "_created" not in text
     assert 'aaisp_exporter_probes_total{module="line",result="success"} 1.0' in text
+
+
+async def test_probes_in_flight_is_read_at_scrape_time(
+    make_exporter: ExporterFactory, simulator: Simulator
+) -> None:
+    exporter = await make_exporter(cache_seconds="0")
+    gate = asyncio.Event()
+    simulator.add_fault(Fault("gate", gate=gate))
+    held = [
+        asyncio.create_task(exporter.samples(f"target={10000 + i}&module=line")) for i in range(3)
+    ]
+    for _ in range(500):
+        if simulator.in_flight == 1:  # the three probes share one held CHAOS call
+            break
+        await asyncio.sleep(0.01)
+    assert (await exporter.self_metrics())["aaisp_exporter_probes_in_flight"] == 3
+    gate.set()
+    assert [result["probe_success"] for result in await asyncio.gather(*held)] == [1, 1, 1]
+    assert (await exporter.self_metrics())["aaisp_exporter_probes_in_flight"] == 0
