@@ -6,11 +6,9 @@ import asyncio
 import contextlib
 import importlib.metadata
 import importlib.util
-import os
 import platform
 import re
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -22,25 +20,13 @@ import pytest
 from aaisp_multi_exporter import __version__
 from aaisp_multi_exporter.cli import build_parser
 from tests.conftest import samples
+from tests.processes import REPO, SHIPPED_ENV, free_port, run_exporter
 
-REPO = Path(__file__).resolve().parent.parent
-ENV = {
-    **os.environ,
-    "AAISP_EXPORTER_AUTH__CONTROL_LOGIN": "ab12@a",
-    "AAISP_EXPORTER_AUTH__CONTROL_PASSWORD": "S3NTINEL-cli",
-}
+ENV = SHIPPED_ENV
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aaisp_multi_exporter", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-        env=env or ENV,
-        check=False,
-    )
+    return run_exporter(*args, env=env or ENV)
 
 
 def test_version() -> None:
@@ -128,12 +114,6 @@ def test_bad_duration_flags(text: str, capsys: pytest.CaptureFixture[str]) -> No
         build_parser().parse_args(["--web.read-header-timeout", text])
     assert caught.value.code == 2
     assert "--web.read-header-timeout" in capsys.readouterr().err
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Process:

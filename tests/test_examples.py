@@ -12,7 +12,6 @@ import asyncio
 import json
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import tomllib
@@ -27,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from aaisp_multi_exporter.config import Config, load_config, parse_config
 from aaisp_multi_exporter.simulator import Simulator
 from tests.conftest import Exporter
+from tests.processes import free_port
 from tests.realprograms import require_program
 
 REPO = Path(__file__).resolve().parent.parent
@@ -714,13 +714,6 @@ def healthcheck_command() -> list[str]:
     command: list[str] = json.loads(instruction.split(" CMD ", 1)[1])
     assert command[:2] == ["python", "-c"]
     return command
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def test_containerfile_healthcheck_asks_a_live_exporter(exporter: Exporter) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.processes import free_port
 from tests.realprograms import require_program
 
 REPO = Path(__file__).resolve().parent.parent
@@ -73,13 +73,6 @@ auth = "home"
 timeout_seconds = 5
 cache_seconds = 1
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:

@@ -13,7 +13,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -21,8 +20,8 @@ import pytest
 
 from aaisp_multi_exporter.logsetup import LogfmtFormatter
 from aaisp_multi_exporter.simulator import Simulator
-from tests.config.support import REPO_ROOT
 from tests.conftest import SENTINEL, ExporterFactory, config_text
+from tests.processes import run_exporter
 from tests.test_cli import running_exporter
 
 #: Credential set -> its body, with the sentinel where a password does not belong.
@@ -67,15 +66,7 @@ def assert_reported_without_the_sentinel(text: str) -> None:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aaisp_multi_exporter", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO_ROOT,
-        env={**os.environ, "A1": "unused"},
-        check=False,
-    )
+    return run_exporter(*args, env={**os.environ, "A1": "unused"})
 
 
 def test_config_check(tmp_path: Path) -> None:

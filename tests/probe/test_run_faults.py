@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 from aaisp_multi_exporter.logsetup import LogfmtFormatter
 from aaisp_multi_exporter.simulator import Fault, Simulator
 from tests.conftest import HOME_ACCOUNT, SENTINEL, Exporter, ExporterFactory, config_text
+from tests.processes import free_port
 
 OK_QUERY = "target=10001&module=line"
 
@@ -175,15 +175,9 @@ async def test_slow_chaos_past_the_deadline(exporter: Exporter, simulator: Simul
     assert (await exporter.get("/-/healthy"))[0] == 200
 
 
-def unused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_chaos_down(make_exporter: ExporterFactory, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    exporter = await make_exporter(config_text(f"http://127.0.0.1:{unused_port()}"))
+    exporter = await make_exporter(config_text(f"http://127.0.0.1:{free_port()}"))
     got = await exporter.samples(OK_QUERY)
     assert got["probe_success"] == 0
     assert outcome_count(await exporter.self_metrics(), "transport_error") == 3

@@ -7,14 +7,13 @@ Invalid files are table-driven with their exact messages, as for ``modules.toml`
 from __future__ import annotations
 
 import ssl
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from aaisp_multi_exporter.web import load_web_config
 from tests.conftest import config_text
+from tests.processes import run_exporter
 from tests.web.support import PASSWORD, REPO, assert_problems, hash_password
 
 CLIENT_AUTH_TYPES = (
@@ -385,17 +384,6 @@ def test_documented_example_loads(pem_dir: Path) -> None:
 
 
 # --------------------------------------------------------------------------- the command line
-
-
-def run_exporter(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aaisp_multi_exporter", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-        check=False,
-    )
 
 
 def test_cli_refuses_a_bad_web_config(tmp_path: Path) -> None:

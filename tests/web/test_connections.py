@@ -31,17 +31,12 @@ import trustme
 
 from aaisp_multi_exporter.eventloop import ENV
 from aaisp_multi_exporter.web.connections import quiet_loop_errors
+from tests.processes import free_port
 from tests.realprograms import require_program
 
 REPO = Path(__file__).resolve().parent.parent.parent
 HEALTHY = b"GET /-/healthy HTTP/1.1\r\nHost: exporter\r\n\r\n"
 PROBE_PATH = "/probe?target=10000&module=line"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -7,10 +7,8 @@ listen problem must be one log line naming the address, exit 1, and nothing left
 from __future__ import annotations
 
 import errno
-import os
 import socket
 import subprocess
-import sys
 
 import pytest
 
@@ -20,25 +18,11 @@ from aaisp_multi_exporter.web.listener import (
     parse_listen_address,
     show_address,
 )
-from tests.web.support import REPO
-
-ENV = {
-    **os.environ,
-    "AAISP_EXPORTER_AUTH__CONTROL_LOGIN": "ab12@a",
-    "AAISP_EXPORTER_AUTH__CONTROL_PASSWORD": "S3NTINEL-cli",
-}
+from tests.processes import SHIPPED_ENV, run_exporter
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aaisp_multi_exporter", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-        env=ENV,
-        check=False,
-    )
+    return run_exporter(*args, env=SHIPPED_ENV)
 
 
 @pytest.mark.parametrize(
