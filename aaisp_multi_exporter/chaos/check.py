@@ -36,7 +36,7 @@ from aaisp_multi_exporter.chaos.capture import (
     redacted_capture,
     write_private,
 )
-from aaisp_multi_exporter.chaos.client import MAX_REPLY_BYTES, make_session
+from aaisp_multi_exporter.chaos.client import MAX_REPLY_BYTES, make_session, read_capped
 from aaisp_multi_exporter.chaos.commands import COMMANDS, Command
 from aaisp_multi_exporter.chaos.errors import ChaosError, Outcome
 from aaisp_multi_exporter.chaos.replies import (
@@ -116,7 +116,7 @@ async def call_chaos(
             ) as response,
         ):
             status = response.status
-            body = await _read_capped(response)
+            body = await read_capped(response)
     except TimeoutError:
         return done(Outcome.TIMEOUT, f"no answer within {limit_seconds:g} s")
     except aiohttp.ClientError as error:
@@ -136,17 +136,6 @@ async def call_chaos(
     except ChaosError as error:
         return done(error.outcome, str(error), body=body, document=document)
     return done(Outcome.OK, body=body, document=document, reply=reply)
-
-
-async def _read_capped(response: aiohttp.ClientResponse) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.content.iter_any():
-        size += len(chunk)
-        if size > MAX_REPLY_BYTES:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _decode(body: bytes) -> object:

@@ -212,7 +212,7 @@ class ChaosClient:
                     raise ChaosError(
                         Outcome.HTTP_ERROR, f"CHAOS answered HTTP {response.status} ({command})"
                     )
-                body = await _read_capped(response, MAX_REPLY_BYTES)
+                body = await read_capped(response)
         except aiohttp.ClientError as error:
             # aiohttp's messages name the host and port only; the form body is never in them.
             raise ChaosError(
@@ -225,8 +225,11 @@ class ChaosClient:
         return parse_reply(command, body)
 
 
-async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes | None:
-    """The whole body, or None past ``limit`` bytes.
+async def read_capped(
+    response: aiohttp.ClientResponse, limit: int = MAX_REPLY_BYTES
+) -> bytes | None:
+    """The whole body, or None past ``limit`` bytes (``--chaos.check`` reads replies with it
+    too).
 
     ``StreamReader.read(n)`` returns what happens to be buffered, not n bytes, so a reply
     larger than one network read (an account of about 1,000 lines) must be gathered in full.

@@ -117,28 +117,26 @@ async def _lookup(
         auth.name, auth.secret_fingerprint(), command.name, module.scope, service or ""
     )
 
-    async def fetch() -> Reply:
+    async def call(until: float, call_log: ProbeLog) -> Reply:
         return await services.client.fetch(
             chaos_url,
             command.name,
             auth,
             service=service,
             retries=module.retries,
-            deadline=deadline - RENDER_MARGIN_SECONDS,
-            log=log,
+            deadline=until,
+            log=call_log,
         )
+
+    async def fetch() -> Reply:
+        return await call(deadline - RENDER_MARGIN_SECONDS, log)
 
     async def refresh() -> Reply:
         """A refresh no probe waits for: its own deadline and log."""
         timeout = module.timeout_seconds or REFRESH_TIMEOUT_SECONDS
-        return await services.client.fetch(
-            chaos_url,
-            command.name,
-            auth,
-            service=service,
-            retries=module.retries,
-            deadline=asyncio.get_running_loop().time() + timeout,
-            log=ProbeLog(auth=auth.name, command=command.name, purpose="refresh ahead"),
+        until = asyncio.get_running_loop().time() + timeout
+        return await call(
+            until, ProbeLog(auth=auth.name, command=command.name, purpose="refresh ahead")
         )
 
     store = services.store
