@@ -13,13 +13,13 @@ from datetime import UTC, datetime
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
 from prometheus_client.aiohttp import make_aiohttp_handler
-from prometheus_client.exposition import choose_encoder, gzip_accepted
 
 from aaisp_multi_exporter import __version__
 from aaisp_multi_exporter.config import Config, ConfigError, render_config_toml
 from aaisp_multi_exporter.history import logs_answer
 from aaisp_multi_exporter.logsetup import fields
 from aaisp_multi_exporter.pages import render_landing
+from aaisp_multi_exporter.probe.exposition import gzip_wanted, negotiate
 from aaisp_multi_exporter.probe.log import ProbeLog, debug_report
 from aaisp_multi_exporter.probe.metrics import render_result
 from aaisp_multi_exporter.probe.request import (
@@ -131,10 +131,10 @@ async def probe(request: web.Request) -> web.Response:
 
 def _exposition(request: web.Request, result: ProbeResult) -> web.Response:
     """Text or OpenMetrics as the scraper asks, gzipped when it accepts that (as promhttp)."""
-    encoder, content_type = choose_encoder(request.headers.get(hdrs.ACCEPT, ""))
-    body = render_result(result, encoder, content_type, request.app[STATE].outcome_texts)
-    headers = {hdrs.CONTENT_TYPE: content_type, hdrs.VARY: "Accept, Accept-Encoding"}
-    if gzip_accepted(request.headers.get(hdrs.ACCEPT_ENCODING, "")):
+    fmt = negotiate(request.headers.get(hdrs.ACCEPT, ""))
+    body = render_result(result, fmt, request.app[STATE].outcome_texts)
+    headers = {hdrs.CONTENT_TYPE: fmt.content_type, hdrs.VARY: "Accept, Accept-Encoding"}
+    if gzip_wanted(request.headers.get(hdrs.ACCEPT_ENCODING, "")):
         body = gzip.compress(body, compresslevel=GZIP_LEVEL)
         headers[hdrs.CONTENT_ENCODING] = "gzip"
     return web.Response(body=body, headers=headers)

@@ -48,7 +48,8 @@ from aaisp_multi_exporter.chaos.replies import (
     parse_reply,
 )
 from aaisp_multi_exporter.config import AuthConfig, Config
-from aaisp_multi_exporter.probe.metrics import line_families, render
+from aaisp_multi_exporter.probe.exposition import encode
+from aaisp_multi_exporter.probe.metrics import line_families
 
 #: One call may take this long; CHAOS listing thousands of lines takes seconds, not minutes.
 CALL_TIMEOUT_SECONDS = 60.0
@@ -197,7 +198,7 @@ def _owner(field_name: str) -> str:
 
 def series_lines(command: Command, record: LineRecord) -> list[str]:
     """The samples ``command`` gives a probe of this line, without HELP and TYPE."""
-    text = render(line_families(command, record)).decode()
+    text = encode(line_families(command, record)).decode()
     return [line for line in text.splitlines() if line and not line.startswith("#")]
 
 

@@ -1,32 +1,24 @@
 """Exposition: a probe's results as Prometheus text, from registries made for the request.
 
 Pure mapping (``line_families``, ``outcome_families``, ``timing_families``) plus rendering
-with prometheus_client's own encoders (text or OpenMetrics, as ``choose_encoder`` picks).
+in the negotiated format (``probe.exposition``: prometheus_client's bytes).
 A line's series are rendered once per snapshot and format and reused while the snapshot
 lives (SPEC 11); the gauges that only say how a probe went are kept per set of values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from prometheus_client import generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
-from prometheus_client.registry import Collector
 
 from aaisp_multi_exporter.chaos.commands import Command
 from aaisp_multi_exporter.chaos.replies import LineRecord
+from aaisp_multi_exporter.probe.exposition import EOF, TEXT, Format, encode
 
 if TYPE_CHECKING:  # results are read, never built, here: no import cycle with run
     from aaisp_multi_exporter.probe.run import ProbeResult
 
-#: A prometheus_client exposition encoder, as ``choose_encoder`` returns.
-Encoder = Callable[[Collector], bytes]
-
-OPENMETRICS = "application/openmetrics-text"
-EOF = b"# EOF\n"
 MAX_RENDERED_FORMATS = 4
 
 
@@ -118,10 +110,7 @@ def timing_families(result: ProbeResult) -> list[Metric]:
 
 
 def render_result(
-    result: ProbeResult,
-    encoder: Encoder = generate_latest,
-    content_type: str = CONTENT_TYPE_PLAIN_0_0_4,
-    outcomes: OutcomeTexts | None = None,
+    result: ProbeResult, fmt: Format = TEXT, outcomes: OutcomeTexts | None = None
 ) -> bytes:
     """The answer in the format the scraper asked for (text by default).
 
@@ -130,17 +119,16 @@ def render_result(
     their text is kept per set of values in ``outcomes``; the line's series are rendered
     once per snapshot and format (SPEC 11). Both were most of a cached probe's cost.
     """
-    openmetrics = content_type.startswith(OPENMETRICS)
-    key = (content_type, result.success, result.timeout, result.module_outcomes)
+    key = (fmt.content_type, result.success, result.timeout, result.module_outcomes)
     head = outcomes.get(key) if outcomes is not None else None
     if head is None:
-        head = _trim(render(outcome_families(result), encoder), openmetrics)
+        head = encode(outcome_families(result), fmt)
         if outcomes is not None:
             outcomes.put(key, head)
-    parts = [head, _trim(render(timing_families(result), encoder), openmetrics)]
+    parts = [head, encode(timing_families(result), fmt)]
     for command, record in result.lines:
-        parts.append(_line_text(command, record, encoder, content_type, openmetrics))
-    if openmetrics:
+        parts.append(_line_text(command, record, fmt))
+    if fmt.openmetrics:
         parts.append(EOF)
     return b"".join(parts)
 
@@ -150,38 +138,12 @@ def exposition_text(result: ProbeResult) -> str:
     return render_result(result).decode()
 
 
-def _trim(text: bytes, openmetrics: bool) -> bytes:
-    """OpenMetrics ends with one ``# EOF``: parts rendered apart lose theirs."""
-    return text.removesuffix(EOF) if openmetrics else text
-
-
-def _line_text(
-    command: Command, record: LineRecord, encoder: Encoder, content_type: str, openmetrics: bool
-) -> bytes:
-    cached = record.rendered.get(content_type)
+def _line_text(command: Command, record: LineRecord, fmt: Format) -> bytes:
+    cached = record.rendered.get(fmt.content_type)
     if cached is not None:
         return cached
-    text = _trim(render(line_families(command, record), encoder), openmetrics)
+    text = encode(line_families(command, record), fmt)
     # A handful of formats exist; the bound stops odd Accept headers from growing the cache.
     if len(record.rendered) < MAX_RENDERED_FORMATS:
-        record.rendered[content_type] = text
+        record.rendered[fmt.content_type] = text
     return text
-
-
-def render(families: Sequence[Metric], encoder: Encoder = generate_latest) -> bytes:
-    """Exposition from a registry made for these families alone.
-
-    The registry is the collector itself: prometheus_client's encoders only call
-    ``collect()``, and a CollectorRegistry around it added a tenth to a cached probe.
-    """
-    return encoder(_StaticCollector(families))
-
-
-class _StaticCollector(Collector):
-    """A registry made for one answer: it holds the families it was given, nothing else."""
-
-    def __init__(self, families: Sequence[Metric]) -> None:
-        self._families = families
-
-    def collect(self) -> Iterable[Metric]:
-        return self._families
