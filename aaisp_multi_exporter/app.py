@@ -30,7 +30,6 @@ from aaisp_multi_exporter.probe.request import (
     effective_timeout,
     parse_auth,
     parse_modules,
-    parse_probe_query,
     parse_timeout_header,
 )
 from aaisp_multi_exporter.probe.run import ProbeResult, run_probe
@@ -88,10 +87,13 @@ def _require_config(state: ExporterState) -> Config:
 
 async def probe(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    config = _require_config(state)
+    parser = state.parser
+    if parser is None:
+        raise web.HTTPServiceUnavailable(text="no valid configuration loaded\n")
+    config = parser.config
     metrics = state.metrics
     try:
-        probe_request = parse_probe_query(request.query, config)
+        probe_request = parser.parse(request.query)
         timeout = _probe_timeout(request, probe_request, state.timeout_offset)
     except ProbeRejected as rejected:
         metrics.rejected.labels(rejected.reason).inc()
@@ -149,13 +151,7 @@ def _probe_timeout(request: web.Request, probe_request: ProbeRequest, offset: fl
             str(error),
             value=request.headers.get(SCRAPE_TIMEOUT_HEADER),
         ) from None
-    module_timeouts = [
-        plan.module.timeout_seconds
-        for plan in probe_request.plans
-        if plan.module.timeout_seconds is not None
-    ]
-    # Several modules share one deadline: the strictest module timeout bounds the probe.
-    return effective_timeout(header, offset, min(module_timeouts, default=None))
+    return effective_timeout(header, offset, probe_request.plan.module_timeout)
 
 
 async def discover(request: web.Request) -> web.Response:

@@ -16,6 +16,7 @@ from aaisp_multi_exporter.config import Config, ConfigError
 from aaisp_multi_exporter.discovery import Discovery
 from aaisp_multi_exporter.history import DEFAULT_LIMIT, ProbeHistory
 from aaisp_multi_exporter.probe.metrics import OutcomeTexts
+from aaisp_multi_exporter.probe.request import QueryParser
 from aaisp_multi_exporter.probe.run import ProbeServices
 from aaisp_multi_exporter.rejections import RecentRejections
 from aaisp_multi_exporter.selfmetrics import ExporterMetrics
@@ -43,6 +44,8 @@ class ExporterState:
     max_requests: int = 40
     probes_running: int = 0
     config: Config | None = None
+    #: Probe requests are read against ``config``; swapped with it.
+    parser: QueryParser | None = None
     last_reload: ReloadStatus | None = None
     started: float = field(default_factory=time.monotonic)
     history: ProbeHistory = field(default_factory=ProbeHistory)
@@ -62,6 +65,7 @@ class ExporterState:
             self.metrics.reload_successful.set(0)
             raise
         self.config = config
+        self.parser = QueryParser(config)
         self.last_reload = ReloadStatus(success=True, at=time.time())
         self.metrics.reload_successful.set(1)
         self.metrics.reload_timestamp.set(self.last_reload.at)

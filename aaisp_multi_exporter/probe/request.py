@@ -47,13 +47,34 @@ class ModulePlan:
 
 
 @dataclass(frozen=True, slots=True)
+class ProbePlan:
+    """What a request's ``module`` and ``auth`` resolve to; the same for every target."""
+
+    plans: tuple[ModulePlan, ...]
+    #: Named once here: the log, the history and the page all show them.
+    module_names: tuple[str, ...]
+    auth_names: tuple[str, ...]
+    #: The strictest module ``timeout_seconds``: several modules share one deadline.
+    module_timeout: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class ProbeRequest:
     target: str
-    plans: tuple[ModulePlan, ...]
+    plan: ProbePlan
     debug: bool
-    #: Named once here: the log, the history and the page all show them.
-    module_names: tuple[str, ...] = ()
-    auth_names: tuple[str, ...] = ()
+
+    @property
+    def plans(self) -> tuple[ModulePlan, ...]:
+        return self.plan.plans
+
+    @property
+    def module_names(self) -> tuple[str, ...]:
+        return self.plan.module_names
+
+    @property
+    def auth_names(self) -> tuple[str, ...]:
+        return self.plan.auth_names
 
 
 def echo(value: str) -> str:
@@ -155,27 +176,54 @@ def parse_debug(values: list[str]) -> bool:
     )
 
 
-def parse_probe_query(query: QueryLike, config: Config) -> ProbeRequest:
-    """Validate a probe request against the configuration in force.
-
-    Modules are checked before the target, as blackbox_exporter does, so a typo in a scrape
-    config is reported as the typo.
-    """
-    modules = parse_modules(query.getall("module", []), config.modules)
-    explicit = parse_auth(query.getall("auth", []), config.auths)
-    target = parse_target(query.getall("target", []))
-    debug = parse_debug(query.getall("debug", []))
+def resolve_plan(module_values: list[str], auth_values: list[str], config: Config) -> ProbePlan:
+    modules = parse_modules(module_values, config.modules)
+    explicit = parse_auth(auth_values, config.auths)
     plans = tuple(
         ModulePlan(module=module, auth=choose_auth(module, explicit, config.auths))
         for module in modules
     )
-    return ProbeRequest(
-        target=target,
+    timeouts = [m.timeout_seconds for m in modules if m.timeout_seconds is not None]
+    return ProbePlan(
         plans=plans,
-        debug=debug,
         module_names=tuple(plan.module.name for plan in plans),
         auth_names=tuple(sorted({plan.auth.name for plan in plans})),
+        module_timeout=min(timeouts, default=None),
     )
+
+
+class QueryParser:
+    """Validates probe requests against one configuration.
+
+    What each ``module`` and ``auth`` combination resolves to is kept (up to ``limit``
+    combinations; it starts afresh when full): every line of a job sends the same one, and
+    resolving it was a tenth of a cached probe. A refused combination is never kept.
+    """
+
+    def __init__(self, config: Config, limit: int = 256) -> None:
+        self.config = config
+        self._plans: dict[tuple[tuple[str, ...], tuple[str, ...]], ProbePlan] = {}
+        self._limit = limit
+
+    def parse(self, query: QueryLike) -> ProbeRequest:
+        """Modules are checked before the target, as blackbox_exporter does, so a typo in a
+        scrape config is reported as the typo."""
+        module_values = query.getall("module", [])
+        auth_values = query.getall("auth", [])
+        key = (tuple(module_values), tuple(auth_values))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = resolve_plan(module_values, auth_values, self.config)
+            if len(self._plans) >= self._limit:
+                self._plans.clear()
+            self._plans[key] = plan
+        target = parse_target(query.getall("target", []))
+        return ProbeRequest(target, plan, parse_debug(query.getall("debug", [])))
+
+
+def parse_probe_query(query: QueryLike, config: Config) -> ProbeRequest:
+    """Validate one probe request against the configuration in force."""
+    return QueryParser(config).parse(query)
 
 
 # --------------------------------------------------------------------------- deadline
