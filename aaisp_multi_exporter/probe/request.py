@@ -6,9 +6,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
+from aaisp_multi_exporter.chaos.commands import COMMANDS, Command
+from aaisp_multi_exporter.chaos.snapshots import Policy
 from aaisp_multi_exporter.config import AuthConfig, Config, ModuleConfig
 
 #: Line IDs, phone numbers, circuit IDs and logins all fit; nothing that could reshape a URL.
@@ -40,10 +42,20 @@ class ProbeRejected(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ModulePlan:
-    """One module of a probe with the credential set it will use."""
+    """One module of a probe with the credential set it will use, and what every probe of
+    it needs from them: its commands in the table's order, and its cache policy."""
 
     module: ModuleConfig
     auth: AuthConfig
+    commands: tuple[Command, ...] = field(init=False)
+    policy: Policy = field(init=False)
+
+    def __post_init__(self) -> None:
+        names = self.module.commands
+        commands = tuple(command for command in COMMANDS.values() if command.name in names)
+        object.__setattr__(self, "commands", commands)
+        policy = Policy(self.module.cache_seconds, self.module.refresh_ahead)
+        object.__setattr__(self, "policy", policy)
 
 
 @dataclass(frozen=True, slots=True)

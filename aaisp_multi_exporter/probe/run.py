@@ -8,6 +8,7 @@ exposition text is ``probe.metrics``'s job.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any, TypeVar
 from aaisp_multi_exporter.chaos.client import ChaosClient
 from aaisp_multi_exporter.chaos.commands import COMMANDS, Command
 from aaisp_multi_exporter.chaos.replies import LineRecord, Reply
-from aaisp_multi_exporter.chaos.snapshots import Lookup, Policy, SnapshotKey, SnapshotStore
+from aaisp_multi_exporter.chaos.snapshots import Lookup, Snapshot, SnapshotKey, SnapshotStore
 from aaisp_multi_exporter.logsetup import fields as log_fields
 from aaisp_multi_exporter.logthrottle import LogThrottle
 from aaisp_multi_exporter.probe.log import ProbeLog
@@ -26,6 +27,8 @@ from aaisp_multi_exporter.selfmetrics import ExporterMetrics
 _PROCESS_LOG = logging.getLogger("aaisp_multi_exporter.probe")
 
 T = TypeVar("T")
+#: A snapshot and how the store found it.
+Found = tuple[Snapshot, Lookup]
 #: Left for rendering the answer once CHAOS calls stop. Attempts stop this long before the
 #: probe's deadline and commands half as long before it, so the limits never race.
 RENDER_MARGIN_SECONDS = 0.05
@@ -102,57 +105,77 @@ def find_line(reply: Reply, target: str, scope: str) -> LineRecord | None:
     return record
 
 
-async def _lookup(
-    plan: ModulePlan,
-    command: Command,
-    target: str,
-    chaos_url: str,
-    services: ProbeServices,
-    deadline: float,
-    log: ProbeLog,
-) -> CommandResult:
-    module, auth = plan.module, plan.auth
-    service = target if module.scope == "line" else None
-    key = SnapshotKey(
-        auth.name, auth.secret_fingerprint(), command.name, module.scope, service or ""
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    """One command of one module of a probe: what it looks up, and how it fetches."""
+
+    plan: ModulePlan
+    command: Command
+    target: str
+    key: SnapshotKey
+
+
+def _asks(request: ProbeRequest) -> list[_Ask]:
+    asks = []
+    for plan in request.plans:
+        module, auth = plan.module, plan.auth
+        service = request.target if module.scope == "line" else ""
+        for command in plan.commands:
+            key = SnapshotKey(
+                auth.name, auth.secret_fingerprint(), command.name, module.scope, service
+            )
+            asks.append(_Ask(plan, command, request.target, key))
+    return asks
+
+
+async def _fetch(
+    ask: _Ask, chaos_url: str, services: ProbeServices, until: float, log: ProbeLog
+) -> Reply:
+    """The CHAOS call behind a snapshot, with the module's retries, ending by ``until``."""
+    module = ask.plan.module
+    return await services.client.fetch(
+        chaos_url,
+        ask.command.name,
+        ask.plan.auth,
+        service=ask.key.service or None,
+        retries=module.retries,
+        deadline=until,
+        log=log,
     )
 
-    async def call(until: float, call_log: ProbeLog) -> Reply:
-        return await services.client.fetch(
-            chaos_url,
-            command.name,
-            auth,
-            service=service,
-            retries=module.retries,
-            deadline=until,
-            log=call_log,
-        )
 
-    async def fetch() -> Reply:
-        return await call(deadline - RENDER_MARGIN_SECONDS, log)
+async def _refresh(ask: _Ask, chaos_url: str, services: ProbeServices) -> Reply:
+    """A refresh no probe waits for: its own deadline and log."""
+    timeout = ask.plan.module.timeout_seconds or REFRESH_TIMEOUT_SECONDS
+    until = asyncio.get_running_loop().time() + timeout
+    log = ProbeLog(auth=ask.plan.auth.name, command=ask.command.name, purpose="refresh ahead")
+    return await _fetch(ask, chaos_url, services, until, log)
 
-    async def refresh() -> Reply:
-        """A refresh no probe waits for: its own deadline and log."""
-        timeout = module.timeout_seconds or REFRESH_TIMEOUT_SECONDS
-        until = asyncio.get_running_loop().time() + timeout
-        return await call(
-            until, ProbeLog(auth=auth.name, command=command.name, purpose="refresh ahead")
-        )
 
-    store = services.store
-    policy = Policy(module.cache_seconds, module.refresh_ahead)
-    found = store.lookup(key, policy, refresh)
-    if found is None:
+async def _wait(
+    ask: _Ask, chaos_url: str, services: ProbeServices, deadline: float, log: ProbeLog
+) -> Found | None:
+    """Join or start the CHAOS call; None when the probe's deadline comes first."""
+    fetch = functools.partial(
+        _fetch, ask, chaos_url, services, deadline - RENDER_MARGIN_SECONDS, log
+    )
+    try:
         # Waiting for CHAOS is the only await of a probe; it ends before the deadline.
-        try:
-            async with asyncio.timeout_at(deadline - RENDER_MARGIN_SECONDS / 2):
-                found = await store.join(key, fetch, policy)
-        except TimeoutError:
-            reason = f"{command.name}: deadline exceeded"
-            return CommandResult(command, failure=reason, kind="deadline")
+        async with asyncio.timeout_at(deadline - RENDER_MARGIN_SECONDS / 2):
+            return await services.store.join(ask.key, fetch, ask.plan.policy)
+    except TimeoutError:
+        return None
+
+
+def _command_result(
+    ask: _Ask, found: Found | None, services: ProbeServices, log: ProbeLog
+) -> CommandResult:
+    command = ask.command
+    if found is None:
+        return CommandResult(command, failure=f"{command.name}: deadline exceeded", kind="deadline")
     snapshot, how = found
     services.metrics.lookups[how.value].inc()
-    now = store.now()
+    now = services.store.now()
     age = 0.0 if how in (Lookup.FETCHED, Lookup.COALESCED) else snapshot.age(now)
     log.debug("CHAOS answer", command=command.name, lookup=how.value, age_seconds=age)
     if snapshot.error is not None:
@@ -164,7 +187,7 @@ async def _lookup(
             reason += f"; {shared}next CHAOS try in {wait:.0f} s"
         return CommandResult(command, failure=reason, kind=error.outcome.value)
     assert snapshot.reply is not None
-    record = find_line(snapshot.reply, target, module.scope)
+    record = find_line(snapshot.reply, ask.target, ask.plan.module.scope)
     if record is None:
         log.debug(
             "the answer does not list the line; this command adds nothing",
@@ -185,32 +208,18 @@ async def _lookup(
     return CommandResult(command, record=record, age=age)
 
 
-async def _run_module(
-    plan: ModulePlan,
-    target: str,
-    chaos_url: str,
-    services: ProbeServices,
-    deadline: float,
-    log: ProbeLog,
+def _module_result(
+    plan: ModulePlan, target: str, results: tuple[CommandResult, ...]
 ) -> ModuleResult:
     """Partial answers count (SPEC 4): the module succeeds when some command's answer lists
     the line and none failed; what the commands that worked gave is kept either way."""
     name, auth = plan.module.name, plan.auth.name
-    commands = [command for command in COMMANDS.values() if command.name in plan.module.commands]
-    results = tuple(
-        await _all(
-            [
-                _lookup(plan, command, target, chaos_url, services, deadline, log)
-                for command in commands
-            ]
-        )
-    )
     failures = [result for result in results if result.failure is not None]
     if failures:
         reason = "; ".join(result.failure or "" for result in failures)
         return ModuleResult(name, auth, False, results, reason, failures[0].kind)
     if not any(result.record is not None for result in results):
-        asked = ", ".join(command.name for command in commands)
+        asked = ", ".join(command.name for command in plan.commands)
         reason = f'{asked}: line "{target}" not found for auth "{auth}"'
         return ModuleResult(name, auth, False, results, reason, "not_found")
     return ModuleResult(name, auth, True, results)
@@ -241,7 +250,11 @@ async def run_probe(
     budget: float,
     log: ProbeLog,
 ) -> ProbeResult:
-    """Run every module of the request concurrently, each command bounded by the deadline."""
+    """Every command of every module at once, each bounded by the deadline.
+
+    Stored answers are looked up first, synchronously: a cached probe never suspends, and
+    needs no timeout. Only the commands without one wait, together, for CHAOS.
+    """
     loop = asyncio.get_running_loop()
     started = loop.time()
     deadline = started + budget
@@ -251,14 +264,30 @@ async def run_probe(
         modules=",".join(request.module_names),
         timeout_seconds=budget,
     )
-    # No timeout here: a probe's only await is a command waiting for CHAOS, and each of those
-    # ends before the deadline on its own (a cached probe never suspends at all).
-    modules = await _all(
-        [
-            _run_module(plan, request.target, chaos_url, services, deadline, log)
-            for plan in request.plans
-        ]
-    )
+    store = services.store
+    asks = _asks(request)
+    found: list[Found | None] = [
+        store.lookup(
+            ask.key, ask.plan.policy, functools.partial(_refresh, ask, chaos_url, services)
+        )
+        for ask in asks
+    ]
+    missing = [index for index, entry in enumerate(found) if entry is None]
+    if missing:
+        waited = await _all(
+            [_wait(asks[index], chaos_url, services, deadline, log) for index in missing]
+        )
+        for index, entry in zip(missing, waited, strict=True):
+            found[index] = entry
+    results = [
+        _command_result(ask, entry, services, log) for ask, entry in zip(asks, found, strict=True)
+    ]
+    modules = []
+    first = 0
+    for plan in request.plans:
+        last = first + len(plan.commands)
+        modules.append(_module_result(plan, request.target, tuple(results[first:last])))
+        first = last
     duration = loop.time() - started
     success = all(module.success for module in modules)
     for module in modules:
