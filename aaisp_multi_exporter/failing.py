@@ -73,6 +73,8 @@ class FailingNow:
     ) -> None:
         """Take one finished probe: each failed module enters or stays, each success leaves."""
         for outcome in outcomes:
+            if outcome.success and not self._entries:
+                continue  # the usual case: nothing is failing, and this did not
             key = FailingKey(target, outcome.name, outcome.auth)
             before = self._entries.pop(key, None)
             if outcome.success or not self.limit:

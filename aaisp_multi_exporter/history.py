@@ -12,7 +12,8 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from aaisp_multi_exporter import failing
 from aaisp_multi_exporter.failing import FailingNow, ModuleOutcome, clip_reason
@@ -29,9 +30,11 @@ MAX_TEXT_CHARS = 64 * 1024
 DebugText = str | Callable[[], str]
 
 
-@dataclass(frozen=True, slots=True)
-class ProbeRecord:
-    """One finished probe as it was answered; ``debug_text`` is what ``debug=true`` returned."""
+class ProbeRecord(NamedTuple):
+    """One finished probe as it was answered; ``debug_text`` is what ``debug=true`` returned.
+
+    A NamedTuple, not a frozen dataclass: one is made per probe, and it is cheaper to build.
+    """
 
     id: int
     time: float  # Unix seconds
@@ -42,7 +45,7 @@ class ProbeRecord:
     duration: float
     #: (module, reason) for each module that gave one, in the probe's module order.
     reasons: tuple[tuple[str, str], ...] = ()
-    report: DebugText = field(default="", compare=False, repr=False)
+    report: DebugText = ""
 
     @property
     def debug_text(self) -> str:
@@ -116,7 +119,9 @@ class ProbeHistory:
             auths=tuple(auths),
             success=success,
             duration=duration,
-            reasons=tuple(
+            reasons=()
+            if success
+            else tuple(
                 (outcome.name, clip_reason(outcome.reason))
                 for outcome in outcomes
                 if outcome.reason

@@ -92,6 +92,7 @@ def test_record_fields_and_clock() -> None:
         auths=("home", "other"),
         success=False,
         duration=1.5,
+        report="the text",
     )
     assert record.debug_text == "the text"
     assert (record.module, record.auth) == ("line,quota", "home,other")

@@ -44,11 +44,21 @@ class ProbeLog:
         else:
             self.dropped += 1
         if tee and _LOGGER.isEnabledFor(level):
-            shown = {key: _shown(value) for key, value in fields.items()}
-            _LOGGER.log(level, message, extra=log_fields(**{**self.context, **shown}))
+            self._tee(level, message, fields)
+
+    def _tee(self, level: int, message: str, fields: dict[str, object]) -> None:
+        shown = {key: _shown(value) for key, value in fields.items()}
+        _LOGGER.log(level, message, extra=log_fields(**{**self.context, **shown}))
 
     def debug(self, message: str, *, tee: bool = True, **fields: object) -> None:
-        self.log(logging.DEBUG, message, tee=tee, **fields)
+        # ``log`` written out: a cached probe logs four debug lines, and the extra call was
+        # a twentieth of its cost.
+        if len(self._entries) < MAX_ENTRIES:
+            self._entries.append((time.time(), logging.DEBUG, message, fields))
+        else:
+            self.dropped += 1
+        if tee and _LOGGER.isEnabledFor(logging.DEBUG):
+            self._tee(logging.DEBUG, message, fields)
 
     def info(self, message: str, *, tee: bool = True, **fields: object) -> None:
         self.log(logging.INFO, message, tee=tee, **fields)
