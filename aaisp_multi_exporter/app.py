@@ -100,8 +100,8 @@ async def probe(request: web.Request) -> web.Response:
         return _refuse(request, rejected)
     log = ProbeLog(
         target=probe_request.target,
-        module=",".join(probe_request.module_names),
-        auth=",".join(probe_request.auth_names),
+        module=probe_request.plan.module_list,
+        auth=probe_request.plan.auth_list,
     )
     if state.max_requests and state.probes_running >= state.max_requests:
         # Refuse at once rather than queue: a queue would only answer after the scrape

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from aaisp_multi_exporter.chaos.commands import COMMANDS, Command, FieldValue
 from aaisp_multi_exporter.chaos.errors import ChaosError, Outcome, classify_error
@@ -116,6 +116,9 @@ def parse_line(command: Command, raw: Mapping[str, Any]) -> LineRecord | None:
     return LineRecord(line_id=line_id, values=values, notes=tuple(notes), absent=absent)
 
 
+_T = TypeVar("_T")
+
+
 class LineIndex(Mapping[str, LineRecord]):
     """Line records by ``ID``, each parsed on first use.
 
@@ -138,6 +141,17 @@ class LineIndex(Mapping[str, LineRecord]):
             assert record is not None  # indexed by the same ID rule
             self._parsed[line_id] = record
         return record
+
+    @overload
+    def get(self, line_id: str, /) -> LineRecord | None: ...
+    @overload
+    def get(self, line_id: str, /, default: LineRecord | _T) -> LineRecord | _T: ...
+    def get(self, line_id: str, /, default: object = None) -> object:
+        """``Mapping.get`` without its KeyError: it is every probe's lookup."""
+        record = self._parsed.get(line_id)
+        if record is not None:
+            return record
+        return self[line_id] if line_id in self._raw else default
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._raw)

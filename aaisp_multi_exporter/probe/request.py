@@ -68,6 +68,9 @@ class ProbePlan:
     auth_names: tuple[str, ...]
     #: The strictest module ``timeout_seconds``: several modules share one deadline.
     module_timeout: float | None
+    #: The names joined with commas, as logs and the page show them.
+    module_list: str = ""
+    auth_list: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,11 +199,15 @@ def resolve_plan(module_values: list[str], auth_values: list[str], config: Confi
         for module in modules
     )
     timeouts = [m.timeout_seconds for m in modules if m.timeout_seconds is not None]
+    module_names = tuple(plan.module.name for plan in plans)
+    auth_names = tuple(sorted({plan.auth.name for plan in plans}))
     return ProbePlan(
         plans=plans,
-        module_names=tuple(plan.module.name for plan in plans),
-        auth_names=tuple(sorted({plan.auth.name for plan in plans})),
+        module_names=module_names,
+        auth_names=auth_names,
         module_timeout=min(timeouts, default=None),
+        module_list=",".join(module_names),
+        auth_list=",".join(auth_names),
     )
 
 

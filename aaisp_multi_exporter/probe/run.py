@@ -36,6 +36,8 @@ RENDER_MARGIN_SECONDS = 0.05
 FAILURE_LOG_SECONDS = 60.0
 #: A background refresh's deadline when the module sets no timeout_seconds.
 REFRESH_TIMEOUT_SECONDS = 30.0
+#: Lookups whose answer was fetched for this probe: age 0.
+_JUST_FETCHED = frozenset({Lookup.FETCHED, Lookup.COALESCED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +75,11 @@ class ModuleResult(NamedTuple):
     @property
     def data_age(self) -> float | None:
         """Age of the oldest answer the module used."""
-        return max((r.age for r in self.results if r.age is not None), default=None)
+        oldest = None
+        for result in self.results:
+            if result.age is not None and (oldest is None or result.age > oldest):
+                oldest = result.age
+        return oldest
 
 
 class ProbeResult(NamedTuple):
@@ -174,10 +180,10 @@ def _command_result(
     if found is None:
         return CommandResult(command, failure=f"{command.name}: deadline exceeded", kind="deadline")
     snapshot, how = found
-    services.metrics.lookups[how.value].inc()
+    services.metrics.lookups[how].inc()  # a StrEnum: its member is its value as a key
     now = services.store.now()
-    age = 0.0 if how in (Lookup.FETCHED, Lookup.COALESCED) else snapshot.age(now)
-    log.debug("CHAOS answer", command=command.name, lookup=how.value, age_seconds=age)
+    age = 0.0 if how in _JUST_FETCHED else snapshot.age(now)
+    log.debug("CHAOS answer", command=command.name, lookup=how, age_seconds=age)
     if snapshot.error is not None:
         error = snapshot.error
         reason = f"{command.name}: {error} [{error.outcome}]"
@@ -214,11 +220,17 @@ def _module_result(
     """Partial answers count (SPEC 4): the module succeeds when some command's answer lists
     the line and none failed; what the commands that worked gave is kept either way."""
     name, auth = plan.module.name, plan.auth.name
-    failures = [result for result in results if result.failure is not None]
+    failures = []
+    listed = False
+    for result in results:
+        if result.failure is not None:
+            failures.append(result)
+        elif result.record is not None:
+            listed = True
     if failures:
         reason = "; ".join(result.failure or "" for result in failures)
         return ModuleResult(name, auth, False, results, reason, failures[0].kind)
-    if not any(result.record is not None for result in results):
+    if not listed:
         asked = ", ".join(command.name for command in plan.commands)
         reason = f'{asked}: line "{target}" not found for auth "{auth}"'
         return ModuleResult(name, auth, False, results, reason, "not_found")
@@ -235,6 +247,8 @@ async def _all(coroutines: list[Coroutine[Any, Any, T]]) -> list[T]:
 def line_records(modules: Sequence[ModuleResult]) -> list[tuple[Command, LineRecord]]:
     """One record per command, whichever module brought it, in the table's order: two modules
     sharing a command must not export its series twice."""
+    if len(modules) == 1:  # the usual probe: its commands are already in the table's order
+        return [(r.command, r.record) for r in modules[0].results if r.record is not None]
     records: dict[str, tuple[Command, LineRecord]] = {}
     for module in modules:
         for result in module.results:
@@ -261,7 +275,7 @@ async def run_probe(
     log.debug(
         "probe started",
         target=request.target,
-        modules=",".join(request.module_names),
+        modules=request.plan.module_list,
         timeout_seconds=budget,
     )
     store = services.store
