@@ -29,13 +29,26 @@ class ProbeLog:
     """Buffers every line of one probe whatever the process log level, as blackbox does.
 
     Lines are kept raw and formatted only when someone reads them: most probes' logs are never
-    read, and formatting them cost a tenth of a cached probe.
+    read, and formatting them cost a tenth of a cached probe. The closing lines (each module's
+    outcome, then the probe's) are not even kept: ``finish`` keeps the result they say.
     """
 
     def __init__(self, **context: str) -> None:
         self.context = context
         self._entries: list[_Entry] = []
         self.dropped = 0
+        self._result: ProbeResult | None = None
+        self._finished_at = 0.0
+
+    def finish(self, result: ProbeResult) -> None:
+        """The probe is over: its closing lines are ``result``'s, written out when read (and
+        at once to the process log, when that is at debug)."""
+        self._result = result
+        self._finished_at = time.time()
+        if _LOGGER.isEnabledFor(logging.DEBUG):
+            for level, message, fields, tee in _closing(result):
+                if tee and _LOGGER.isEnabledFor(level):
+                    self._tee(level, message, fields)
 
     def log(self, level: int, message: str, *, tee: bool = True, **fields: object) -> None:
         """``tee=False`` keeps the line for this probe only (its caller logs it its own way)."""
@@ -69,6 +82,12 @@ class ProbeLog:
     @property
     def lines(self) -> list[str]:
         lines = [_format(entry) for entry in self._entries]
+        if self._result is not None:
+            at = self._finished_at
+            lines += [
+                _format((at, level, text, fields))
+                for level, text, fields, _ in _closing(self._result)
+            ]
         if self.dropped:
             lines.append(f"[... {self.dropped} more lines not kept]")
         return lines
@@ -76,6 +95,29 @@ class ProbeLog:
     def text(self) -> str:
         lines = self.lines
         return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _closing(result: ProbeResult) -> list[tuple[int, str, dict[str, object], bool]]:
+    """Each module's outcome, then the probe's, as (level, message, fields, tee).
+
+    A failure is not teed: the process log has its own, de-duplicated line for it.
+    """
+    lines: list[tuple[int, str, dict[str, object], bool]] = []
+    for module in result.modules:
+        if module.success:
+            fields: dict[str, object] = {"module": module.name, "auth": module.auth}
+            lines.append((logging.DEBUG, "module succeeded", fields, True))
+        else:
+            fields = {
+                "target": result.target,
+                "module": module.name,
+                "auth": module.auth,
+                "reason": module.reason,
+            }
+            lines.append((logging.INFO, "probe failed", fields, False))
+    finished: dict[str, object] = {"success": result.success, "duration_seconds": result.duration}
+    lines.append((logging.DEBUG, "probe finished", finished, True))
+    return lines
 
 
 def _shown(value: object) -> object:

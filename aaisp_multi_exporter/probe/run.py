@@ -306,12 +306,9 @@ async def run_probe(
     success = all(module.success for module in modules)
     for module in modules:
         services.metrics.probe_done(module.name, module.success)
-        if module.success:
-            log.debug("module succeeded", module=module.name, auth=module.auth)
-        else:
-            _log_failure(services.failure_log, log, request.target, module)
-    log.debug("probe finished", success=success, duration_seconds=duration)
-    return ProbeResult(
+        if not module.success:
+            _log_failure(services.failure_log, request.target, module)
+    result = ProbeResult(
         target=request.target,
         success=success,
         duration=duration,
@@ -319,14 +316,15 @@ async def run_probe(
         modules=tuple(modules),
         lines=tuple(line_records(modules)),
     )
+    log.finish(result)
+    return result
 
 
-def _log_failure(throttle: LogThrottle, log: ProbeLog, target: str, module: ModuleResult) -> None:
-    """Every failure is in the probe's own log and, at debug, the process log; at info the
-    process log gets one line per (module, auth, kind) per minute, so 500 lines failing for
-    one reason write a line, not 500 (SPEC 8)."""
+def _log_failure(throttle: LogThrottle, target: str, module: ModuleResult) -> None:
+    """Every failure is in the probe's own log (``ProbeLog.finish``) and, at debug, the
+    process log; at info the process log gets one line per (module, auth, kind) per minute,
+    so 500 lines failing for one reason write a line, not 500 (SPEC 8)."""
     fields = {"target": target, "module": module.name, "auth": module.auth}
-    log.info("probe failed", tee=False, **fields, reason=module.reason)
     if _PROCESS_LOG.isEnabledFor(logging.DEBUG):
         _PROCESS_LOG.debug("probe failed", extra=log_fields(**fields, reason=module.reason))
         return
