@@ -21,7 +21,7 @@ from aaisp_multi_exporter.logsetup import fields
 from aaisp_multi_exporter.pages import render_landing
 from aaisp_multi_exporter.probe.exposition import gzip_wanted, negotiate
 from aaisp_multi_exporter.probe.log import ProbeLog, debug_report
-from aaisp_multi_exporter.probe.metrics import render_result
+from aaisp_multi_exporter.probe.metrics import OutcomeTexts, render_result
 from aaisp_multi_exporter.probe.request import (
     SCRAPE_TIMEOUT_HEADER,
     BadTimeoutHeader,
@@ -128,15 +128,16 @@ async def probe(request: web.Request) -> web.Response:
     )
     if probe_request.debug:
         return _text(report())
-    return _exposition(request, result)
+    return _exposition(request, result, state.outcome_texts)
 
 
-def _exposition(request: web.Request, result: ProbeResult) -> web.Response:
+def _exposition(request: web.Request, result: ProbeResult, outcomes: OutcomeTexts) -> web.Response:
     """Text or OpenMetrics as the scraper asks, gzipped when it accepts that (as promhttp)."""
-    fmt = negotiate(request.headers.get(hdrs.ACCEPT, ""))
-    body = render_result(result, fmt, request.app[STATE].outcome_texts)
+    request_headers = request.headers
+    fmt = negotiate(request_headers.get(hdrs.ACCEPT, ""))
+    body = render_result(result, fmt, outcomes)
     headers = {hdrs.CONTENT_TYPE: fmt.content_type, hdrs.VARY: "Accept, Accept-Encoding"}
-    if gzip_wanted(request.headers.get(hdrs.ACCEPT_ENCODING, "")):
+    if gzip_wanted(request_headers.get(hdrs.ACCEPT_ENCODING, "")):
         body = gzip.compress(body, compresslevel=GZIP_LEVEL)
         headers[hdrs.CONTENT_ENCODING] = "gzip"
     return web.Response(body=body, headers=headers)

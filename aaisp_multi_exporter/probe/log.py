@@ -29,16 +29,24 @@ class ProbeLog:
     """Buffers every line of one probe whatever the process log level, as blackbox does.
 
     Lines are kept raw and formatted only when someone reads them: most probes' logs are never
-    read, and formatting them cost a tenth of a cached probe. The closing lines (each module's
-    outcome, then the probe's) are not even kept: ``finish`` keeps the result they say.
+    read, and formatting them cost a tenth of a cached probe. The opening and closing lines
+    (each module's outcome, then the probe's) are not even kept as lines: ``start`` keeps their
+    values and ``finish`` the result they say.
     """
 
     def __init__(self, **context: str) -> None:
         self.context = context
         self._entries: list[_Entry] = []
         self.dropped = 0
+        self._opening: tuple[float, str, str, float] | None = None
         self._result: ProbeResult | None = None
         self._finished_at = 0.0
+
+    def start(self, target: str, modules: str, timeout: float) -> None:
+        """The probe's opening line, kept as its values and written out when read."""
+        self._opening = (time.time(), target, modules, timeout)
+        if _LOGGER.isEnabledFor(logging.DEBUG):
+            self._tee(logging.DEBUG, "probe started", _opening_fields(self._opening))
 
     def finish(self, result: ProbeResult) -> None:
         """The probe is over: its closing lines are ``result``'s, written out when read (and
@@ -64,8 +72,8 @@ class ProbeLog:
         _LOGGER.log(level, message, extra=log_fields(**{**self.context, **shown}))
 
     def debug(self, message: str, *, tee: bool = True, **fields: object) -> None:
-        # ``log`` written out: a cached probe logs four debug lines, and the extra call was
-        # a twentieth of its cost.
+        # ``log`` written out: every probe logs a debug line per command, and the extra call
+        # was a twentieth of a cached probe's cost.
         if len(self._entries) < MAX_ENTRIES:
             self._entries.append((time.time(), logging.DEBUG, message, fields))
         else:
@@ -82,6 +90,9 @@ class ProbeLog:
     @property
     def lines(self) -> list[str]:
         lines = [_format(entry) for entry in self._entries]
+        if self._opening is not None:
+            opening = (self._opening[0], logging.DEBUG, "probe started")
+            lines.insert(0, _format((*opening, _opening_fields(self._opening))))
         if self._result is not None:
             at = self._finished_at
             lines += [
@@ -95,6 +106,11 @@ class ProbeLog:
     def text(self) -> str:
         lines = self.lines
         return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _opening_fields(opening: tuple[float, str, str, float]) -> dict[str, object]:
+    _, target, modules, timeout = opening
+    return {"target": target, "modules": modules, "timeout_seconds": timeout}
 
 
 def _closing(result: ProbeResult) -> list[tuple[int, str, dict[str, object], bool]]:

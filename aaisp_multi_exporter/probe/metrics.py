@@ -23,7 +23,7 @@ MAX_RENDERED_FORMATS = 4
 
 
 class OutcomeTexts:
-    """Rendered outcome gauges by (format, success, timeout, module outcomes), bounded.
+    """Rendered outcome gauges by (format, timeout, module outcomes), bounded.
 
     A handful of combinations repeat across every probe of a process; odd Accept headers or
     timeouts cannot grow it past the bound (it starts afresh when full).
@@ -119,7 +119,7 @@ def render_result(
     their text is kept per set of values in ``outcomes``; the line's series are rendered
     once per snapshot and format (SPEC 11). Both were most of a cached probe's cost.
     """
-    key = (fmt.content_type, result.success, result.timeout, result.module_outcomes)
+    key = (fmt.content_type, result.timeout, result.module_outcomes)  # success follows
     head = outcomes.get(key) if outcomes is not None else None
     if head is None:
         head = encode(outcome_families(result), fmt)

@@ -22,6 +22,7 @@ class QueryLike(Protocol):
     """The slice of aiohttp's MultiDict the parser needs."""
 
     def getall(self, key: str, default: list[str]) -> list[str]: ...
+    def __contains__(self, key: object) -> bool: ...
 
 
 class ProbeRejected(Exception):
@@ -237,7 +238,8 @@ class QueryParser:
                 self._plans.clear()
             self._plans[key] = plan
         target = parse_target(query.getall("target", []))
-        return ProbeRequest(target, plan, parse_debug(query.getall("debug", [])))
+        debug = parse_debug(query.getall("debug", [])) if "debug" in query else False
+        return ProbeRequest(target, plan, debug)
 
 
 def parse_probe_query(query: QueryLike, config: Config) -> ProbeRequest:

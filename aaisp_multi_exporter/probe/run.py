@@ -272,12 +272,7 @@ async def run_probe(
     loop = asyncio.get_running_loop()
     started = loop.time()
     deadline = started + budget
-    log.debug(
-        "probe started",
-        target=request.target,
-        modules=request.plan.module_list,
-        timeout_seconds=budget,
-    )
+    log.start(request.target, request.plan.module_list, budget)
     store = services.store
     asks = _asks(request)
     found: list[Found | None] = [
