@@ -242,7 +242,7 @@ def _bare_goals(results: Record) -> list[Record]:
                 "goal": f"Cached, closed loop, 50 connections, N={int(n):,}, against a bare "
                 "aiohttp handler returning the same body",
                 "target": f">= {BARE_SHARE:.0%} of its probes/s (stretch {BARE_STRETCH:.0%})",
-                "measured": f"{pps:,.0f} vs {bare_pps:,.0f} probes/s ({share:.0%}; {stretch})"
+                "measured": f"{pps:,.0f} vs {bare_pps:,.0f} probes/s ({share:.1%}; {stretch})"
                 f"{_problems(cached)}",
                 "value": share,
                 "passed": share >= BARE_SHARE and _clean(cached),

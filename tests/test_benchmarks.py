@@ -221,6 +221,23 @@ def test_throughput_goals(
 
 
 @pytest.mark.parametrize(
+    ("pps", "bare_pps", "shown", "passed"),
+    [
+        (8_000, 23_000, "34.8%", False),
+        (6_900, 20_000, "34.5%", False),
+        (7_000, 20_000, "35.0%", True),
+    ],
+)
+def test_bare_share_is_shown_precisely_enough_for_its_verdict(
+    pps: float, bare_pps: float, shown: str, passed: bool
+) -> None:
+    """A share just under 35 % must not read "35%" beside a FAIL."""
+    goal = {g["id"]: g for g in report.goals(results(pps=pps, bare_pps=bare_pps))}
+    assert goal["bare_share_N1000"]["passed"] is passed
+    assert f"({shown}; stretch not met)" in goal["bare_share_N1000"]["measured"]
+
+
+@pytest.mark.parametrize(
     ("p99", "today_p99", "passed"), [(1.5, 1.68, True), (1.68, 1.68, True), (1.7, 1.68, False)]
 )
 def test_open_loop_p99_against_today(p99: float, today_p99: float, passed: bool) -> None:
