@@ -259,10 +259,13 @@ def start_blackbox(name: str) -> Server:
     return spawn(name, argv, f"http://{HOST}:{port}", "/-/ready")
 
 
-def start_bare(body: bytes, headers: Mapping[str, str], loop: str) -> Server:
-    """The bare-aiohttp reference (``benchmarks/bare.py``) answering ``body`` to every GET."""
+def start_bare(
+    body: bytes, headers: Mapping[str, str], loop: str, name: str = "bare-aiohttp"
+) -> Server:
+    """The bare-aiohttp reference (``benchmarks/bare.py``) answering ``body`` to every GET;
+    ``name`` names its log and body files."""
     OUT.mkdir(parents=True, exist_ok=True)
-    body_path = OUT / "bare-body.txt"
+    body_path = OUT / f"{name}-body.txt"
     body_path.write_bytes(body)
     port = free_port()
     argv = [
@@ -282,7 +285,7 @@ def start_bare(body: bytes, headers: Mapping[str, str], loop: str) -> Server:
         argv += ["--vary", headers["Vary"]]
     # Servers run in OUT; the reference is part of this repository, so put it on the path.
     env = {"PYTHONPATH": str(ROOT)}
-    return spawn("bare-aiohttp", argv, f"http://{HOST}:{port}", "/-/ready", env=env)
+    return spawn(name, argv, f"http://{HOST}:{port}", "/-/ready", env=env)
 
 
 def sim_calls(sim: Server) -> int:

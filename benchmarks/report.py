@@ -120,9 +120,7 @@ def goals(results: Record) -> list[Record]:
                 "passed": pps >= BLACKBOX_FACTOR * bb_pps and _clean(cached),
             }
         )
-    bare = results.get("bare")
-    if bare:
-        out += _bare_goals(exporters, bare)
+    out += _bare_goals(results)
     for n, modes in exporters.items():
         cached = modes["cached"]
         p99 = cached["loads"][open_key]["p99_ms"]
@@ -219,10 +217,21 @@ def goals(results: Record) -> list[Record]:
     return out
 
 
-def _bare_goals(exporters: Record, bare: Record) -> list[Record]:
-    bare_pps = bare["loads"]["closed_c50"]["probes_per_second"]
+def bare_for(results: Record, lines: str) -> Record | None:
+    """The bare reference measured right after the cached exporter at N; in results.json
+    files from before it ran per N, the one record (the largest N's), for every N."""
+    by_lines: Record = results.get("bare_by_lines") or {}
+    bare: Record | None = by_lines.get(lines) or results.get("bare")
+    return bare
+
+
+def _bare_goals(results: Record) -> list[Record]:
     out = []
-    for n, modes in exporters.items():
+    for n, modes in results["exporter"].items():
+        bare = bare_for(results, n)
+        if bare is None:
+            continue
+        bare_pps = bare["loads"]["closed_c50"]["probes_per_second"]
         cached = modes["cached"]
         pps = cached["loads"]["closed_c50"]["probes_per_second"]
         share = pps / bare_pps
@@ -233,13 +242,22 @@ def _bare_goals(exporters: Record, bare: Record) -> list[Record]:
                 "goal": f"Cached, closed loop, 50 connections, N={int(n):,}, against a bare "
                 "aiohttp handler returning the same body",
                 "target": f">= {BARE_SHARE:.0%} of its probes/s (stretch {BARE_STRETCH:.0%})",
-                "measured": f"{pps:,.0f} vs {bare_pps:,.0f} probes/s ({share:.0%}; {stretch})"
+                "measured": f"{pps:,.0f} vs {bare_pps:,.0f} probes/s ({share:.1%}; {stretch})"
                 f"{_problems(cached)}",
                 "value": share,
                 "passed": share >= BARE_SHARE and _clean(cached),
             }
         )
     return out
+
+
+def today_build(results: Record) -> tuple[str, dict[str, Record]] | None:
+    """(short revision, {N: cached record}) of today's build measured in this run; None when
+    it was not run or failed (then "today" is the committed RESULTS.md's figures)."""
+    build = results.get("today_build")
+    if not build or "error" in build:
+        return None
+    return build["rev"], build.get("exporter", {})
 
 
 def today_p99(results: Record, lines: str) -> tuple[float, float] | None:
@@ -249,16 +267,19 @@ def today_p99(results: Record, lines: str) -> tuple[float, float] | None:
 
 
 def _today_goals(results: Record) -> list[Record]:
-    """Open-loop p99 no worse than in the last committed RESULTS.md, in milliseconds.
+    """Open-loop p99 no worse than today's: today's build measured in this run, right after
+    the exporter at the same N, when it ran.
 
-    Two runs meet different loads on a shared machine, so blackbox_exporter's p99 of both
-    runs is shown beside it: a FAIL while blackbox_exporter's p99 grew as much says the machine
-    was busier, and the run is to be repeated, not read. The ratio is not allowed to pass the
-    goal: a run in which the reference itself stalled would pass anything.
+    Otherwise the last committed RESULTS.md's, in milliseconds. Two runs meet different loads
+    on a shared machine, so blackbox_exporter's p99 of both runs is shown beside it: a FAIL
+    while blackbox_exporter's p99 grew as much says the machine was busier, and the run is to
+    be repeated, not read. The ratio is not allowed to pass the goal: a run in which the
+    reference itself stalled would pass anything.
     """
     rate = results["settings"]["open_rate"]
     open_key = f"open_{rate}"
     bb_p99 = results["blackbox_healthy"]["loads"][open_key]["p99_ms"]
+    build = today_build(results)
     out = []
     for n, modes in results["exporter"].items():
         cached = modes["cached"]
@@ -268,6 +289,21 @@ def _today_goals(results: Record) -> list[Record]:
             "goal": f"Cached, open loop {rate}/s, N={int(n):,}, against today",
             "target": "p99 <= the last committed RESULTS.md's",
         }
+        if build is not None and n in build[1]:
+            rev, theirs = build[0], build[1][n]
+            then_p99 = theirs["loads"][open_key]["p99_ms"]
+            out.append(
+                goal
+                | {
+                    "target": f"p99 <= today's build's ({rev}), same run",
+                    "measured": f"p99 {p99:.2f} vs {then_p99:.2f} ms (today's build {rev} in "
+                    f"this run){_problems(cached)}"
+                    + ("" if _clean(theirs) else f"; today's build{_problems(theirs)}"),
+                    "value": p99 / then_p99,
+                    "passed": p99 <= then_p99 and _clean(cached),
+                }
+            )
+            continue
         then = today_p99(results, n)
         if then is None:
             out.append(
@@ -545,29 +581,43 @@ def _bare_section(results: Record, bare: Record) -> str:
     bb = results["blackbox_healthy"]["loads"]
     rate = results["settings"]["open_rate"]
     open_key = f"open_{rate}"
+    largest = int(bare["lines"])
+    if results.get("bare_by_lines"):
+        answer = (
+            "the answer the cached exporter of the same N gave to a probe "
+            f"({bare['body_bytes']:,} bytes at N={largest:,}, `{bare['content_type']}`). At "
+            "each N it is measured right after that N's cached exporter, so the two figures "
+            "of a row are minutes apart at most"
+        )
+    else:
+        answer = (
+            f"a real cached probe's answer ({bare['body_bytes']:,} bytes, "
+            f"`{bare['content_type']}`, taken from the N={largest:,} exporter). It was measured "
+            f"once, after the N={largest:,} exporters, and is repeated for every N"
+        )
     lines = [
         f"`python -m benchmarks.bare`: an aiohttp server in its own process (same Python, "
         f"{bare['event_loop']} event loop, as the exporter runs), set up like the exporter's "
-        f"(`AppRunner` without access log), answering every GET with a real cached probe's "
-        f"answer ({bare['body_bytes']:,} bytes, `{bare['content_type']}`, taken from the "
-        f"N={int(bare['lines']):,} exporter). Same loads, same target paths. It is the ceiling: "
-        "what the web framework serves when the handler does nothing.",
+        f"(`AppRunner` without access log), answering every GET with {answer}. Same loads, "
+        "same target paths. It is the ceiling: what the web framework serves when the handler "
+        "does nothing.",
         "",
         "| N | exporter, probes/s (closed loop 50) | bare aiohttp | exporter ÷ bare | "
         "blackbox → /-/healthy | exporter ÷ blackbox |",
         "|--:|--:|--:|--:|--:|--:|",
     ]
-    bare_pps = loads["closed_c50"]["probes_per_second"]
     bb_pps = bb["closed_c50"]["probes_per_second"]
     for n, modes in results["exporter"].items():
         pps = modes["cached"]["loads"]["closed_c50"]["probes_per_second"]
+        reference = bare_for(results, n) or bare
+        bare_pps = reference["loads"]["closed_c50"]["probes_per_second"]
         lines.append(
             f"| {int(n):,} | {pps:,.0f} | {bare_pps:,.0f} | {pps / bare_pps:.0%} | "
             f"{bb_pps:,.0f} | x{pps / bb_pps:.2f} |"
         )
     lines += [
         "",
-        "The reference's own figures: "
+        f"The reference's own figures at N={largest:,}: "
         + "; ".join(
             f"closed loop {c}: {loads[f'closed_c{c}']['probes_per_second']:,.0f} probes/s, "
             f"p99 {loads[f'closed_c{c}']['p99_ms']:.2f} ms"
@@ -579,7 +629,60 @@ def _bare_section(results: Record, bare: Record) -> str:
     return "\n".join(lines)
 
 
+def _today_side_by_side(results: Record, rev: str, runs: dict[str, Record]) -> str:
+    rate = results["settings"]["open_rate"]
+    open_key = f"open_{rate}"
+    chosen = results["today_build"].get("chosen", "")
+    lines = [
+        f"Today's build is {rev}" + (f" ({chosen})" if chosen else "") + ", exported with "
+        "`git archive` and started from the same virtualenv, with snapshots cached and the "
+        "same configuration and loads as the exporter under test (*now*). Both were measured "
+        "in this run, minutes apart at most: at each N, today's build ran on the same "
+        "simulator right after the exporter under test and the bare reference. now ÷ today "
+        "below 1 is better for p99, above 1 for probes/s.",
+        "",
+        f"| N | open loop {rate}/s p99, ms: today's build | now | now ÷ today | "
+        "closed loop 50 probes/s: today's build | now | now ÷ today |",
+        "|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    problems = []
+    for n, modes in results["exporter"].items():
+        ours = modes["cached"]["loads"]
+        theirs = runs.get(n, {}).get("loads", {})
+        p99, pps = ours[open_key]["p99_ms"], ours["closed_c50"]["probes_per_second"]
+        then_p99 = theirs.get(open_key, {}).get("p99_ms")
+        then_pps = theirs.get("closed_c50", {}).get("probes_per_second")
+        cells = [
+            _cell(then_p99, "{:.2f}"),
+            f"{p99:.2f}",
+            _ratio(p99, then_p99),
+            _cell(then_pps, "{:,.0f}"),
+            f"{pps:,.0f}",
+            _ratio(pps, then_pps),
+        ]
+        lines.append(f"| {int(n):,} | " + " | ".join(cells) + " |")
+        if n in runs and not _clean(runs[n]):
+            problems.append(f"N={int(n):,}{_problems(runs[n])}")
+    if problems:
+        lines += ["", "Today's build did not answer every probe: " + "; ".join(problems) + "."]
+    return "\n".join(lines)
+
+
 def _today_section(results: Record) -> str:
+    build = today_build(results)
+    if build is not None:
+        return _today_side_by_side(results, *build)
+    failed = results.get("today_build") or {}
+    note = (
+        f"Today's build {failed['rev']} could not be measured in this run ({failed['error']}), "
+        "so today is the committed report's figures.\n\n"
+        if failed.get("error")
+        else ""
+    )
+    return note + _today_from_report(results)
+
+
+def _today_from_report(results: Record) -> str:
     known = results.get("today")
     if not known:
         return "No committed `benchmarks/RESULTS.md` to compare with."
@@ -665,8 +768,9 @@ def render(results: Record, before: Record | None = None) -> str:
         "",
         "> **The machine is noisy.** A shared virtual machine: the load generators, the "
         "exporter, the simulator and blackbox_exporter all run on the same cores. Absolute "
-        "figures move by tens of per cent from run to run; the ratios to blackbox_exporter, "
-        "measured minutes apart in the same run under the same load, are what to read.",
+        "figures move by tens of per cent from run to run; the ratios to the references "
+        "measured in the same run under the same load, minutes apart (blackbox_exporter, the "
+        "bare aiohttp handler, today's build), are what to read.",
         "",
         "## Machine",
         "",
@@ -714,6 +818,9 @@ def render(results: Record, before: Record | None = None) -> str:
         "under the same loads, probing its own `/-/healthy` (the reference for the goals), and "
         "separately the simulator (`GET /broadband/info/json`, no credentials: a 746-byte "
         "auth-error envelope, the same for any N, so measured once, with the largest N).",
+        "- At each N, in this order, on one simulator: the exporter cached, the bare aiohttp "
+        "handler, today's build cached (when it ran), the exporter uncached. The three cached "
+        "servers compared with each other are measured back to back.",
         "- CHAOS calls: the simulator's `/_sim/stats` before and after each load. Failed "
         'probes: the exporter\'s `aaisp_exporter_probes_total{result="failure"}` before and '
         "after, plus one probe checked for `probe_success 1` before and after the loads.",

@@ -1,15 +1,20 @@
 """The whole benchmark in one command: ``.venv/bin/python -m benchmarks.run`` (``make bench``).
 
-For N in 100, 1,000 and 10,000 lines it starts the simulator, then the exporter with snapshots
-cached and with ``cache_seconds = 0``, and drives ``/probe`` from separate load processes: wrk
-(closed loop, 10 and 50 connections) and ``benchmarks.openloop`` (500 probes per second on a
-fixed schedule). Debian's blackbox_exporter runs under the same loads, probing its own
-``/-/healthy`` and, separately, the simulator; every exporter figure is also given as a ratio
-to it. With the largest N, a bare aiohttp handler answering a real cached probe's bytes runs
-under the same loads (``benchmarks.bare``: the framework's ceiling), and, with ``--profile``,
-py-spy samples the cached exporter under wrk. Then ``benchmarks.refresh`` runs the
-refresh-ahead scenario (CHAOS answering in 1 s) and ``benchmarks.memory`` the bounded-memory
-check. Goals that say "no worse than today" read the last committed RESULTS.md.
+For N in 100, 1,000 and 10,000 lines it starts the simulator, then, in this order: the exporter
+with snapshots cached; a bare aiohttp handler answering that exporter's cached probe, byte for
+byte (``benchmarks.bare``: the framework's ceiling); "today's build", the code of the commit
+that last changed RESULTS.md, cached (``--today-rev``); and the exporter with ``cache_seconds =
+0``. Each is driven on ``/probe`` from separate load processes: wrk (closed loop, 10 and 50
+connections) and ``benchmarks.openloop`` (500 probes per second on a fixed schedule). The three
+cached servers of one N run back to back on one simulator, so their ratios come from
+measurements minutes apart at most; the machine's speed drifts more than that between runs.
+Debian's blackbox_exporter runs under the same loads first, probing its own ``/-/healthy`` and,
+with the largest N, the simulator; every exporter figure is also given as a ratio to it. With
+``--profile``, py-spy samples the cached exporter at the largest N under wrk. Then
+``benchmarks.refresh`` runs the refresh-ahead scenario (CHAOS answering in 1 s) and
+``benchmarks.memory`` the bounded-memory check. Without today's build (``--today-rev none``,
+or it could not be exported or started), goals that say "no worse than today" read the last
+committed RESULTS.md's figures instead.
 
 Writes ``benchmarks/RESULTS.md`` and the raw figures to ``benchmarks/out/results.json``.
 Exits 0 when the benchmark ran, missed goals included (they are reported, PASS/FAIL), and 2
@@ -75,6 +80,8 @@ class Settings:
     exporter_cmd: list[str] = field(
         default_factory=lambda: [str(VENV_BIN / "aaisp-multi-exporter")]
     )
+    #: The revision measured as "today's build" beside the exporter; None runs none.
+    today_rev: str | None = None
 
 
 class Progress:
@@ -179,9 +186,15 @@ def run_exporter(
     settings: Settings,
     progress: Callable[[str], None],
     while_running: Callable[[Server], None] | None = None,
+    *,
+    exporter_cmd: Sequence[str] | None = None,
+    name: str = "exporter",
+    label: str = "",
 ) -> dict[str, Any]:
     """A fresh exporter for one N and cache mode, every figure of it; ``while_running`` is
-    called with it after its figures are taken, before it stops."""
+    called with it after its figures are taken, before it stops. ``exporter_cmd`` starts
+    another build than ``settings.exporter_cmd``; ``name`` begins its log's and
+    configuration's file names, ``label`` names it in progress lines."""
     modules = {
         MODULE: {
             "commands": ["broadband/info"],
@@ -194,13 +207,14 @@ def run_exporter(
     }
     sim_reset(sim)
     exporter = start_exporter(
-        f"exporter-{lines}-{mode}",
+        f"{name}-{lines}-{mode}",
         exporter_config(sim.base_url, modules),
-        settings.exporter_cmd,
+        settings.exporter_cmd if exporter_cmd is None else exporter_cmd,
     )
     first_url = f"{exporter.base_url}/probe?module={MODULE}&target={FIRST_LINE_ID}"
     try:
-        progress(f"  exporter {mode}, N={lines}: ready in {exporter.ready_seconds:.3f} s")
+        who = label or f"exporter {mode}"
+        progress(f"  {who}, N={lines}: ready in {exporter.ready_seconds:.3f} s")
         record: dict[str, Any] = {"ready_s": exporter.ready_seconds}
         if mode == "cached":
             # Every line once, 50 at a time, from a cold cache: one CHAOS call in all.
@@ -266,11 +280,11 @@ def run_bare(
     answer: CachedAnswer, lines: int, settings: Settings, progress: Callable[[str], None]
 ) -> dict[str, Any]:
     """The bare-aiohttp reference under the exporter's loads, on the exporter's paths."""
-    bare = start_bare(answer.body, answer.headers, answer.event_loop)
+    bare = start_bare(answer.body, answer.headers, answer.event_loop, f"bare-aiohttp-{lines}")
     try:
         progress(
-            f"bare aiohttp ({answer.event_loop} loop, {len(answer.body):,}-byte answer): "
-            f"ready in {bare.ready_seconds:.3f} s"
+            f"  bare aiohttp ({answer.event_loop} loop, the cached exporter's "
+            f"{len(answer.body):,}-byte answer), N={lines}: ready in {bare.ready_seconds:.3f} s"
         )
         record: dict[str, Any] = {
             "ready_s": bare.ready_seconds,
@@ -326,16 +340,78 @@ def reference_hook(
     settings: Settings,
     progress: Callable[[str], None],
     results: dict[str, Any],
+    *,
+    profile: bool,
 ) -> Callable[[Server], None]:
-    """What the cached exporter at the largest N does once measured: give its answer for the
-    bare reference, and be profiled when asked."""
+    """What the cached exporter does once measured: give its answer for the bare reference,
+    and, with ``profile`` (the largest N), be profiled when asked."""
 
     def hook(exporter: Server) -> None:
         capture_answer(exporter, answer)
-        if settings.profile_seconds:
+        if profile and settings.profile_seconds:
             results["profile"] = profile_exporter(exporter, lines, settings, progress)
 
     return hook
+
+
+def export_today(
+    settings: Settings, progress: Callable[[str], None], results: dict[str, Any]
+) -> today.Build | None:
+    """Today's build ready to start, or None (none asked for, or the export failed: then
+    ``results["today_build"]`` says why, and the goals read the committed RESULTS.md)."""
+    if settings.today_rev is None:
+        return None
+    try:
+        build = today.export(settings.today_rev)
+    except (InfraError, OSError) as error:
+        progress(
+            f"today's build {settings.today_rev}: not exported ({error}); goals against "
+            "today read the committed RESULTS.md"
+        )
+        results["today_build"] = {"rev": settings.today_rev, "error": str(error)}
+        return None
+    progress(f"today's build {build.rev}: exported to {build.directory.relative_to(ROOT)}")
+    results["today_build"] = {
+        "rev": build.rev,
+        "commit": build.commit,
+        "chosen": "the last commit to change benchmarks/RESULTS.md: the code that produced it"
+        if build.commit == today.results_commit()
+        else "named with --today-rev",
+        "exporter": {},
+    }
+    return build
+
+
+def run_today(
+    build: today.Build,
+    sim: Server,
+    lines: int,
+    settings: Settings,
+    progress: Callable[[str], None],
+    results: dict[str, Any],
+) -> bool:
+    """Today's build, cached, under the exporter's loads on the exporter's simulator; False
+    (and ``results["today_build"]`` an error) when it could not be measured."""
+    try:
+        record = run_exporter(
+            sim,
+            lines,
+            "cached",
+            settings,
+            progress,
+            exporter_cmd=build.command(),
+            name=f"today-{build.rev}",
+            label=f"today's build {build.rev}",
+        )
+    except (InfraError, OSError) as error:
+        progress(
+            f"  today's build {build.rev}, N={lines}: failed ({error}); goals against "
+            "today read the committed RESULTS.md"
+        )
+        results["today_build"] = {"rev": build.rev, "commit": build.commit, "error": str(error)}
+        return False
+    results["today_build"]["exporter"][str(lines)] = record
+    return True
 
 
 def run_all(settings: Settings, progress: Progress) -> dict[str, Any]:
@@ -350,11 +426,14 @@ def run_all(settings: Settings, progress: Progress) -> dict[str, Any]:
             "memory_probes": settings.memory_probes,
             "profile_seconds": settings.profile_seconds,
             "exporter_cmd": " ".join(settings.exporter_cmd).replace(str(ROOT) + "/", ""),
+            "today_rev": settings.today_rev,
         },
         "commands": example_commands(settings),
         "machine": machine_info(),
         "exporter": {},
+        "bare_by_lines": {},
     }
+    build = export_today(settings, progress, results)
     progress("blackbox_exporter probing its own /-/healthy")
     results["blackbox_healthy"] = run_blackbox(
         "blackbox-healthy", "{bb}/-/healthy", settings, progress, check_generator=True
@@ -374,24 +453,23 @@ def run_all(settings: Settings, progress: Progress) -> dict[str, Any]:
                     progress,
                     sim=sim,
                 )
-            largest = lines == max(settings.lines)
+            # The cached exporter, then the bare reference with its answer and today's build:
+            # the three compared cached figures, adjacent in time; then the uncached exporter.
             answer = CachedAnswer()
-            after_cached = reference_hook(answer, lines, settings, progress, results)
-            results["exporter"][str(lines)] = {
-                mode: run_exporter(
-                    sim,
-                    lines,
-                    mode,
-                    settings,
-                    progress,
-                    after_cached if largest and mode == "cached" else None,
-                )
-                for mode in CACHE_SECONDS
+            hook = reference_hook(
+                answer, lines, settings, progress, results, profile=lines == max(settings.lines)
+            )
+            modes = results["exporter"][str(lines)] = {
+                "cached": run_exporter(sim, lines, "cached", settings, progress, hook)
             }
-            if largest:
-                results["bare"] = run_bare(answer, lines, settings, progress)
+            results["bare_by_lines"][str(lines)] = run_bare(answer, lines, settings, progress)
+            if build is not None and not run_today(build, sim, lines, settings, progress, results):
+                build = None
+            modes["uncached"] = run_exporter(sim, lines, "uncached", settings, progress)
         finally:
             sim.stop()
+    # The largest N's, as one record: the report's prose describes it.
+    results["bare"] = results["bare_by_lines"][str(max(settings.lines))]
     if settings.refresh is not None:
         progress("refresh ahead: CHAOS answering in 1 s, before and after")
         results["refresh_ahead"] = refresh.run(settings.exporter_cmd, progress, settings.refresh)
@@ -432,9 +510,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also sample the cached exporter with py-spy under wrk (10 s; 5 s with --quick)",
     )
     parser.add_argument(
+        "--today-rev",
+        metavar="REV",
+        help="the revision run beside the exporter as 'today's build' (default: the commit "
+        "that last changed benchmarks/RESULTS.md, the code that produced it; 'none': compare "
+        "with that file's figures instead)",
+    )
+    parser.add_argument(
         "--today",
         type=Path,
-        help="the RESULTS.md that is 'today' (default: benchmarks/RESULTS.md as committed)",
+        help="the RESULTS.md that is 'today' when today's build is not run (default: "
+        "benchmarks/RESULTS.md as committed)",
     )
     parser.add_argument(
         "--render",
@@ -464,6 +550,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if not args.profile:
         settings.profile_seconds = 0
+    if args.today_rev is None:
+        settings.today_rev = today.results_commit()
+    elif args.today_rev.lower() != "none":
+        settings.today_rev = args.today_rev
     progress = Progress()
     known_today = today.load(args.today)
     try:

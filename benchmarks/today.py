@@ -1,10 +1,15 @@
-""" "Today": the figures of the last committed ``benchmarks/RESULTS.md``, for goals that say
-"no worse than today".
+""" "Today", for goals that say "no worse than today": the code that produced the committed
+``benchmarks/RESULTS.md``, measured again in this run, or else that file's figures.
 
-The raw ``results.json`` of that run is not committed, so the Markdown itself is read back:
-the per-N tables of the cached exporter (``## N = 1,000 lines, snapshots cached ...``), row by
-row. It is read from git (``HEAD``), not from the working tree, so a run that has just
-rewritten RESULTS.md still compares with what was committed.
+``export`` writes one revision's tree (``git archive``) under ``benchmarks/out/`` so that
+``run.py`` can start it beside the current exporter, in the same run: the machine's speed
+changes between runs (blackbox_exporter's own open-loop p99: 3.33 ms in the RESULTS.md of
+878c02f, 4.75 ms in that of 6bc4d08), so only figures measured side by side compare.
+
+The fallback reads the committed Markdown back: the raw ``results.json`` of that run is not
+committed, so its per-N tables of the cached exporter (``## N = 1,000 lines, snapshots cached
+...``) are parsed row by row. It is read from git (``HEAD``), not from the working tree, so a
+run that has just rewritten RESULTS.md still compares with what was committed.
 """
 
 from __future__ import annotations
@@ -12,14 +17,17 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.procs import ROOT
+from benchmarks.procs import OUT, ROOT, VENV_BIN, InfraError
 
 RESULTS_IN_REPO = "benchmarks/RESULTS.md"
 _SECTION = re.compile(r"^## N = ([\d,]+) lines, snapshots cached")
 _RUN = re.compile(r"^Run from (\S+) to ")
+#: Written into an exported tree once ``tar`` has finished, with the full commit hash.
+_COMPLETE = ".exported"
 
 
 def _git(*args: str) -> str | None:
@@ -30,6 +38,70 @@ def _git(*args: str) -> str | None:
         [git, "-C", str(ROOT), *args], capture_output=True, text=True, check=False
     )
     return done.stdout if done.returncode == 0 else None
+
+
+def results_commit() -> str | None:
+    """The commit that last changed the committed RESULTS.md: the code that produced it."""
+    return (_git("log", "-1", "--format=%H", "--", RESULTS_IN_REPO) or "").strip() or None
+
+
+@dataclass(frozen=True)
+class Build:
+    """One revision's tree, exported to ``directory``, runnable as the exporter."""
+
+    rev: str
+    commit: str
+    directory: Path
+
+    def command(self) -> list[str]:
+        # PYTHONPATH puts the exported package before the venv's (editable) one; the venv
+        # gives the same dependencies.
+        return [
+            "env",
+            f"PYTHONPATH={self.directory}",
+            str(VENV_BIN / "python"),
+            "-m",
+            "aaisp_multi_exporter",
+        ]
+
+
+def export(rev: str) -> Build:
+    """``git archive REV | tar -x`` into ``benchmarks/out/today-<short rev>/``, reused when a
+    finished export of the same commit is there. InfraError when it cannot be done."""
+    git = shutil.which("git")
+    if git is None:
+        raise InfraError("git not found")
+    commit = (_git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}") or "").strip()
+    short = (_git("rev-parse", "--short", commit) or "").strip() if commit else ""
+    if not commit or not short:
+        raise InfraError(f"no commit {rev!r} in {ROOT}")
+    directory = OUT / f"today-{short}"
+    marker = directory / _COMPLETE
+    if marker.is_file() and marker.read_text(encoding="ascii").strip() == commit:
+        return Build(short, commit, directory)
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    archive = subprocess.Popen(
+        [git, "-C", str(ROOT), "archive", "--format=tar", commit],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert archive.stdout is not None
+    untar = subprocess.run(
+        ["tar", "-x", "-C", str(directory)],
+        stdin=archive.stdout,
+        capture_output=True,
+        check=False,
+    )
+    archive.stdout.close()
+    archive_error = archive.stderr.read() if archive.stderr else b""
+    if archive.wait() != 0 or untar.returncode != 0:
+        detail = (archive_error or untar.stderr).decode(errors="replace").strip()
+        raise InfraError(f"git archive {short} | tar -x failed: {detail}")
+    if not (directory / "aaisp_multi_exporter" / "__main__.py").is_file():
+        raise InfraError(f"{short} has no aaisp_multi_exporter/__main__.py")
+    marker.write_text(commit + "\n", encoding="ascii")
+    return Build(short, commit, directory)
 
 
 def number(cell: str) -> float | None:
