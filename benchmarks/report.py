@@ -612,7 +612,7 @@ def _bare_section(results: Record, bare: Record) -> str:
         reference = bare_for(results, n) or bare
         bare_pps = reference["loads"]["closed_c50"]["probes_per_second"]
         lines.append(
-            f"| {int(n):,} | {pps:,.0f} | {bare_pps:,.0f} | {pps / bare_pps:.0%} | "
+            f"| {int(n):,} | {pps:,.0f} | {bare_pps:,.0f} | {pps / bare_pps:.1%} | "
             f"{bb_pps:,.0f} | x{pps / bb_pps:.2f} |"
         )
     lines += [

@@ -429,7 +429,7 @@ def test_report_has_the_new_sections() -> None:
         "## Profile of a cached probe",
     ):
         assert heading in text
-    assert "| 1,000 | 10,000 | 20,000 | 50% | 4,000 | x2.50 |" in text
+    assert "| 1,000 | 10,000 | 20,000 | 50.0% | 4,000 | x2.50 |" in text
     assert "| 1 | 60.0% | `render (c.py)` | | 80.0% | `handle (b.py)` |" in text
 
 
@@ -449,8 +449,8 @@ def test_report_renders_todays_build_and_the_bare_reference_per_n() -> None:
     bare_part = text.split("## Against a bare aiohttp handler")[1].split("\n## ")[0]
     assert "measured right after that N's cached exporter" in bare_part
     assert "(1,810 bytes at N=1,000, `text/plain`)" in bare_part
-    assert "| 100 | 10,000 | 25,000 | 40% | 4,000 | x2.50 |" in bare_part
-    assert "| 1,000 | 10,000 | 20,000 | 50% | 4,000 | x2.50 |" in bare_part
+    assert "| 100 | 10,000 | 25,000 | 40.0% | 4,000 | x2.50 |" in bare_part
+    assert "| 1,000 | 10,000 | 20,000 | 50.0% | 4,000 | x2.50 |" in bare_part
 
 
 def test_report_says_why_todays_build_is_missing() -> None:
