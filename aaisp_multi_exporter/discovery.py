@@ -152,7 +152,7 @@ class Discovery:
         except TimeoutError:
             reason = "no answer from CHAOS before the discovery deadline"
         else:
-            self.services.metrics.lookups[how.value].inc()
+            self.services.metrics.lookup_done(how)
             if snapshot.reply is not None:
                 return self._listed(auth.name, fingerprint, snapshot.reply)
             reason = str(snapshot.error)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import platform
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from prometheus_client import (
     CollectorRegistry,
@@ -14,7 +14,9 @@ from prometheus_client import (
     ProcessCollector,
     disable_created_metrics,
 )
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.gc_collector import GCCollector
+from prometheus_client.registry import Collector
 
 from aaisp_multi_exporter import __version__
 from aaisp_multi_exporter.chaos.errors import Outcome
@@ -40,6 +42,28 @@ LOOKUP_RESULTS = ("fetched", "cached", "coalesced", "refreshed_ahead", "failure_
 CHAOS_DURATION_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
 
 
+class LoopCounter(Collector):
+    """A labelled counter counted in plain numbers, for the probe path.
+
+    Only the event loop touches it: probes count, and prometheus_client's aiohttp handler
+    collects on the loop too. Its ``Counter`` takes a lock on every increment, and every probe
+    makes two. The exposition is a Counter's (``_total``, no ``_created``).
+    """
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._labelnames = tuple(labelnames)
+        #: Label values to count, in the order they are shown.
+        self.counts: dict[tuple[str, ...], float] = {}
+
+    def collect(self) -> Iterable[Metric]:
+        family = CounterMetricFamily(self._name, self._documentation, labels=self._labelnames)
+        for labels, value in self.counts.items():
+            family.add_metric(labels, value)
+        yield family
+
+
 class ExporterMetrics:
     """One registry per exporter instance, so tests can run several side by side."""
 
@@ -59,12 +83,10 @@ class ExporterMetrics:
             ["version", "python_version"],
             registry=self.registry,
         ).labels(__version__, platform.python_version()).set(1)
-        self.probes = Counter(
-            f"{prefix}_probes",
-            "Probes run, by module and result.",
-            ["module", "result"],
-            registry=self.registry,
+        self.probes = LoopCounter(
+            f"{prefix}_probes", "Probes run, by module and result.", ["module", "result"]
         )
+        self.registry.register(self.probes)
         self.rejected = Counter(
             f"{prefix}_probe_requests_rejected",
             "Probe requests refused before running (400 or 503), by reason.",
@@ -95,13 +117,13 @@ class ExporterMetrics:
             ["command"],
             registry=self.registry,
         )
-        self.snapshot_lookups = Counter(
+        self.snapshot_lookups = LoopCounter(
             f"{prefix}_snapshot_lookups",
             "Lookups of CHAOS answers: fetched for the probe, cached, or shared with a "
             "concurrent probe's call.",
             ["result"],
-            registry=self.registry,
         )
+        self.registry.register(self.snapshot_lookups)
         self.reload_successful = Gauge(
             f"{prefix}_config_last_reload_successful",
             "1 if the last configuration load succeeded.",
@@ -114,12 +136,7 @@ class ExporterMetrics:
         )
         for reason in REJECT_REASONS:
             self.rejected.labels(reason)
-        # Children bound once: ``labels()`` takes a lock and validates on every call, which
-        # was a tenth of a cached probe.
-        self.lookups: dict[str, Counter] = {
-            result: self.snapshot_lookups.labels(result) for result in LOOKUP_RESULTS
-        }
-        self._probe_results: dict[tuple[str, str], Counter] = {}
+        self.snapshot_lookups.counts.update(((result,), 0.0) for result in LOOKUP_RESULTS)
         for command in sorted(KNOWN_COMMANDS):
             self.chaos_retries.labels(command)
             self.chaos_duration.labels(command)
@@ -130,20 +147,23 @@ class ExporterMetrics:
         """Follow the configuration: pre-create the series of every module, so one that never
         failed still shows 0, and drop those of modules a reload removed or renamed."""
         wanted = set(modules)
+        counts = self.probes.counts
         for module in self._modules - wanted:
             for result in PROBE_RESULTS:
-                self.probes.remove(module, result)
-        self._probe_results = {
-            (module, result): self.probes.labels(module, result)
-            for module in sorted(wanted)
-            for result in PROBE_RESULTS
-        }
+                counts.pop((module, result), None)
+        for module in sorted(wanted - self._modules):
+            for result in PROBE_RESULTS:
+                counts.setdefault((module, result), 0.0)
         self._modules = wanted
 
     def probe_done(self, module: str, success: bool) -> None:
         """Count one module's probe; a module unknown here (a reload raced it) still counts."""
-        result = "success" if success else "failure"
-        child = self._probe_results.get((module, result))
-        if child is None:
-            child = self.probes.labels(module, result)
-        child.inc()
+        key = (module, "success" if success else "failure")
+        counts = self.probes.counts
+        counts[key] = counts.get(key, 0.0) + 1
+
+    def lookup_done(self, result: str) -> None:
+        """Count one lookup of a CHAOS answer (``Lookup``'s values)."""
+        counts = self.snapshot_lookups.counts
+        key = (result,)
+        counts[key] = counts.get(key, 0.0) + 1

@@ -180,7 +180,7 @@ def _command_result(
     if found is None:
         return CommandResult(command, failure=f"{command.name}: deadline exceeded", kind="deadline")
     snapshot, how = found
-    services.metrics.lookups[how].inc()  # a StrEnum: its member is its value as a key
+    services.metrics.lookup_done(how)
     now = services.store.now()
     age = 0.0 if how in _JUST_FETCHED else snapshot.age(now)
     log.debug("CHAOS answer", command=command.name, lookup=how, age_seconds=age)
