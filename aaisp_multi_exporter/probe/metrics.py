@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.samples import Sample
 
 from aaisp_multi_exporter.chaos.commands import Command
 from aaisp_multi_exporter.chaos.replies import LineRecord
@@ -89,24 +90,36 @@ def outcome_families(result: ProbeResult) -> list[Metric]:
     ]
 
 
+#: The per-probe gauges' empty families, made (and their names checked) once by
+#: GaugeMetricFamily itself; ``_fresh`` makes each request's from them.
+_DURATION = GaugeMetricFamily("probe_duration_seconds", "How long the probe took.", labels=[])
+_DATA_AGE = GaugeMetricFamily(
+    "aaisp_probe_data_age_seconds",
+    "Age of the CHAOS answer used (0 when fetched for this probe; answers are shared "
+    "for the module's cache_seconds).",
+    labels=["module"],
+)
+
+
 def timing_families(result: ProbeResult) -> list[Metric]:
     """The probe's gauges that change every time: its duration and the data's age."""
-    data_age = GaugeMetricFamily(
-        "aaisp_probe_data_age_seconds",
-        "Age of the CHAOS answer used (0 when fetched for this probe; answers are shared "
-        "for the module's cache_seconds).",
-        labels=["module"],
-    )
+    ages = []
     for module in result.modules:
         age = module.data_age
         if age is not None:
-            data_age.add_metric([module.name], age)
-    return [
-        GaugeMetricFamily(
-            "probe_duration_seconds", "How long the probe took.", value=result.duration
-        ),
-        data_age,
-    ]
+            ages.append(Sample(_DATA_AGE.name, {"module": module.name}, age))
+    duration = [Sample(_DURATION.name, {}, result.duration)]
+    return [_fresh(_DURATION, duration), _fresh(_DATA_AGE, ages)]
+
+
+def _fresh(empty: GaugeMetricFamily, samples: list[Sample]) -> GaugeMetricFamily:
+    """A new family like ``empty`` with these samples: what GaugeMetricFamily's constructor
+    and ``add_metric`` make, without checking the same name on every probe (that was a tenth
+    of a cached probe). ``tests/probe/test_metrics.py`` holds the two to equal."""
+    family = GaugeMetricFamily.__new__(GaugeMetricFamily)
+    family.__dict__.update(empty.__dict__)
+    family.samples = samples
+    return family
 
 
 def render_result(

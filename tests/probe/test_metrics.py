@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from prometheus_client.core import Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from aaisp_multi_exporter.chaos.commands import INFO, QUOTA, Command
 from aaisp_multi_exporter.chaos.replies import LineRecord
-from aaisp_multi_exporter.probe.metrics import line_families
+from aaisp_multi_exporter.probe.metrics import line_families, timing_families
+from aaisp_multi_exporter.probe.run import CommandResult, ModuleResult, ProbeResult
 
 
 def flatten(families: list[Metric]) -> dict[str, float]:
@@ -120,3 +121,44 @@ FULL_INFO = LineRecord(
 )
 def test_line_families(command: Command, record: LineRecord, expected: dict[str, float]) -> None:
     assert flatten(line_families(command, record)) == expected
+
+
+def made_by_the_constructor(result: ProbeResult) -> list[GaugeMetricFamily]:
+    """What GaugeMetricFamily's own constructor and add_metric make for the same values."""
+    duration = GaugeMetricFamily(
+        "probe_duration_seconds", "How long the probe took.", value=result.duration
+    )
+    age = GaugeMetricFamily(
+        "aaisp_probe_data_age_seconds",
+        "Age of the CHAOS answer used (0 when fetched for this probe; answers are shared "
+        "for the module's cache_seconds).",
+        labels=["module"],
+    )
+    for module in result.modules:
+        if module.data_age is not None:
+            age.add_metric([module.name], module.data_age)
+    return [duration, age]
+
+
+def module(name: str, *ages: float | None) -> ModuleResult:
+    results = tuple(CommandResult(INFO, age=age) for age in ages)
+    return ModuleResult(name, "home", all(age is not None for age in ages), results)
+
+
+@pytest.mark.parametrize(
+    "modules",
+    [
+        pytest.param((module("line", 1.5),), id="one-module"),
+        pytest.param((module("line", 0.0), module("quota", 12.25, 3.0)), id="oldest-answer"),
+        pytest.param((module("line", None),), id="no-answer"),
+        pytest.param((), id="no-modules"),
+    ],
+)
+def test_timing_families_are_what_the_constructor_makes(modules: tuple[ModuleResult, ...]) -> None:
+    """Made from checked templates for speed, they must not differ in any attribute."""
+    result = ProbeResult("10001", True, 0.00123, 10.0, modules)
+    made = timing_families(result)
+    expected = made_by_the_constructor(result)
+    assert made == expected
+    assert [vars(family) for family in made] == [vars(family) for family in expected]
+    assert all(type(family) is GaugeMetricFamily for family in made)
