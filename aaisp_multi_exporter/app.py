@@ -27,10 +27,9 @@ from aaisp_multi_exporter.probe.request import (
     BadTimeoutHeader,
     ProbeRejected,
     ProbeRequest,
-    effective_timeout,
     parse_auth,
     parse_modules,
-    parse_timeout_header,
+    probe_budget,
 )
 from aaisp_multi_exporter.probe.run import ProbeResult, run_probe
 from aaisp_multi_exporter.state import ExporterState
@@ -144,15 +143,11 @@ def _exposition(request: web.Request, result: ProbeResult, outcomes: OutcomeText
 
 
 def _probe_timeout(request: web.Request, probe_request: ProbeRequest, offset: float) -> float:
+    header = request.headers.get(SCRAPE_TIMEOUT_HEADER)
     try:
-        header = parse_timeout_header(request.headers.get(SCRAPE_TIMEOUT_HEADER))
+        return probe_budget(header, offset, probe_request.plan.module_timeout)
     except BadTimeoutHeader as error:
-        raise ProbeRejected(
-            "invalid_timeout_header",
-            str(error),
-            value=request.headers.get(SCRAPE_TIMEOUT_HEADER),
-        ) from None
-    return effective_timeout(header, offset, probe_request.plan.module_timeout)
+        raise ProbeRejected("invalid_timeout_header", str(error), value=header) from None
 
 
 async def discover(request: web.Request) -> web.Response:

@@ -14,7 +14,7 @@ from aaisp_multi_exporter.probe.metrics import exposition_text
 
 if TYPE_CHECKING:
     from aaisp_multi_exporter.probe.request import ProbeRequest
-    from aaisp_multi_exporter.probe.run import ProbeResult
+    from aaisp_multi_exporter.probe.run import CommandResult, ProbeResult
 
 _LOGGER = logging.getLogger("aaisp_multi_exporter.probe")
 
@@ -29,9 +29,9 @@ class ProbeLog:
     """Buffers every line of one probe whatever the process log level, as blackbox does.
 
     Lines are kept raw and formatted only when someone reads them: most probes' logs are never
-    read, and formatting them cost a tenth of a cached probe. The opening and closing lines
-    (each module's outcome, then the probe's) are not even kept as lines: ``start`` keeps their
-    values and ``finish`` the result they say.
+    read, and formatting them cost a tenth of a cached probe. What a probe's result says (each
+    command's answer and what it held, each module's outcome, the probe's) is not even kept
+    as lines: ``finish`` keeps the result, and ``start`` the opening line's values.
     """
 
     def __init__(self, **context: str) -> None:
@@ -54,7 +54,7 @@ class ProbeLog:
         self._result = result
         self._finished_at = time.time()
         if _LOGGER.isEnabledFor(logging.DEBUG):
-            for level, message, fields, tee in _closing(result):
+            for level, message, fields, tee in _told(result):
                 if tee and _LOGGER.isEnabledFor(level):
                     self._tee(level, message, fields)
 
@@ -96,8 +96,7 @@ class ProbeLog:
         if self._result is not None:
             at = self._finished_at
             lines += [
-                _format((at, level, text, fields))
-                for level, text, fields, _ in _closing(self._result)
+                _format((at, level, text, fields)) for level, text, fields, _ in _told(self._result)
             ]
         if self.dropped:
             lines.append(f"[... {self.dropped} more lines not kept]")
@@ -113,12 +112,19 @@ def _opening_fields(opening: tuple[float, str, str, float]) -> dict[str, object]
     return {"target": target, "modules": modules, "timeout_seconds": timeout}
 
 
-def _closing(result: ProbeResult) -> list[tuple[int, str, dict[str, object], bool]]:
-    """Each module's outcome, then the probe's, as (level, message, fields, tee).
+_Told = tuple[int, str, dict[str, object], bool]
+
+
+def _told(result: ProbeResult) -> list[_Told]:
+    """What the result says, as (level, message, fields, tee): each command's answer and what
+    it held, then each module's outcome, then the probe's.
 
     A failure is not teed: the process log has its own, de-duplicated line for it.
     """
-    lines: list[tuple[int, str, dict[str, object], bool]] = []
+    lines: list[_Told] = []
+    for module in result.modules:
+        for command_result in module.results:
+            lines += _answer(command_result)
     for module in result.modules:
         if module.success:
             fields: dict[str, object] = {"module": module.name, "auth": module.auth}
@@ -134,6 +140,34 @@ def _closing(result: ProbeResult) -> list[tuple[int, str, dict[str, object], boo
     finished: dict[str, object] = {"success": result.success, "duration_seconds": result.duration}
     lines.append((logging.DEBUG, "probe finished", finished, True))
     return lines
+
+
+def _answer(result: CommandResult) -> list[_Told]:
+    if result.seen is None:
+        return []  # the deadline came first: the reason says so
+    name = result.command.name
+    lookup, age, listed = result.seen
+    fields: dict[str, object] = {"command": name, "lookup": lookup, "age_seconds": age}
+    lines: list[_Told] = [(logging.DEBUG, "CHAOS answer", fields, True)]
+    record = result.record
+    if result.failure is not None:
+        return lines
+    if record is None:
+        lines.append((logging.DEBUG, _NOT_LISTED, {"command": name, "lines": listed}, True))
+        return lines
+    for note in record.notes:
+        lines.append((logging.DEBUG, "line data oddity", {"command": name, "note": note}, True))
+    if record.absent:
+        fields = {"command": name, "fields": ",".join(record.absent)}
+        lines.append((logging.DEBUG, _LEFT_OUT, fields, True))
+    if "quota_monthly" in result.command.field_names and not record.get("quota_monthly"):
+        lines.append((logging.DEBUG, _NO_QUOTA, {}, True))
+    return lines
+
+
+_NOT_LISTED = "the answer does not list the line; this command adds nothing"
+_LEFT_OUT = "CHAOS left fields out; their metrics are not exported"
+_NO_QUOTA = "no monthly quota (quota_monthly absent or 0); no quota gauges"
 
 
 def _shown(value: object) -> object:

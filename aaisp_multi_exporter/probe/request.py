@@ -3,6 +3,7 @@ and its deadline (blackbox_exporter's rule, so operators' intuitions carry over)
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -272,6 +273,12 @@ def parse_timeout_header(value: str | None) -> float | None:
     if not math.isfinite(seconds) or seconds < 0:
         raise BadTimeoutHeader(f"{SCRAPE_TIMEOUT_HEADER} must be a positive number")
     return min(seconds, MAX_TIMEOUT_SECONDS) or None
+
+
+@functools.lru_cache(maxsize=64)
+def probe_budget(header: str | None, offset: float, module_timeout: float | None) -> float:
+    """``effective_timeout`` of the header as sent: Prometheus sends the same few values."""
+    return effective_timeout(parse_timeout_header(header), offset, module_timeout)
 
 
 def effective_timeout(

@@ -62,6 +62,9 @@ class CommandResult(NamedTuple):
     age: float | None = None  # of the answer used; None when the command failed
     failure: str | None = None
     kind: str | None = None  # what kind of failure, for de-duplicated logs
+    #: The CHAOS answer or failure it was made from, for the probe's log: how the store
+    #: found it, its age, and how many lines the answer lists; None past the deadline.
+    seen: tuple[str, float, int] | None = None
 
 
 class ModuleResult(NamedTuple):
@@ -173,9 +176,8 @@ async def _wait(
         return None
 
 
-def _command_result(
-    ask: _Ask, found: Found | None, services: ProbeServices, log: ProbeLog
-) -> CommandResult:
+def _command_result(ask: _Ask, found: Found | None, services: ProbeServices) -> CommandResult:
+    """What the answer says about the line; the probe's log tells it from this result."""
     command = ask.command
     if found is None:
         return CommandResult(command, failure=f"{command.name}: deadline exceeded", kind="deadline")
@@ -183,7 +185,6 @@ def _command_result(
     services.metrics.lookup_done(how)
     now = services.store.now()
     age = 0.0 if how in _JUST_FETCHED else snapshot.age(now)
-    log.debug("CHAOS answer", command=command.name, lookup=how, age_seconds=age)
     if snapshot.error is not None:
         error = snapshot.error
         reason = f"{command.name}: {error} [{error.outcome}]"
@@ -191,27 +192,11 @@ def _command_result(
             wait = max(0.0, snapshot.retry_at - now)
             shared = "shared failure; " if how is Lookup.FAILURE_SHARED else ""
             reason += f"; {shared}next CHAOS try in {wait:.0f} s"
-        return CommandResult(command, failure=reason, kind=error.outcome.value)
+        return CommandResult(command, failure=reason, kind=error.outcome.value, seen=(how, age, 0))
     assert snapshot.reply is not None
+    lines = snapshot.reply.lines
     record = find_line(snapshot.reply, ask.target, ask.plan.module.scope)
-    if record is None:
-        log.debug(
-            "the answer does not list the line; this command adds nothing",
-            command=command.name,
-            lines=len(snapshot.reply.lines),
-        )
-        return CommandResult(command, age=age)
-    for note in record.notes:
-        log.debug("line data oddity", command=command.name, note=note)
-    if record.absent:
-        log.debug(
-            "CHAOS left fields out; their metrics are not exported",
-            command=command.name,
-            fields=",".join(record.absent),
-        )
-    if "quota_monthly" in command.field_names and not record.get("quota_monthly"):
-        log.debug("no monthly quota (quota_monthly absent or 0); no quota gauges")
-    return CommandResult(command, record=record, age=age)
+    return CommandResult(command, record=record, age=age, seen=(how, age, len(lines)))
 
 
 def _module_result(
@@ -289,7 +274,7 @@ async def run_probe(
         for index, entry in zip(missing, waited, strict=True):
             found[index] = entry
     results = [
-        _command_result(ask, entry, services, log) for ask, entry in zip(asks, found, strict=True)
+        _command_result(ask, entry, services) for ask, entry in zip(asks, found, strict=True)
     ]
     modules = []
     first = 0
