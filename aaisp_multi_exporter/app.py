@@ -92,7 +92,8 @@ async def probe(request: web.Request) -> web.Response:
     config = parser.config
     metrics = state.metrics
     try:
-        probe_request = parser.parse(request.query)
+        raw_query = request.rel_url.raw_query_string
+        probe_request = parser.known(raw_query) or parser.parse(request.query, raw_query)
         timeout = _probe_timeout(request, probe_request, state.timeout_offset)
     except ProbeRejected as rejected:
         metrics.rejected.labels(rejected.reason).inc()

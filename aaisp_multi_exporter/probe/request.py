@@ -213,22 +213,44 @@ def resolve_plan(module_values: list[str], auth_values: list[str], config: Confi
     )
 
 
+#: Query strings whose request is kept: one per target a job probes, so a reseller's
+#: exporter keeps its lines'; about 250 bytes each, 4 MB when full.
+KNOWN_QUERIES = 16_384
+
+
 class QueryParser:
     """Validates probe requests against one configuration.
 
     What each ``module`` and ``auth`` combination resolves to is kept (up to ``limit``
-    combinations; it starts afresh when full): every line of a job sends the same one, and
-    resolving it was a tenth of a cached probe. A refused combination is never kept.
+    combinations), and so is each valid request by its query string as sent (up to
+    ``known_limit``): Prometheus sends the same one for a target at every scrape, and reading
+    it was a tenth of a cached probe. Either starts afresh when full; a refused request is
+    never kept.
     """
 
-    def __init__(self, config: Config, limit: int = 256) -> None:
+    def __init__(self, config: Config, limit: int = 256, known_limit: int = KNOWN_QUERIES) -> None:
         self.config = config
         self._plans: dict[tuple[tuple[str, ...], tuple[str, ...]], ProbePlan] = {}
         self._limit = limit
+        self._known: dict[str, ProbeRequest] = {}
+        self._known_limit = known_limit
 
-    def parse(self, query: QueryLike) -> ProbeRequest:
+    def known(self, raw_query: str) -> ProbeRequest | None:
+        """The request of a query string already parsed and valid, if it is kept."""
+        return self._known.get(raw_query)
+
+    def parse(self, query: QueryLike, raw_query: str | None = None) -> ProbeRequest:
         """Modules are checked before the target, as blackbox_exporter does, so a typo in a
-        scrape config is reported as the typo."""
+        scrape config is reported as the typo. With ``raw_query`` (the query string it was
+        read from), a valid request is kept for ``known``."""
+        request = self._parse(query)
+        if raw_query is not None:
+            if len(self._known) >= self._known_limit:
+                self._known.clear()
+            self._known[raw_query] = request
+        return request
+
+    def _parse(self, query: QueryLike) -> ProbeRequest:
         module_values = query.getall("module", [])
         auth_values = query.getall("auth", [])
         key = (tuple(module_values), tuple(auth_values))

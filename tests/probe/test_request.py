@@ -3,12 +3,16 @@ blackbox_exporter deadline rule, with its own test vectors."""
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 import pytest
+from multidict import MultiDict
 
 from aaisp_multi_exporter.config import parse_config
 from aaisp_multi_exporter.probe.request import (
     BadTimeoutHeader,
     ProbeRejected,
+    QueryParser,
     effective_timeout,
     parse_auth,
     parse_timeout_header,
@@ -79,3 +83,51 @@ def test_parse_auth_refuses(values: list[str]) -> None:
     config = parse_config(config_text("http://127.0.0.1:1"), source="test.toml")
     with pytest.raises(ProbeRejected):
         parse_auth(values, config.auths)
+
+
+def query(raw: str) -> MultiDict[str]:
+    return MultiDict(parse_qsl(raw, keep_blank_values=True))
+
+
+def test_query_parser_keeps_a_valid_request_by_its_query_string() -> None:
+    parser = QueryParser(parse_config(config_text("http://127.0.0.1:1"), source="test.toml"))
+    raw = "target=10001&module=line"
+    assert parser.known(raw) is None
+    first = parser.parse(query(raw), raw)
+    assert parser.known(raw) is first
+    assert (first.target, first.module_names, first.debug) == ("10001", ("line",), False)
+    # Another target of the same job shares what its module and auth resolve to.
+    other = parser.parse(query("target=10002&module=line"))
+    assert other.plan is first.plan
+    assert parser.known("target=10002&module=line") is None  # not asked to keep it
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("target=10001&module=nope", "unknown_module"),
+        ("target=10001", "missing_module"),
+        ("module=line", "missing_target"),
+        ("target=a%20b&module=line", "invalid_target"),
+        ("target=10001&module=line&debug=maybe", "invalid_parameter"),
+        ("target=10001&module=line&auth=nobody", "unknown_auth"),
+    ],
+)
+def test_query_parser_never_keeps_a_refused_request(raw: str, reason: str) -> None:
+    parser = QueryParser(parse_config(config_text("http://127.0.0.1:1"), source="test.toml"))
+    for _ in range(2):  # refused again, not served from memory
+        with pytest.raises(ProbeRejected) as refused:
+            parser.parse(query(raw), raw)
+        assert refused.value.reason == reason
+        assert parser.known(raw) is None
+
+
+def test_query_parser_memory_is_bounded() -> None:
+    parser = QueryParser(
+        parse_config(config_text("http://127.0.0.1:1"), source="test.toml"), known_limit=2
+    )
+    raws = [f"target={10000 + index}&module=line" for index in range(5)]
+    for raw in raws:
+        assert parser.parse(query(raw), raw).target == raw.split("&")[0].removeprefix("target=")
+    assert sum(parser.known(raw) is not None for raw in raws) <= 2
+    assert parser.known(raws[-1]) is not None
