@@ -129,8 +129,7 @@ class ProbeHistory:
             report=debug_text,
         )
         self._next_id += 1
-        if not success or self.failing:  # the usual probe: nothing failed, nothing failing
-            self.failing.update(target, outcomes, at=record.time, probe_id=record.id)
+        self.failing.update(target, outcomes, at=record.time, probe_id=record.id)
         self._results.append(record)
         if len(self._results) > self.limit:
             oldest = self._results.popleft()

@@ -58,34 +58,20 @@ class ProbeLog:
                 if tee and _LOGGER.isEnabledFor(level):
                     self._tee(level, message, fields)
 
-    def log(self, level: int, message: str, *, tee: bool = True, **fields: object) -> None:
-        """``tee=False`` keeps the line for this probe only (its caller logs it its own way)."""
+    def log(self, level: int, message: str, **fields: object) -> None:
         if len(self._entries) < MAX_ENTRIES:
             self._entries.append((time.time(), level, message, fields))
         else:
             self.dropped += 1
-        if tee and _LOGGER.isEnabledFor(level):
+        if _LOGGER.isEnabledFor(level):
             self._tee(level, message, fields)
 
     def _tee(self, level: int, message: str, fields: dict[str, object]) -> None:
         shown = {key: _shown(value) for key, value in fields.items()}
         _LOGGER.log(level, message, extra=log_fields(**{**self.context, **shown}))
 
-    def debug(self, message: str, *, tee: bool = True, **fields: object) -> None:
-        # ``log`` written out: every probe logs a debug line per command, and the extra call
-        # was a twentieth of a cached probe's cost.
-        if len(self._entries) < MAX_ENTRIES:
-            self._entries.append((time.time(), logging.DEBUG, message, fields))
-        else:
-            self.dropped += 1
-        if tee and _LOGGER.isEnabledFor(logging.DEBUG):
-            self._tee(logging.DEBUG, message, fields)
-
-    def info(self, message: str, *, tee: bool = True, **fields: object) -> None:
-        self.log(logging.INFO, message, tee=tee, **fields)
-
-    def warning(self, message: str, *, tee: bool = True, **fields: object) -> None:
-        self.log(logging.WARNING, message, tee=tee, **fields)
+    def debug(self, message: str, **fields: object) -> None:
+        self.log(logging.DEBUG, message, **fields)
 
     @property
     def lines(self) -> list[str]:

@@ -265,11 +265,6 @@ class QueryParser:
         return ProbeRequest(target, plan, debug)
 
 
-def parse_probe_query(query: QueryLike, config: Config) -> ProbeRequest:
-    """Validate one probe request against the configuration in force."""
-    return QueryParser(config).parse(query)
-
-
 # --------------------------------------------------------------------------- deadline
 
 SCRAPE_TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
