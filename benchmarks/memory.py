@@ -22,8 +22,8 @@ from typing import Any
 from benchmarks.driver import new_session, probe_range
 from benchmarks.procs import (
     FIRST_LINE_ID,
-    VENV_BIN,
     Server,
+    add_exporter_cmd,
     exporter_config,
     sim_calls,
     start_exporter,
@@ -149,17 +149,13 @@ def run(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__)
     parser.add_argument("--probes", type=int, default=PROBES)
-    parser.add_argument(
-        "--exporter-cmd",
-        default=str(VENV_BIN / "aaisp-multi-exporter"),
-        help="how to start the exporter (split on spaces)",
-    )
+    add_exporter_cmd(parser)
     args = parser.parse_args(argv)
 
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    result = run(args.exporter_cmd.split(), progress, args.probes)
+    result = run(args.exporter_cmd, progress, args.probes)
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
     return 0

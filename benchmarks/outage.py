@@ -11,13 +11,12 @@ for the before and after of issue 6 ("an outage costs one CHAOS call per line").
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from collections.abc import Sequence
 
 from benchmarks.procs import (
     FIRST_LINE_ID,
-    VENV_BIN,
+    add_exporter_cmd,
     exporter_config,
     http_get,
     sim_calls,
@@ -55,13 +54,9 @@ def measure(fault: Sequence[str], exporter_cmd: Sequence[str]) -> tuple[int, int
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.outage", description=__doc__)
-    parser.add_argument(
-        "--exporter-cmd",
-        default=str(VENV_BIN / "aaisp-multi-exporter"),
-        help="how to start the exporter (default: the venv's script)",
-    )
+    add_exporter_cmd(parser)
     args = parser.parse_args(argv)
-    command = shlex.split(args.exporter_cmd)
+    command = args.exporter_cmd
     bound = 2 * (RETRIES + 1)
     print(f"{PROBES} probes of {LINES} lines, one after another, retries = {RETRIES}")
     for name, fault in FAULTS.items():

@@ -6,8 +6,10 @@ that the load generator never shares an event loop with what it measures.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import shlex
 import socket
 import subprocess
 import time
@@ -35,6 +37,17 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 class InfraError(RuntimeError):
     """The benchmark itself could not run (a server did not start, a tool is missing)."""
+
+
+def add_exporter_cmd(parser: argparse.ArgumentParser) -> None:
+    """``--exporter-cmd``, as every benchmark takes it: split as a shell would, so that an
+    ``env PYTHONPATH=... python -m aaisp_multi_exporter`` prefix runs another checkout."""
+    parser.add_argument(
+        "--exporter-cmd",
+        type=shlex.split,
+        default=[str(VENV_BIN / "aaisp-multi-exporter")],
+        help="how to start the exporter, split as a shell would (default: the venv's script)",
+    )
 
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

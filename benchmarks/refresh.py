@@ -22,8 +22,8 @@ from typing import Any
 from benchmarks.loads import Target, run_openloop
 from benchmarks.procs import (
     FIRST_LINE_ID,
-    VENV_BIN,
     Server,
+    add_exporter_cmd,
     exporter_config,
     exporter_counter,
     sim_calls,
@@ -125,13 +125,9 @@ def run(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.refresh", description=__doc__)
-    parser.add_argument(
-        "--exporter-cmd",
-        default=str(VENV_BIN / "aaisp-multi-exporter"),
-        help="how to start the exporter, split on spaces (default: the venv's script)",
-    )
+    add_exporter_cmd(parser)
     args = parser.parse_args(argv)
-    result = run(args.exporter_cmd.split(), lambda line: print(line, file=sys.stderr))
+    result = run(args.exporter_cmd, lambda line: print(line, file=sys.stderr))
     json.dump(result, sys.stdout, indent=1)
     sys.stdout.write("\n")
     return 0

@@ -48,6 +48,7 @@ from benchmarks.procs import (
     VENV_BIN,
     InfraError,
     Server,
+    add_exporter_cmd,
     exporter_config,
     exporter_counter,
     http_fetch,
@@ -494,11 +495,7 @@ def example_commands(settings: Settings) -> dict[str, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
-    parser.add_argument(
-        "--exporter-cmd",
-        default=str(VENV_BIN / "aaisp-multi-exporter"),
-        help="how to start the exporter, split on spaces (default: the venv's script)",
-    )
+    add_exporter_cmd(parser)
     parser.add_argument("--quick", action="store_true", help="short smoke run, not for results")
     parser.add_argument(
         "--before", type=Path, help="an earlier results.json: adds a before/after table"
@@ -538,7 +535,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.output.write_text(report.render(results, before), encoding="utf-8")
         print(f"wrote {args.output}")
         return 0
-    settings = Settings(exporter_cmd=args.exporter_cmd.split(), profile_seconds=10)
+    settings = Settings(exporter_cmd=args.exporter_cmd, profile_seconds=10)
     if args.quick:
         settings = Settings(
             lines=(100, 1000),
