@@ -12,14 +12,14 @@ from datetime import UTC, datetime
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Middleware
-from prometheus_client.aiohttp import make_aiohttp_handler
 
 from aaisp_multi_exporter import __version__
 from aaisp_multi_exporter.config import Config, ConfigError, render_config_toml
 from aaisp_multi_exporter.history import logs_answer
 from aaisp_multi_exporter.logsetup import fields
+from aaisp_multi_exporter.logthrottle import LogThrottle
 from aaisp_multi_exporter.pages import render_landing
-from aaisp_multi_exporter.probe.exposition import gzip_wanted, negotiate
+from aaisp_multi_exporter.probe.exposition import Format, gzip_wanted, negotiate
 from aaisp_multi_exporter.probe.log import ProbeLog, debug_report
 from aaisp_multi_exporter.probe.metrics import OutcomeTexts, render_result
 from aaisp_multi_exporter.probe.request import (
@@ -39,6 +39,8 @@ LOGGER = logging.getLogger("aaisp_multi_exporter")
 TEXT = "text/plain"
 #: Probe answers are small; a low level costs little CPU for most of the saving.
 GZIP_LEVEL = 1
+#: At most one "internal error" line (with its traceback) per path and error per interval.
+ERROR_LOG_SECONDS = 10.0
 
 
 STATE = web.AppKey("state", ExporterState)
@@ -50,20 +52,31 @@ def _text(body: str, status: int = 200) -> web.Response:
     )
 
 
-@web.middleware
-async def _errors(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """An exporter bug is a 500 for that request, never the end of the process."""
-    try:
-        return await handler(request)
-    except web.HTTPException:
-        raise
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        LOGGER.exception("internal error", extra=fields(path=request.path))
-        return _text("internal error; the exporter log has the details", status=500)
+def _errors(throttle: LogThrottle) -> Middleware:
+    """An exporter bug is a 500 for that request, never the end of the process, and never a
+    traceback per request: one line per path and exception type per interval, with the
+    traceback and a count of those held back (SPEC 3)."""
+
+    @web.middleware
+    async def errors(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException:
+            raise
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            held_back = throttle.admit((request.path, type(error).__name__))
+            if held_back is not None:
+                LOGGER.exception(
+                    "internal error",
+                    extra=fields(path=request.path, suppressed=held_back),
+                )
+            return _text("internal error; the exporter log has the details", status=500)
+
+    return errors
 
 
 def _refuse(request: web.Request, rejected: ProbeRejected) -> web.Response:
@@ -132,15 +145,32 @@ async def probe(request: web.Request) -> web.Response:
 
 
 def _exposition(request: web.Request, result: ProbeResult, outcomes: OutcomeTexts) -> web.Response:
-    """Text or OpenMetrics as the scraper asks, gzipped when it accepts that (as promhttp)."""
+    return _negotiated(request, lambda fmt: render_result(result, fmt, outcomes))
+
+
+def _negotiated(request: web.Request, body_in: Callable[[Format], bytes]) -> web.Response:
+    """Text or OpenMetrics as the scraper asks, gzipped when it accepts that (as promhttp).
+
+    Every ``Accept`` line counts (RFC 9110 lets a client split the list); the answer's
+    ``Content-Type`` is the format's own fixed string."""
     request_headers = request.headers
-    fmt = negotiate(request_headers.get(hdrs.ACCEPT, ""))
-    body = render_result(result, fmt, outcomes)
+    accept = request_headers.getall(hdrs.ACCEPT, ())
+    fmt = negotiate(accept[0] if len(accept) == 1 else ",".join(accept))
+    body = body_in(fmt)
     headers = {hdrs.CONTENT_TYPE: fmt.content_type, hdrs.VARY: "Accept, Accept-Encoding"}
-    if gzip_wanted(request_headers.get(hdrs.ACCEPT_ENCODING, "")):
+    if gzip_wanted(",".join(request_headers.getall(hdrs.ACCEPT_ENCODING, ()))):
         body = gzip.compress(body, compresslevel=GZIP_LEVEL)
         headers[hdrs.CONTENT_ENCODING] = "gzip"
     return web.Response(body=body, headers=headers)
+
+
+async def self_metrics(request: web.Request) -> web.Response:
+    """``/metrics``: the exporter's own registry, negotiated like a probe (and, as
+    prometheus_client's handler does, ``name[]`` restricts it to those families)."""
+    registry = request.app[STATE].metrics.registry
+    names = request.query.getall("name[]", [])
+    source = registry.restricted_registry(names) if names else registry
+    return _negotiated(request, lambda fmt: fmt.encoder(source))
 
 
 def _probe_timeout(request: web.Request, probe_request: ProbeRequest, offset: float) -> float:
@@ -263,14 +293,14 @@ def create_app(
         if authenticator is None:
             raise ValueError("web_config needs its authenticator (the caller owns and closes it)")
         middlewares = [*middlewares, basic_auth_middleware(web_config, authenticator)]
-    app = web.Application(middlewares=[*middlewares, _errors])
+    app = web.Application(middlewares=[*middlewares, _errors(LogThrottle(ERROR_LOG_SECONDS))])
     app[STATE] = state
     app.cleanup_ctx.append(_chaos_session)
     if web_config is not None:
         app.on_response_prepare.append(web_config.add_headers)
     app.router.add_get("/", landing)
     app.router.add_get("/probe", probe)
-    app.router.add_get("/metrics", make_aiohttp_handler(state.metrics.registry))
+    app.router.add_get("/metrics", self_metrics)
     app.router.add_get("/config", show_config)
     app.router.add_get("/logs", logs)
     app.router.add_get("/discover", discover)

@@ -148,7 +148,7 @@ class Discovery:
 
         try:
             async with asyncio.timeout_at(deadline):
-                snapshot, how = await self.services.store.get(key, fetch, Policy(cache_seconds))
+                snapshot, how, _ = await self.services.store.get(key, fetch, Policy(cache_seconds))
         except TimeoutError:
             reason = "no answer from CHAOS before the discovery deadline"
         else:

@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Literal
 
+from aaisp_multi_exporter.chaos.text import clean_text, decode_body, escape_surrogates
+
 Category = Literal["login", "account", "postcode", "phone", "address"]
 
 #: Stands in for a secret found inside a string; a secret under a password key is dropped.
@@ -257,20 +259,25 @@ def capture_name(auth: str, command: str, *, json_reply: bool = True) -> str:
     return f"{auth}-{subsystem}-{name}.{'json' if json_reply else 'txt'}"
 
 
-def redacted_capture(redactor: Redactor, body: bytes) -> tuple[bytes, bool]:
+def redacted_capture(
+    redactor: Redactor, body: bytes, charset: str | None = None
+) -> tuple[bytes, bool]:
     """The bytes to write for a raw reply, and whether they are JSON.
 
-    A reply that is JSON is rewritten field by field and written as indented JSON, which the
-    simulator replays and the exporter parses like the original. Anything else (an outage
-    page, a cut reply, numbers too large to read) is kept as text with the same replacements.
+    A reply that is JSON is rewritten field by field and written as indented UTF-8 JSON,
+    which the simulator replays and the exporter parses like the original: a lone surrogate
+    stays the ``\\udXXX`` escape it came as, so the fixture reproduces it. Anything else (an
+    outage page, a cut reply, numbers too large to read) is kept as text with the same
+    replacements.
     """
+    text = decode_body(body, charset)
     try:
-        document = json.loads(body)
+        document = json.loads(text)
         redacted = redactor.redact(document)
-        text = json.dumps(redacted, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        dumped = json.dumps(redacted, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     except (ValueError, RecursionError):
-        return redactor.redact_text(body.decode("utf-8", "replace")).encode(), False
-    return text.encode(), True
+        return clean_text(redactor.redact_text(text)).encode(), False
+    return escape_surrogates(dumped).encode(), True
 
 
 def make_private_dir(path: Path) -> str | None:

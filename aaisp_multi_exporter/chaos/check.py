@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import http
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,7 +37,12 @@ from aaisp_multi_exporter.chaos.capture import (
     redacted_capture,
     write_private,
 )
-from aaisp_multi_exporter.chaos.client import MAX_REPLY_BYTES, make_session, read_capped
+from aaisp_multi_exporter.chaos.client import (
+    MAX_REPLY_BYTES,
+    http_failure,
+    make_session,
+    read_capped,
+)
 from aaisp_multi_exporter.chaos.commands import COMMANDS, Command
 from aaisp_multi_exporter.chaos.errors import ChaosError, Outcome
 from aaisp_multi_exporter.chaos.replies import (
@@ -46,7 +52,10 @@ from aaisp_multi_exporter.chaos.replies import (
     load_json,
     normalise_key,
     parse_reply,
+    refusal,
 )
+from aaisp_multi_exporter.chaos.replies import describe as describe_value
+from aaisp_multi_exporter.chaos.text import clean_text
 from aaisp_multi_exporter.config import AuthConfig, Config
 from aaisp_multi_exporter.probe.exposition import encode
 from aaisp_multi_exporter.probe.metrics import line_families
@@ -79,6 +88,8 @@ class Call:
     outcome: Outcome
     problem: str | None = None
     body: bytes | None = None
+    #: The charset the reply's ``Content-Type`` named, if any.
+    charset: str | None = None
     document: object = None
     reply: Reply | None = None
 
@@ -88,10 +99,12 @@ class Call:
 
     @property
     def chaos_error(self) -> str | None:
-        """CHAOS's own ``error`` text, when it sent one."""
-        if isinstance(self.document, dict) and self.document.get("error") is not None:
-            return str(self.document["error"])
-        return None
+        """CHAOS's own ``error`` text, when it refused (an empty ``error`` refuses nothing)."""
+        if refusal(self.document) is None:
+            return None
+        assert isinstance(self.document, dict)
+        error = self.document["error"]
+        return clean_text(error) if isinstance(error, str) else describe_value(error)
 
 
 async def call_chaos(
@@ -103,11 +116,10 @@ async def call_chaos(
     limit_seconds: float = CALL_TIMEOUT_SECONDS,
 ) -> Call:
     """POST ``command`` once for ``auth`` in account scope; never raises for CHAOS's sake."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
+    started = time.perf_counter()
 
     def done(outcome: Outcome, problem: str | None = None, **found: Any) -> Call:
-        return Call(auth.name, command, loop.time() - started, outcome, problem, **found)
+        return Call(auth.name, command, time.perf_counter() - started, outcome, problem, **found)
 
     try:
         async with (
@@ -117,6 +129,7 @@ async def call_chaos(
             ) as response,
         ):
             status = response.status
+            charset = response.charset
             body = await read_capped(response)
     except TimeoutError:
         return done(Outcome.TIMEOUT, f"no answer within {limit_seconds:g} s")
@@ -127,21 +140,21 @@ async def call_chaos(
         )
     if body is None:
         return done(Outcome.INVALID_RESPONSE, f"reply larger than {MAX_REPLY_BYTES} bytes")
-    document = _decode(body)
+    document = _decode(body, charset)
     if not 200 <= status < 300:
-        return done(
-            Outcome.HTTP_ERROR, f"HTTP {status} {_phrase(status)}", body=body, document=document
-        )
+        failure = http_failure(command, status, body, charset, None)
+        problem = f"HTTP {status} {_phrase(status)}".rstrip()
+        return done(failure.outcome, problem, body=body, charset=charset, document=document)
     try:
-        reply = parse_reply(command, body)
+        reply = parse_reply(command, body, charset)
     except ChaosError as error:
-        return done(error.outcome, str(error), body=body, document=document)
-    return done(Outcome.OK, body=body, document=document, reply=reply)
+        return done(error.outcome, str(error), body=body, charset=charset, document=document)
+    return done(Outcome.OK, body=body, charset=charset, document=document, reply=reply)
 
 
-def _decode(body: bytes) -> object:
+def _decode(body: bytes, charset: str | None) -> object:
     try:
-        return load_json(body)
+        return load_json(body, charset)
     except ChaosError:
         return None
 
@@ -178,7 +191,7 @@ def field_table(command: Command, lines: LineIndex) -> tuple[list[str], list[str
                     unusable[name] += 1
             elif name:
                 others[name] += 1
-                spelling.setdefault(name, key)
+                spelling.setdefault(name, clean_text(key))
     width = max(len(name) for name in documented)
     rows = []
     for name in documented:
@@ -219,8 +232,8 @@ def describe(call: Call, redact: Callable[[str], str], *, shown_ids: int = SHOWN
     else:
         more = f" (first {shown_ids} of {len(ids)})" if len(ids) > shown_ids else ""
         lines.append(f"  line IDs: {', '.join(ids[:shown_ids])}{more}")
-    if call.reply.note_count:
-        lines.append(f"  entries skipped: {call.reply.note_count} (no usable ID)")
+    if call.reply.skipped:
+        lines.append(f"  entries skipped: {call.reply.skipped} (no usable ID)")
     if not ids:
         return lines
     command = COMMANDS[call.command]
@@ -281,7 +294,7 @@ async def check_chaos(config: Config, out: TextIO, capture_dir: Path | None = No
             for command in commands:
                 call = await call_chaos(session, config.chaos.url, auth, command)
                 # Redacting the reply first teaches the redactor its logins and postcodes.
-                data, is_json = redacted_capture(redactor, call.body or b"")
+                data, is_json = redacted_capture(redactor, call.body or b"", call.charset)
                 block = describe(call, redactor.redact_text)
                 if capture_dir is not None and call.body is not None:
                     block.append(_save(capture_dir, call, data, is_json=is_json))

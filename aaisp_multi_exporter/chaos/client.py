@@ -25,7 +25,7 @@ from tenacity.wait import wait_base
 
 from aaisp_multi_exporter import __version__
 from aaisp_multi_exporter.chaos.errors import ChaosError, Outcome
-from aaisp_multi_exporter.chaos.replies import Reply, parse_reply
+from aaisp_multi_exporter.chaos.replies import Reply, load_json, parse_reply, refusal
 
 if TYPE_CHECKING:
     from aaisp_multi_exporter.config import AuthConfig
@@ -38,6 +38,8 @@ USER_AGENT = f"aaisp-multi-exporter/{__version__}"
 MIN_ATTEMPT_SECONDS = 0.05
 #: Longest answer CHAOS is allowed to send; its largest real reply is well under this.
 MAX_REPLY_BYTES = 64 * 1024 * 1024
+#: Longest error answer read for a refusal in it; an error page past this is just an error.
+MAX_ERROR_BYTES = 1024 * 1024
 
 #: Full-jitter exponential backoff (AWS style), so probes failing together retry apart.
 BACKOFF = wait_random_exponential(multiplier=0.25, max=8, min=0.05)
@@ -158,12 +160,11 @@ class ChaosClient:
         deadline: float,
         log: ProbeLog,
     ) -> Reply:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        started = time.perf_counter()
         outcome = Outcome.OK
         try:
             async with asyncio.timeout_at(deadline), self._limit(auth):
-                waited = loop.time() - started
+                waited = time.perf_counter() - started
                 if waited > 0.01:
                     log.debug("waited for a CHAOS slot", auth=auth.name, seconds=round(waited, 3))
                 reply = await self._post(url, command, form)
@@ -171,7 +172,7 @@ class ChaosClient:
                 "CHAOS answered",
                 command=command,
                 lines=len(reply.lines),
-                seconds=round(loop.time() - started, 3),
+                seconds=round(time.perf_counter() - started, 3),
             )
             for note in reply.notes:
                 log.debug("CHAOS reply oddity", command=command, note=note)
@@ -196,23 +197,19 @@ class ChaosClient:
             raise
         finally:
             self._metrics.chaos_requests.labels(command, outcome.value).inc()
-            self._metrics.chaos_duration.labels(command).observe(loop.time() - started)
+            self._metrics.chaos_duration.labels(command).observe(time.perf_counter() - started)
 
     async def _post(self, url: str, command: str, form: Mapping[str, str]) -> Reply:
+        """One POST; the body is read whatever the status, because CHAOS may send its
+        refusal with an HTTP error (a public client reports HTTP 500), and a refusal must
+        never be retried."""
         try:
             async with self._session.post(url, data=form, allow_redirects=False) as response:
-                if response.status == 429 or response.status >= 500:
-                    raise ChaosError(
-                        Outcome.HTTP_ERROR,
-                        f"CHAOS answered HTTP {response.status} ({command})",
-                        retryable=True,
-                        retry_after=parse_retry_after(response.headers.get("Retry-After")),
-                    )
-                if not 200 <= response.status < 300:
-                    raise ChaosError(
-                        Outcome.HTTP_ERROR, f"CHAOS answered HTTP {response.status} ({command})"
-                    )
-                body = await read_capped(response)
+                status = response.status
+                charset = response.charset
+                retry_after = response.headers.get("Retry-After")
+                ok = 200 <= status < 300
+                body = await read_capped(response, MAX_REPLY_BYTES if ok else MAX_ERROR_BYTES)
         except aiohttp.ClientError as error:
             # aiohttp's messages name the host and port only; the form body is never in them.
             raise ChaosError(
@@ -220,9 +217,34 @@ class ChaosClient:
                 f"cannot reach CHAOS ({command}): {error.__class__.__name__}: {error}",
                 retryable=True,
             ) from None
+        if not ok:
+            raise http_failure(command, status, body, charset, retry_after)
         if body is None:
             raise ChaosError(Outcome.INVALID_RESPONSE, f"CHAOS reply too large ({command})")
-        return parse_reply(command, body)
+        return parse_reply(command, body, charset)
+
+
+def http_failure(
+    command: str, status: int, body: bytes | None, charset: str | None, retry_after: str | None
+) -> ChaosError:
+    """A non-2xx answer: CHAOS's refusal when its body carries one (never retried), else an
+    HTTP error, retried for 429 and 5xx."""
+    refused = refusal(_document(body, charset)) if body else None
+    if refused is not None:
+        return ChaosError(refused.outcome, f"{refused} (sent with HTTP {status})")
+    return ChaosError(
+        Outcome.HTTP_ERROR,
+        f"CHAOS answered HTTP {status} ({command})",
+        retryable=status == 429 or status >= 500,
+        retry_after=parse_retry_after(retry_after),
+    )
+
+
+def _document(body: bytes, charset: str | None) -> object:
+    try:
+        return load_json(body, charset)
+    except ChaosError:
+        return None
 
 
 async def read_capped(

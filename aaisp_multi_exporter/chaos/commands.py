@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from aaisp_multi_exporter.chaos.text import clean_text
+
 UK = ZoneInfo("Europe/London")
 PREFIX = "aaisp_broadband"
 
@@ -32,10 +34,11 @@ FieldValue = str | int | float
 
 
 def parse_text(value: object) -> str | None:
-    """A string field, stripped (postcodes arrive padded with spaces: NATM)."""
+    """A string field, stripped (postcodes arrive padded with spaces: NATM), and writable as
+    UTF-8 (``clean_text``)."""
     if not isinstance(value, str) or len(value) > MAX_TEXT_CHARS:
         return None
-    return value.strip()
+    return clean_text(value.strip())
 
 
 def parse_count(value: object) -> int | None:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar, overload
 
 from aaisp_multi_exporter.chaos.commands import COMMANDS, Command, FieldValue
 from aaisp_multi_exporter.chaos.errors import ChaosError, Outcome, classify_error
+from aaisp_multi_exporter.chaos.text import clean_text, decode_body
 
 #: Notes kept per reply; the rest are counted, so a flood of bad entries costs no memory.
 MAX_NOTES = 20
@@ -80,7 +81,7 @@ def _usable_id(value: object) -> str | None:
         value = str(value)
     if not isinstance(value, str):
         return None
-    text = value.strip()
+    text = clean_text(value.strip())
     return text if 0 < len(text) <= MAX_ID_CHARS else None
 
 
@@ -171,6 +172,8 @@ class Reply:
     lines: Mapping[str, LineRecord]
     notes: tuple[str, ...] = ()
     note_count: int = 0
+    #: Entries left out for having no usable ``ID``.
+    skipped: int = 0
 
 
 class _Huge:
@@ -189,18 +192,19 @@ def _bounded_int(text: str) -> int | _Huge:
     return int(text) if len(text) <= 40 else _Huge(len(text))
 
 
-def load_json(body: bytes) -> Any:
+def load_json(body: bytes, charset: str | None = None) -> Any:
     """``json.loads`` that cannot be made to crash or stall by a hostile reply.
 
     Nesting beyond the interpreter's recursion limit and integers too long to convert are
     refused or kept as markers; ``NaN``/``Infinity`` and overflowing floats stay floats and
-    are refused by the field parsers.
+    are refused by the field parsers. ``charset`` is the one the reply's ``Content-Type``
+    names, if any.
     """
     try:
-        return json.loads(body, parse_int=_bounded_int)
+        return json.loads(decode_body(body, charset), parse_int=_bounded_int)
     except RecursionError:
         raise ChaosError(Outcome.INVALID_RESPONSE, "reply is nested too deeply") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except json.JSONDecodeError as exc:
         raise ChaosError(
             Outcome.INVALID_RESPONSE,
             f"reply is not JSON ({exc.__class__.__name__})",
@@ -212,26 +216,59 @@ def load_json(body: bytes) -> Any:
         ) from None
 
 
-def parse_reply(command_name: str, body: bytes) -> Reply:
+def refusal(document: object) -> ChaosError | None:
+    """CHAOS's refusal, when ``document`` carries a non-empty ``error``; never retried.
+
+    An empty ``error`` (``""``) refuses nothing: clients disagree on it, and the data next to
+    it is what was asked for. ``parse_reply`` notes it.
+    """
+    if not isinstance(document, dict):
+        return None
+    error = document.get("error")
+    if error is None or (isinstance(error, str) and not error.strip()):
+        return None
+    text = clean_text(error.strip()) if isinstance(error, str) else describe(error)
+    outcome = classify_error(text)
+    if outcome is Outcome.AUTH_ERROR:
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        return ChaosError(outcome, f"CHAOS refused the credentials: {shown}")
+    return ChaosError(outcome, f"CHAOS error: {describe(text)}")
+
+
+class _Notes:
+    """The first MAX_NOTES notes of a reply, and a count of them all."""
+
+    __slots__ = ("count", "kept")
+
+    def __init__(self) -> None:
+        self.kept: list[str] = []
+        self.count = 0
+
+    def add(self, note: str) -> None:
+        self.count += 1
+        if len(self.kept) < MAX_NOTES:
+            self.kept.append(note)
+
+
+def parse_reply(command_name: str, body: bytes, charset: str | None = None) -> Reply:
     """Check the envelope of a reply to ``command_name`` and index its lines by ``ID``.
 
     Raises ChaosError: not JSON (retryable: an outage page or a cut connection), an
-    ``error`` string (a refusal, never retried) or a payload of the wrong shape.
+    ``error`` string (a refusal, never retried) or a payload of the wrong shape. An ``ID``
+    given twice keeps its first entry, and the repeat is noted.
     """
     command = COMMANDS[command_name]
-    document = load_json(body)
+    document = load_json(body, charset)
     if not isinstance(document, dict):
         raise ChaosError(
             Outcome.INVALID_RESPONSE, f"reply is a JSON {_json_type(document)}, not an object"
         )
-    error = document.get("error")
-    if error is not None:
-        text = error.strip() if isinstance(error, str) else describe(error)
-        outcome = classify_error(text)
-        if outcome is Outcome.AUTH_ERROR:
-            shown = text if len(text) <= 80 else text[:77] + "..."
-            raise ChaosError(outcome, f"CHAOS refused the credentials: {shown}")
-        raise ChaosError(outcome, f"CHAOS error: {describe(text)}")
+    refused = refusal(document)
+    if refused is not None:
+        raise refused
+    notes = _Notes()
+    if "error" in document and document["error"] is not None:
+        notes.add('CHAOS sent an empty "error"; the reply is used')
     key = command.payload_key
     payload = document.get(key)
     if isinstance(payload, dict):
@@ -240,7 +277,6 @@ def parse_reply(command_name: str, body: bytes) -> Reply:
         found = "missing" if payload is None else f"a {_json_type(payload)}"
         raise ChaosError(Outcome.INVALID_RESPONSE, f'reply has no "{key}" array ({found})')
     raw: dict[str, Mapping[str, Any]] = {}
-    notes: list[str] = []
     unusable = 0
     for index, entry in enumerate(payload):
         line_id = line_id_of(entry) if isinstance(entry, dict) else None
@@ -252,11 +288,17 @@ def parse_reply(command_name: str, body: bytes) -> Reply:
                     f'reply has more than {MAX_UNUSABLE_ENTRIES} "{key}" entries without a '
                     "usable ID",
                 )
-            if len(notes) < MAX_NOTES:
-                notes.append(f"{key}[{index}] has no usable ID; skipped")
-            continue
-        raw[line_id] = entry
-    return Reply(lines=LineIndex(command, raw), notes=tuple(notes), note_count=unusable)
+            notes.add(f"{key}[{index}] has no usable ID; skipped")
+        elif line_id in raw:
+            notes.add(f"{key}[{index}] repeats ID {describe(line_id)}; the first entry is used")
+        else:
+            raw[line_id] = entry
+    return Reply(
+        lines=LineIndex(command, raw),
+        notes=tuple(notes.kept),
+        note_count=notes.count,
+        skipped=unusable,
+    )
 
 
 def _json_type(value: object) -> str:

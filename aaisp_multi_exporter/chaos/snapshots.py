@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import NamedTuple, TypeVar
 
@@ -61,16 +62,25 @@ class Lookup(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """A CHAOS answer, or the error that stood in its place, and when it was obtained."""
+    """A CHAOS reply, or the error that stood in its place, and when it was obtained."""
 
     reply: Reply | None
     error: ChaosError | None
     fetched_at: float  # the store's clock (time.monotonic())
-    #: For a failure: when the next fetch may be made.
+    #: For a failure: when the next fetch may be made, for the module that looked it up.
     retry_at: float | None = None
 
     def age(self, now: float) -> float:
         return max(0.0, now - self.fetched_at)
+
+
+class Found(NamedTuple):
+    """What a lookup gave a module: the snapshot, how it was found, and its age then (0 when
+    fetched for the caller). A cached answer's age is below the module's ``cache_seconds``."""
+
+    snapshot: Snapshot
+    how: Lookup
+    age: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +89,12 @@ class Policy:
 
     cache_seconds: float
     refresh_ahead: bool = True
+    #: Age from which a lookup refreshes the answer ahead (never, when refresh_ahead is off).
+    refresh_after: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        after = REFRESH_AHEAD_AT * self.cache_seconds if self.refresh_ahead else math.inf
+        object.__setattr__(self, "refresh_after", after)
 
     @property
     def max_backoff(self) -> float:
@@ -91,24 +107,35 @@ class Policy:
         return min(FIRST_BACKOFF_SECONDS * 2.0 ** min(streak - 1, 30), self.max_backoff)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Answer:
     snapshot: Snapshot
-    expires_at: float
-    refresh_at: float | None
+    #: The longest ``cache_seconds`` of the modules that stored or used it: it is kept that
+    #: long, and each module serves it only within its own.
+    keep_for: float
+
+    @property
+    def expires_at(self) -> float:
+        return self.snapshot.fetched_at + self.keep_for
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Failure:
     snapshot: Snapshot
-    retry_at: float
     streak: int  # consecutive failures
-    #: Until then a new failure continues the streak (so the backoff keeps growing).
+    #: Until then a new failure continues the streak (so the backoff keeps growing); pushed
+    #: back when a module with a longer backoff looks it up.
     forget_at: float
 
 
 class SnapshotStore:
-    """Keyed CHAOS answers and failures with in-flight sharing, expiry and a size bound.
+    """Keyed CHAOS replies and failures with in-flight sharing, expiry and a size bound.
+
+    Several modules may share a key (same credential set, command, scope and service) with
+    different ``cache_seconds``: a stored reply is kept for the longest of them, and each
+    module is served it only while it is younger than its own (SPEC 4: data age never above
+    the module's ``cache_seconds``). Refresh ahead and failure backoff follow the policy of
+    the module looking up, too.
 
     Used from the event loop only, so no lock: every method runs to completion.
     """
@@ -136,20 +163,14 @@ class SnapshotStore:
     def now(self) -> float:
         return self._clock()
 
-    def _shared_failure(self, key: SnapshotKey, now: float) -> Snapshot | None:
-        failure = self._failures.get(key)
-        if failure is not None and now < failure.retry_at:
-            return failure.snapshot
-        return None
-
     async def get(
         self,
         key: SnapshotKey,
         fetch: Fetch,
         policy: Policy,
         refresh: Fetch | None = None,
-    ) -> tuple[Snapshot, Lookup]:
-        """A fresh-enough answer or a shared failure, joining or starting the call as needed."""
+    ) -> Found:
+        """A fresh-enough reply or a shared failure, joining or starting the call as needed."""
         found = self.lookup(key, policy, refresh)
         if found is not None:
             return found
@@ -157,44 +178,57 @@ class SnapshotStore:
 
     def lookup(
         self, key: SnapshotKey, policy: Policy, refresh: Fetch | None = None
-    ) -> tuple[Snapshot, Lookup] | None:
-        """What can be answered at once: a cached answer or a shared failure; None when the
-        caller must ``join`` a call.
+    ) -> Found | None:
+        """What can be answered at once: a reply younger than ``policy.cache_seconds`` or a
+        failure still in ``policy``'s backoff; None when the caller must ``join`` a call.
 
         ``refresh`` fetches with a deadline of its own, for refreshes ahead that no probe
         waits for. Synchronous, so a cached probe needs no timeout and no suspension.
         """
         now = self._clock()
         answer = self._answers.get(key)
-        if answer is not None and now < answer.expires_at:
-            if (
-                refresh is not None
-                and policy.refresh_ahead
-                and answer.refresh_at is not None
-                and now >= answer.refresh_at
-                and key not in self._in_flight
-                and key not in self._failures
-            ):
-                self._start(key, refresh, policy)
-                return answer.snapshot, Lookup.REFRESHED_AHEAD
-            return answer.snapshot, Lookup.CACHED
-        failure = self._shared_failure(key, now)
-        if failure is not None:
-            return failure, Lookup.FAILURE_SHARED
-        return None
+        if answer is not None:
+            snapshot = answer.snapshot
+            age = now - snapshot.fetched_at
+            if age < policy.cache_seconds:
+                answer.keep_for = max(answer.keep_for, policy.cache_seconds)
+                if (
+                    age >= policy.refresh_after
+                    and refresh is not None
+                    and key not in self._in_flight
+                    and key not in self._failures
+                ):
+                    self._start(key, refresh, policy)
+                    return Found(snapshot, Lookup.REFRESHED_AHEAD, max(age, 0.0))
+                return Found(snapshot, Lookup.CACHED, max(age, 0.0))
+        return self._shared_failure(key, now, policy)
 
-    async def join(self, key: SnapshotKey, fetch: Fetch, policy: Policy) -> tuple[Snapshot, Lookup]:
+    def _shared_failure(self, key: SnapshotKey, now: float, policy: Policy) -> Found | None:
+        failure = self._failures.get(key)
+        if failure is None:
+            return None
+        snapshot = failure.snapshot
+        assert snapshot.error is not None
+        retry_at = snapshot.fetched_at + policy.backoff(snapshot.error, failure.streak)
+        if now >= retry_at:
+            return None
+        failure.forget_at = max(failure.forget_at, retry_at + policy.max_backoff)
+        if retry_at != snapshot.retry_at:
+            snapshot = replace(snapshot, retry_at=retry_at)
+        return Found(snapshot, Lookup.FAILURE_SHARED, snapshot.age(now))
+
+    async def join(self, key: SnapshotKey, fetch: Fetch, policy: Policy) -> Found:
         """Join the call in flight for ``key``, or start it.
 
         The call runs in its own task, so a probe that gives up (its deadline passed) does not
-        cancel it for the other probes waiting on the same answer.
+        cancel it for the other probes waiting on the same reply.
         """
         task = self._in_flight.get(key)
         how = Lookup.COALESCED
         if task is None:
             how = Lookup.FETCHED
             task = self._start(key, fetch, policy)
-        return await asyncio.shield(task), how
+        return Found(await asyncio.shield(task), how)
 
     def _start(self, key: SnapshotKey, fetch: Fetch, policy: Policy) -> asyncio.Task[Snapshot]:
         task = asyncio.create_task(self._run(key, fetch, policy), name=f"chaos {key.command}")
@@ -220,16 +254,15 @@ class SnapshotStore:
             self._in_flight.pop(key, None)
 
     def _store_answer(self, key: SnapshotKey, reply: Reply, policy: Policy) -> Snapshot:
+        """Kept for the longest ``cache_seconds`` of the modules that used the key; a
+        ``cache_seconds = 0`` module alone stores nothing."""
         now = self._clock()
         snapshot = Snapshot(reply=reply, error=None, fetched_at=now)
         self._failures.pop(key, None)  # a success ends the backoff
-        if policy.cache_seconds > 0:
-            refresh_at = now + REFRESH_AHEAD_AT * policy.cache_seconds
-            self._answers[key] = _Answer(
-                snapshot,
-                expires_at=now + policy.cache_seconds,
-                refresh_at=refresh_at if policy.refresh_ahead else None,
-            )
+        previous = self._answers.get(key)
+        keep_for = max(policy.cache_seconds, 0.0 if previous is None else previous.keep_for)
+        if keep_for > 0:
+            self._answers[key] = _Answer(snapshot, keep_for)
             self._answers.move_to_end(key)
             self._bound(self._answers, now)
         return snapshot
@@ -240,9 +273,7 @@ class SnapshotStore:
         streak = previous.streak + 1 if previous is not None and now < previous.forget_at else 1
         wait = policy.backoff(error, streak)
         snapshot = Snapshot(reply=None, error=error, fetched_at=now, retry_at=now + wait)
-        self._failures[key] = _Failure(
-            snapshot, now + wait, streak, forget_at=now + wait + policy.max_backoff
-        )
+        self._failures[key] = _Failure(snapshot, streak, forget_at=now + wait + policy.max_backoff)
         self._failures.move_to_end(key)
         self._bound(self._failures, now)
         return snapshot

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
@@ -17,7 +18,7 @@ from typing import Any, NamedTuple, TypeVar
 from aaisp_multi_exporter.chaos.client import ChaosClient
 from aaisp_multi_exporter.chaos.commands import COMMANDS, Command
 from aaisp_multi_exporter.chaos.replies import LineRecord, Reply
-from aaisp_multi_exporter.chaos.snapshots import Lookup, Snapshot, SnapshotKey, SnapshotStore
+from aaisp_multi_exporter.chaos.snapshots import Found, Lookup, SnapshotKey, SnapshotStore
 from aaisp_multi_exporter.logsetup import fields as log_fields
 from aaisp_multi_exporter.logthrottle import LogThrottle
 from aaisp_multi_exporter.probe.log import ProbeLog
@@ -27,8 +28,6 @@ from aaisp_multi_exporter.selfmetrics import ExporterMetrics
 _PROCESS_LOG = logging.getLogger("aaisp_multi_exporter.probe")
 
 T = TypeVar("T")
-#: A snapshot and how the store found it.
-Found = tuple[Snapshot, Lookup]
 #: Left for rendering the answer once CHAOS calls stop. Attempts stop this long before the
 #: probe's deadline and commands half as long before it, so the limits never race.
 RENDER_MARGIN_SECONDS = 0.05
@@ -36,8 +35,6 @@ RENDER_MARGIN_SECONDS = 0.05
 FAILURE_LOG_SECONDS = 60.0
 #: A background refresh's deadline when the module sets no timeout_seconds.
 REFRESH_TIMEOUT_SECONDS = 30.0
-#: Lookups whose answer was fetched for this probe: age 0.
-_JUST_FETCHED = frozenset({Lookup.FETCHED, Lookup.COALESCED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,15 +178,13 @@ def _command_result(ask: _Ask, found: Found | None, services: ProbeServices) -> 
     command = ask.command
     if found is None:
         return CommandResult(command, failure=f"{command.name}: deadline exceeded", kind="deadline")
-    snapshot, how = found
+    snapshot, how, age = found
     services.metrics.lookup_done(how)
-    now = services.store.now()
-    age = 0.0 if how in _JUST_FETCHED else snapshot.age(now)
     if snapshot.error is not None:
         error = snapshot.error
         reason = f"{command.name}: {error} [{error.outcome}]"
         if snapshot.retry_at is not None:
-            wait = max(0.0, snapshot.retry_at - now)
+            wait = max(0.0, snapshot.retry_at - services.store.now())
             shared = "shared failure; " if how is Lookup.FAILURE_SHARED else ""
             reason += f"; {shared}next CHAOS try in {wait:.0f} s"
         return CommandResult(command, failure=reason, kind=error.outcome.value, seen=(how, age, 0))
@@ -254,9 +249,10 @@ async def run_probe(
     Stored answers are looked up first, synchronously: a cached probe never suspends, and
     needs no timeout. Only the commands without one wait, together, for CHAOS.
     """
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    deadline = started + budget
+    # The deadline is on the loop's clock, which asyncio's timeouts use; the duration on a
+    # high-resolution one (uvloop's loop clock counts whole milliseconds).
+    started = time.perf_counter()
+    deadline = asyncio.get_running_loop().time() + budget
     log.start(request.target, request.plan.module_list, budget)
     store = services.store
     asks = _asks(request)
@@ -282,7 +278,7 @@ async def run_probe(
         last = first + len(plan.commands)
         modules.append(_module_result(plan, request.target, tuple(results[first:last])))
         first = last
-    duration = loop.time() - started
+    duration = time.perf_counter() - started
     success = all(module.success for module in modules)
     for module in modules:
         services.metrics.probe_done(module.name, module.success)

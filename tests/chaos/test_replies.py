@@ -154,7 +154,6 @@ def test_lone_object_is_a_one_element_array() -> None:
         ("Unknown command", Outcome.API_ERROR),
         ("Bad service", Outcome.API_ERROR),
         ("Service temporarily unavailable", Outcome.API_ERROR),
-        ("", Outcome.API_ERROR),
     ],
 )
 def test_every_error_string_is_a_refusal(text: str, outcome: Outcome) -> None:
@@ -281,12 +280,124 @@ def test_insane_numbers_become_notes(value: bytes, note: str) -> None:
     assert record.notes == (f"field tx_rate is not a whole number below 2^63: {note}; ignored",)
 
 
+@pytest.mark.parametrize("error", ["", "  ", "\n"])
+def test_an_empty_error_is_no_refusal(error: str) -> None:
+    """SPEC 9 (R3): clients disagree whether it refuses; the data is there, so it is used.
+    (An earlier rule took any ``error`` key for a refusal: the SPEC changed.)"""
+    body = json.dumps({"error": error, "info": [{"ID": "1", "tx_rate": "8"}]}).encode()
+    reply = parse_reply("broadband/info", body)
+    assert reply.lines["1"].get("tx_rate") == 8
+    assert reply.notes == ('CHAOS sent an empty "error"; the reply is used',)
+
+
+def test_a_repeated_id_keeps_the_first_entry_and_says_so() -> None:
+    entries = [{"ID": "1", "tx_rate": "8"}, {"ID": "2"}, {"ID": " 1 ", "tx_rate": "16"}]
+    reply = parse_reply("broadband/info", json.dumps({"info": entries}).encode())
+    assert list(reply.lines) == ["1", "2"]
+    assert reply.lines["1"].get("tx_rate") == 8
+    assert reply.notes == ('info[2] repeats ID "1"; the first entry is used',)
+    assert (reply.note_count, reply.skipped) == (1, 0)
+
+
+#: A lone high surrogate as CESU-8 bytes: what a JSON "\ud800" escape is, written raw.
+CESU_D800 = b"\xed\xa0\x80"
+
+
+@pytest.mark.parametrize(
+    ("body", "charset", "line_id", "login"),
+    [
+        pytest.param(
+            b'{"info":[{"ID":"1","login":"ab\\ud800@a"}]}', None, "1", "ab\ufffd@a", id="escape"
+        ),
+        pytest.param(
+            b'{"info":[{"ID":"1","login":"ab' + CESU_D800 + b'@a"}]}',
+            None,
+            "1",
+            "ab\ufffd\ufffd\ufffd@a",
+            id="cesu-bytes",
+        ),
+        pytest.param(
+            b'{"info":[{"ID":"1\\udfff","login":"a@a"}]}', None, "1\ufffd", "a@a", id="in-id"
+        ),
+        pytest.param(
+            b'{"info":[{"ID":"1","login":"\\ud83d\\ude00@a"}]}',
+            None,
+            "1",
+            "\U0001f600@a",
+            id="a-valid-pair-is-kept",
+        ),
+        pytest.param(
+            b'{"info":[{"ID":"1","login":"caf\xe9@a"}]}',
+            "iso-8859-1",
+            "1",
+            "caf\xe9@a",
+            id="latin-1-said",
+        ),
+        pytest.param(
+            b'{"info":[{"ID":"1","login":"caf\xe9@a"}]}',
+            None,
+            "1",
+            "caf\ufffd@a",
+            id="latin-1-unsaid",
+        ),
+        pytest.param(
+            b'{"info":[{"ID":"1","login":"caf\xe9@a"}]}',
+            "no-such-charset",
+            "1",
+            "caf\ufffd@a",
+            id="unknown-charset-read-as-utf-8",
+        ),
+        pytest.param(
+            '{"info":[{"ID":"1","login":"café@a"}]}'.encode("utf-16"),
+            None,
+            "1",
+            "café@a",
+            id="utf-16-with-bom",
+        ),
+    ],
+)
+def test_text_from_chaos_is_always_writable(
+    body: bytes, charset: str | None, line_id: str, login: str
+) -> None:
+    """SPEC 4 (R3): lone surrogates become U+FFFD at parsing; a named charset is used."""
+    reply = parse_reply("broadband/info", body, charset)
+    record = reply.lines[line_id]
+    assert record.line_id == line_id
+    assert record.get("login") == login
+    login.encode()  # writable as UTF-8
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        pytest.param(
+            b'{"error":"Bad \\ud800 service"}', 'CHAOS error: "Bad \\ufffd service"', id="escape"
+        ),
+        pytest.param(
+            b'{"error":"Login \\udc00 locked"}',
+            "CHAOS refused the credentials: Login \ufffd locked",
+            id="auth-escape",
+        ),
+        pytest.param(
+            b'{"error":"Bad ' + CESU_D800 + b' service"}',
+            'CHAOS error: "Bad \\ufffd\\ufffd\\ufffd service"',
+            id="cesu-bytes",
+        ),
+    ],
+)
+def test_refusal_texts_are_writable(body: bytes, message: str) -> None:
+    with pytest.raises(ChaosError) as caught:
+        parse_reply("broadband/info", body)
+    assert str(caught.value) == message
+    str(caught.value).encode()
+
+
 def test_notes_are_capped_and_counted() -> None:
     entries = [{"login": "x"}] * 5000 + [{"ID": "1"}]
     reply = parse_reply("broadband/info", json.dumps({"info": entries}).encode())
     assert list(reply.lines) == ["1"]
     assert len(reply.notes) == MAX_NOTES
-    assert reply.note_count == 5000
+    assert reply.note_count == reply.skipped == 5000
 
 
 def test_hostile_reply_parses_in_bounded_time() -> None:

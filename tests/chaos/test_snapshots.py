@@ -52,7 +52,7 @@ async def test_concurrent_lookups_share_one_call() -> None:
     fetch.gate.set()
     results = await asyncio.gather(*waiters)
     assert fetch.calls == 1
-    kinds = [how for _, how in results]
+    kinds = [found.how for found in results]
     assert kinds.count(Lookup.FETCHED) == 1
     assert kinds.count(Lookup.COALESCED) == 49
     assert store.in_flight == 0
@@ -61,13 +61,13 @@ async def test_concurrent_lookups_share_one_call() -> None:
 async def test_cached_until_expiry() -> None:
     clock = Clock()
     store, fetch = SnapshotStore(clock=clock), Fetcher()
-    _, first = await store.get(key(), fetch, CACHE60)
+    _, first, _ = await store.get(key(), fetch, CACHE60)
     clock.now += 59.9
-    snapshot, second = await store.get(key(), fetch, CACHE60)
+    snapshot, second, _ = await store.get(key(), fetch, CACHE60)
     assert (first, second, fetch.calls) == (Lookup.FETCHED, Lookup.CACHED, 1)
     assert snapshot.age(clock()) == pytest.approx(59.9)
     clock.now += 0.2
-    _, third = await store.get(key(), fetch, CACHE60)
+    _, third, _ = await store.get(key(), fetch, CACHE60)
     assert (third, fetch.calls) == (Lookup.FETCHED, 2)
 
 
@@ -98,14 +98,14 @@ async def test_failures_are_shared_for_their_backoff(
     clock = Clock()
     store = SnapshotStore(clock=clock)
     fetch = Fetcher(ChaosError(outcome, "failed"))
-    first, how = await store.get(key(), fetch, Policy(cache_seconds))
+    first, how, _ = await store.get(key(), fetch, Policy(cache_seconds))
     assert how is Lookup.FETCHED
     assert first.retry_at == pytest.approx(clock.now + kept_for)
     clock.now += kept_for - 0.1
-    second, how = await store.get(key(), fetch, Policy(cache_seconds))
+    second, how, _ = await store.get(key(), fetch, Policy(cache_seconds))
     assert (how, second, fetch.calls) == (Lookup.FAILURE_SHARED, first, 1)
     clock.now += 0.1
-    _, how = await store.get(key(), fetch, Policy(cache_seconds))
+    _, how, _ = await store.get(key(), fetch, Policy(cache_seconds))
     assert (how, fetch.calls) == (Lookup.FETCHED, 2)
 
 
@@ -124,7 +124,7 @@ async def test_backoff_doubles_per_consecutive_failure(
     store, fetch = SnapshotStore(clock=clock), Fetcher(HTTP_500)
     waits = []
     for _ in schedule:
-        snapshot, how = await store.get(key(), fetch, Policy(cache_seconds))
+        snapshot, how, _ = await store.get(key(), fetch, Policy(cache_seconds))
         assert how is Lookup.FETCHED
         assert snapshot.retry_at is not None
         waits.append(snapshot.retry_at - clock.now)
@@ -137,14 +137,14 @@ async def test_success_resets_the_backoff() -> None:
     clock = Clock()
     store, fetch = SnapshotStore(clock=clock), Fetcher(HTTP_500)
     for _ in range(3):
-        snapshot, _ = await store.get(key(), fetch, CACHE60)
+        snapshot, _, _ = await store.get(key(), fetch, CACHE60)
         assert snapshot.retry_at is not None
         clock.now = snapshot.retry_at
     fetch.error = None
-    snapshot, _ = await store.get(key(), fetch, Policy(0))
+    snapshot, _, _ = await store.get(key(), fetch, Policy(0))
     assert snapshot.reply is not None
     fetch.error = HTTP_500
-    snapshot, _ = await store.get(key(), fetch, CACHE60)
+    snapshot, _, _ = await store.get(key(), fetch, CACHE60)
     assert snapshot.retry_at == pytest.approx(clock.now + 5)
 
 
@@ -154,7 +154,7 @@ async def test_outage_costs_calls_per_backoff_step_not_per_probe() -> None:
     store, fetch = SnapshotStore(clock=clock), Fetcher(HTTP_500)
     kinds = []
     for _ in range(1000):
-        _, how = await store.get(key(), fetch, CACHE60)
+        _, how, _ = await store.get(key(), fetch, CACHE60)
         kinds.append(how)
         clock.now += 0.006
     assert fetch.calls == 2
@@ -166,7 +166,7 @@ async def test_changed_credentials_never_reuse_a_refusal() -> None:
     refused = Fetcher(ChaosError(Outcome.AUTH_ERROR, "refused"))
     await store.get(key(fingerprint="old"), refused, CACHE60)
     fixed = Fetcher()
-    snapshot, how = await store.get(key(fingerprint="new"), fixed, CACHE60)
+    snapshot, how, _ = await store.get(key(fingerprint="new"), fixed, CACHE60)
     assert (how, fixed.calls, snapshot.error) == (Lookup.FETCHED, 1, None)
 
 
@@ -178,7 +178,7 @@ async def test_a_waiter_giving_up_does_not_cancel_the_shared_call() -> None:
     await asyncio.sleep(0)
     impatient.cancel()
     fetch.gate.set()
-    snapshot, how = await patient
+    snapshot, how, _ = await patient
     assert snapshot.reply is not None
     assert how is Lookup.COALESCED
     assert fetch.calls == 1
@@ -187,23 +187,23 @@ async def test_a_waiter_giving_up_does_not_cancel_the_shared_call() -> None:
 async def test_refresh_ahead_serves_cached_while_one_refresh_runs() -> None:
     clock = Clock()
     store, fetch, refresh = SnapshotStore(clock=clock), Fetcher(), Fetcher()
-    first, _ = await store.get(key(), fetch, CACHE60, refresh)
+    first, _, _ = await store.get(key(), fetch, CACHE60, refresh)
     clock.now += 44.9  # before 75 % of 60 s: plain cache hit
-    _, how = await store.get(key(), fetch, CACHE60, refresh)
+    _, how, _ = await store.get(key(), fetch, CACHE60, refresh)
     assert (how, refresh.calls) == (Lookup.CACHED, 0)
     refresh.gate.clear()
     clock.now += 0.2  # past 75 %
-    served, how = await store.get(key(), fetch, CACHE60, refresh)
+    served, how, _ = await store.get(key(), fetch, CACHE60, refresh)
     assert (served, how) == (first, Lookup.REFRESHED_AHEAD)
     await asyncio.sleep(0)
     for _ in range(20):  # the refresh is in flight: everyone gets the cached answer
-        served, how = await store.get(key(), fetch, CACHE60, refresh)
+        served, how, _ = await store.get(key(), fetch, CACHE60, refresh)
         assert (served, how) == (first, Lookup.CACHED)
     assert (refresh.calls, fetch.calls, store.in_flight) == (1, 1, 1)
     refresh.gate.set()
     await asyncio.sleep(0)
     await asyncio.sleep(0)
-    renewed, how = await store.get(key(), fetch, CACHE60, refresh)
+    renewed, how, _ = await store.get(key(), fetch, CACHE60, refresh)
     assert how is Lookup.CACHED
     assert renewed is not first
     assert renewed.fetched_at == clock.now
@@ -213,7 +213,7 @@ async def test_refresh_ahead_never_serves_an_expired_answer() -> None:
     """A refresh slower than the rest of the window: probes wait for it, never older data."""
     clock = Clock()
     store, fetch, refresh = SnapshotStore(clock=clock), Fetcher(), Fetcher()
-    first, _ = await store.get(key(), fetch, CACHE60, refresh)
+    first, _, _ = await store.get(key(), fetch, CACHE60, refresh)
     refresh.gate.clear()
     clock.now += 50
     await store.get(key(), fetch, CACHE60, refresh)
@@ -222,7 +222,7 @@ async def test_refresh_ahead_never_serves_an_expired_answer() -> None:
     await asyncio.sleep(0)
     assert not waiter.done()
     refresh.gate.set()
-    snapshot, how = await waiter
+    snapshot, how, _ = await waiter
     assert how is Lookup.COALESCED
     assert snapshot is not first
     assert snapshot.age(clock()) == 0
@@ -233,7 +233,7 @@ async def test_failed_refresh_keeps_serving_until_expiry_then_shares_the_failure
     clock = Clock()
     store, fetch = SnapshotStore(clock=clock), Fetcher()
     refresh = Fetcher(ChaosError(Outcome.AUTH_ERROR, "Login locked"))
-    first, _ = await store.get(key(), fetch, CACHE60, refresh)
+    first, _, _ = await store.get(key(), fetch, CACHE60, refresh)
     clock.now += 46
     await store.get(key(), fetch, CACHE60, refresh)
     await asyncio.sleep(0)
@@ -241,10 +241,10 @@ async def test_failed_refresh_keeps_serving_until_expiry_then_shares_the_failure
     assert refresh.calls == 1
     clock.now += 1  # the failure is known: no new refresh for every probe
     for _ in range(10):
-        served, how = await store.get(key(), fetch, CACHE60, refresh)
+        served, how, _ = await store.get(key(), fetch, CACHE60, refresh)
         assert (served, how) == (first, Lookup.CACHED)
     clock.now += 13.5  # the answer expired; the refusal is kept 60 s from the refresh
-    snapshot, how = await store.get(key(), fetch, CACHE60, refresh)
+    snapshot, how, _ = await store.get(key(), fetch, CACHE60, refresh)
     assert how is Lookup.FAILURE_SHARED
     assert snapshot.error is not None
     assert (refresh.calls, fetch.calls) == (1, 1)
@@ -256,7 +256,7 @@ async def test_refresh_ahead_off() -> None:
     policy = Policy(60, refresh_ahead=False)
     await store.get(key(), fetch, policy, refresh)
     clock.now += 59
-    _, how = await store.get(key(), fetch, policy, refresh)
+    _, how, _ = await store.get(key(), fetch, policy, refresh)
     await asyncio.sleep(0)
     assert (how, refresh.calls) == (Lookup.CACHED, 0)
 
@@ -270,7 +270,7 @@ async def test_retain_forgets_and_stops_old_credentials() -> None:
     await store.get(key("c", fingerprint="new"), fetch, CACHE60)
     await asyncio.sleep(0)
     store.retain([("home", "new")])
-    snapshot, how = await waiter
+    snapshot, how, _ = await waiter
     assert how is Lookup.FETCHED
     assert snapshot.error is not None
     assert "configuration changed" in str(snapshot.error)
@@ -303,3 +303,79 @@ async def test_size_bound_and_sweep() -> None:
     clock.now += 61
     assert store.sweep() == 10
     assert len(store) == 0
+
+
+# --------------------------------------------------------------- each module's own freshness
+
+LONG, SHORT, NONE = Policy(600), Policy(3), Policy(0)
+
+
+def seen(store: SnapshotStore, policy: Policy, refresh: Fetcher | None = None) -> object:
+    """How a lookup went, as (how, age), or None when the module must fetch."""
+    found = store.lookup(key(), policy, refresh)
+    return None if found is None else (found.how, found.age)
+
+
+async def test_each_module_is_served_within_its_own_cache_seconds() -> None:
+    """SPEC 4 (R3): a reply stored for a 600 s module is never served to a 3 s or 0 s module
+    once older than their own cache_seconds."""
+    clock = Clock()
+    store, fetch = SnapshotStore(clock=clock), Fetcher()
+    await store.get(key(), fetch, LONG)
+    clock.now += 2
+    assert seen(store, SHORT) == (Lookup.CACHED, 2.0)
+    assert seen(store, NONE) is None
+    clock.now += 10
+    assert seen(store, SHORT) is None
+    assert seen(store, LONG) == (Lookup.CACHED, 12.0)
+    # The short module's fetch replaces the reply for everyone, and it is kept for the
+    # longest module that used it.
+    snapshot, how, age = await store.get(key(), fetch, SHORT)
+    assert (how, age, fetch.calls) == (Lookup.FETCHED, 0.0, 2)
+    clock.now += 100
+    assert seen(store, LONG) == (Lookup.CACHED, 100.0)
+    assert store.lookup(key(), LONG).snapshot is snapshot  # type: ignore[union-attr]
+
+
+async def test_a_zero_cache_module_alone_stores_nothing_but_refreshes_a_shared_reply() -> None:
+    clock = Clock()
+    store, fetch = SnapshotStore(clock=clock), Fetcher()
+    await store.get(key(), fetch, NONE)
+    assert len(store) == 0
+    await store.get(key(), fetch, LONG)
+    clock.now += 30
+    fresh, how, _ = await store.get(key(), fetch, NONE)
+    assert (how, fetch.calls) == (Lookup.FETCHED, 3)
+    assert seen(store, LONG) == (Lookup.CACHED, 0.0)  # the newest reply serves it too
+    assert store.lookup(key(), LONG).snapshot is fresh  # type: ignore[union-attr]
+
+
+async def test_refresh_ahead_follows_the_module_looking_up() -> None:
+    clock = Clock()
+    store, fetch, refresh = SnapshotStore(clock=clock), Fetcher(), Fetcher()
+    await store.get(key(), fetch, LONG)
+    clock.now += 2.0  # below 75 % of 3 s
+    assert seen(store, SHORT, refresh) == (Lookup.CACHED, 2.0)
+    clock.now += 0.5  # past 75 % of 3 s, far from 75 % of 600 s
+    assert seen(store, LONG, refresh) == (Lookup.CACHED, 2.5)
+    assert seen(store, SHORT, refresh) == (Lookup.REFRESHED_AHEAD, 2.5)
+    await asyncio.sleep(0)
+    assert refresh.calls == 1
+    assert seen(store, SHORT, refresh) == (Lookup.CACHED, 0.0)
+
+
+async def test_failure_backoff_follows_the_module_looking_up() -> None:
+    """A refusal is kept max(cache_seconds, 60) s for each module that meets it."""
+    clock = Clock()
+    store = SnapshotStore(clock=clock)
+    refused = Fetcher(ChaosError(Outcome.AUTH_ERROR, "CHAOS refused the credentials"))
+    snapshot, how, _ = await store.get(key(), refused, SHORT)
+    assert (how, snapshot.retry_at) == (Lookup.FETCHED, clock.now + 60)
+    clock.now += 100
+    assert seen(store, SHORT) is None  # its 60 s are over
+    assert seen(store, LONG) == (Lookup.FAILURE_SHARED, 100.0)
+    assert store.lookup(key(), LONG).snapshot.retry_at == clock.now + 500  # type: ignore[union-attr]
+    assert store.sweep() == 0  # kept for the long module's backoff, past the short one's
+    clock.now += 500
+    assert seen(store, LONG) is None
+    assert refused.calls == 1

@@ -1,7 +1,8 @@
-"""``probe.exposition`` writes what prometheus_client's encoders write, byte for byte.
+"""``probe.exposition``: negotiation as RFC 9110 says, and ``encode`` writing what
+prometheus_client's encoders write, byte for byte.
 
-Every case compares ``encode`` with the library's own encoder for the format that
-``choose_encoder`` negotiates, so the reference is never restated here.
+Every case compares ``encode`` with the library's own encoder for the negotiated format, so
+the reference is never restated here.
 """
 
 from __future__ import annotations
@@ -11,10 +12,18 @@ import math
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from prometheus_client import generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.openmetrics import exposition as openmetrics
 
-from aaisp_multi_exporter.probe.exposition import EOF, _Families, encode, gzip_wanted, negotiate
+from aaisp_multi_exporter.probe.exposition import (
+    EOF,
+    FORMATS,
+    _Families,
+    encode,
+    gzip_wanted,
+    negotiate,
+)
 
 ACCEPT_HEADERS = [
     "",
@@ -40,9 +49,9 @@ ACCEPT_HEADERS = [
 
 
 def reference(families: list[Metric], accept: str) -> bytes:
-    encoder, content_type = choose_encoder(accept)
-    text = encoder(_Families(families))
-    return text.removesuffix(EOF) if content_type.startswith("application/openmetrics") else text
+    fmt = negotiate(accept)
+    text = fmt.encoder(_Families(families))
+    return text.removesuffix(EOF) if fmt.openmetrics else text
 
 
 def gauge(
@@ -96,31 +105,104 @@ def test_encode_writes_the_librarys_bytes(case: str, accept: str) -> None:
     assert encode(families, negotiate(accept)) == reference(families, accept)
 
 
+TEXT_004 = "text/plain; version=0.0.4; charset=utf-8"
+OM = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+
 @pytest.mark.parametrize(
-    ("accept", "openmetrics", "written_here"),
+    ("accept", "content_type"),
     [
-        ("", False, True),
-        ("text/plain;version=1.0.0;escaping=allow-utf-8", False, True),
-        ("application/openmetrics-text;version=1.0.0", True, True),
-        ("application/openmetrics-text;version=1.0.0;escaping=dots", True, False),
-        ("application/openmetrics-text;version=1.0.0;escaping=values", True, False),
-        ("text/plain;version=1.0.0;escaping=dots", False, False),
+        ("", TEXT_004),
+        ("*/*", TEXT_004),
+        ("text/plain", TEXT_004),
+        ("TEXT/Plain; Version=0.0.4", TEXT_004),
+        (
+            "text/plain;version=1.0.0",
+            "text/plain; version=1.0.0; charset=utf-8; escaping=underscores",
+        ),
+        (
+            "text/plain;version=1.0.0;escaping=allow-utf-8",
+            "text/plain; version=1.0.0; charset=utf-8; escaping=allow-utf-8",
+        ),
+        ("application/openmetrics-text", OM),
+        ("application/openmetrics-text;version=1.0.0", OM + "; escaping=underscores"),
+        ("application/openmetrics-text;version=1.0.0;escaping=dots", OM + "; escaping=dots"),
+        (
+            "application/openmetrics-text;version=1.0.0;escaping=nonsense",
+            OM + "; escaping=underscores",
+        ),
+        # Prometheus 2 and 3 by default: the first range it lists is taken.
+        (ACCEPT_HEADERS[-2], OM + "; escaping=underscores"),
+        (ACCEPT_HEADERS[-1], OM + "; escaping=allow-utf-8"),
+        # Versions the exporter does not write are passed over, never echoed (SPEC 3, R3).
+        ("application/openmetrics-text;version=0.0.1", TEXT_004),
+        ("application/openmetrics-text;version=2.0.0", TEXT_004),
+        ("application/openmetrics-text; version=1.x", TEXT_004),
+        ("text/plain; version=abc", TEXT_004),
+        ("text/plain; version=abc, application/openmetrics-text", OM),
+        # Weights: the highest q wins, q=0 excludes, a bad q drops the range.
+        ("text/plain;q=0.2, application/openmetrics-text;q=0.9", OM),
+        ("application/openmetrics-text;q=0, text/plain", TEXT_004),
+        ("application/openmetrics-text;q=0", TEXT_004),
+        ("text/plain;q=0, */*", OM),
+        ("text/plain;q=0, application/openmetrics-text;q=0, */*", TEXT_004),
+        ("application/openmetrics-text;q=abc, text/plain", TEXT_004),
+        ("application/openmetrics-text;q=2", TEXT_004),
+        ("image/png, application/json", TEXT_004),
+        (",,;;==,", TEXT_004),
     ],
 )
-def test_negotiate_keeps_the_librarys_choice(
-    accept: str, openmetrics: bool, written_here: bool
-) -> None:
+def test_negotiate_picks_a_fixed_format(accept: str, content_type: str) -> None:
     fmt = negotiate(accept)
-    assert fmt.content_type == choose_encoder(accept)[1]
-    assert (fmt.openmetrics, fmt.written_here) == (openmetrics, written_here)
+    assert fmt.content_type == content_type
+    assert fmt in FORMATS
+
+
+@pytest.mark.parametrize(
+    ("content_type", "library_encoder", "written_here"),
+    [
+        (TEXT_004, generate_latest, True),
+        (OM, openmetrics.generate_latest, True),
+        (OM + "; escaping=dots", openmetrics.generate_latest, False),
+        (OM + "; escaping=values", openmetrics.generate_latest, False),
+        ("text/plain; version=1.0.0; charset=utf-8; escaping=dots", generate_latest, False),
+        ("text/plain; version=1.0.0; charset=utf-8; escaping=allow-utf-8", generate_latest, True),
+    ],
+)
+def test_each_format_names_the_librarys_encoder(
+    content_type: str, library_encoder: object, written_here: bool
+) -> None:
+    (fmt,) = [fmt for fmt in FORMATS if fmt.content_type == content_type]
+    encoder = fmt.encoder
+    assert getattr(encoder, "func", encoder) is library_encoder
+    assert fmt.openmetrics is content_type.startswith("application/openmetrics-text")
+    assert fmt.written_here is written_here
 
 
 @pytest.mark.parametrize(
     ("accept_encoding", "wanted"),
-    [("", False), ("gzip", True), ("br, GZIP;q=0.5", True), ("identity", False)],
+    [
+        ("", False),
+        ("gzip", True),
+        ("br, GZIP;q=0.5", True),
+        ("identity", False),
+        ("gzip;q=0", False),
+        ("gzip;q=0.0, *", False),
+        ("*", True),
+        ("*;q=0", False),
+        ("x-gzip", True),
+        ("gzip;q=nonsense", False),
+        ("deflate, br;q=1", False),
+    ],
 )
 def test_gzip_wanted(accept_encoding: str, wanted: bool) -> None:
     assert gzip_wanted(accept_encoding) is wanted
+
+
+@given(st.text(max_size=300), st.text(max_size=100))
+def test_any_header_negotiates_without_raising(accept: str, accept_encoding: str) -> None:
+    assert negotiate(accept) in FORMATS
+    assert gzip_wanted(accept_encoding) in (True, False)
 
 
 names = st.from_regex(r"[a-zA-Z_:][a-zA-Z0-9_:.]{0,20}", fullmatch=True)
