@@ -262,6 +262,7 @@ async def landing(request: web.Request) -> web.Response:
         state.history.recent(),
         history_limit=state.history.limit,
         failing=state.history.failing.current(),
+        not_found=state.history.failing.not_found(),
         rejections=state.rejections.recent(),
     )
     return web.Response(text=page, content_type="text/html")

@@ -3,6 +3,11 @@
 The recent-probes list answers "what happened"; someone opening the page after hours of
 Prometheus traffic first wants "what is broken", which that list buries. An entry appears
 when a module of a probe fails and leaves when a later probe of the same key succeeds.
+
+Targets that a successful CHAOS answer does not list ("not found") are grouped: one entry
+per module and credential set, with a count and the latest targets. A job probing thousands
+of lines that do not exist (or a client probing at random) would otherwise fill the list and
+push a real outage off the landing page.
 """
 
 from __future__ import annotations
@@ -12,12 +17,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from aaisp_multi_exporter.probe.run import NOT_FOUND
+
 #: Keys tracked at most; the one that failed least recently is dropped first. A 10,000-line
 #: outage keeps the newest 1,000, which is plenty to see its shape.
 DEFAULT_LIMIT = 1000
 #: A reason is one line of text; a longer one (a hostile CHAOS error) is cut to keep memory
 #: bounded per entry.
 MAX_REASON_CHARS = 500
+#: Targets remembered per not-found group; beyond it the oldest are forgotten and counted.
+GROUP_TARGETS = 1000
 
 
 class ModuleOutcome(Protocol):
@@ -31,6 +40,8 @@ class ModuleOutcome(Protocol):
     def success(self) -> bool: ...
     @property
     def reason(self) -> str | None: ...
+    @property
+    def kind(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +63,33 @@ class Failing:
     probe_id: int  # the latest failed probe, for its /logs link
 
 
+@dataclass(frozen=True, slots=True)
+class NotFound:
+    """The targets of one module and credential set whose latest probe found no line in
+    CHAOS's answer, newest first; ``forgotten`` counts those dropped past the bound."""
+
+    module: str
+    auth: str
+    entries: tuple[Failing, ...]
+    forgotten: int = 0
+
+    @property
+    def target_count(self) -> int:
+        return len(self.entries) + self.forgotten
+
+    @property
+    def last(self) -> float:
+        return self.entries[0].last
+
+    @property
+    def since(self) -> float:
+        return min(entry.since for entry in self.entries)
+
+    @property
+    def failures(self) -> int:
+        return sum(entry.failures for entry in self.entries)
+
+
 def clip_reason(reason: str | None) -> str:
     text = reason or "failed (no reason given)"
     if len(text) <= MAX_REASON_CHARS:
@@ -60,26 +98,37 @@ def clip_reason(reason: str | None) -> str:
 
 
 class FailingNow:
-    """Latest failures by key, least recently failed first. Used from the event loop only."""
+    """Latest failures by key, least recently failed first; not-found ones kept apart, per
+    module and credential set. Used from the event loop only."""
 
-    def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
+    def __init__(self, limit: int = DEFAULT_LIMIT, group_targets: int = GROUP_TARGETS) -> None:
         if limit < 0:
             raise ValueError(f"failing-now limit must be 0 or more, not {limit}")
         self.limit = limit
+        self._group_targets = group_targets
         self._entries: OrderedDict[FailingKey, Failing] = OrderedDict()
+        self._not_found: dict[tuple[str, str], OrderedDict[FailingKey, Failing]] = {}
+        self._forgotten: dict[tuple[str, str], int] = {}
 
     def update(
         self, target: str, outcomes: Iterable[ModuleOutcome], *, at: float, probe_id: int
     ) -> None:
         """Take one finished probe: each failed module enters or stays, each success leaves."""
         for outcome in outcomes:
-            if outcome.success and not self._entries:
+            if outcome.success and not self._entries and not self._not_found:
                 continue  # the usual case: nothing is failing, and this did not
             key = FailingKey(target, outcome.name, outcome.auth)
+            group_key = (outcome.name, outcome.auth)
+            group = self._not_found.get(group_key)
             before = self._entries.pop(key, None)
+            if group is not None:
+                before = group.pop(key, None) or before
+                if not group:
+                    del self._not_found[group_key]
+                    self._forgotten.pop(group_key, None)
             if outcome.success or not self.limit:
                 continue
-            self._entries[key] = Failing(
+            entry = Failing(
                 key=key,
                 reason=clip_reason(outcome.reason),
                 since=at if before is None else before.since,
@@ -87,6 +136,14 @@ class FailingNow:
                 failures=1 if before is None else before.failures + 1,
                 probe_id=probe_id,
             )
+            if outcome.kind == NOT_FOUND:
+                group = self._not_found.setdefault(group_key, OrderedDict())
+                group[key] = entry
+                if len(group) > self._group_targets:
+                    group.popitem(last=False)
+                    self._forgotten[group_key] = self._forgotten.get(group_key, 0) + 1
+                continue
+            self._entries[key] = entry
             if len(self._entries) > self.limit:
                 self._entries.popitem(last=False)
 
@@ -94,5 +151,18 @@ class FailingNow:
         """Most recently failed first."""
         return list(reversed(self._entries.values()))
 
+    def not_found(self) -> list[NotFound]:
+        """The not-found groups, most recently failed first."""
+        groups = [
+            NotFound(
+                module,
+                auth,
+                tuple(reversed(group.values())),
+                self._forgotten.get((module, auth), 0),
+            )
+            for (module, auth), group in self._not_found.items()
+        ]
+        return sorted(groups, key=lambda group: group.last, reverse=True)
+
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._entries) + sum(len(group) for group in self._not_found.values())

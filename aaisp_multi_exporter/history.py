@@ -18,6 +18,7 @@ from typing import NamedTuple
 from aaisp_multi_exporter import failing
 from aaisp_multi_exporter.failing import FailingNow, ModuleOutcome, clip_reason
 from aaisp_multi_exporter.probe.request import QueryLike, echo
+from aaisp_multi_exporter.probe.run import NOT_FOUND
 
 DEFAULT_LIMIT = 100
 #: Per entry, so the whole history stays bounded even if one probe logs a great deal.
@@ -46,6 +47,9 @@ class ProbeRecord(NamedTuple):
     #: (module, reason) for each module that gave one, in the probe's module order.
     reasons: tuple[tuple[str, str], ...] = ()
     report: DebugText = ""
+    #: Failed only because CHAOS does not list the target: kept apart, so a flood of such
+    #: probes cannot push other failures out of the history.
+    not_found: bool = False
 
     @property
     def debug_text(self) -> str:
@@ -67,6 +71,11 @@ class ProbeRecord(NamedTuple):
             return True
         wanted = {name.strip() for name in module.split(",")}
         return wanted <= set(self.modules)
+
+
+def _only_not_found(outcomes: Iterable[ModuleOutcome]) -> bool:
+    kinds = {outcome.kind for outcome in outcomes if not outcome.success}
+    return kinds == {NOT_FOUND}
 
 
 def clip(text: str, limit: int = MAX_TEXT_CHARS) -> str:
@@ -97,6 +106,8 @@ class ProbeHistory:
         self._next_id = 0
         self._results: deque[ProbeRecord] = deque()
         self._failures: deque[ProbeRecord] = deque(maxlen=limit)
+        #: Older not-found failures: a few show the pattern, more would only crowd.
+        self._not_found: deque[ProbeRecord] = deque(maxlen=max(1, limit // 10) if limit else 0)
 
     def add(
         self,
@@ -127,6 +138,7 @@ class ProbeHistory:
                 if outcome.reason
             ),
             report=debug_text,
+            not_found=not success and _only_not_found(outcomes),
         )
         self._next_id += 1
         self.failing.update(target, outcomes, at=record.time, probe_id=record.id)
@@ -134,15 +146,17 @@ class ProbeHistory:
         if len(self._results) > self.limit:
             oldest = self._results.popleft()
             if not oldest.success:
-                self._failures.append(oldest)  # maxlen drops the oldest failure
+                # maxlen drops the oldest failure of its kind
+                (self._not_found if oldest.not_found else self._failures).append(oldest)
         return record
 
     def __len__(self) -> int:
-        return len(self._results) + len(self._failures)
+        return len(self._results) + len(self._failures) + len(self._not_found)
 
     def recent(self) -> list[ProbeRecord]:
         """Newest first; every kept failure is older than every entry of the main list."""
-        return [*reversed(self._results), *reversed(self._failures)]
+        older = sorted([*self._failures, *self._not_found], key=lambda r: r.id, reverse=True)
+        return [*reversed(self._results), *older]
 
     def by_id(self, probe_id: int) -> ProbeRecord | None:
         for record in self.recent():

@@ -15,7 +15,7 @@ from html import escape
 
 from aaisp_multi_exporter import __version__
 from aaisp_multi_exporter.config import Config
-from aaisp_multi_exporter.failing import Failing
+from aaisp_multi_exporter.failing import Failing, NotFound
 from aaisp_multi_exporter.history import ProbeRecord
 from aaisp_multi_exporter.rejections import Rejection
 
@@ -25,6 +25,8 @@ HTML_TARGET_PATTERN = r"[A-Za-z0-9+._@\-]{1,64}"
 #: Rows of the failing-now table; the rest is counted. A page of a thousand identical
 #: outage rows helps nobody, and the newest show the outage's shape.
 FAILING_SHOWN = 100
+#: Targets named in a not-found group's row.
+GROUP_TARGETS_SHOWN = 5
 #: Rows of each recent-probes table before the rest is folded into a ``<details>``.
 PROBES_SHOWN = 20
 
@@ -203,14 +205,40 @@ def _failing_row(entry: Failing, now: float) -> list[Cell]:
     ]
 
 
-def _failing_now(failing: Sequence[Failing], probed: bool, history_limit: int, now: float) -> str:
+def _not_found_row(group: NotFound, now: float) -> list[Cell]:
+    """One row for the targets of a module and credential set that CHAOS does not list;
+    a group of one is that target's own row."""
+    if group.target_count == 1:
+        return _failing_row(group.entries[0], now)
+    latest = ", ".join(entry.key.target for entry in group.entries[:GROUP_TARGETS_SHOWN])
+    at_least = "at least " if group.forgotten else ""
+    reason = f'not found in CHAOS\'s answer for auth "{group.auth}"; latest: {latest}'
+    return [
+        (escape(f"{at_least}{group.target_count} targets"), "key"),
+        (escape(group.module), "label head"),
+        (escape(group.auth), "label head"),
+        (escape(reason), "text"),
+        (_ago(group.since, now), "label"),
+        (str(group.failures), "label num"),
+        (_ago(group.last, now), "label"),
+        f'<a href="logs?id={group.entries[0].probe_id}">Logs</a>',
+    ]
+
+
+def _failing_now(
+    failing: Sequence[Failing],
+    probed: bool,
+    history_limit: int,
+    now: float,
+    not_found: Sequence[NotFound] = (),
+) -> str:
     if not history_limit:
         return (
             _heading("Failing now")
             + '<p class="muted">Not tracked: probe history is off (<code>--history.limit=0</code>).'
             "</p>\n"
         )
-    if not failing:
+    if not failing and not not_found:
         said = (
             "Nothing: the latest probe of every line, module and credential set succeeded."
             if probed
@@ -223,8 +251,18 @@ def _failing_now(failing: Sequence[Failing], probed: bool, history_limit: int, n
         if len(failing) > len(shown)
         else ""
     )
+    grouped = (
+        " Targets that CHAOS's answer does not list share one row per module and credential set."
+        if any(group.target_count > 1 for group in not_found)
+        else ""
+    )
+    # Most recently failed first, the groups among the rest.
+    dated = [(entry.last, _failing_row(entry, now)) for entry in shown]
+    dated += [(group.last, _not_found_row(group, now)) for group in not_found]
+    rows = [row for _, row in sorted(dated, key=lambda pair: -pair[0])]
+    count = len(failing) + sum(group.target_count for group in not_found)
     return (
-        _heading("Failing now", len(failing))
+        _heading("Failing now", count)
         + _table(
             [
                 "Target",
@@ -236,11 +274,11 @@ def _failing_now(failing: Sequence[Failing], probed: bool, history_limit: int, n
                 "Last failure",
                 "Debug",
             ],
-            [_failing_row(entry, now) for entry in shown],
+            rows,
             "failing cards",
         )
         + f'<p class="muted">{more}Each line, module and credential set whose latest probe '
-        "failed; it leaves this list when a probe of it succeeds.</p>\n"
+        f"failed; it leaves this list when a probe of it succeeds.{grouped}</p>\n"
     )
 
 
@@ -341,6 +379,7 @@ def render_landing(
     *,
     history_limit: int,
     failing: Sequence[Failing] = (),
+    not_found: Sequence[NotFound] = (),
     rejections: Sequence[Rejection] = (),
     now: float | None = None,
     version: str = __version__,
@@ -369,7 +408,7 @@ the CHAOS v2 API.</p>
 <a href="discover">Service discovery</a> &middot;
 <a href="health">Health</a>
 </p>
-{_failing_now(failing, bool(records), history_limit, now)}
+{_failing_now(failing, bool(records), history_limit, now, not_found)}
 {_rejected(rejections, now)}
 {_probe_form(config)}
 {_recent(records, history_limit)}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +19,42 @@ from aaisp_multi_exporter.chaos.snapshots import SnapshotStore
 from aaisp_multi_exporter.config import Config, load_config, parse_config
 from aaisp_multi_exporter.simulator import SimAccount, Simulator, generate_lines
 from aaisp_multi_exporter.state import ExporterState, build_state
+
+#: The event loop every async test runs on: ``asyncio`` (pytest-asyncio's default) or
+#: ``uvloop`` (what the exporter runs on where it is installed). Tests marked ``both_loops``
+#: run on both, whatever this says.
+EVENT_LOOP_ENV = "AAISP_TEST_EVENT_LOOP"
+
+
+def _loop_factories() -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    factories: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+        "asyncio": asyncio.new_event_loop
+    }
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - where uvloop cannot install
+        return factories
+    factories["uvloop"] = uvloop.new_event_loop
+    return factories
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """A loop of the kind AAISP_TEST_EVENT_LOOP chooses, for servers run in a thread."""
+    return _loop_factories()[os.environ.get(EVENT_LOOP_ENV, "asyncio")]()
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """pytest-asyncio's hook: which loops an async test runs on."""
+    factories = _loop_factories()
+    if item.get_closest_marker("both_loops") is not None:
+        return factories
+    chosen = os.environ.get(EVENT_LOOP_ENV, "asyncio")
+    if chosen not in factories:
+        raise pytest.UsageError(f"{EVENT_LOOP_ENV}={chosen!r}: choose one of {sorted(factories)}")
+    return {chosen: factories[chosen]}
+
 
 #: Appears nowhere but in credentials; tests assert it never leaks.
 SENTINEL = "S3NTINEL-pa55-do-not-leak"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
 from aaisp_multi_exporter.failing import (
@@ -12,26 +10,23 @@ from aaisp_multi_exporter.failing import (
     FailingNow,
     clip_reason,
 )
+from aaisp_multi_exporter.probe.run import NOT_FOUND, ModuleResult
 
 
-@dataclass(frozen=True)
-class Outcome:
-    name: str
-    auth: str
-    success: bool
-    reason: str | None = None
-
-
-def outcome(spec: str) -> Outcome:
-    """``quota/home+`` is a success, ``quota/home-`` a failure with reason ``quota broke``."""
+def outcome(spec: str) -> ModuleResult:
+    """``quota/home+`` is a success, ``quota/home-`` a failure with reason ``quota broke``,
+    ``quota/home?`` a target CHAOS does not list."""
     module, auth = spec[:-1].split("/")
-    success = spec[-1] == "+"
-    return Outcome(module, auth, success, None if success else f"{module} broke")
+    if spec[-1] == "+":
+        return ModuleResult(module, auth, True)
+    if spec[-1] == "?":
+        return ModuleResult(module, auth, False, reason="not found", kind=NOT_FOUND)
+    return ModuleResult(module, auth, False, reason=f"{module} broke", kind="api_error")
 
 
-def run(probes: list[tuple[str, str]], limit: int = 10) -> FailingNow:
+def run(probes: list[tuple[str, str]], limit: int = 10, group_targets: int = 3) -> FailingNow:
     """``probes``: (target, space-separated outcomes), one probe each, a second apart."""
-    failing = FailingNow(limit)
+    failing = FailingNow(limit, group_targets)
     for number, (target, outcomes) in enumerate(probes):
         failing.update(
             target, [outcome(spec) for spec in outcomes.split()], at=100.0 + number, probe_id=number
@@ -135,3 +130,71 @@ def test_limit_zero_tracks_nothing() -> None:
 )
 def test_clip_reason(reason: str | None, expected: str) -> None:
     assert clip_reason(reason) == expected
+
+
+def groups(failing: FailingNow) -> list[str]:
+    """``module/auth:targets newest first(+forgotten)`` per not-found group."""
+    return [
+        f"{group.module}/{group.auth}:{','.join(e.key.target for e in group.entries)}"
+        + (f"+{group.forgotten}" if group.forgotten else "")
+        for group in failing.not_found()
+    ]
+
+
+@pytest.mark.parametrize(
+    ("probes", "entries", "grouped"),
+    [
+        pytest.param([("t", "line/home?")], [], ["line/home:t"], id="not-found-is-grouped"),
+        pytest.param(
+            [("t", "line/home?"), ("u", "line/home?"), ("t", "line/home?")],
+            [],
+            ["line/home:t,u"],
+            id="one-group-per-module-and-auth",
+        ),
+        pytest.param(
+            [("t", "line/home?"), ("u", "quota/home?"), ("v", "line/other?")],
+            [],
+            ["line/other:v", "quota/home:u", "line/home:t"],
+            id="groups-most-recent-first",
+        ),
+        pytest.param([("t", "line/home?"), ("t", "line/home+")], [], [], id="success-leaves"),
+        pytest.param(
+            [("t", "line/home?"), ("t", "line/home-")],
+            ["t/line/home"],
+            [],
+            id="another-failure-moves-it-out",
+        ),
+        pytest.param(
+            [("t", "line/home-"), ("t", "line/home?")],
+            [],
+            ["line/home:t"],
+            id="and-back",
+        ),
+        pytest.param(
+            [(str(n), "line/home?") for n in range(5)],
+            [],
+            ["line/home:4,3,2+2"],
+            id="bounded-per-group-and-counted",
+        ),
+        # The issue 16 flood: probes of targets no answer lists never push out the others.
+        pytest.param(
+            [("real", "line/home-")] + [(str(n), "line/home?") for n in range(1000)],
+            ["real/line/home"],
+            ["line/home:999,998,997+997"],
+            id="a-flood-of-unknown-targets-keeps-the-real-failure",
+        ),
+    ],
+)
+def test_not_found_groups(
+    probes: list[tuple[str, str]], entries: list[str], grouped: list[str]
+) -> None:
+    failing = run(probes, limit=2)
+    assert keys(failing) == entries
+    assert groups(failing) == grouped
+
+
+def test_a_group_adds_up_its_targets() -> None:
+    failing = run([("t", "line/home?"), ("u", "line/home?"), ("t", "line/home?")])
+    (group,) = failing.not_found()
+    assert (group.target_count, group.failures, group.since, group.last) == (2, 3, 100.0, 102.0)
+    assert len(failing) == 2

@@ -1,5 +1,5 @@
-"""Hypothesis against the running servers: no query string yields a 500, no CHAOS reply shape
-crashes a probe.
+"""Hypothesis against the running servers: no query string or header yields a 500, no CHAOS
+reply shape (lone surrogates included) crashes a probe or a page.
 
 The exporter and the simulator run on their own event loop in a thread, so hypothesis drives
 them with plain blocking HTTP over real sockets, one example after another.
@@ -23,9 +23,17 @@ from hypothesis import strategies as st
 from aaisp_multi_exporter.app import create_app
 from aaisp_multi_exporter.chaos.snapshots import SnapshotStore
 from aaisp_multi_exporter.config import Config, parse_config
+from aaisp_multi_exporter.probe.exposition import FORMATS
 from aaisp_multi_exporter.simulator import Fault, SimAccount, Simulator, generate_lines
 from aaisp_multi_exporter.state import build_state
-from tests.conftest import HOME_LOGIN, SENTINEL, OffsetClock, config_text, samples
+from tests.conftest import (
+    HOME_LOGIN,
+    SENTINEL,
+    OffsetClock,
+    config_text,
+    new_event_loop,
+    samples,
+)
 
 T = TypeVar("T")
 PATHS = [
@@ -63,10 +71,21 @@ class Live:
         finally:
             connection.close()
 
+    def head(self, path_and_query: str, headers: dict[str, str]) -> tuple[int, str]:
+        """A GET's status and Content-Type, the body read and dropped."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            connection.request("GET", path_and_query, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            return response.status, response.getheader("Content-Type", "")
+        finally:
+            connection.close()
+
 
 @pytest.fixture(scope="module")
 def live() -> Iterator[Live]:
-    loop = asyncio.new_event_loop()
+    loop = new_event_loop()
     clock = OffsetClock()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -165,8 +184,11 @@ def test_raw_query_bytes_never_yield_a_500(live: Live, raw: str) -> None:
     assert status < 500
 
 
+#: Any code point, lone surrogates included (hypothesis leaves them out by default): JSON
+#: escapes them, and a reply may carry them (SPEC 4, R3).
+any_text = st.text(st.characters(exclude_categories=()), max_size=20)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | any_text,
     lambda children: (
         st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
     ),
@@ -218,6 +240,78 @@ def test_no_reply_shape_crashes_a_probe(live: Live, reply: object) -> None:
     assert got["probe_success"] in (0.0, 1.0)
     status, body = live.get("/probe?target=10001&module=line&debug=true")
     assert status == 200, body
+    for path in ("/", "/logs?target=10001", "/discover"):
+        status, body = live.get(path)
+        assert status in (200, 503), (path, status, body)
+
+
+#: Header values http.client can send: Latin-1 without control characters.
+header_text = st.text(
+    st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"), max_size=80
+)
+media_ranges = st.lists(
+    st.tuples(
+        st.sampled_from(
+            ["text/plain", "application/openmetrics-text", "*/*", "text/*", "image/png", ""]
+        ),
+        st.lists(
+            st.tuples(
+                st.sampled_from(["version", "escaping", "q", "charset", "x"]),
+                st.one_of(
+                    st.sampled_from(
+                        ["0.0.4", "1.0.0", "0.0.1", "2.0.0", "abc", "1.x", "0", "0.5", "1", "-1"]
+                    ),
+                    st.sampled_from(["underscores", "allow-utf-8", "dots", "values", "nope"]),
+                    header_text,
+                ),
+            ),
+            max_size=3,
+        ),
+    ),
+    max_size=4,
+).map(lambda ranges: ",".join(t + "".join(f";{k}={v}" for k, v in ps) for t, ps in ranges))
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    path=st.sampled_from(["/probe?target=10001&module=line", "/metrics"]),
+    accept=st.one_of(media_ranges, header_text),
+    accept_encoding=st.one_of(
+        st.sampled_from(["gzip", "gzip;q=0", "*", "*;q=0", "identity", "br, gzip;q=0.5"]),
+        header_text,
+    ),
+)
+def test_no_accept_header_yields_a_500(
+    live: Live, path: str, accept: str, accept_encoding: str
+) -> None:
+    """SPEC 3 (R3): negotiation never fails, and the Content-Type is one of the exporter's
+    fixed strings, never text from the request."""
+    status, content_type = live.head(path, {"Accept": accept, "Accept-Encoding": accept_encoding})
+    assert status == 200
+    assert content_type in {fmt.content_type for fmt in FORMATS}
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    path=st.sampled_from(PATHS),
+    headers=st.dictionaries(
+        st.one_of(
+            st.sampled_from(
+                ["Accept", "Accept-Encoding", "Authorization", "X-Forwarded-For", "Cookie"]
+            ),
+            st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,20}", fullmatch=True),
+        ),
+        header_text,
+        max_size=4,
+    ),
+)
+def test_no_header_yields_a_500(live: Live, path: str, headers: dict[str, str]) -> None:
+    status, body = live.get(path, headers)
+    assert status != 500, body
 
 
 def test_injected_reply_reaches_the_probe(live: Live) -> None:

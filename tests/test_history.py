@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 
 import pytest
 
 from aaisp_multi_exporter.cli import build_parser
 from aaisp_multi_exporter.history import MAX_TEXT_CHARS, ProbeHistory, ProbeRecord
+from aaisp_multi_exporter.probe.run import NOT_FOUND, ModuleResult
 
 
 def fill(history: ProbeHistory, outcomes: str, target: str = "t", module: str = "line") -> None:
@@ -98,14 +98,6 @@ def test_record_fields_and_clock() -> None:
     assert (record.module, record.auth) == ("line,quota", "home,other")
 
 
-@dataclass(frozen=True)
-class Outcome:
-    name: str
-    auth: str
-    success: bool
-    reason: str | None = None
-
-
 def test_reasons_and_failing_now_come_from_the_module_outcomes() -> None:
     history = ProbeHistory(5, clock=lambda: 50.0)
     record = history.add(
@@ -116,8 +108,8 @@ def test_reasons_and_failing_now_come_from_the_module_outcomes() -> None:
         duration=1.0,
         debug_text="",
         outcomes=[
-            Outcome("line", "home", True),
-            Outcome("quota", "home", False, "broadband/quota: " + "z" * 1000),
+            ModuleResult("line", "home", True),
+            ModuleResult("quota", "home", False, reason="broadband/quota: " + "z" * 1000),
         ],
     )
     ((module, reason),) = record.reasons
@@ -143,7 +135,7 @@ def test_history_off_tracks_no_failures() -> None:
         success=False,
         duration=0,
         debug_text="",
-        outcomes=[Outcome("line", "home", False, "broke")],
+        outcomes=[ModuleResult("line", "home", False, reason="broke")],
     )
     assert history.failing.current() == []
     assert history.recent() == []
@@ -246,3 +238,35 @@ def test_history_limit_flag_refuses(value: str, capsys: pytest.CaptureFixture[st
         parser.parse_args([f"--history.limit={value}"])
     assert exited.value.code == 2
     assert "--history.limit" in capsys.readouterr().err
+
+
+def test_a_flood_of_not_found_failures_keeps_the_real_ones() -> None:
+    """Issue 16: probes of targets no answer lists keep a tenth of the older-failure room, so
+    a real failure stays in /logs and on the page however many of them follow."""
+    history = ProbeHistory(10)
+    real = history.add(
+        target="10001",
+        modules=["line"],
+        auths=["home"],
+        success=False,
+        duration=1.0,
+        debug_text="the real one",
+        outcomes=[ModuleResult("line", "home", False, reason="CHAOS error", kind="api_error")],
+    )
+    for number in range(1000):
+        history.add(
+            target=str(20000 + number),
+            modules=["line"],
+            auths=["home"],
+            success=False,
+            duration=1.0,
+            debug_text="",
+            outcomes=[ModuleResult("line", "home", False, reason="not found", kind=NOT_FOUND)],
+        )
+    kept = history.recent()
+    assert len(kept) == 10 + 1 + 1  # the last 10, the real failure, one older not-found
+    assert kept[-1] == real
+    assert [record.not_found for record in kept] == [True] * 11 + [False]
+    latest = history.latest("10001")
+    assert latest is not None
+    assert latest.debug_text == "the real one"

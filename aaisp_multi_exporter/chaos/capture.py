@@ -168,6 +168,9 @@ class Redactor:
             item = stack.pop()
             children: list[object] = []
             if isinstance(item, dict):
+                for postcode, login in _service_titles(item):
+                    self._register("postcode", postcode)
+                    self._register("login", login)
                 named = _option_category(item)
                 for key, value in item.items():
                     category = named if key == "value" else category_of(str(key))
@@ -181,11 +184,28 @@ class Redactor:
 
     # -- pass 2: rewrite ---------------------------------------------------------------------
 
+    def _service_option(self, option: Mapping[object, object]) -> dict[object, object]:
+        """The ``service`` option with each line's choice title as placeholders, by the
+        title's structure; the rest of the option is rewritten as usual."""
+        choices: list[object] = []
+        raw = option.get("choice")
+        for choice in raw if isinstance(raw, list) else []:
+            found = _service_titles({"name": "service", "choice": [choice]})
+            if not found or not isinstance(choice, dict):
+                choices.append(choice)
+                continue
+            postcode, login = found[0]
+            parts = [self.placeholder("postcode", postcode)] if postcode else []
+            parts.append(self.placeholder("login", login))
+            choices.append({**choice, "title": " ".join(parts)})
+        return {**option, "choice": choices}
+
     def _rewrite(self, node: object) -> object:
         if isinstance(node, dict):
-            named = _option_category(node)
-            out: dict[str, object] = {}
-            for key, value in node.items():
+            table = self._service_option(node) if _service_titles(node) else node
+            named = _option_category(table)
+            out: dict[object, object] = {}
+            for key, value in table.items():
                 category = named if key == "value" else category_of(str(key))
                 if category == "password":
                     continue
@@ -235,6 +255,31 @@ def _scalar(value: object) -> bool:
 def _alternatives(values: Iterable[str]) -> str:
     """A regex alternation, longest first so that no value is cut short by its prefix."""
     return "|".join(re.escape(value) for value in sorted(values, key=len, reverse=True))
+
+
+_TITLE = re.compile(r"\s*(?:(.*\S)\s+)?(\S+)\s*")
+
+
+def _service_titles(option: Mapping[object, object]) -> list[tuple[str, str]]:
+    """(postcode, login) of each line's choice in the ``service`` option of ``options``.
+
+    CHAOS titles those choices ``"<postcode> <login>"`` (chaos-api.md section 4): the last
+    word is the login, the rest the postcode, whatever either looks like. The empty-valued
+    "Select service" choice is no line. Anything else gives nothing.
+    """
+    if not isinstance(option.get("name"), str) or normalise_key(str(option["name"])) != "service":
+        return []
+    choices = option.get("choice")
+    found = []
+    for choice in choices if isinstance(choices, list) else []:
+        if not isinstance(choice, dict) or not _scalar(choice.get("value")):
+            continue
+        title = choice.get("title")
+        if str(choice["value"]).strip() and isinstance(title, str):
+            match = _TITLE.fullmatch(title)
+            if match is not None:
+                found.append((match.group(1) or "", match.group(2)))
+    return found
 
 
 def _option_category(item: Mapping[object, object]) -> Category | Literal["password"] | None:

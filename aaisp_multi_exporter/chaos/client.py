@@ -174,14 +174,6 @@ class ChaosClient:
                 lines=len(reply.lines),
                 seconds=round(time.perf_counter() - started, 3),
             )
-            for note in reply.notes:
-                log.debug("CHAOS reply oddity", command=command, note=note)
-            if reply.note_count > len(reply.notes):
-                log.debug(
-                    "CHAOS reply oddities not listed",
-                    command=command,
-                    count=reply.note_count - len(reply.notes),
-                )
             return reply
         except TimeoutError:
             outcome = Outcome.TIMEOUT

@@ -138,6 +138,15 @@ def _answer(result: CommandResult) -> list[_Told]:
     record = result.record
     if result.failure is not None:
         return lines
+    if result.reply is not None:
+        reply = result.reply
+        for note in reply.notes:
+            lines.append(
+                (logging.DEBUG, "CHAOS reply oddity", {"command": name, "note": note}, True)
+            )
+        if reply.note_count > len(reply.notes):
+            more = {"command": name, "count": reply.note_count - len(reply.notes)}
+            lines.append((logging.DEBUG, "CHAOS reply oddities not listed", more, True))
     if record is None:
         lines.append((logging.DEBUG, _NOT_LISTED, {"command": name, "lines": listed}, True))
         return lines

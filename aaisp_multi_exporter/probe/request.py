@@ -214,8 +214,13 @@ def resolve_plan(module_values: list[str], auth_values: list[str], config: Confi
 
 
 #: Query strings whose request is kept: one per target a job probes, so a reseller's
-#: exporter keeps its lines'; about 250 bytes each, 4 MB when full.
+#: exporter keeps its lines'. Bounded in bytes, not only in entries: a query may carry up to
+#: 8 KB of unknown parameters, and 16,384 of those were 130 MB.
 KNOWN_QUERIES = 16_384
+#: A longer query string is parsed every time: Prometheus' are a few dozen bytes.
+KNOWN_QUERY_CHARS = 256
+#: The characters of all kept query strings together (with the entries, about 6 MB at most).
+KNOWN_QUERY_BUDGET = 2 * 1024 * 1024
 
 
 class QueryParser:
@@ -228,12 +233,20 @@ class QueryParser:
     never kept.
     """
 
-    def __init__(self, config: Config, limit: int = 256, known_limit: int = KNOWN_QUERIES) -> None:
+    def __init__(
+        self,
+        config: Config,
+        limit: int = 256,
+        known_limit: int = KNOWN_QUERIES,
+        known_budget: int = KNOWN_QUERY_BUDGET,
+    ) -> None:
         self.config = config
         self._plans: dict[tuple[tuple[str, ...], tuple[str, ...]], ProbePlan] = {}
         self._limit = limit
         self._known: dict[str, ProbeRequest] = {}
         self._known_limit = known_limit
+        self._known_budget = known_budget
+        self._known_chars = 0
 
     def known(self, raw_query: str) -> ProbeRequest | None:
         """The request of a query string already parsed and valid, if it is kept."""
@@ -244,11 +257,21 @@ class QueryParser:
         scrape config is reported as the typo. With ``raw_query`` (the query string it was
         read from), a valid request is kept for ``known``."""
         request = self._parse(query)
-        if raw_query is not None:
-            if len(self._known) >= self._known_limit:
+        if raw_query is not None and len(raw_query) <= KNOWN_QUERY_CHARS:
+            if (
+                len(self._known) >= self._known_limit
+                or self._known_chars + len(raw_query) > self._known_budget
+            ):
                 self._known.clear()
+                self._known_chars = 0
             self._known[raw_query] = request
+            self._known_chars += len(raw_query)
         return request
+
+    @property
+    def known_chars(self) -> int:
+        """The characters of the query strings kept, for the bound's tests."""
+        return self._known_chars
 
     def _parse(self, query: QueryLike) -> ProbeRequest:
         module_values = query.getall("module", [])
@@ -257,9 +280,11 @@ class QueryParser:
         plan = self._plans.get(key)
         if plan is None:
             plan = resolve_plan(module_values, auth_values, self.config)
-            if len(self._plans) >= self._limit:
-                self._plans.clear()
-            self._plans[key] = plan
+            # A long list ("line,line,line...") is valid but not kept: the bound is in bytes.
+            if sum(map(len, module_values)) + sum(map(len, auth_values)) <= KNOWN_QUERY_CHARS:
+                if len(self._plans) >= self._limit:
+                    self._plans.clear()
+                self._plans[key] = plan
         target = parse_target(query.getall("target", []))
         debug = parse_debug(query.getall("debug", [])) if "debug" in query else False
         return ProbeRequest(target, plan, debug)

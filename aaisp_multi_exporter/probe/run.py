@@ -33,6 +33,8 @@ T = TypeVar("T")
 RENDER_MARGIN_SECONDS = 0.05
 #: Interval of the de-duplicated "probe failed" line (SPEC 8); debug logs every failure.
 FAILURE_LOG_SECONDS = 60.0
+#: The kind of failure of a module whose answers do not list the target.
+NOT_FOUND = "not_found"
 #: A background refresh's deadline when the module sets no timeout_seconds.
 REFRESH_TIMEOUT_SECONDS = 30.0
 
@@ -62,6 +64,8 @@ class CommandResult(NamedTuple):
     #: The CHAOS answer or failure it was made from, for the probe's log: how the store
     #: found it, its age, and how many lines the answer lists; None past the deadline.
     seen: tuple[str, float, int] | None = None
+    #: The reply used, for the probe's log to tell its notes (odd entries, an empty error).
+    reply: Reply | None = None
 
 
 class ModuleResult(NamedTuple):
@@ -191,7 +195,9 @@ def _command_result(ask: _Ask, found: Found | None, services: ProbeServices) -> 
     assert snapshot.reply is not None
     lines = snapshot.reply.lines
     record = find_line(snapshot.reply, ask.target, ask.plan.module.scope)
-    return CommandResult(command, record=record, age=age, seen=(how, age, len(lines)))
+    return CommandResult(
+        command, record=record, age=age, seen=(how, age, len(lines)), reply=snapshot.reply
+    )
 
 
 def _module_result(
@@ -213,7 +219,7 @@ def _module_result(
     if not listed:
         asked = ", ".join(command.name for command in plan.commands)
         reason = f'{asked}: line "{target}" not found for auth "{auth}"'
-        return ModuleResult(name, auth, False, results, reason, "not_found")
+        return ModuleResult(name, auth, False, results, reason, NOT_FOUND)
     return ModuleResult(name, auth, True, results)
 
 

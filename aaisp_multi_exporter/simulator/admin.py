@@ -7,13 +7,12 @@ and ``DELETE /_sim/faults``. They are not CHAOS requests, so they are never coun
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from .faults import fault_from_json
+from .faults import fault_from_json, fault_to_json
 
 if TYPE_CHECKING:
     from .server import Simulator
@@ -37,7 +36,7 @@ def admin_routes(sim: Simulator) -> list[web.RouteDef]:
         return web.json_response({"total_calls": 0})
 
     async def list_faults(request: web.Request) -> web.Response:
-        return web.json_response({"faults": [dataclasses.asdict(f) for f in sim.faults]})
+        return web.json_response({"faults": [fault_to_json(f) for f in sim.faults]})
 
     async def add_fault(request: web.Request) -> web.Response:
         try:
@@ -45,7 +44,7 @@ def admin_routes(sim: Simulator) -> list[web.RouteDef]:
         except ValueError as exc:
             return web.json_response({"error": str(exc)}, status=400)
         sim.add_fault(fault)
-        return web.json_response({"fault": dataclasses.asdict(fault)}, status=201)
+        return web.json_response({"fault": fault_to_json(fault)}, status=201)
 
     async def clear_faults(request: web.Request) -> web.Response:
         sim.clear_faults()

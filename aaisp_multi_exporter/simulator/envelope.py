@@ -35,9 +35,9 @@ def dump_json(payload: object) -> bytes:
     return json.dumps(payload, separators=(",", ":")).replace("/", "\\/").encode()
 
 
-def json_response(payload: object) -> web.Response:
+def json_response(payload: object, status: int = 200) -> web.Response:
     """A CHAOS-style JSON reply; CHAOS answers errors with HTTP 200 too (chaos-api.md §7)."""
-    return web.Response(body=dump_json(payload), content_type="application/json")
+    return web.Response(body=dump_json(payload), status=status, content_type="application/json")
 
 
 def build_reply(

@@ -5,7 +5,8 @@ A request's fault acts at one of four points, in this order:
 * ``wait_out``: ``latency`` and ``gate`` hold the answer back, then let it through unchanged.
 * ``front_end_failure``: ``http_status``, ``html`` and ``drop`` are the web server in front of
   CHAOS failing, so they come before the output format or the body is checked.
-* ``substitute_body``: ``body`` and ``replay`` send given bytes whatever the credentials.
+* ``substitute_body``: ``body``, ``raw`` and ``replay`` send given bytes whatever the
+  credentials.
 * ``altered_reply``: the rest change the reply CHAOS would have sent; the payload reshapers
   (``lone_object`` ... ``entries_without_id``) leave an error reply alone.
 """
@@ -24,7 +25,7 @@ from .envelope import ENVELOPE_KEYS, dump_json, json_response
 from .model import Fault, FaultKind
 
 FRONT_END_KINDS: frozenset[FaultKind] = frozenset({"http_status", "html", "drop"})
-SUBSTITUTE_KINDS: frozenset[FaultKind] = frozenset({"body", "replay"})
+SUBSTITUTE_KINDS: frozenset[FaultKind] = frozenset({"body", "raw", "replay"})
 
 #: Stands in for a payload or value that ``json.dumps`` cannot write (too deep, too long a
 #: number); the dumped text has it replaced by the raw bytes.
@@ -74,9 +75,14 @@ def front_end_failure(request: web.Request, fault: Fault) -> web.Response:
 
 
 async def substitute_body(fault: Fault) -> web.Response:
-    """The fault's JSON value, or its replay file's bytes (``SUBSTITUTE_KINDS``)."""
+    """The fault's JSON value, its raw bytes, or its replay file's bytes
+    (``SUBSTITUTE_KINDS``), with its ``reply_status``."""
     if fault.kind == "body":
-        return json_response(fault.body)
+        return json_response(fault.body, status=fault.reply_status)
+    if fault.kind == "raw":
+        return web.Response(
+            body=fault.raw, status=fault.reply_status, headers={"Content-Type": fault.content_type}
+        )
     return await _replay(fault)
 
 
@@ -87,7 +93,7 @@ async def _replay(fault: Fault) -> web.Response:
         body = await asyncio.to_thread(Path(fault.path).read_bytes)
     except OSError as exc:
         return web.Response(status=500, text=f"simulator cannot read replay file: {exc}")
-    return web.Response(body=body, content_type="application/json")
+    return web.Response(body=body, status=fault.reply_status, content_type="application/json")
 
 
 def altered_reply(reply: dict[str, Any], command: str, fault: Fault) -> web.Response:
@@ -96,7 +102,7 @@ def altered_reply(reply: dict[str, Any], command: str, fault: Fault) -> web.Resp
         for key in [key for key in reply if key not in ENVELOPE_KEYS]:
             del reply[key]
         reply["error"] = fault.error_text
-        return json_response(reply)
+        return json_response(reply, status=fault.reply_status)
     if fault.kind == "wrong_shape":
         reply.pop("error", None)
         reply[command] = "oops"

@@ -64,7 +64,18 @@ def fault_from_json(body: object) -> Fault:
     kind = body.get("kind")
     if kind not in FAULT_KINDS:
         raise ValueError(f"kind must be one of: {', '.join(FAULT_KINDS)}")
+    raw = body.get("raw", "")
+    if not isinstance(raw, str):
+        raise ValueError("raw must be a string; each character is one byte (Latin-1)")
     try:
-        return Fault(**body)
-    except TypeError as exc:
+        return Fault(**{**body, "raw": raw.encode("latin-1")})
+    except (TypeError, UnicodeEncodeError) as exc:
         raise ValueError(str(exc)) from exc
+
+
+def fault_to_json(fault: Fault) -> dict[str, object]:
+    """The fault as the admin endpoints show it: ``raw`` as Latin-1 text, as it is given."""
+    fields = dataclasses.asdict(fault)
+    fields["raw"] = fault.raw.decode("latin-1")
+    fields.pop("gate")
+    return fields

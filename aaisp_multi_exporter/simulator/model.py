@@ -22,6 +22,7 @@ FaultKind = Literal[
     "wrong_shape",
     "error",
     "body",
+    "raw",
     "replay",
     "lone_object",
     "quota_without_unlimited",
@@ -85,10 +86,14 @@ class Fault:
     * ``truncated``: the normal JSON reply cut in half.
     * ``drop``: hang up before a single byte is sent.
     * ``wrong_shape``: the payload (``info``, ``quota``) is the string ``"oops"``.
-    * ``error``: the envelope with ``"error": error_text`` and no payload, HTTP 200, which is
-      how CHAOS refuses anything (chaos-api.md §7); any text, e.g. ``"Login locked"``.
-    * ``body``: any JSON value ``body``, sent as a 200 ``application/json`` reply (fuzzing).
-    * ``replay``: the bytes of the file at ``path`` (read at each request), 200
+    * ``error``: the envelope with ``"error": error_text`` and no payload, HTTP
+      ``reply_status`` (200, as CHAOS refuses anything: chaos-api.md §7; one public client
+      reports a refusal with HTTP 500); any text, e.g. ``"Login locked"``.
+    * ``body``: any JSON value ``body``, sent as an ``application/json`` reply with HTTP
+      ``reply_status`` (fuzzing).
+    * ``raw``: the bytes ``raw`` as they are, with ``Content-Type: content_type`` and HTTP
+      ``reply_status``: bytes no JSON encoder writes (CESU-8 surrogates, Latin-1 text).
+    * ``replay``: the bytes of the file at ``path`` (read at each request), ``reply_status``
       ``application/json``, whatever the credentials: a fixture or a ``--chaos.capture`` file.
       Use ``command`` to replay one file per command.
 
@@ -120,8 +125,13 @@ class Fault:
     #: For ``gate``: the event the answer waits for.
     gate: asyncio.Event | None = field(default=None, repr=False, compare=False)
     error_text: str = "Unknown command"
+    #: The HTTP status of an ``error``, ``body``, ``raw`` or ``replay`` reply.
+    reply_status: int = 200
     #: For ``body``: any JSON value, sent as a 200 ``application/json`` reply (fuzzing shapes).
     body: object = None
+    #: For ``raw``: the reply's bytes, and its ``Content-Type``.
+    raw: bytes = b""
+    content_type: str = "application/json"
     path: str | None = None
     depth: int = 100_000
     number: str = field(default=HUGE_INTEGER, repr=False)
@@ -139,8 +149,8 @@ class Fault:
             raise ValueError('command must look like "broadband/quota"')
         if not (0.0 <= self.probability <= 1.0):
             raise ValueError("probability must be between 0 and 1")
-        if not 100 <= self.status <= 599:
-            raise ValueError("status must be an HTTP status code (100-599)")
+        if not 100 <= self.status <= 599 or not 100 <= self.reply_status <= 599:
+            raise ValueError("status and reply_status must be HTTP status codes (100-599)")
         if not (math.isfinite(self.latency_seconds) and self.latency_seconds >= 0):
             raise ValueError("latency_seconds must be a finite number >= 0")
         if (self.kind == "gate") != (self.gate is not None):

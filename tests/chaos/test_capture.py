@@ -107,6 +107,51 @@ def test_values_named_by_key_are_found_in_free_text() -> None:
     }
 
 
+def service_option(*titles: tuple[str, str]) -> dict[str, object]:
+    """The Service option of an info or quota reply, with (value, title) choices."""
+    choices = [{"value": value, "title": title} for value, title in titles]
+    return {"name": "service", "type": "select", "title": "Service identifier", "choice": choices}
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        pytest.param("XX1 1XX ab12@a", "postcode-1 login-1", id="shapes-match"),
+        # Issue 16: "EX1 4MP" is no UK postcode shape (M is no inward letter); the title's
+        # structure names it all the same.
+        pytest.param("EX1 4MP ab12@a", "postcode-1 login-1", id="postcode-off-shape"),
+        pytest.param("EX1 4MP le4", "postcode-1 login-1", id="neither-shaped"),
+        pytest.param("  Flat 2, 9 High St  gb12@a.1 ", "postcode-1 login-1", id="anything-first"),
+        pytest.param("le4", "login-1", id="login-only"),
+    ],
+)
+def test_service_choice_titles_are_redacted_by_structure(title: str, expected: str) -> None:
+    """chaos-api.md section 4: a line's choice is titled "<postcode> <login>"."""
+    document = {
+        "options": [
+            {
+                "title": "Service",
+                "option": [service_option(("", "Select service"), ("12345", title))],
+            }
+        ]
+    }
+    redactor = Redactor()
+    redacted = redactor.redact(document)
+    assert redacted == {
+        "options": [
+            {
+                "title": "Service",
+                "option": [service_option(("", "Select service"), ("12345", expected))],
+            }
+        ]
+    }
+    # Learnt from the title: the same values anywhere else in the run are replaced too.
+    *postcode, login = title.split()
+    assert redactor.redact_text(f"line at {' '.join(postcode)} for {login}") == (
+        f"line at {expected.rsplit(' ', 1)[0]} for login-1" if postcode else "line at  for login-1"
+    )
+
+
 def test_short_values_are_not_replaced_in_free_text() -> None:
     """A house number "7" is replaced where its key names it, not in every "7" elsewhere."""
     redacted = Redactor().redact({"house_number": "7", "tx_rate": "7000", "note": "line 7"})

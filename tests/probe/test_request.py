@@ -131,3 +131,29 @@ def test_query_parser_memory_is_bounded() -> None:
         assert parser.parse(query(raw), raw).target == raw.split("&")[0].removeprefix("target=")
     assert sum(parser.known(raw) is not None for raw in raws) <= 2
     assert parser.known(raws[-1]) is not None
+
+
+def test_query_parser_memory_is_bounded_in_bytes() -> None:
+    """Issue 16: keyed by the raw query, which may carry 8 KB of unknown parameters; a long
+    query is parsed but never kept, and the kept ones stay under a byte budget."""
+    parser = QueryParser(
+        parse_config(config_text("http://127.0.0.1:1"), source="test.toml"), known_budget=1000
+    )
+    padding = "&x=" + "y" * 8000
+    long_raw = "target=10001&module=line" + padding
+    assert parser.parse(query(long_raw), long_raw).target == "10001"
+    assert parser.known(long_raw) is None
+    assert parser.known_chars == 0
+    for index in range(200):
+        raw = f"target={10000 + index}&module=line&pad={'z' * 100}"
+        parser.parse(query(raw), raw)
+        assert parser.known_chars <= 1000
+    assert parser.known(raw) is not None
+
+
+def test_a_long_module_list_is_valid_but_not_kept() -> None:
+    parser = QueryParser(parse_config(config_text("http://127.0.0.1:1"), source="test.toml"))
+    raw = "target=10001&module=" + ",".join(["line"] * 2000)
+    first = parser.parse(query(raw), raw)
+    assert first.module_names == ("line",)
+    assert parser.parse(query(raw), raw).plan is not first.plan  # resolved afresh
