@@ -97,3 +97,53 @@ async def test_probes_in_flight_is_read_at_scrape_time(
     gate.set()
     assert [result["probe_success"] for result in await asyncio.gather(*held)] == [1, 1, 1]
     assert (await exporter.self_metrics())["aaisp_exporter_probes_in_flight"] == 0
+
+
+@pytest.mark.parametrize(
+    ("accept", "content_type"),
+    [
+        ("text/plain; version=abc", "text/plain; version=0.0.4; charset=utf-8"),
+        ("application/openmetrics-text; version=1.x", "text/plain; version=0.0.4; charset=utf-8"),
+        (
+            "application/openmetrics-text;version=1.0.0;escaping=bogus",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores",
+        ),
+    ],
+)
+async def test_metrics_is_negotiated_like_a_probe(
+    exporter: Exporter, accept: str, content_type: str
+) -> None:
+    """SPEC 3 (R3): prometheus_client's own handler answered 500 to the first two."""
+    status, headers, body = await raw_get(
+        exporter, "/metrics", {"Accept": accept, "Accept-Encoding": "gzip;q=0"}
+    )
+    assert status == 200
+    assert headers["Content-Type"] == content_type
+    assert "Content-Encoding" not in headers
+    assert b"aaisp_exporter_build_info" in body
+
+
+async def test_metrics_takes_name_filters(exporter: Exporter) -> None:
+    status, text, _ = await exporter.get("/metrics?name[]=aaisp_exporter_probes_in_flight")
+    assert status == 200
+    assert [line for line in text.splitlines() if not line.startswith("#")] == [
+        "aaisp_exporter_probes_in_flight 0.0"
+    ]
+
+
+async def test_an_internal_error_is_logged_once_per_interval(
+    exporter: Exporter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An exporter bug is a 500 for that request, never a traceback per request (SPEC 3)."""
+    history = exporter.state.history
+
+    def broken() -> list[object]:
+        raise RuntimeError("a bug")
+
+    history.recent = broken  # type: ignore[method-assign]
+    with caplog.at_level("ERROR", logger="aaisp_multi_exporter"):
+        statuses = [(await exporter.get("/"))[0] for _ in range(50)]
+    assert statuses == [500] * 50
+    logged = [record for record in caplog.records if record.getMessage() == "internal error"]
+    assert len(logged) == 1
+    assert logged[0].exc_info is not None
