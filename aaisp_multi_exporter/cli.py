@@ -9,11 +9,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aaisp_multi_exporter import eventloop
-from aaisp_multi_exporter.chaos.check import run_chaos_check
 from aaisp_multi_exporter.config import ConfigError
-from aaisp_multi_exporter.history import DEFAULT_LIMIT as DEFAULT_HISTORY_LIMIT
-from aaisp_multi_exporter.logsetup import LEVELS, configure_logging, fields
+from aaisp_multi_exporter.obs.logs import LEVELS, configure_logging, fields
+from aaisp_multi_exporter.probe.check import run_chaos_check
 from aaisp_multi_exporter.serve import Options, config_loader, print_problems, serve
+from aaisp_multi_exporter.server.history import DEFAULT_LIMIT as DEFAULT_HISTORY_LIMIT
 from aaisp_multi_exporter.versioninfo import VersionAction
 from aaisp_multi_exporter.web import (
     WebConfigError,

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from aaisp_multi_exporter import __version__, eventloop
-from aaisp_multi_exporter.app import create_app
 from aaisp_multi_exporter.config import Config, ConfigError, load_config
 from aaisp_multi_exporter.demo import start_demo
-from aaisp_multi_exporter.logsetup import fields
-from aaisp_multi_exporter.state import build_state
+from aaisp_multi_exporter.obs.logs import fields
+from aaisp_multi_exporter.server.app import create_app
+from aaisp_multi_exporter.server.state import build_state
 from aaisp_multi_exporter.web import (
     Authenticator,
     WebConfigError,

@@ -22,10 +22,10 @@ from pathlib import Path
 
 from aiohttp.test_utils import make_mocked_request
 
-from aaisp_multi_exporter.app import create_app, probe
 from aaisp_multi_exporter.config import parse_config
+from aaisp_multi_exporter.server.app import create_app, probe
+from aaisp_multi_exporter.server.state import build_state
 from aaisp_multi_exporter.simulator import SimAccount, Simulator, generate_lines
-from aaisp_multi_exporter.state import build_state
 
 FIRST_LINE_ID = 10000
 

@@ -14,11 +14,11 @@ import pytest
 from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from aaisp_multi_exporter.app import create_app
 from aaisp_multi_exporter.chaos.snapshots import SnapshotStore
 from aaisp_multi_exporter.config import Config, load_config, parse_config
+from aaisp_multi_exporter.server.app import create_app
+from aaisp_multi_exporter.server.state import ExporterState, build_state
 from aaisp_multi_exporter.simulator import SimAccount, Simulator, generate_lines
-from aaisp_multi_exporter.state import ExporterState, build_state
 
 #: The event loop every async test runs on: ``asyncio`` (pytest-asyncio's default) or
 #: ``uvloop`` (what the exporter runs on where it is installed). Tests marked ``both_loops``

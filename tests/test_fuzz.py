@@ -20,12 +20,12 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aaisp_multi_exporter.app import create_app
 from aaisp_multi_exporter.chaos.snapshots import SnapshotStore
 from aaisp_multi_exporter.config import Config, parse_config
 from aaisp_multi_exporter.probe.exposition import FORMATS
+from aaisp_multi_exporter.server.app import create_app
+from aaisp_multi_exporter.server.state import build_state
 from aaisp_multi_exporter.simulator import Fault, SimAccount, Simulator, generate_lines
-from aaisp_multi_exporter.state import build_state
 from tests.conftest import (
     HOME_LOGIN,
     SENTINEL,

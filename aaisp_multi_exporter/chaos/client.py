@@ -29,8 +29,8 @@ from aaisp_multi_exporter.chaos.replies import Reply, load_json, parse_reply, re
 
 if TYPE_CHECKING:
     from aaisp_multi_exporter.config import AuthConfig
+    from aaisp_multi_exporter.obs.metrics import ExporterMetrics
     from aaisp_multi_exporter.probe.log import ProbeLog
-    from aaisp_multi_exporter.selfmetrics import ExporterMetrics
 
 USER_AGENT = f"aaisp-multi-exporter/{__version__}"
 

@@ -8,8 +8,8 @@ import time
 from typing import TYPE_CHECKING
 
 from aaisp_multi_exporter.config import Config, render_config_toml, subset_config
-from aaisp_multi_exporter.logsetup import fields as log_fields
-from aaisp_multi_exporter.logsetup import iso_timestamp, logfmt_value
+from aaisp_multi_exporter.obs.logs import fields as log_fields
+from aaisp_multi_exporter.obs.logs import iso_timestamp, logfmt_value
 from aaisp_multi_exporter.probe.metrics import exposition_text
 
 if TYPE_CHECKING:

@@ -19,11 +19,11 @@ from aaisp_multi_exporter.chaos.client import ChaosClient
 from aaisp_multi_exporter.chaos.commands import COMMANDS, Command
 from aaisp_multi_exporter.chaos.replies import LineRecord, Reply
 from aaisp_multi_exporter.chaos.snapshots import Found, Lookup, SnapshotKey, SnapshotStore
-from aaisp_multi_exporter.logsetup import fields as log_fields
-from aaisp_multi_exporter.logthrottle import LogThrottle
+from aaisp_multi_exporter.obs.logs import fields as log_fields
+from aaisp_multi_exporter.obs.metrics import ExporterMetrics
+from aaisp_multi_exporter.obs.throttle import LogThrottle
 from aaisp_multi_exporter.probe.log import ProbeLog
 from aaisp_multi_exporter.probe.request import ModulePlan, ProbeRequest
-from aaisp_multi_exporter.selfmetrics import ExporterMetrics
 
 _PROCESS_LOG = logging.getLogger("aaisp_multi_exporter.probe")
 

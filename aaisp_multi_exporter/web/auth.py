@@ -23,7 +23,7 @@ import bcrypt
 from aiohttp import BasicAuth, hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
-from aaisp_multi_exporter.logsetup import fields
+from aaisp_multi_exporter.obs.logs import fields
 from aaisp_multi_exporter.web.config import WebConfig
 from aaisp_multi_exporter.web.watcher import WebConfigWatcher
 

@@ -31,8 +31,8 @@ from typing import Any, cast
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from aaisp_multi_exporter.logsetup import fields
-from aaisp_multi_exporter.logthrottle import LogThrottle
+from aaisp_multi_exporter.obs.logs import fields
+from aaisp_multi_exporter.obs.throttle import LogThrottle
 
 #: The name the log lines had before the web package existed: operators filter on it.
 LOGGER = logging.getLogger("aaisp_multi_exporter.connections")

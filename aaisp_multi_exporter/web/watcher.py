@@ -20,7 +20,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from aaisp_multi_exporter.logsetup import fields
+from aaisp_multi_exporter.obs.logs import fields
 from aaisp_multi_exporter.web.config import (
     NotRegular,
     TLSSettings,

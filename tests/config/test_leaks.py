@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from aaisp_multi_exporter.logsetup import LogfmtFormatter
+from aaisp_multi_exporter.obs.logs import LogfmtFormatter
 from aaisp_multi_exporter.simulator import Simulator
 from tests.conftest import SENTINEL, ExporterFactory, config_text
 from tests.processes import run_exporter

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aaisp_multi_exporter.logsetup import LogfmtFormatter
+from aaisp_multi_exporter.obs.logs import LogfmtFormatter
 from aaisp_multi_exporter.simulator import Fault, Simulator
 from tests.conftest import HOME_ACCOUNT, SENTINEL, Exporter, ExporterFactory, config_text
 from tests.processes import free_port

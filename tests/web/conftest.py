@@ -14,10 +14,10 @@ import trustme
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
-from aaisp_multi_exporter.app import create_app
 from aaisp_multi_exporter.config import Config, parse_config
+from aaisp_multi_exporter.server.app import create_app
+from aaisp_multi_exporter.server.state import build_state
 from aaisp_multi_exporter.simulator import Simulator
-from aaisp_multi_exporter.state import build_state
 from aaisp_multi_exporter.web import Authenticator, WebConfigWatcher
 from tests.conftest import config_text
 from tests.web.support import PASSWORD, Secured, SecuredFactory, write_leaf

@@ -442,7 +442,7 @@ def test_open_file_limit_is_raised_to_the_hard_limit(
     script = (
         "import resource, sys\n"
         "from aaisp_multi_exporter.web.connections import ConnectionRules, raise_open_file_limit\n"
-        "from aaisp_multi_exporter.logsetup import configure_logging\n"
+        "from aaisp_multi_exporter.obs.logs import configure_logging\n"
         "configure_logging('info', 'logfmt')\n"
         "raise_open_file_limit(ConnectionRules(max_connections=int(sys.argv[1])))\n"
         "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])\n"

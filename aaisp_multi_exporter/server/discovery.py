@@ -19,7 +19,7 @@ from aaisp_multi_exporter.chaos.commands import INFO
 from aaisp_multi_exporter.chaos.replies import Reply
 from aaisp_multi_exporter.chaos.snapshots import Policy, SnapshotKey
 from aaisp_multi_exporter.config import AuthConfig, Config, ModuleConfig
-from aaisp_multi_exporter.logsetup import fields
+from aaisp_multi_exporter.obs.logs import fields
 from aaisp_multi_exporter.probe.log import ProbeLog
 from aaisp_multi_exporter.probe.run import ProbeServices
 

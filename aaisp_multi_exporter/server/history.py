@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from aaisp_multi_exporter import failing
-from aaisp_multi_exporter.failing import FailingNow, ModuleOutcome, clip_reason
 from aaisp_multi_exporter.probe.request import QueryLike, echo
 from aaisp_multi_exporter.probe.run import NOT_FOUND
+from aaisp_multi_exporter.server import failing
+from aaisp_multi_exporter.server.failing import FailingNow, ModuleOutcome, clip_reason
 
 DEFAULT_LIMIT = 100
 #: Per entry, so the whole history stays bounded even if one probe logs a great deal.

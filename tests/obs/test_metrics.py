@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
-from aaisp_multi_exporter.selfmetrics import ExporterMetrics
+from aaisp_multi_exporter.obs.metrics import ExporterMetrics
 
 
 def exposed(metrics: ExporterMetrics, name: str) -> list[str]:

@@ -14,11 +14,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aaisp_multi_exporter.logsetup import fields
-from aaisp_multi_exporter.logthrottle import LogThrottle
+from aaisp_multi_exporter.obs.logs import fields
+from aaisp_multi_exporter.obs.throttle import LogThrottle
 from aaisp_multi_exporter.probe.request import echo
 
-LOGGER = logging.getLogger(__name__)
+LOGGER = logging.getLogger("aaisp_multi_exporter.rejections")
 
 #: Distinct refusals listed on the landing page; the least recently seen goes first.
 DEFAULT_LIMIT = 20

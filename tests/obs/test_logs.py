@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from aaisp_multi_exporter.logsetup import JsonFormatter, LogfmtFormatter, fields
+from aaisp_multi_exporter.obs.logs import JsonFormatter, LogfmtFormatter, fields
 
 
 def _record(message: str, **values: object) -> logging.LogRecord:

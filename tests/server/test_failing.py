@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from aaisp_multi_exporter.failing import (
+from aaisp_multi_exporter.probe.run import NOT_FOUND, ModuleResult
+from aaisp_multi_exporter.server.failing import (
     MAX_REASON_CHARS,
     FailingKey,
     FailingNow,
     clip_reason,
 )
-from aaisp_multi_exporter.probe.run import NOT_FOUND, ModuleResult
 
 
 def outcome(spec: str) -> ModuleResult:

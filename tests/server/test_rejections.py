@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from aaisp_multi_exporter.logsetup import LogfmtFormatter, record_fields
-from aaisp_multi_exporter.rejections import RecentRejections
+from aaisp_multi_exporter.obs.logs import LogfmtFormatter, record_fields
+from aaisp_multi_exporter.server.rejections import RecentRejections
 
 
 class Clock:

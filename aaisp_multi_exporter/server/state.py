@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from aaisp_multi_exporter.chaos.client import ChaosClient
 from aaisp_multi_exporter.chaos.snapshots import SnapshotStore
 from aaisp_multi_exporter.config import Config, ConfigError
-from aaisp_multi_exporter.discovery import Discovery
-from aaisp_multi_exporter.history import DEFAULT_LIMIT, ProbeHistory
+from aaisp_multi_exporter.obs.metrics import ExporterMetrics
 from aaisp_multi_exporter.probe.metrics import OutcomeTexts
 from aaisp_multi_exporter.probe.request import QueryParser
 from aaisp_multi_exporter.probe.run import ProbeServices
-from aaisp_multi_exporter.rejections import RecentRejections
-from aaisp_multi_exporter.selfmetrics import ExporterMetrics
+from aaisp_multi_exporter.server.discovery import Discovery
+from aaisp_multi_exporter.server.history import DEFAULT_LIMIT, ProbeHistory
+from aaisp_multi_exporter.server.rejections import RecentRejections
 
 
 @dataclass

@@ -15,9 +15,9 @@ from html import escape
 
 from aaisp_multi_exporter import __version__
 from aaisp_multi_exporter.config import Config
-from aaisp_multi_exporter.failing import Failing, NotFound
-from aaisp_multi_exporter.history import ProbeRecord
-from aaisp_multi_exporter.rejections import Rejection
+from aaisp_multi_exporter.server.failing import Failing, NotFound
+from aaisp_multi_exporter.server.history import ProbeRecord
+from aaisp_multi_exporter.server.rejections import Rejection
 
 #: ``params.TARGET_PATTERN`` for the browser, so it can say what is wrong before sending;
 #: the ``-`` is escaped because browsers compile ``pattern`` in the strict ``v`` mode.

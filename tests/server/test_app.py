@@ -8,7 +8,7 @@ import gzip
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from aaisp_multi_exporter.history import ProbeRecord
+from aaisp_multi_exporter.server.history import ProbeRecord
 from aaisp_multi_exporter.simulator import Fault, Simulator
 from tests.conftest import Exporter, ExporterFactory, samples
 

@@ -15,10 +15,8 @@ from aiohttp.typedefs import Middleware
 
 from aaisp_multi_exporter import __version__
 from aaisp_multi_exporter.config import Config, ConfigError, render_config_toml
-from aaisp_multi_exporter.history import logs_answer
-from aaisp_multi_exporter.logsetup import fields
-from aaisp_multi_exporter.logthrottle import LogThrottle
-from aaisp_multi_exporter.pages import render_landing
+from aaisp_multi_exporter.obs.logs import fields
+from aaisp_multi_exporter.obs.throttle import LogThrottle
 from aaisp_multi_exporter.probe.exposition import Format, gzip_wanted, negotiate
 from aaisp_multi_exporter.probe.log import ProbeLog, debug_report
 from aaisp_multi_exporter.probe.metrics import OutcomeTexts, render_result
@@ -32,7 +30,9 @@ from aaisp_multi_exporter.probe.request import (
     probe_budget,
 )
 from aaisp_multi_exporter.probe.run import ProbeResult, run_probe
-from aaisp_multi_exporter.state import ExporterState
+from aaisp_multi_exporter.server.history import logs_answer
+from aaisp_multi_exporter.server.pages import render_landing
+from aaisp_multi_exporter.server.state import ExporterState
 from aaisp_multi_exporter.web import Authenticator, WebConfigWatcher, basic_auth_middleware
 
 LOGGER = logging.getLogger("aaisp_multi_exporter")

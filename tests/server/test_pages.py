@@ -10,18 +10,18 @@ from urllib.parse import quote
 import pytest
 
 from aaisp_multi_exporter.config import parse_config
-from aaisp_multi_exporter.history import ProbeHistory
-from aaisp_multi_exporter.logsetup import LogfmtFormatter, record_fields
-from aaisp_multi_exporter.pages import (
+from aaisp_multi_exporter.obs.logs import LogfmtFormatter, record_fields
+from aaisp_multi_exporter.probe.request import TARGET_PATTERN
+from aaisp_multi_exporter.probe.run import ModuleResult
+from aaisp_multi_exporter.server.history import ProbeHistory
+from aaisp_multi_exporter.server.pages import (
     FAILING_SHOWN,
     HTML_TARGET_PATTERN,
     PROBES_SHOWN,
     age,
     render_landing,
 )
-from aaisp_multi_exporter.probe.request import TARGET_PATTERN
-from aaisp_multi_exporter.probe.run import ModuleResult
-from aaisp_multi_exporter.rejections import RecentRejections
+from aaisp_multi_exporter.server.rejections import RecentRejections
 from aaisp_multi_exporter.simulator import Fault, Simulator
 from tests.conftest import HOME_LOGIN, SENTINEL, Exporter, ExporterFactory
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from aaisp_multi_exporter import logthrottle
-from aaisp_multi_exporter.logthrottle import LogThrottle
+from aaisp_multi_exporter.obs import throttle as throttle_module
+from aaisp_multi_exporter.obs.throttle import LogThrottle
 
 
 class FakeClock:
@@ -46,7 +46,7 @@ def test_keys_are_independent() -> None:
 
 
 def test_key_count_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(logthrottle, "MAX_KEYS", 5)
+    monkeypatch.setattr(throttle_module, "MAX_KEYS", 5)
     clock = FakeClock()
     throttle = LogThrottle(10.0, clock=clock)
     for key in range(50):

@@ -7,8 +7,8 @@ import itertools
 import pytest
 
 from aaisp_multi_exporter.cli import build_parser
-from aaisp_multi_exporter.history import MAX_TEXT_CHARS, ProbeHistory, ProbeRecord
 from aaisp_multi_exporter.probe.run import NOT_FOUND, ModuleResult
+from aaisp_multi_exporter.server.history import MAX_TEXT_CHARS, ProbeHistory, ProbeRecord
 
 
 def fill(history: ProbeHistory, outcomes: str, target: str = "t", module: str = "line") -> None:
