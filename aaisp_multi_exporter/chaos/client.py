@@ -133,9 +133,9 @@ class ChaosClient:
         url = f"{base_url}/{command}/json"
         # tenacity measures from its own start on the same monotonic clock as loop.time();
         # it stops when the next attempt could not start before the deadline.
-        budget = deadline - asyncio.get_running_loop().time() - MIN_ATTEMPT_SECONDS
+        time_left = deadline - asyncio.get_running_loop().time() - MIN_ATTEMPT_SECONDS
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(retries + 1) | stop_before_delay(budget),
+            stop=stop_after_attempt(retries + 1) | stop_before_delay(time_left),
             wait=_WaitHonouringRetryAfter(),
             retry=retry_if_exception(_is_retryable),
             reraise=True,

@@ -35,9 +35,6 @@ class LineRecord:
     notes: tuple[str, ...] = field(default=(), compare=False)
     #: Fields the command is read for that CHAOS left out (or sent unusable), for the log.
     absent: tuple[str, ...] = field(default=(), compare=False)
-    #: The line's series rendered per exposition format, filled by the probe on first use and
-    #: dropped with the snapshot (SPEC 11: line data is immutable until the next fetch).
-    rendered: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     def get(self, name: str) -> FieldValue | None:
         return self.values.get(name)
@@ -165,9 +162,13 @@ class LineIndex(Mapping[str, LineRecord]):
         return self._raw[line_id]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
 class Reply:
-    """The usable part of one CHAOS reply, with at most MAX_NOTES notes and a count of all."""
+    """The usable part of one CHAOS reply, with at most MAX_NOTES notes and a count of all.
+
+    Compared and hashed by identity, and weakly referable: what is kept per reply (a line's
+    rendered series) is kept by whoever needs it, and goes with the reply.
+    """
 
     lines: Mapping[str, LineRecord]
     notes: tuple[str, ...] = ()

@@ -74,7 +74,7 @@ class Snapshot:
         return max(0.0, now - self.fetched_at)
 
 
-class Found(NamedTuple):
+class Served(NamedTuple):
     """What a lookup gave a module: the snapshot, how it was found, and its age then (0 when
     fetched for the caller). A cached answer's age is below the module's ``cache_seconds``."""
 
@@ -169,7 +169,7 @@ class SnapshotStore:
         fetch: Fetch,
         policy: Policy,
         refresh: Fetch | None = None,
-    ) -> Found:
+    ) -> Served:
         """A fresh-enough reply or a shared failure, joining or starting the call as needed."""
         found = self.lookup(key, policy, refresh)
         if found is not None:
@@ -178,7 +178,7 @@ class SnapshotStore:
 
     def lookup(
         self, key: SnapshotKey, policy: Policy, refresh: Fetch | None = None
-    ) -> Found | None:
+    ) -> Served | None:
         """What can be answered at once: a reply younger than ``policy.cache_seconds`` or a
         failure still in ``policy``'s backoff; None when the caller must ``join`` a call.
 
@@ -199,11 +199,11 @@ class SnapshotStore:
                     and key not in self._failures
                 ):
                     self._start(key, refresh, policy)
-                    return Found(snapshot, Lookup.REFRESHED_AHEAD, max(age, 0.0))
-                return Found(snapshot, Lookup.CACHED, max(age, 0.0))
+                    return Served(snapshot, Lookup.REFRESHED_AHEAD, max(age, 0.0))
+                return Served(snapshot, Lookup.CACHED, max(age, 0.0))
         return self._shared_failure(key, now, policy)
 
-    def _shared_failure(self, key: SnapshotKey, now: float, policy: Policy) -> Found | None:
+    def _shared_failure(self, key: SnapshotKey, now: float, policy: Policy) -> Served | None:
         failure = self._failures.get(key)
         if failure is None:
             return None
@@ -215,9 +215,9 @@ class SnapshotStore:
         failure.forget_at = max(failure.forget_at, retry_at + policy.max_backoff)
         if retry_at != snapshot.retry_at:
             snapshot = replace(snapshot, retry_at=retry_at)
-        return Found(snapshot, Lookup.FAILURE_SHARED, snapshot.age(now))
+        return Served(snapshot, Lookup.FAILURE_SHARED, snapshot.age(now))
 
-    async def join(self, key: SnapshotKey, fetch: Fetch, policy: Policy) -> Found:
+    async def join(self, key: SnapshotKey, fetch: Fetch, policy: Policy) -> Served:
         """Join the call in flight for ``key``, or start it.
 
         The call runs in its own task, so a probe that gives up (its deadline passed) does not
@@ -228,7 +228,7 @@ class SnapshotStore:
         if task is None:
             how = Lookup.FETCHED
             task = self._start(key, fetch, policy)
-        return Found(await asyncio.shield(task), how)
+        return Served(await asyncio.shield(task), how)
 
     def _start(self, key: SnapshotKey, fetch: Fetch, policy: Policy) -> asyncio.Task[Snapshot]:
         task = asyncio.create_task(self._run(key, fetch, policy), name=f"chaos {key.command}")

@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from aaisp_multi_exporter.config.problems import Found, PathPart, explain, os_reason
+from aaisp_multi_exporter.config.problems import PathPart, Problems, explain, os_reason
 from aaisp_multi_exporter.config.secret import Secret
 
 __all__ = [
@@ -144,14 +144,14 @@ class CredentialForms(BaseModel):
 
 def resolve_credentials(
     table: Mapping[str, Any], env: Mapping[str, str], base_dir: Path | None
-) -> tuple[dict[str, Any], Found]:
+) -> tuple[dict[str, Any], Problems]:
     """Every credential ``table`` gives, by field, passwords as Secret; and the problems.
 
     The result also holds ``sources``: where each value came from, for ``/config``.
     """
     values: dict[str, Any] = {}
     sources: dict[str, CredentialSource] = {}
-    found: Found = []
+    found: Problems = []
     for name in CREDENTIAL_FIELDS:
         try:
             forms = CredentialForms.from_table(name, table)

@@ -28,8 +28,8 @@ from aaisp_multi_exporter.config.models import (
 )
 from aaisp_multi_exporter.config.problems import (
     ConfigError,
-    Found,
     PathPart,
+    Problems,
     describe,
     did_you_mean,
     format_path,
@@ -254,7 +254,7 @@ class _Merge:
         self.problems.append(f"{doc.source}: {format_path(path)}: {message}")
 
     def _add_found(
-        self, doc: _Document, path: tuple[PathPart, ...], table: Mapping[str, Any], found: Found
+        self, doc: _Document, path: tuple[PathPart, ...], table: Mapping[str, Any], found: Problems
     ) -> None:
         """A table's problems in the order of its keys: the operator reads top down.
 

@@ -38,7 +38,7 @@ from aaisp_multi_exporter.config.credentials import (
     resolve_credentials,
 )
 from aaisp_multi_exporter.config.problems import (
-    Found,
+    Problems,
     custom_error,
     did_you_mean,
     explain,
@@ -94,7 +94,7 @@ class LoadContext:
 class TableInvalid(Exception):
     """The problems of one table, before the loader adds the file and the table's path."""
 
-    def __init__(self, found: Found) -> None:
+    def __init__(self, found: Problems) -> None:
         super().__init__(f"{len(found)} problem(s)")
         self.found = found
 
@@ -133,8 +133,8 @@ class _Table(BaseModel):
     @classmethod
     def _validate_table(
         cls, table: Mapping[str, Any], fixed: Mapping[str, Any], context: LoadContext
-    ) -> tuple[Self | None, Found]:
-        found: Found = []
+    ) -> tuple[Self | None, Problems]:
+        found: Problems = []
         internal = set(cls.model_fields) - set(cls.file_keys())
         for key in table:
             if key in internal:  # a field the loader fills in is no key of the file

@@ -20,8 +20,8 @@ from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 __all__ = [
     "ConfigError",
-    "Found",
     "ProblemError",
+    "Problems",
     "custom_error",
     "describe",
     "did_you_mean",
@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 PathPart = str | int
-Found = list[tuple[tuple[PathPart, ...], str]]
+Problems = list[tuple[tuple[PathPart, ...], str]]
 """Problems of one table: where (a path inside it) and what."""
 Dialect = Literal["toml", "yaml"]
 

@@ -1,20 +1,13 @@
-"""A probe's own log, kept for ``debug=true`` and ``/logs`` and teed to the process log, and
-the debug answer built from it."""
+"""A probe's own log, kept for ``debug=true`` and ``/logs`` and teed to the process log."""
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
 
-from aaisp_multi_exporter.config import Config, render_config_toml, subset_config
 from aaisp_multi_exporter.obs.logs import fields as log_fields
 from aaisp_multi_exporter.obs.logs import iso_timestamp, logfmt_value
-from aaisp_multi_exporter.probe.metrics import exposition_text
-
-if TYPE_CHECKING:
-    from aaisp_multi_exporter.probe.request import ProbeRequest
-    from aaisp_multi_exporter.probe.run import CommandResult, ProbeResult
+from aaisp_multi_exporter.probe.results import CommandResult, ProbeResult
 
 _LOGGER = logging.getLogger("aaisp_multi_exporter.probe")
 
@@ -54,7 +47,7 @@ class ProbeLog:
         self._result = result
         self._finished_at = time.time()
         if _LOGGER.isEnabledFor(logging.DEBUG):
-            for level, message, fields, tee in _told(result):
+            for level, message, fields, tee in _result_lines(result):
                 if tee and _LOGGER.isEnabledFor(level):
                     self._tee(level, message, fields)
 
@@ -73,8 +66,8 @@ class ProbeLog:
     def debug(self, message: str, **fields: object) -> None:
         self.log(logging.DEBUG, message, **fields)
 
-    @property
-    def lines(self) -> list[str]:
+    def text_lines(self) -> list[str]:
+        """The log's lines as logfmt text, formatted now."""
         lines = [_format(entry) for entry in self._entries]
         if self._opening is not None:
             opening = (self._opening[0], logging.DEBUG, "probe started")
@@ -82,14 +75,15 @@ class ProbeLog:
         if self._result is not None:
             at = self._finished_at
             lines += [
-                _format((at, level, text, fields)) for level, text, fields, _ in _told(self._result)
+                _format((at, level, text, fields))
+                for level, text, fields, _ in _result_lines(self._result)
             ]
         if self.dropped:
             lines.append(f"[... {self.dropped} more lines not kept]")
         return lines
 
     def text(self) -> str:
-        lines = self.lines
+        lines = self.text_lines()
         return "\n".join(lines) + ("\n" if lines else "")
 
 
@@ -98,19 +92,19 @@ def _opening_fields(opening: tuple[float, str, str, float]) -> dict[str, object]
     return {"target": target, "modules": modules, "timeout_seconds": timeout}
 
 
-_Told = tuple[int, str, dict[str, object], bool]
+_ResultLine = tuple[int, str, dict[str, object], bool]
 
 
-def _told(result: ProbeResult) -> list[_Told]:
+def _result_lines(result: ProbeResult) -> list[_ResultLine]:
     """What the result says, as (level, message, fields, tee): each command's answer and what
     it held, then each module's outcome, then the probe's.
 
     A failure is not teed: the process log has its own, de-duplicated line for it.
     """
-    lines: list[_Told] = []
+    lines: list[_ResultLine] = []
     for module in result.modules:
         for command_result in module.results:
-            lines += _answer(command_result)
+            lines += _command_lines(command_result)
     for module in result.modules:
         if module.success:
             fields: dict[str, object] = {"module": module.name, "auth": module.auth}
@@ -128,13 +122,13 @@ def _told(result: ProbeResult) -> list[_Told]:
     return lines
 
 
-def _answer(result: CommandResult) -> list[_Told]:
-    if result.seen is None:
+def _command_lines(result: CommandResult) -> list[_ResultLine]:
+    if result.used is None:
         return []  # the deadline came first: the reason says so
     name = result.command.name
-    lookup, age, listed = result.seen
+    lookup, age, listed = result.used
     fields: dict[str, object] = {"command": name, "lookup": lookup, "age_seconds": age}
-    lines: list[_Told] = [(logging.DEBUG, "CHAOS answer", fields, True)]
+    lines: list[_ResultLine] = [(logging.DEBUG, "CHAOS answer", fields, True)]
     record = result.record
     if result.failure is not None:
         return lines
@@ -177,28 +171,3 @@ def _format(entry: _Entry) -> str:
     name = logging.getLevelName(level).lower()
     stamp = iso_timestamp(created)
     return f"ts={stamp} level={name} msg={logfmt_value(message)} {pairs}".rstrip()
-
-
-def debug_report(log: ProbeLog, result: ProbeResult, request: ProbeRequest, config: Config) -> str:
-    """Logs, the metrics that would have been returned, and the configuration used (secrets
-    hidden), in blackbox_exporter's three sections."""
-    used = subset_config(
-        config,
-        modules=[plan.module.name for plan in request.plans],
-        auths=sorted({plan.auth.name for plan in request.plans}),
-    )
-    verdict = "succeeded" if result.success else "failed"
-    return "\n".join(
-        [
-            f"Probe of target {request.target} {verdict} in {result.duration:.3f}s "
-            f"(deadline {result.timeout:.3f}s).",
-            *(f"  {reason}" for reason in result.reasons),
-            "",
-            "Logs for the probe:",
-            log.text(),
-            "Metrics that would have been returned:",
-            exposition_text(result),
-            "Module configuration:",
-            render_config_toml(used),
-        ]
-    )

@@ -1,30 +1,62 @@
 """Exposition: a probe's results as Prometheus text, from registries made for the request.
 
-Pure mapping (``line_families``, ``outcome_families``, ``timing_families``) plus rendering
-in the negotiated format (``probe.exposition``: prometheus_client's bytes).
-A line's series are rendered once per snapshot and format and reused while the snapshot
-lives (SPEC 11); the gauges that only say how a probe went are kept per set of values.
+Pure mapping (``line_families``, ``summary_families``, ``timing_families``) plus rendering
+in the negotiated format (``probe.exposition``: prometheus_client's bytes). A line's series
+are rendered once per reply and format and reused while the reply is in use (its data does
+not change until the next fetch); the gauges that only say how a probe went (its summary)
+are kept per set of values.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import weakref
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.samples import Sample
 
 from aaisp_multi_exporter.chaos.commands import Command
-from aaisp_multi_exporter.chaos.replies import LineRecord
+from aaisp_multi_exporter.chaos.replies import LineRecord, Reply
 from aaisp_multi_exporter.probe.exposition import EOF, TEXT, Format, encode
+from aaisp_multi_exporter.probe.results import CommandResult, ProbeResult
 
-if TYPE_CHECKING:  # results are read, never built, here: no import cycle with run
-    from aaisp_multi_exporter.probe.run import ProbeResult
-
+#: Formats a line's text is kept in; a handful exist, and odd headers cannot grow it.
 MAX_RENDERED_FORMATS = 4
 
 
-class OutcomeTexts:
-    """Rendered outcome gauges by (format, timeout, module outcomes), bounded.
+class RenderedLines:
+    """Each line's series as text, per reply and format: kept while the reply lives.
+
+    Keyed by the reply (weakly), so the texts go when the snapshot holding the reply is
+    replaced, and a CHAOS type carries nothing of the probe layer's.
+    """
+
+    def __init__(self) -> None:
+        self._by_reply: weakref.WeakKeyDictionary[Reply, dict[tuple[str, str], bytes]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def text(self, result: CommandResult, fmt: Format) -> bytes:
+        record, reply = result.record, result.reply
+        assert record is not None
+        if reply is None:  # not from a stored reply: nothing to keep it with
+            return encode(line_families(result.command, record), fmt)
+        texts = self._by_reply.get(reply)
+        if texts is None:
+            texts = self._by_reply[reply] = {}
+        key = (record.line_id, fmt.content_type)
+        text = texts.get(key)
+        if text is None:
+            text = encode(line_families(result.command, record), fmt)
+            if len(texts) < MAX_RENDERED_FORMATS * max(1, len(reply.lines)):
+                texts[key] = text
+        return text
+
+    def __len__(self) -> int:
+        return sum(len(texts) for texts in self._by_reply.values())
+
+
+class SummaryTexts:
+    """Rendered summary gauges by (format, timeout, module successes), bounded.
 
     A handful of combinations repeat across every probe of a process; odd Accept headers or
     timeouts cannot grow it past the bound (it starts afresh when full).
@@ -68,14 +100,14 @@ def line_families(command: Command, record: LineRecord) -> list[Metric]:
     return families
 
 
-def outcome_families(result: ProbeResult) -> list[Metric]:
+def summary_families(result: ProbeResult) -> list[Metric]:
     """The probe's gauges that say how it went; the same values give the same text."""
     module_success = GaugeMetricFamily(
         "aaisp_probe_module_success",
         "1 if the module got CHAOS data for the line.",
         labels=["module"],
     )
-    for name, success in result.module_outcomes:
+    for name, success in result.module_successes:
         module_success.add_metric([name], int(success))
     return [
         GaugeMetricFamily(
@@ -123,24 +155,32 @@ def _fresh(empty: GaugeMetricFamily, samples: list[Sample]) -> GaugeMetricFamily
 
 
 def render_result(
-    result: ProbeResult, fmt: Format = TEXT, outcomes: OutcomeTexts | None = None
+    result: ProbeResult,
+    fmt: Format = TEXT,
+    summaries: SummaryTexts | None = None,
+    lines: RenderedLines | None = None,
 ) -> bytes:
-    """The answer in the format the scraper asked for (text by default).
+    """The probe's answer in the format the scraper asked for (text by default).
 
     The probe's gauges come from registries made for this request. Those that only say
     how it went (success, timeout, per-module success) repeat from probe to probe, so
-    their text is kept per set of values in ``outcomes``; the line's series are rendered
-    once per snapshot and format (SPEC 11). Both were most of a cached probe's cost.
+    their text is kept per set of values in ``summaries``; the line's series are rendered
+    once per reply and format in ``lines``.
     """
-    key = (fmt.content_type, result.timeout, result.module_outcomes)  # success follows
-    head = outcomes.get(key) if outcomes is not None else None
+    key = (fmt.content_type, result.timeout, result.module_successes)  # success follows
+    head = summaries.get(key) if summaries is not None else None
     if head is None:
-        head = encode(outcome_families(result), fmt)
-        if outcomes is not None:
-            outcomes.put(key, head)
+        head = encode(summary_families(result), fmt)
+        if summaries is not None:
+            summaries.put(key, head)
     parts = [head, encode(timing_families(result), fmt)]
-    for command, record in result.lines:
-        parts.append(_line_text(command, record, fmt))
+    for command_result in result.records:
+        record = command_result.record
+        assert record is not None
+        if lines is not None:
+            parts.append(lines.text(command_result, fmt))
+        else:
+            parts.append(encode(line_families(command_result.command, record), fmt))
     if fmt.openmetrics:
         parts.append(EOF)
     return b"".join(parts)
@@ -149,14 +189,3 @@ def render_result(
 def exposition_text(result: ProbeResult) -> str:
     """The text format, for the debug answer and ``/logs``."""
     return render_result(result).decode()
-
-
-def _line_text(command: Command, record: LineRecord, fmt: Format) -> bytes:
-    cached = record.rendered.get(fmt.content_type)
-    if cached is not None:
-        return cached
-    text = encode(line_families(command, record), fmt)
-    # A handful of formats exist; the bound stops odd Accept headers from growing the cache.
-    if len(record.rendered) < MAX_RENDERED_FORMATS:
-        record.rendered[fmt.content_type] = text
-    return text

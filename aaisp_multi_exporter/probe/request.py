@@ -64,7 +64,7 @@ class ModulePlan:
 class ProbePlan:
     """What a request's ``module`` and ``auth`` resolve to; the same for every target."""
 
-    plans: tuple[ModulePlan, ...]
+    modules: tuple[ModulePlan, ...]
     #: Named once here: the log, the history and the page all show them.
     module_names: tuple[str, ...]
     auth_names: tuple[str, ...]
@@ -82,8 +82,8 @@ class ProbeRequest:
     debug: bool
 
     @property
-    def plans(self) -> tuple[ModulePlan, ...]:
-        return self.plan.plans
+    def modules(self) -> tuple[ModulePlan, ...]:
+        return self.plan.modules
 
     @property
     def module_names(self) -> tuple[str, ...]:
@@ -204,7 +204,7 @@ def resolve_plan(module_values: list[str], auth_values: list[str], config: Confi
     module_names = tuple(plan.module.name for plan in plans)
     auth_names = tuple(sorted({plan.auth.name for plan in plans}))
     return ProbePlan(
-        plans=plans,
+        modules=plans,
         module_names=module_names,
         auth_names=auth_names,
         module_timeout=min(timeouts, default=None),
@@ -220,7 +220,7 @@ KNOWN_QUERIES = 16_384
 #: A longer query string is parsed every time: Prometheus' are a few dozen bytes.
 KNOWN_QUERY_CHARS = 256
 #: The characters of all kept query strings together (with the entries, about 6 MB at most).
-KNOWN_QUERY_BUDGET = 2 * 1024 * 1024
+KNOWN_QUERY_TOTAL_CHARS = 2 * 1024 * 1024
 
 
 class QueryParser:
@@ -238,14 +238,14 @@ class QueryParser:
         config: Config,
         limit: int = 256,
         known_limit: int = KNOWN_QUERIES,
-        known_budget: int = KNOWN_QUERY_BUDGET,
+        known_chars_limit: int = KNOWN_QUERY_TOTAL_CHARS,
     ) -> None:
         self.config = config
         self._plans: dict[tuple[tuple[str, ...], tuple[str, ...]], ProbePlan] = {}
         self._limit = limit
         self._known: dict[str, ProbeRequest] = {}
         self._known_limit = known_limit
-        self._known_budget = known_budget
+        self._known_chars_limit = known_chars_limit
         self._known_chars = 0
 
     def known(self, raw_query: str) -> ProbeRequest | None:
@@ -260,7 +260,7 @@ class QueryParser:
         if raw_query is not None and len(raw_query) <= KNOWN_QUERY_CHARS:
             if (
                 len(self._known) >= self._known_limit
-                or self._known_chars + len(raw_query) > self._known_budget
+                or self._known_chars + len(raw_query) > self._known_chars_limit
             ):
                 self._known.clear()
                 self._known_chars = 0
@@ -318,7 +318,7 @@ def parse_timeout_header(value: str | None) -> float | None:
 
 
 @functools.lru_cache(maxsize=64)
-def probe_budget(header: str | None, offset: float, module_timeout: float | None) -> float:
+def probe_timeout(header: str | None, offset: float, module_timeout: float | None) -> float:
     """``effective_timeout`` of the header as sent: Prometheus sends the same few values."""
     return effective_timeout(parse_timeout_header(header), offset, module_timeout)
 
@@ -326,7 +326,7 @@ def probe_budget(header: str | None, offset: float, module_timeout: float | None
 def effective_timeout(
     scrape_timeout: float | None, offset: float, module_timeout: float | None
 ) -> float:
-    """The whole probe's budget in seconds.
+    """The whole probe's timeout in seconds.
 
     Prometheus' scrape timeout less ``offset`` (time to send the answer back); the module's
     ``timeout_seconds`` wins when smaller, or when the header leaves nothing; with neither,
@@ -334,11 +334,11 @@ def effective_timeout(
     """
     if scrape_timeout is None:
         return module_timeout if module_timeout else DEFAULT_TIMEOUT_SECONDS
-    budget = scrape_timeout - offset
-    if module_timeout and (module_timeout < budget or budget <= 0):
+    left = scrape_timeout - offset
+    if module_timeout and (module_timeout < left or left <= 0):
         return module_timeout
-    if budget <= 0:
+    if left <= 0:
         # Nothing left and no module timeout: blackbox would cancel at once; give the
         # probe the scrape timeout itself rather than a guaranteed failure.
         return scrape_timeout
-    return budget
+    return left

@@ -18,8 +18,9 @@ from aaisp_multi_exporter.config import Config, ConfigError, render_config_toml
 from aaisp_multi_exporter.obs.logs import fields
 from aaisp_multi_exporter.obs.throttle import LogThrottle
 from aaisp_multi_exporter.probe.exposition import Format, gzip_wanted, negotiate
-from aaisp_multi_exporter.probe.log import ProbeLog, debug_report
-from aaisp_multi_exporter.probe.metrics import OutcomeTexts, render_result
+from aaisp_multi_exporter.probe.log import ProbeLog
+from aaisp_multi_exporter.probe.metrics import render_result
+from aaisp_multi_exporter.probe.report import debug_report
 from aaisp_multi_exporter.probe.request import (
     SCRAPE_TIMEOUT_HEADER,
     BadTimeoutHeader,
@@ -27,10 +28,10 @@ from aaisp_multi_exporter.probe.request import (
     ProbeRequest,
     parse_auth,
     parse_modules,
-    probe_budget,
+    probe_timeout,
 )
-from aaisp_multi_exporter.probe.run import ProbeResult, run_probe
-from aaisp_multi_exporter.server.history import logs_answer
+from aaisp_multi_exporter.probe.run import run_probe
+from aaisp_multi_exporter.server.history import logs_response
 from aaisp_multi_exporter.server.pages import render_landing
 from aaisp_multi_exporter.server.state import ExporterState
 from aaisp_multi_exporter.web import Authenticator, WebConfigWatcher, basic_auth_middleware
@@ -81,7 +82,7 @@ def _errors(throttle: LogThrottle) -> Middleware:
 
 def _refuse(request: web.Request, rejected: ProbeRejected) -> web.Response:
     """Answer a refused request, and log it and list it on ``/`` so a bad job is visible."""
-    request.app[STATE].rejections.record(
+    request.app[STATE].rejections.add(
         request.path,
         rejected.reason,
         rejected.message,
@@ -107,7 +108,7 @@ async def probe(request: web.Request) -> web.Response:
     try:
         raw_query = request.rel_url.raw_query_string
         probe_request = parser.known(raw_query) or parser.parse(request.query, raw_query)
-        timeout = _probe_timeout(request, probe_request, state.timeout_offset)
+        timeout = _timeout_of(request, probe_request, state.timeout_offset)
     except ProbeRejected as rejected:
         metrics.rejected.labels(rejected.reason).inc()
         return _refuse(request, rejected)
@@ -141,11 +142,10 @@ async def probe(request: web.Request) -> web.Response:
     )
     if probe_request.debug:
         return _text(report())
-    return _exposition(request, result, state.outcome_texts)
-
-
-def _exposition(request: web.Request, result: ProbeResult, outcomes: OutcomeTexts) -> web.Response:
-    return _negotiated(request, lambda fmt: render_result(result, fmt, outcomes))
+    return _negotiated(
+        request,
+        lambda fmt: render_result(result, fmt, state.summary_texts, state.rendered_lines),
+    )
 
 
 def _negotiated(request: web.Request, body_in: Callable[[Format], bytes]) -> web.Response:
@@ -173,10 +173,10 @@ async def self_metrics(request: web.Request) -> web.Response:
     return _negotiated(request, lambda fmt: fmt.encoder(source))
 
 
-def _probe_timeout(request: web.Request, probe_request: ProbeRequest, offset: float) -> float:
+def _timeout_of(request: web.Request, probe_request: ProbeRequest, offset: float) -> float:
     header = request.headers.get(SCRAPE_TIMEOUT_HEADER)
     try:
-        return probe_budget(header, offset, probe_request.plan.module_timeout)
+        return probe_timeout(header, offset, probe_request.plan.module_timeout)
     except BadTimeoutHeader as error:
         raise ProbeRejected("invalid_timeout_header", str(error), value=header) from None
 
@@ -269,7 +269,7 @@ async def landing(request: web.Request) -> web.Response:
 
 
 async def logs(request: web.Request) -> web.Response:
-    answer = logs_answer(request.query, request.app[STATE].history)
+    answer = logs_response(request.query, request.app[STATE].history)
     if answer.reason is not None:
         refused = ProbeRejected(answer.reason, answer.text, answer.status, value=answer.value)
         return _refuse(request, refused)

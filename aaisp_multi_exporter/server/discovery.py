@@ -72,7 +72,7 @@ class _Listed:
 
 
 @dataclass(frozen=True, slots=True)
-class DiscoveryAnswer:
+class DiscoveryResponse:
     """The HTTP SD JSON, and why each set that never answered is missing from it."""
 
     body: bytes
@@ -96,7 +96,7 @@ class Discovery:
 
     async def discover(
         self, config: Config, auths: Sequence[AuthConfig], module: str | None
-    ) -> DiscoveryAnswer:
+    ) -> DiscoveryResponse:
         results = await asyncio.gather(*(self._for_auth(config, auth) for auth in auths))
         listed = tuple(result for result in results if isinstance(result, _Listed))
         never = {
@@ -107,7 +107,7 @@ class Discovery:
         key = (module, *(id(entry) for entry in listed))
         cached = self._rendered.get(key)
         if cached is not None and all(a is b for a, b in zip(cached[1], listed, strict=True)):
-            return DiscoveryAnswer(cached[0], never)
+            return DiscoveryResponse(cached[0], never)
         groups = [group for entry in listed for group in entry.groups]
         if module is not None:
             groups = [
@@ -118,7 +118,7 @@ class Discovery:
         if len(self._rendered) >= MAX_RENDERED:
             self._rendered.clear()
         self._rendered[key] = (body, listed)
-        return DiscoveryAnswer(body, never)
+        return DiscoveryResponse(body, never)
 
     async def _for_auth(self, config: Config, auth: AuthConfig) -> _Listed | str:
         """The set's lines, its last good list, or why it has never answered."""

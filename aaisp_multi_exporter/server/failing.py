@@ -15,9 +15,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
 
-from aaisp_multi_exporter.probe.run import NOT_FOUND
+from aaisp_multi_exporter.probe.results import FailureKind, ModuleResult
 
 #: Keys tracked at most; the one that failed least recently is dropped first. A 10,000-line
 #: outage keeps the newest 1,000, which is plenty to see its shape.
@@ -27,21 +26,6 @@ DEFAULT_LIMIT = 1000
 MAX_REASON_CHARS = 500
 #: Targets remembered per not-found group; beyond it the oldest are forgotten and counted.
 GROUP_TARGETS = 1000
-
-
-class ModuleOutcome(Protocol):
-    """What a probe tells about one module (``probe.ModuleResult`` fits)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def auth(self) -> str: ...
-    @property
-    def success(self) -> bool: ...
-    @property
-    def reason(self) -> str | None: ...
-    @property
-    def kind(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +95,7 @@ class FailingNow:
         self._forgotten: dict[tuple[str, str], int] = {}
 
     def update(
-        self, target: str, outcomes: Iterable[ModuleOutcome], *, at: float, probe_id: int
+        self, target: str, outcomes: Iterable[ModuleResult], *, at: float, probe_id: int
     ) -> None:
         """Take one finished probe: each failed module enters or stays, each success leaves."""
         for outcome in outcomes:
@@ -136,7 +120,7 @@ class FailingNow:
                 failures=1 if before is None else before.failures + 1,
                 probe_id=probe_id,
             )
-            if outcome.kind == NOT_FOUND:
+            if outcome.failure_kind == FailureKind.NOT_FOUND:
                 group = self._not_found.setdefault(group_key, OrderedDict())
                 group[key] = entry
                 if len(group) > self._group_targets:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from aaisp_multi_exporter.probe.request import QueryLike, echo
-from aaisp_multi_exporter.probe.run import NOT_FOUND
+from aaisp_multi_exporter.probe.results import FailureKind, ModuleResult
 from aaisp_multi_exporter.server import failing
-from aaisp_multi_exporter.server.failing import FailingNow, ModuleOutcome, clip_reason
+from aaisp_multi_exporter.server.failing import FailingNow, clip_reason
 
 DEFAULT_LIMIT = 100
 #: Per entry, so the whole history stays bounded even if one probe logs a great deal.
@@ -31,7 +31,7 @@ MAX_TEXT_CHARS = 64 * 1024
 DebugText = str | Callable[[], str]
 
 
-class ProbeRecord(NamedTuple):
+class HistoryEntry(NamedTuple):
     """One finished probe as it was answered; ``debug_text`` is what ``debug=true`` returned.
 
     A NamedTuple, not a frozen dataclass: one is made per probe, and it is cheaper to build.
@@ -73,9 +73,9 @@ class ProbeRecord(NamedTuple):
         return wanted <= set(self.modules)
 
 
-def _only_not_found(outcomes: Iterable[ModuleOutcome]) -> bool:
-    kinds = {outcome.kind for outcome in outcomes if not outcome.success}
-    return kinds == {NOT_FOUND}
+def _only_not_found(outcomes: Iterable[ModuleResult]) -> bool:
+    kinds = {outcome.failure_kind for outcome in outcomes if not outcome.success}
+    return kinds == {FailureKind.NOT_FOUND}
 
 
 def clip(text: str, limit: int = MAX_TEXT_CHARS) -> str:
@@ -104,10 +104,10 @@ class ProbeHistory:
         self.failing = FailingNow(failing_limit if limit else 0)
         self._clock = clock
         self._next_id = 0
-        self._results: deque[ProbeRecord] = deque()
-        self._failures: deque[ProbeRecord] = deque(maxlen=limit)
+        self._results: deque[HistoryEntry] = deque()
+        self._failures: deque[HistoryEntry] = deque(maxlen=limit)
         #: Older not-found failures: a few show the pattern, more would only crowd.
-        self._not_found: deque[ProbeRecord] = deque(maxlen=max(1, limit // 10) if limit else 0)
+        self._not_found: deque[HistoryEntry] = deque(maxlen=max(1, limit // 10) if limit else 0)
 
     def add(
         self,
@@ -118,11 +118,11 @@ class ProbeHistory:
         success: bool,
         duration: float,
         debug_text: DebugText,
-        outcomes: Iterable[ModuleOutcome] = (),
-    ) -> ProbeRecord:
+        outcomes: Iterable[ModuleResult] = (),
+    ) -> HistoryEntry:
         """``outcomes`` (one per module) give the reasons and feed what is failing now."""
         outcomes = tuple(outcomes)
-        record = ProbeRecord(
+        record = HistoryEntry(
             id=self._next_id,
             time=self._clock(),
             target=target,
@@ -153,18 +153,18 @@ class ProbeHistory:
     def __len__(self) -> int:
         return len(self._results) + len(self._failures) + len(self._not_found)
 
-    def recent(self) -> list[ProbeRecord]:
+    def recent(self) -> list[HistoryEntry]:
         """Newest first; every kept failure is older than every entry of the main list."""
         older = sorted([*self._failures, *self._not_found], key=lambda r: r.id, reverse=True)
         return [*reversed(self._results), *older]
 
-    def by_id(self, probe_id: int) -> ProbeRecord | None:
+    def by_id(self, probe_id: int) -> HistoryEntry | None:
         for record in self.recent():
             if record.id == probe_id:
                 return record
         return None
 
-    def latest(self, target: str, module: str | None = None) -> ProbeRecord | None:
+    def latest(self, target: str, module: str | None = None) -> HistoryEntry | None:
         """The most recent probe of ``target`` (with ``module``, if given)."""
         for record in self.recent():
             if record.matches(target, module):
@@ -176,7 +176,7 @@ class ProbeHistory:
 
 
 @dataclass(frozen=True, slots=True)
-class TextAnswer:
+class TextResponse:
     """``reason`` names why a 400 was given, for the rejected-requests log and list."""
 
     status: int
@@ -197,22 +197,24 @@ class _Refused(Exception):
     pass
 
 
-def logs_answer(query: QueryLike, history: ProbeHistory) -> TextAnswer:
+def logs_response(query: QueryLike, history: ProbeHistory) -> TextResponse:
     """``/logs?id=N`` or ``/logs?target=T[&module=M]``, with blackbox_exporter's 400/404 rules."""
     try:
         probe_id = _single(query, "id")
         target = _single(query, "target")
         module = _single(query, "module")
     except _Refused as refused:
-        return TextAnswer(400, str(refused), reason="invalid_parameter")
+        return TextResponse(400, str(refused), reason="invalid_parameter")
     if probe_id is not None and target is not None:
-        return TextAnswer(400, 'give "id" or "target", not both', reason="invalid_parameter")
+        return TextResponse(400, 'give "id" or "target", not both', reason="invalid_parameter")
     if module is not None and target is None:
-        return TextAnswer(
+        return TextResponse(
             400, 'parameter "module" needs "target"', reason="invalid_parameter", value=module
         )
     if probe_id is None and target is None:
-        return TextAnswer(400, 'parameter "id" or "target" is required', reason="missing_parameter")
+        return TextResponse(
+            400, 'parameter "id" or "target" is required', reason="missing_parameter"
+        )
     kept = (
         f"the history keeps the last {history.limit} probes and up to {history.limit} "
         "older failures"
@@ -221,7 +223,7 @@ def logs_answer(query: QueryLike, history: ProbeHistory) -> TextAnswer:
         # Ids count up from 0 and fit 64 bits; a longer string is not one (and converting
         # thousands of digits is refused by Python).
         if not probe_id.isascii() or not probe_id.isdigit() or len(probe_id) > 19:
-            return TextAnswer(
+            return TextResponse(
                 400,
                 f"invalid id {echo(probe_id)}: want a probe number",
                 reason="invalid_id",
@@ -229,10 +231,10 @@ def logs_answer(query: QueryLike, history: ProbeHistory) -> TextAnswer:
             )
         record = history.by_id(int(probe_id))
         if record is None:
-            return TextAnswer(404, f"no probe with id {int(probe_id)}; {kept}")
-        return TextAnswer(200, record.debug_text)
+            return TextResponse(404, f"no probe with id {int(probe_id)}; {kept}")
+        return TextResponse(200, record.debug_text)
     found = history.latest(target or "", module)
     if found is None:
         which = f" with module {echo(module)}" if module else ""
-        return TextAnswer(404, f"no probe of target {echo(target or '')}{which}; {kept}")
-    return TextAnswer(200, found.debug_text)
+        return TextResponse(404, f"no probe of target {echo(target or '')}{which}; {kept}")
+    return TextResponse(200, found.debug_text)

@@ -16,7 +16,7 @@ from html import escape
 from aaisp_multi_exporter import __version__
 from aaisp_multi_exporter.config import Config
 from aaisp_multi_exporter.server.failing import Failing, NotFound
-from aaisp_multi_exporter.server.history import ProbeRecord
+from aaisp_multi_exporter.server.history import HistoryEntry
 from aaisp_multi_exporter.server.rejections import Rejection
 
 #: ``params.TARGET_PATTERN`` for the browser, so it can say what is wrong before sending;
@@ -311,7 +311,7 @@ def _rejected(rejections: Sequence[Rejection], now: float) -> str:
     )
 
 
-def _reason_text(record: ProbeRecord) -> str:
+def _reason_text(record: HistoryEntry) -> str:
     """One line per module; the module is named only when the probe had several."""
     several = len(record.modules) > 1
     return "<br>".join(
@@ -319,7 +319,7 @@ def _reason_text(record: ProbeRecord) -> str:
     )
 
 
-def _probe_row(record: ProbeRecord, with_reason: bool) -> list[Cell]:
+def _probe_row(record: HistoryEntry, with_reason: bool) -> list[Cell]:
     reason: list[Cell] = [(_reason_text(record), "text")] if with_reason else []
     return [
         (escape(_when(record.time)), "label"),
@@ -332,7 +332,7 @@ def _probe_row(record: ProbeRecord, with_reason: bool) -> list[Cell]:
     ]
 
 
-def _probe_table(title: str, records: Sequence[ProbeRecord], empty: str) -> str:
+def _probe_table(title: str, records: Sequence[HistoryEntry], empty: str) -> str:
     """The newest rows, and the rest folded away: they matter less the older they are.
 
     A table with reasons becomes cards on a phone, where the reason would otherwise sit in a
@@ -357,7 +357,7 @@ def _probe_table(title: str, records: Sequence[ProbeRecord], empty: str) -> str:
     return html
 
 
-def _recent(records: Sequence[ProbeRecord], limit: int) -> str:
+def _recent(records: Sequence[HistoryEntry], limit: int) -> str:
     if not limit:
         return (
             _heading("Recent probes")
@@ -375,7 +375,7 @@ def _recent(records: Sequence[ProbeRecord], limit: int) -> str:
 
 def render_landing(
     config: Config | None,
-    records: Sequence[ProbeRecord],
+    records: Sequence[HistoryEntry],
     *,
     history_limit: int,
     failing: Sequence[Failing] = (),

@@ -58,7 +58,7 @@ class RecentRejections:
         self._throttle = LogThrottle(log_interval, clock=throttle_clock)
         self._seen: OrderedDict[tuple[str, str, str], Rejection] = OrderedDict()
 
-    def record(
+    def add(
         self, path: str, reason: str, message: str, *, value: str | None, status: int = 400
     ) -> None:
         """``message`` is the answer's text; ``value`` is what the caller sent, if one."""

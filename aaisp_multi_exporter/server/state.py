@@ -14,7 +14,7 @@ from aaisp_multi_exporter.chaos.client import ChaosClient
 from aaisp_multi_exporter.chaos.snapshots import SnapshotStore
 from aaisp_multi_exporter.config import Config, ConfigError
 from aaisp_multi_exporter.obs.metrics import ExporterMetrics
-from aaisp_multi_exporter.probe.metrics import OutcomeTexts
+from aaisp_multi_exporter.probe.metrics import RenderedLines, SummaryTexts
 from aaisp_multi_exporter.probe.request import QueryParser
 from aaisp_multi_exporter.probe.run import ProbeServices
 from aaisp_multi_exporter.server.discovery import Discovery
@@ -50,7 +50,8 @@ class ExporterState:
     started: float = field(default_factory=time.monotonic)
     history: ProbeHistory = field(default_factory=ProbeHistory)
     rejections: RecentRejections = field(default_factory=RecentRejections)
-    outcome_texts: OutcomeTexts = field(default_factory=OutcomeTexts)
+    summary_texts: SummaryTexts = field(default_factory=SummaryTexts)
+    rendered_lines: RenderedLines = field(default_factory=RenderedLines)
 
     @property
     def metrics(self) -> ExporterMetrics:

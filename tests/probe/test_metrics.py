@@ -8,7 +8,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from aaisp_multi_exporter.chaos.commands import INFO, QUOTA, Command
 from aaisp_multi_exporter.chaos.replies import LineRecord
 from aaisp_multi_exporter.probe.metrics import line_families, timing_families
-from aaisp_multi_exporter.probe.run import CommandResult, ModuleResult, ProbeResult
+from aaisp_multi_exporter.probe.results import CommandResult, ModuleResult, ProbeResult
 
 
 def flatten(families: list[Metric]) -> dict[str, float]:

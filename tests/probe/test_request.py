@@ -137,7 +137,7 @@ def test_query_parser_memory_is_bounded_in_bytes() -> None:
     """Issue 16: keyed by the raw query, which may carry 8 KB of unknown parameters; a long
     query is parsed but never kept, and the kept ones stay under a byte budget."""
     parser = QueryParser(
-        parse_config(config_text("http://127.0.0.1:1"), source="test.toml"), known_budget=1000
+        parse_config(config_text("http://127.0.0.1:1"), source="test.toml"), known_chars_limit=1000
     )
     padding = "&x=" + "y" * 8000
     long_raw = "target=10001&module=line" + padding

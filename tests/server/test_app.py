@@ -8,7 +8,7 @@ import gzip
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from aaisp_multi_exporter.server.history import ProbeRecord
+from aaisp_multi_exporter.server.history import HistoryEntry
 from aaisp_multi_exporter.simulator import Fault, Simulator
 from tests.conftest import Exporter, ExporterFactory, samples
 
@@ -138,7 +138,7 @@ async def test_an_internal_error_is_logged_once_per_interval(
     """An exporter bug is a 500 for that request, never a traceback per request (SPEC 3)."""
     history = exporter.state.history
 
-    def broken() -> list[ProbeRecord]:
+    def broken() -> list[HistoryEntry]:
         raise RuntimeError("a bug")
 
     history.recent = broken  # type: ignore[method-assign]

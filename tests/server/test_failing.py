@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aaisp_multi_exporter.probe.run import NOT_FOUND, ModuleResult
+from aaisp_multi_exporter.probe.results import FailureKind, ModuleResult
 from aaisp_multi_exporter.server.failing import (
     MAX_REASON_CHARS,
     FailingKey,
@@ -20,8 +20,12 @@ def outcome(spec: str) -> ModuleResult:
     if spec[-1] == "+":
         return ModuleResult(module, auth, True)
     if spec[-1] == "?":
-        return ModuleResult(module, auth, False, reason="not found", kind=NOT_FOUND)
-    return ModuleResult(module, auth, False, reason=f"{module} broke", kind="api_error")
+        return ModuleResult(
+            module, auth, False, reason="not found", failure_kind=FailureKind.NOT_FOUND
+        )
+    return ModuleResult(
+        module, auth, False, reason=f"{module} broke", failure_kind=FailureKind.API_ERROR
+    )
 
 
 def run(probes: list[tuple[str, str]], limit: int = 10, group_targets: int = 3) -> FailingNow:

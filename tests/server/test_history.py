@@ -7,8 +7,8 @@ import itertools
 import pytest
 
 from aaisp_multi_exporter.cli import build_parser
-from aaisp_multi_exporter.probe.run import NOT_FOUND, ModuleResult
-from aaisp_multi_exporter.server.history import MAX_TEXT_CHARS, ProbeHistory, ProbeRecord
+from aaisp_multi_exporter.probe.results import FailureKind, ModuleResult
+from aaisp_multi_exporter.server.history import MAX_TEXT_CHARS, HistoryEntry, ProbeHistory
 
 
 def fill(history: ProbeHistory, outcomes: str, target: str = "t", module: str = "line") -> None:
@@ -24,7 +24,7 @@ def fill(history: ProbeHistory, outcomes: str, target: str = "t", module: str = 
         )
 
 
-def ids(records: list[ProbeRecord]) -> list[int]:
+def ids(records: list[HistoryEntry]) -> list[int]:
     return [record.id for record in records]
 
 
@@ -84,7 +84,7 @@ def test_record_fields_and_clock() -> None:
         duration=1.5,
         debug_text="the text",
     )
-    assert record == ProbeRecord(
+    assert record == HistoryEntry(
         id=0,
         time=1_700_000_000.5,
         target="10001",
@@ -251,7 +251,11 @@ def test_a_flood_of_not_found_failures_keeps_the_real_ones() -> None:
         success=False,
         duration=1.0,
         debug_text="the real one",
-        outcomes=[ModuleResult("line", "home", False, reason="CHAOS error", kind="api_error")],
+        outcomes=[
+            ModuleResult(
+                "line", "home", False, reason="CHAOS error", failure_kind=FailureKind.API_ERROR
+            )
+        ],
     )
     for number in range(1000):
         history.add(
@@ -261,7 +265,11 @@ def test_a_flood_of_not_found_failures_keeps_the_real_ones() -> None:
             success=False,
             duration=1.0,
             debug_text="",
-            outcomes=[ModuleResult("line", "home", False, reason="not found", kind=NOT_FOUND)],
+            outcomes=[
+                ModuleResult(
+                    "line", "home", False, reason="not found", failure_kind=FailureKind.NOT_FOUND
+                )
+            ],
         )
     kept = history.recent()
     assert len(kept) == 10 + 1 + 1  # the last 10, the real failure, one older not-found

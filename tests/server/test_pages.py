@@ -12,7 +12,7 @@ import pytest
 from aaisp_multi_exporter.config import parse_config
 from aaisp_multi_exporter.obs.logs import LogfmtFormatter, record_fields
 from aaisp_multi_exporter.probe.request import TARGET_PATTERN
-from aaisp_multi_exporter.probe.run import ModuleResult
+from aaisp_multi_exporter.probe.results import ModuleResult
 from aaisp_multi_exporter.server.history import ProbeHistory
 from aaisp_multi_exporter.server.pages import (
     FAILING_SHOWN,
@@ -505,7 +505,7 @@ def hostile_state() -> tuple[ProbeHistory, RecentRejections]:
         ],
     )
     rejections = RecentRejections()
-    rejections.record("/probe", "<r>", 'invalid target "<svg onload=alert(3)>"', value=None)
+    rejections.add("/probe", "<r>", 'invalid target "<svg onload=alert(3)>"', value=None)
     return history, rejections
 
 

@@ -49,18 +49,18 @@ def test_keeps_distinct_rejections_most_recent_first(
     rejections, clock = store(limit=3)
     for message in requests:
         clock.now += 1
-        rejections.record("/probe", "unknown_auth", message, value=None)
+        rejections.add("/probe", "unknown_auth", message, value=None)
     assert [(seen.message, seen.count) for seen in rejections.recent()] == expected
     assert len(rejections) == len(expected)
 
 
 def test_times_status_and_keys() -> None:
     rejections, clock = store()
-    rejections.record("/probe", "unknown_auth", "m", value="x")
+    rejections.add("/probe", "unknown_auth", "m", value="x")
     clock.now = 1_005.0
-    rejections.record("/probe", "unknown_auth", "m", value="x")
-    rejections.record("/discover", "unknown_auth", "m", value="x")
-    rejections.record("/probe", "too_many_requests", "busy", value=None, status=503)
+    rejections.add("/probe", "unknown_auth", "m", value="x")
+    rejections.add("/discover", "unknown_auth", "m", value="x")
+    rejections.add("/probe", "too_many_requests", "busy", value=None, status=503)
     busy, discover, probe = rejections.recent()
     assert (probe.path, probe.first_seen, probe.last_seen, probe.count) == ("/probe", 1000, 1005, 2)
     assert (discover.path, discover.count) == ("/discover", 1)
@@ -73,12 +73,12 @@ def test_logs_one_line_per_path_and_reason_per_interval(
     caplog.set_level(logging.WARNING)
     rejections, clock = store()
     for _ in range(3):
-        rejections.record("/probe", "unknown_auth", 'unknown auth "a"', value="a")
-    rejections.record("/probe", "unknown_auth", 'unknown auth "b"', value="b")
-    rejections.record("/probe", "unknown_module", 'unknown module "m"', value="m")
-    rejections.record("/discover", "unknown_auth", 'unknown auth "a"', value="a")
+        rejections.add("/probe", "unknown_auth", 'unknown auth "a"', value="a")
+    rejections.add("/probe", "unknown_auth", 'unknown auth "b"', value="b")
+    rejections.add("/probe", "unknown_module", 'unknown module "m"', value="m")
+    rejections.add("/discover", "unknown_auth", 'unknown auth "a"', value="a")
     clock.now += 9.9
-    rejections.record("/probe", "unknown_auth", 'unknown auth "c"', value="c")
+    rejections.add("/probe", "unknown_auth", 'unknown auth "c"', value="c")
     assert [(line["path"], line["reason"], line["value"]) for line in warnings(caplog)] == [
         ("/probe", "unknown_auth", '"a"'),
         ("/probe", "unknown_module", '"m"'),
@@ -86,7 +86,7 @@ def test_logs_one_line_per_path_and_reason_per_interval(
     ]
     caplog.clear()
     clock.now += 0.1
-    rejections.record("/probe", "unknown_auth", 'unknown auth "d"', value="d")
+    rejections.add("/probe", "unknown_auth", 'unknown auth "d"', value="d")
     (line,) = warnings(caplog)
     # Four held back since the first line: a, a, b and c.
     assert (line["value"], line["suppressed"], line["error"]) == ('"d"', 4, 'unknown auth "d"')
@@ -96,9 +96,7 @@ def test_logs_one_line_per_path_and_reason_per_interval(
 def test_log_line_as_an_operator_reads_it(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
     rejections, _ = store()
-    rejections.record(
-        "/probe", "unknown_auth", 'unknown auth "default"; known: demo', value="default"
-    )
+    rejections.add("/probe", "unknown_auth", 'unknown auth "default"; known: demo', value="default")
     (record,) = caplog.records
     line = LogfmtFormatter().format(record)
     assert line.endswith(
@@ -123,7 +121,7 @@ def test_value_is_echoed_short_and_escaped(
 ) -> None:
     caplog.set_level(logging.WARNING)
     rejections, _ = store()
-    rejections.record("/probe", "invalid_target", "invalid target", value=value)
+    rejections.add("/probe", "invalid_target", "invalid target", value=value)
     (line,) = warnings(caplog)
     assert line["value"] == logged
 
@@ -131,7 +129,7 @@ def test_value_is_echoed_short_and_escaped(
 def test_no_value_no_value_field(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
     rejections, _ = store()
-    rejections.record("/probe", "missing_target", 'parameter "target" is required', value=None)
+    rejections.add("/probe", "missing_target", 'parameter "target" is required', value=None)
     (line,) = warnings(caplog)
     assert "value" not in line
     assert line["reason"] == "missing_target"

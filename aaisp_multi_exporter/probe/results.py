@@ -1,0 +1,92 @@
+"""What a probe found, per command, module and probe: the probe layer's results.
+
+``probe.run`` makes them; ``probe.metrics`` turns them into series, ``probe.log`` into the
+probe's log, and the server keeps them in its history. A CHAOS or line failure is a result
+too, with its kind (``FailureKind``). They are NamedTuples: immutable, and cheaper to build
+than frozen dataclasses, which counts for the several a cached probe makes.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import NamedTuple
+
+from aaisp_multi_exporter.chaos.commands import Command
+from aaisp_multi_exporter.chaos.errors import Outcome
+from aaisp_multi_exporter.chaos.replies import LineRecord, Reply
+
+
+class FailureKind(StrEnum):
+    """Why a command or module failed: how its CHAOS request ended (``Outcome``), or the
+    probe's own reasons. De-duplicated failure logs and the landing page group by it."""
+
+    AUTH_ERROR = Outcome.AUTH_ERROR.value
+    API_ERROR = Outcome.API_ERROR.value
+    HTTP_ERROR = Outcome.HTTP_ERROR.value
+    INVALID_RESPONSE = Outcome.INVALID_RESPONSE.value
+    TIMEOUT = Outcome.TIMEOUT.value
+    TRANSPORT_ERROR = Outcome.TRANSPORT_ERROR.value
+    #: The probe's deadline came before CHAOS answered.
+    DEADLINE = "deadline"
+    #: CHAOS answered, and no answer lists the target.
+    NOT_FOUND = "not_found"
+
+
+class SnapshotUse(NamedTuple):
+    """The snapshot a command's result was made from, for the probe's log."""
+
+    lookup: str  # how the store served it (``chaos.snapshots.Lookup``)
+    age: float
+    listed: int  # lines its reply lists (0 for a failure)
+
+
+class CommandResult(NamedTuple):
+    """One command's part of a module: the line's record, or why there is none."""
+
+    command: Command
+    record: LineRecord | None = None
+    age: float | None = None  # of the reply used; None when the command failed
+    failure: str | None = None
+    failure_kind: FailureKind | None = None
+    #: None when the deadline came first.
+    used: SnapshotUse | None = None
+    #: The reply used: its notes (odd entries, an empty error) go in the probe's log, and the
+    #: line's rendered series are kept per reply.
+    reply: Reply | None = None
+
+
+class ModuleResult(NamedTuple):
+    name: str
+    auth: str
+    success: bool
+    results: tuple[CommandResult, ...] = ()
+    reason: str | None = None
+    failure_kind: FailureKind | None = None
+
+    @property
+    def data_age(self) -> float | None:
+        """Age of the oldest reply the module used."""
+        oldest = None
+        for result in self.results:
+            if result.age is not None and (oldest is None or result.age > oldest):
+                oldest = result.age
+        return oldest
+
+
+class ProbeResult(NamedTuple):
+    target: str
+    success: bool
+    duration: float
+    timeout: float
+    modules: tuple[ModuleResult, ...]
+    #: The line's record from each command, once per command whichever module brought it,
+    #: in the command table's order.
+    records: tuple[CommandResult, ...] = ()
+
+    @property
+    def module_successes(self) -> tuple[tuple[str, bool], ...]:
+        return tuple((module.name, module.success) for module in self.modules)
+
+    @property
+    def reasons(self) -> list[str]:
+        return [f"{m.name}: {m.reason}" for m in self.modules if m.reason]
