@@ -10,7 +10,7 @@ import asyncio
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
 from tenacity import (
@@ -29,8 +29,6 @@ from aaisp_multi_exporter.chaos.replies import Reply, load_json, parse_reply, re
 
 if TYPE_CHECKING:
     from aaisp_multi_exporter.config import AuthConfig
-    from aaisp_multi_exporter.obs.metrics import ExporterMetrics
-    from aaisp_multi_exporter.probe.log import ProbeLog
 
 USER_AGENT = f"aaisp-multi-exporter/{__version__}"
 
@@ -73,6 +71,20 @@ class _WaitHonouringRetryAfter(wait_base):
         return backoff
 
 
+class CallLog(Protocol):
+    """Where the client tells how a call went (the probe's own log, for ``debug=true``)."""
+
+    def debug(self, message: str, **fields: object) -> None: ...
+
+
+class CallMetrics(Protocol):
+    """What the client counts: every attempt, by command and outcome, and each retry."""
+
+    def chaos_request_done(self, command: str, outcome: str, seconds: float) -> None: ...
+
+    def chaos_retried(self, command: str) -> None: ...
+
+
 def _is_retryable(error: BaseException) -> bool:
     return isinstance(error, ChaosError) and error.retryable
 
@@ -84,7 +96,7 @@ class ChaosClient:
     with ``close``, so nothing is left unclosed whichever way the process ends.
     """
 
-    def __init__(self, metrics: ExporterMetrics) -> None:
+    def __init__(self, metrics: CallMetrics) -> None:
         self._metrics = metrics
         self._limits: dict[tuple[str, int], asyncio.Semaphore] = {}
         self._open: aiohttp.ClientSession | None = None
@@ -121,7 +133,7 @@ class ChaosClient:
         service: str | None,
         retries: int,
         deadline: float,
-        log: ProbeLog,
+        log: CallLog,
     ) -> Reply:
         """Call ``command`` with retries; raise ChaosError/ChaosError on failure.
 
@@ -146,7 +158,7 @@ class ChaosClient:
             with attempt:
                 attempts += 1
                 if attempts > 1:
-                    self._metrics.chaos_retries.labels(command).inc()
+                    self._metrics.chaos_retried(command)
                     log.debug("retrying CHAOS request", command=command, attempt=attempts)
                 return await self._attempt(url, command, auth, form, deadline, log)
         raise AssertionError("tenacity ended without an outcome")  # pragma: no cover
@@ -158,7 +170,7 @@ class ChaosClient:
         auth: AuthConfig,
         form: Mapping[str, str],
         deadline: float,
-        log: ProbeLog,
+        log: CallLog,
     ) -> Reply:
         started = time.perf_counter()
         outcome = Outcome.OK
@@ -188,8 +200,7 @@ class ChaosClient:
             outcome = Outcome.TIMEOUT  # stopped by a reload or shutdown: no answer was had
             raise
         finally:
-            self._metrics.chaos_requests.labels(command, outcome.value).inc()
-            self._metrics.chaos_duration.labels(command).observe(time.perf_counter() - started)
+            self._metrics.chaos_request_done(command, outcome.value, time.perf_counter() - started)
 
     async def _post(self, url: str, command: str, form: Mapping[str, str]) -> Reply:
         """One POST; the body is read whatever the status, because CHAOS may send its

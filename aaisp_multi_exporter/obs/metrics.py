@@ -1,4 +1,8 @@
-"""The exporter's own metrics for ``/metrics``: fixed cardinality, never a target label."""
+"""The exporter's own metrics for ``/metrics``: fixed cardinality, never a target label.
+
+A leaf any layer may use: the label values it pre-creates (CHAOS outcomes, commands,
+modules) are handed in by whoever knows them, so nothing here imports another layer.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +23,6 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.registry import Collector
 
 from aaisp_multi_exporter import __version__
-from aaisp_multi_exporter.chaos.errors import Outcome
-from aaisp_multi_exporter.config import KNOWN_COMMANDS
 
 #: Why a probe request was turned away before it ran (the ``reason`` label).
 REJECT_REASONS = (
@@ -67,11 +69,13 @@ class LoopCounter(Collector):
 class ExporterMetrics:
     """One registry per exporter instance, so tests can run several side by side."""
 
-    def __init__(self) -> None:
+    def __init__(self, chaos_outcomes: Sequence[str] = ()) -> None:
         # `_created` series double the size of /metrics for a timestamp nobody graphs; the
         # switch is process-wide in prometheus_client, and no registry here wants them.
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self._modules: set[str] = set()
+        self._commands: set[str] = set()
+        self._chaos_outcomes = tuple(chaos_outcomes)
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
@@ -137,11 +141,30 @@ class ExporterMetrics:
         for reason in REJECT_REASONS:
             self.rejected.labels(reason)
         self.snapshot_lookups.counts.update(((result,), 0.0) for result in LOOKUP_RESULTS)
-        for command in sorted(KNOWN_COMMANDS):
+
+    def init_commands(self, commands: Iterable[str]) -> None:
+        """Follow the configuration: pre-create every command's series (each outcome at 0),
+        and drop those of commands a reload removed."""
+        wanted = set(commands)
+        for command in self._commands - wanted:
+            self.chaos_retries.remove(command)
+            self.chaos_duration.remove(command)
+            for outcome in self._chaos_outcomes:
+                self.chaos_requests.remove(command, outcome)
+        for command in sorted(wanted - self._commands):
             self.chaos_retries.labels(command)
             self.chaos_duration.labels(command)
-            for outcome in Outcome:
-                self.chaos_requests.labels(command, outcome.value)
+            for outcome in self._chaos_outcomes:
+                self.chaos_requests.labels(command, outcome)
+        self._commands = wanted
+
+    def chaos_request_done(self, command: str, outcome: str, seconds: float) -> None:
+        """One CHAOS request attempt ended (the CHAOS client's ``CallMetrics``)."""
+        self.chaos_requests.labels(command, outcome).inc()
+        self.chaos_duration.labels(command).observe(seconds)
+
+    def chaos_retried(self, command: str) -> None:
+        self.chaos_retries.labels(command).inc()
 
     def init_modules(self, modules: Iterable[str]) -> None:
         """Follow the configuration: pre-create the series of every module, so one that never

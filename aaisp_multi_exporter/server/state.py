@@ -11,8 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aaisp_multi_exporter.chaos.client import ChaosClient
+from aaisp_multi_exporter.chaos.errors import Outcome
 from aaisp_multi_exporter.chaos.snapshots import SnapshotStore
-from aaisp_multi_exporter.config import Config, ConfigError
+from aaisp_multi_exporter.config import KNOWN_COMMANDS, Config, ConfigError
 from aaisp_multi_exporter.obs.metrics import ExporterMetrics
 from aaisp_multi_exporter.probe.metrics import RenderedLines, SummaryTexts
 from aaisp_multi_exporter.probe.request import QueryParser
@@ -71,6 +72,7 @@ class ExporterState:
         self.metrics.reload_successful.set(1)
         self.metrics.reload_timestamp.set(self.last_reload.at)
         self.metrics.init_modules(config.modules)
+        self.metrics.init_commands(KNOWN_COMMANDS)
         self.discovery.forget_missing(config)
         self.services.store.retain(
             (name, auth.secret_fingerprint()) for name, auth in config.auths.items()
@@ -91,7 +93,7 @@ def build_state(
     The CHAOS client's session is opened by the app (``create_app``), not here, so a state
     whose configuration fails to load has nothing to close.
     """
-    metrics = ExporterMetrics()
+    metrics = ExporterMetrics(chaos_outcomes=[outcome.value for outcome in Outcome])
     if store is None:
         store = SnapshotStore()
     services = ProbeServices(client=ChaosClient(metrics), store=store, metrics=metrics)

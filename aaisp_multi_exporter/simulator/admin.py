@@ -7,21 +7,35 @@ and ``DELETE /_sim/faults``. They are not CHAOS requests, so they are never coun
 
 from __future__ import annotations
 
+import collections
 import json
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from aiohttp import web
 
 from .faults import fault_from_json, fault_to_json
+from .model import Fault
 
-if TYPE_CHECKING:
-    from .server import Simulator
+
+class Administered(Protocol):
+    """What the endpoints read and change of a simulator (``server.Simulator``)."""
+
+    @property
+    def calls(self) -> collections.Counter[tuple[str, str, str]]: ...
+    @property
+    def total_calls(self) -> int: ...
+    @property
+    def faults(self) -> list[Fault]: ...
+    def reset_calls(self) -> None: ...
+    def add_fault(self, fault: Fault) -> None: ...
+    def clear_faults(self) -> None: ...
+
 
 #: The path prefix of the admin endpoints; CHAOS has no subsystem of that name.
 ADMIN = "_sim"
 
 
-def admin_routes(sim: Simulator) -> list[web.RouteDef]:
+def admin_routes(sim: Administered) -> list[web.RouteDef]:
     """The admin endpoints of ``sim``, for every method each serves."""
 
     async def stats(request: web.Request) -> web.Response:

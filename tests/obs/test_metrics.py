@@ -94,3 +94,28 @@ def test_lookup_counts_read_as_a_counter(results: list[str]) -> None:
         counter.labels(result).inc(results.count(result))
     want = generate_latest(registry).decode().splitlines()
     assert exposed(metrics, "aaisp_exporter_snapshot_lookups_total") == want
+
+
+def test_a_reload_drops_a_removed_commands_series_and_keeps_the_others() -> None:
+    metrics = ExporterMetrics(chaos_outcomes=["ok", "timeout"])
+    metrics.init_commands(["broadband/info", "telephony/info"])
+    metrics.chaos_request_done("broadband/info", "ok", 0.2)
+    metrics.chaos_retried("telephony/info")
+    assert exposed(metrics, "aaisp_exporter_chaos_requests_total") == [
+        "# HELP aaisp_exporter_chaos_requests_total HTTP requests sent to CHAOS (every attempt), "
+        "by command and outcome.",
+        "# TYPE aaisp_exporter_chaos_requests_total counter",
+        'aaisp_exporter_chaos_requests_total{command="broadband/info",outcome="ok"} 1.0',
+        'aaisp_exporter_chaos_requests_total{command="broadband/info",outcome="timeout"} 0.0',
+        'aaisp_exporter_chaos_requests_total{command="telephony/info",outcome="ok"} 0.0',
+        'aaisp_exporter_chaos_requests_total{command="telephony/info",outcome="timeout"} 0.0',
+    ]
+    metrics.init_commands(["broadband/info"])
+    for family in (
+        "aaisp_exporter_chaos_requests_total",
+        "aaisp_exporter_chaos_retries_total",
+        "aaisp_exporter_chaos_request_duration_seconds_count",
+    ):
+        lines = exposed(metrics, family)
+        assert any('command="broadband/info"' in line for line in lines), family
+        assert not any("telephony" in line for line in lines), family
