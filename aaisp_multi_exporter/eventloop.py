@@ -1,9 +1,9 @@
 """The process's event loop: uvloop where it is installed, else asyncio's own.
 
-uvloop is a well-kept libuv loop that aiohttp supports; it roughly halves the loop's own cost
-per request (socket writes, callbacks, timers), which is most of what a cached probe costs
-beside rendering. Where it cannot install (another platform or interpreter), the standard
-loop runs the same code; ``AAISP_EXPORTER_EVENT_LOOP=asyncio`` chooses it explicitly.
+uvloop is a well-kept libuv loop that aiohttp supports, cheaper per request than asyncio's
+own (socket writes, callbacks, timers). Where it cannot install (another platform or
+interpreter), the standard loop runs the same code; ``AAISP_EXPORTER_EVENT_LOOP=asyncio``
+chooses it explicitly.
 """
 
 from __future__ import annotations

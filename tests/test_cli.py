@@ -92,7 +92,7 @@ def test_bad_config_at_start_exits_1_without_traceback() -> None:
 
 
 def test_connection_defaults_are_the_products() -> None:
-    """SPEC 8: 512 connections, 10 s for a request head, 60 s idle keep-alive."""
+    """README, "Command line": 512 connections, 10 s for a request head, 60 s idle keep-alive."""
     args = build_parser().parse_args([])
     assert (args.max_connections, args.read_header_timeout, args.idle_timeout) == (512, 10, 60)
 

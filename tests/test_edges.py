@@ -160,7 +160,7 @@ async def test_hostile_replies_never_break_a_page(
     assert hostile.shown in debug, debug
     for path in (f"/logs?target={LINE}", "/logs?id=0", "/", "/discover"):
         await get_ok(exporter, path)
-    # A set that never answered discovery is a 503 naming the reason (SPEC 7).
+    # A set that never answered discovery is a 503 naming the reason (README, "Endpoints").
     await get_ok(exporter, "/discover?auth=home", (200,) if hostile.success else (503,))
     assert SENTINEL not in debug
     # The fault goes, the history stays: nothing it left behind breaks a page later.
@@ -242,7 +242,7 @@ cache_seconds = 0
 async def test_each_module_gets_data_within_its_own_cache_seconds(
     make_exporter: ExporterFactory, simulator: Simulator
 ) -> None:
-    """SPEC 4 (R3): three modules over one command and credential set."""
+    """Three modules over one command and credential set (docs/design.md, "Snapshots")."""
     exporter = await make_exporter(FRESHNESS.format(url=simulator.url, password=SENTINEL))
 
     async def probe(module: str) -> float:
@@ -293,7 +293,8 @@ async def test_a_flood_of_unknown_targets_leaves_a_real_failure_in_sight(
     failing_now = page.split("<h2>Failing now")[1].split("<h2>")[0]
     rows = failing_now.split("<tr>")[2:]  # after the header row
     assert len(rows) == 2, failing_now  # most recently failed first: the flood's row
-    assert "at least 1200 targets" in rows[0]
+    assert '"Target" class="key">1000+ targets</td>' in rows[0]
+    assert '"Failures" class="label num">1200</td>' in rows[0]
     assert "latest: 91199, 91198, 91197, 91196, 91195" in rows[0]
     assert f'<td data-label="Target" class="key">{LINE}</td>' in rows[1]
     assert "CHAOS error: &quot;Bad service&quot;" in rows[1]

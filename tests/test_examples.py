@@ -38,13 +38,13 @@ RULE_TESTS = EXAMPLES / "rules-tests"
 DASHBOARD = EXAMPLES / "grafana" / "aaisp-dashboard.json"
 K8S = EXAMPLES / "kubernetes"
 PROMTOOL_HINT = "apt-get install prometheus"
-#: SPEC section 3: a target is 1 to 64 of these characters.
+#: A target is 1 to 64 of these characters (README, "/probe parameters").
 TARGET_RE = re.compile(r"[A-Za-z0-9+._@-]{1,64}")
-#: The default of --timeout-offset (SPEC section 8).
+#: The default of --timeout-offset (README, "Command line").
 TIMEOUT_OFFSET = 0.5
 #: Prometheus writes these itself for every scrape; every other name must come from the exporter.
 PROMETHEUS_OWN = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
-#: Environment the shipped credential set reads (SPEC section 6).
+#: Environment the shipped credential set reads (README, "Configuration").
 SHIPPED_ENV = {
     "AAISP_EXPORTER_AUTH__CONTROL_LOGIN": "ab12@a",
     "AAISP_EXPORTER_AUTH__CONTROL_PASSWORD": "not-a-real-password",
@@ -370,7 +370,7 @@ async def test_exporter_output_passes_promtool_check_metrics(exporter: Exporter,
         stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await process.communicate(text.encode())
-    # No exemption: line rates are in bytes per second, Prometheus' base unit (SPEC 4).
+    # No exemption: line rates are in bytes per second, Prometheus' base unit (README, "Metrics").
     assert lint_problems(out.decode()) == set(), out.decode()
     assert process.returncode == 0, out.decode()
 

@@ -185,7 +185,7 @@ def test_raw_query_bytes_never_yield_a_500(live: Live, raw: str) -> None:
 
 
 #: Any code point, lone surrogates included (hypothesis leaves them out by default): JSON
-#: escapes them, and a reply may carry them (SPEC 4, R3).
+#: escapes them, and a reply may carry them (docs/design.md, "Text from CHAOS").
 any_text = st.text(st.characters(exclude_categories=()), max_size=20)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | any_text,
@@ -286,7 +286,7 @@ media_ranges = st.lists(
 def test_no_accept_header_yields_a_500(
     live: Live, path: str, accept: str, accept_encoding: str
 ) -> None:
-    """SPEC 3 (R3): negotiation never fails, and the Content-Type is one of the exporter's
+    """Negotiation never fails, and the Content-Type is one of the exporter's
     fixed strings, never text from the request."""
     status, content_type = live.head(path, {"Accept": accept, "Accept-Encoding": accept_encoding})
     assert status == 200

@@ -263,7 +263,7 @@ _TITLE = re.compile(r"\s*(?:(.*\S)\s+)?(\S+)\s*")
 def _service_titles(option: Mapping[object, object]) -> list[tuple[str, str]]:
     """(postcode, login) of each line's choice in the ``service`` option of ``options``.
 
-    CHAOS titles those choices ``"<postcode> <login>"`` (chaos-api.md section 4): the last
+    CHAOS titles those choices ``"<postcode> <login>"`` (docs/chaos-api.md section 4): the last
     word is the login, the rest the postcode, whatever either looks like. The empty-valued
     "Select service" choice is no line. Anything else gives nothing.
     """

@@ -2,7 +2,7 @@
 parsed, and the metric families it owns. Adding a field or a metric is one entry here.
 
 Each metric has exactly one owner. ``broadband/info`` also carries the quota fields
-(chaos-api.md section 5), but only ``broadband/quota`` exports them, so a line scraped by both
+(docs/chaos-api.md section 5), but only ``broadband/quota`` exports them, so a line scraped by both
 tiers has each series once.
 """
 
@@ -19,7 +19,7 @@ from aaisp_multi_exporter.chaos.text import clean_text
 UK = ZoneInfo("Europe/London")
 PREFIX = "aaisp_broadband"
 
-#: Beyond this a number is not a sane counter or rate (SPEC 4): left out, never exported.
+#: Beyond this a number is not a sane counter or rate: left out, never exported.
 LIMIT = 2**63
 #: Longer digit strings are refused before conversion: they cannot be below LIMIT, and
 #: converting thousands of digits is slow (and refused by Python past 4,300).

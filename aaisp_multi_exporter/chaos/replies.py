@@ -1,6 +1,6 @@
 """Pure, bounded parsing of CHAOS v2 JSON replies into line records.
 
-CHAOS sends every value as a JSON string and any field may be missing (chaos-api.md sections
+CHAOS sends every value as a JSON string and any field may be missing (docs/chaos-api.md sections
 4-5), so everything here is lenient: a field that is absent or unusable is left out with a
 note, never a zero and never an exception. It is also bounded: a hostile or broken reply
 (nested too deep, numbers thousands of digits long, floods of entries without an ``ID``)

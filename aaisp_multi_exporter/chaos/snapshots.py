@@ -1,14 +1,15 @@
-"""Shared CHAOS answers, and shared failures: one call serves every probe that needs it.
+"""Shared CHAOS replies, and shared failures: one call serves every probe that needs it.
 
 For a reseller with thousands of lines under one login this turns N probes into one CHAOS
 call per cache period (account scope), which is the whole point of the exporter. Failures are
-shared the same way (SPEC 9): during an outage, or with a refused password, probes of every
-line get the one failure at once until the next try is due, so CHAOS sees one call per
-credential set per backoff step instead of one per line.
+shared the same way: during an outage, or with a refused password, probes of every line get
+the one failure at once until the next try is due, so CHAOS sees one call per credential set
+per backoff step instead of one per line.
 
-Refresh ahead: a probe that finds an answer in the last quarter of its life starts one
-background refresh and is answered from the cached one, so under steady scraping no probe
-waits for CHAOS, and no answer is served past ``cache_seconds``.
+Refresh ahead: a probe that finds a reply in the last quarter of its module's
+``cache_seconds`` starts one background refresh and is served the stored one, so under steady
+scraping no probe waits for CHAOS, and no reply is served past ``cache_seconds``.
+docs/design.md (Snapshots, Failure sharing, Refresh ahead) has the rules.
 """
 
 from __future__ import annotations
@@ -133,9 +134,9 @@ class SnapshotStore:
 
     Several modules may share a key (same credential set, command, scope and service) with
     different ``cache_seconds``: a stored reply is kept for the longest of them, and each
-    module is served it only while it is younger than its own (SPEC 4: data age never above
-    the module's ``cache_seconds``). Refresh ahead and failure backoff follow the policy of
-    the module looking up, too.
+    module is served it only while it is younger than its own, so a data age never passes
+    the module's ``cache_seconds`` (docs/design.md, Snapshots). Refresh ahead and failure
+    backoff follow the policy of the module looking up, too.
 
     Used from the event loop only, so no lock: every method runs to completion.
     """

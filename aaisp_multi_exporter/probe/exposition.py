@@ -14,7 +14,7 @@ import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import TypeVar, cast
 
 from prometheus_client import generate_latest
 from prometheus_client.core import Metric
@@ -22,6 +22,7 @@ from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+_T = TypeVar("_T")
 #: A prometheus_client exposition encoder.
 Encoder = Callable[[Collector], bytes]
 
@@ -85,22 +86,24 @@ FORMATS: tuple[Format, ...] = (TEXT, OPENMETRICS, *_VERSIONED.values())
 _REMEMBERED_CHARS = 512
 
 
+def _remembered(read: Callable[[str], _T]) -> Callable[[str], _T]:
+    """``read`` with its answers for the last NEGOTIATED short headers remembered: scrapers
+    send a handful, and a long one is read afresh, so memory stays small whatever is sent."""
+    cached = functools.lru_cache(maxsize=NEGOTIATED)(read)
+
+    @functools.wraps(read)
+    def remembered(header: str) -> _T:
+        return cached(header) if len(header) <= _REMEMBERED_CHARS else read(header)
+
+    return remembered
+
+
+@_remembered
 def negotiate(accept: str) -> Format:
     """The format for an ``Accept`` header (RFC 9110): the acceptable range with the highest
     ``q`` that names a format the exporter writes; ``q=0`` excludes; anything not understood
     (a type, a ``version``, a malformed element) is passed over, and with nothing left the
     answer is the text format 0.0.4. Never raises, and never echoes the header."""
-    if len(accept) > _REMEMBERED_CHARS:
-        return _negotiate(accept)
-    return _remembered(accept)
-
-
-@functools.lru_cache(maxsize=NEGOTIATED)
-def _remembered(accept: str) -> Format:
-    return _negotiate(accept)
-
-
-def _negotiate(accept: str) -> Format:
     ranges = _ranges(accept)
     excluded = {media_type for media_type, _, q in ranges if q == 0.0}
     for media_type, params, q in sorted(ranges, key=lambda item: -item[2]):
@@ -158,20 +161,10 @@ def _qvalue(text: str) -> float | None:
     return q if 0.0 <= q <= 1.0 else None
 
 
+@_remembered
 def gzip_wanted(accept_encoding: str) -> bool:
     """Whether ``Accept-Encoding`` takes gzip: named (or ``x-gzip``) with ``q`` above 0, or
     covered by ``*`` and not named; ``gzip;q=0`` refuses it (RFC 9110 section 12.5.3)."""
-    if len(accept_encoding) > _REMEMBERED_CHARS:
-        return _gzip_wanted(accept_encoding)
-    return _remembered_gzip(accept_encoding)
-
-
-@functools.lru_cache(maxsize=NEGOTIATED)
-def _remembered_gzip(accept_encoding: str) -> bool:
-    return _gzip_wanted(accept_encoding)
-
-
-def _gzip_wanted(accept_encoding: str) -> bool:
     wildcard: float | None = None
     for coding, _, q in _ranges(accept_encoding):
         if coding in ("gzip", "x-gzip"):
@@ -244,8 +237,8 @@ def _escape_label_value(value: str) -> str:
 class _Families(Collector):
     """A registry made for one answer: it holds the families it was given, nothing else.
 
-    prometheus_client's encoders only call ``collect()``; a CollectorRegistry around it
-    added a tenth to a cached probe.
+    prometheus_client's encoders only call ``collect()``; a CollectorRegistry would add its
+    lock and name bookkeeping for nothing.
     """
 
     def __init__(self, families: Sequence[Metric]) -> None:

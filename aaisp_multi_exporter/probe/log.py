@@ -22,9 +22,9 @@ class ProbeLog:
     """Buffers every line of one probe whatever the process log level, as blackbox does.
 
     Lines are kept raw and formatted only when someone reads them: most probes' logs are never
-    read, and formatting them cost a tenth of a cached probe. What a probe's result says (each
-    command's answer and what it held, each module's outcome, the probe's) is not even kept
-    as lines: ``finish`` keeps the result, and ``start`` the opening line's values.
+    read. What a probe's result says (each command's reply and what it held, each module's
+    outcome, the probe's) is not even kept as lines: ``finish`` keeps the result, and
+    ``start`` the opening line's values.
     """
 
     def __init__(self, **context: str) -> None:
@@ -160,8 +160,7 @@ _NO_QUOTA = "no monthly quota (quota_monthly absent or 0); no quota gauges"
 
 
 def _shown(value: object) -> object:
-    """Seconds are kept exact and rounded only when read: rounding every probe's lines cost
-    more than reading the rare ones."""
+    """Seconds are kept exact and rounded only when read, like the rest of the log."""
     return round(value, 3) if isinstance(value, float) else value
 
 

@@ -146,8 +146,8 @@ def timing_families(result: ProbeResult) -> list[Metric]:
 
 def _fresh(empty: GaugeMetricFamily, samples: list[Sample]) -> GaugeMetricFamily:
     """A new family like ``empty`` with these samples: what GaugeMetricFamily's constructor
-    and ``add_metric`` make, without checking the same name on every probe (that was a tenth
-    of a cached probe). ``tests/probe/test_metrics.py`` holds the two to equal."""
+    and ``add_metric`` make, without checking the same name again on every probe.
+    ``tests/probe/test_metrics.py`` holds the two to equal."""
     family = GaugeMetricFamily.__new__(GaugeMetricFamily)
     family.__dict__.update(empty.__dict__)
     family.samples = samples

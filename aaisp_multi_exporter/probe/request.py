@@ -228,8 +228,8 @@ class QueryParser:
 
     What each ``module`` and ``auth`` combination resolves to is kept (up to ``limit``
     combinations), and so is each valid request by its query string as sent (up to
-    ``known_limit``): Prometheus sends the same one for a target at every scrape, and reading
-    it was a tenth of a cached probe. Either starts afresh when full; a refused request is
+    ``known_limit``, and ``known_chars_limit`` characters in all): Prometheus sends the same
+    one for a target at every scrape. Either starts afresh when full; a refused request is
     never kept.
     """
 

@@ -56,7 +56,7 @@ def _text(body: str, status: int = 200) -> web.Response:
 def _errors(throttle: LogThrottle) -> Middleware:
     """An exporter bug is a 500 for that request, never the end of the process, and never a
     traceback per request: one line per path and exception type per interval, with the
-    traceback and a count of those held back (SPEC 3)."""
+    traceback and a count of those held back (docs/design.md, No input is a 500)."""
 
     @web.middleware
     async def errors(

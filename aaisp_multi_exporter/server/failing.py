@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aaisp_multi_exporter.probe.results import FailureKind, ModuleResult
 
@@ -47,19 +47,35 @@ class Failing:
     probe_id: int  # the latest failed probe, for its /logs link
 
 
+@dataclass(slots=True)
+class Forgotten:
+    """Not-found targets dropped past a group's bound: how often, and their failures, so the
+    group's failures still add up (a target dropped twice counts twice in ``drops``)."""
+
+    drops: int = 0
+    failures: int = 0
+    since: float = float("inf")
+
+    def add(self, entry: Failing) -> None:
+        self.drops += 1
+        self.failures += entry.failures
+        self.since = min(self.since, entry.since)
+
+
 @dataclass(frozen=True, slots=True)
 class NotFound:
     """The targets of one module and credential set whose latest probe found no line in
-    CHAOS's answer, newest first; ``forgotten`` counts those dropped past the bound."""
+    CHAOS's answer, newest first, and those dropped past the bound."""
 
     module: str
     auth: str
     entries: tuple[Failing, ...]
-    forgotten: int = 0
+    forgotten: Forgotten = field(default_factory=Forgotten)
 
     @property
     def target_count(self) -> int:
-        return len(self.entries) + self.forgotten
+        """Targets known to be failing; more when ``forgotten.drops``."""
+        return len(self.entries)
 
     @property
     def last(self) -> float:
@@ -67,11 +83,11 @@ class NotFound:
 
     @property
     def since(self) -> float:
-        return min(entry.since for entry in self.entries)
+        return min(self.forgotten.since, *(entry.since for entry in self.entries))
 
     @property
     def failures(self) -> int:
-        return sum(entry.failures for entry in self.entries)
+        return self.forgotten.failures + sum(entry.failures for entry in self.entries)
 
 
 def clip_reason(reason: str | None) -> str:
@@ -92,7 +108,7 @@ class FailingNow:
         self._group_targets = group_targets
         self._entries: OrderedDict[FailingKey, Failing] = OrderedDict()
         self._not_found: dict[tuple[str, str], OrderedDict[FailingKey, Failing]] = {}
-        self._forgotten: dict[tuple[str, str], int] = {}
+        self._forgotten: dict[tuple[str, str], Forgotten] = {}
 
     def update(
         self, target: str, outcomes: Iterable[ModuleResult], *, at: float, probe_id: int
@@ -124,8 +140,8 @@ class FailingNow:
                 group = self._not_found.setdefault(group_key, OrderedDict())
                 group[key] = entry
                 if len(group) > self._group_targets:
-                    group.popitem(last=False)
-                    self._forgotten[group_key] = self._forgotten.get(group_key, 0) + 1
+                    _, dropped = group.popitem(last=False)
+                    self._forgotten.setdefault(group_key, Forgotten()).add(dropped)
                 continue
             self._entries[key] = entry
             if len(self._entries) > self.limit:
@@ -142,7 +158,7 @@ class FailingNow:
                 module,
                 auth,
                 tuple(reversed(group.values())),
-                self._forgotten.get((module, auth), 0),
+                self._forgotten.get((module, auth), Forgotten()),
             )
             for (module, auth), group in self._not_found.items()
         ]

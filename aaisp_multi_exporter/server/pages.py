@@ -208,13 +208,13 @@ def _failing_row(entry: Failing, now: float) -> list[Cell]:
 def _not_found_row(group: NotFound, now: float) -> list[Cell]:
     """One row for the targets of a module and credential set that CHAOS does not list;
     a group of one is that target's own row."""
-    if group.target_count == 1:
+    if group.target_count == 1 and not group.forgotten.drops:
         return _failing_row(group.entries[0], now)
     latest = ", ".join(entry.key.target for entry in group.entries[:GROUP_TARGETS_SHOWN])
-    at_least = "at least " if group.forgotten else ""
+    more = "+" if group.forgotten.drops else ""
     reason = f'not found in CHAOS\'s answer for auth "{group.auth}"; latest: {latest}'
     return [
-        (escape(f"{at_least}{group.target_count} targets"), "key"),
+        (escape(f"{group.target_count}{more} targets"), "key"),
         (escape(group.module), "label head"),
         (escape(group.auth), "label head"),
         (escape(reason), "text"),

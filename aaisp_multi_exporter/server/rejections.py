@@ -22,7 +22,7 @@ LOGGER = logging.getLogger("aaisp_multi_exporter.rejections")
 
 #: Distinct refusals listed on the landing page; the least recently seen goes first.
 DEFAULT_LIMIT = 20
-#: SPEC 3: at most one log line per reason per 10 s.
+#: At most one log line per path and reason every 10 s (docs/design.md, Logs).
 LOG_INTERVAL_SECONDS = 10.0
 
 

@@ -1,6 +1,6 @@
-"""A CHAOS v2 look-alike server for tests, ``--demo`` and benchmarks (SPEC.md §10).
+"""A CHAOS v2 look-alike server for tests, ``--demo`` and benchmarks.
 
-It follows ``chaos-api.md`` closely, quirks included, and speaks JSON only: XML or SOAP requests
+It follows docs/chaos-api.md closely, quirks included, and speaks JSON only: XML or SOAP requests
 and ``/xml`` or ``/soap`` suffixes get HTTP 501. One module per job:
 
 * ``server``: the ``Simulator``, its routes and lifecycle, the order a request takes, counting.

@@ -1,4 +1,4 @@
-"""A request's attributes, read from every place CHAOS accepts them (chaos-api.md §2).
+"""A request's attributes, read from every place CHAOS accepts them (docs/chaos-api.md §2).
 
 The query string, a url-encoded or multipart form, a JSON object body and HTTP Basic auth
 (username = control login, or an account number such as ``A1234A``). Names are case-insensitive

@@ -1,4 +1,6 @@
-"""Who a request is: CHAOS's three authentication errors and when each is given (chaos-api.md §7).
+"""Who a request is: CHAOS's three authentication errors and when each is given.
+
+docs/chaos-api.md §7 has the texts and their sources.
 
 An account number with its password may stand alone, or come with the control login that owns
 it; otherwise a well-formed control login and its password are needed. Logins and account

@@ -1,4 +1,4 @@
-"""The JSON CHAOS sends: the envelope and the payload of each command (chaos-api.md §4, §5, §7).
+"""The JSON CHAOS sends: the envelope and the payload of each command (docs/chaos-api.md §4-7).
 
 The full envelope (``subsystem``, ``command``, ``request`` with passwords ``(redacted)``,
 ``prices``, ``state``, ``options`` with the Service choices), then ``error`` or the payload;
@@ -19,7 +19,7 @@ from .model import SimAccount
 
 UNKNOWN_COMMAND = "Unknown command"
 # Assumption: the real text for an unknown or not-owned service is not public
-# (chaos-api.md §7, §12 question 2); this wording is the simulator's own.
+# (docs/chaos-api.md §7, §12 question 2); this wording is the simulator's own.
 BAD_SERVICE = "Bad service"
 REDACTED = "(redacted)"
 
@@ -36,7 +36,7 @@ def dump_json(payload: object) -> bytes:
 
 
 def json_response(payload: object, status: int = 200) -> web.Response:
-    """A CHAOS-style JSON reply; CHAOS answers errors with HTTP 200 too (chaos-api.md §7)."""
+    """A CHAOS-style JSON reply; CHAOS answers errors with HTTP 200 too (docs/chaos-api.md §7)."""
     return web.Response(body=dump_json(payload), status=status, content_type="application/json")
 
 
@@ -106,7 +106,7 @@ def _options(
     login_error: str | None = None,
     service_error: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The ``options`` groups as in FIX (chaos-api.md §5.1); the bad option carries ``error``."""
+    """The ``options`` groups as in FIX (docs/chaos-api.md §5.1); a bad option has ``error``."""
     login_option: dict[str, Any] = {
         "name": "control_login",
         "type": "text",

@@ -1,6 +1,6 @@
 """Deterministic, realistic CHAOS ``broadband/info`` line records for the simulator.
 
-Every record is a ``dict[str, str]`` keyed by exactly the JSON field names of chaos-api.md §5
+Every record is a ``dict[str, str]`` keyed by exactly the JSON field names of docs/chaos-api.md §5
 (``ID``, ``login``, ``postcode``, ``tx_rate``, ``rx_rate``, ``tx_rate_adjusted``,
 ``quota_monthly``, ``quota_remaining``, ``quota_timestamp``); no other field is ever produced.
 
@@ -11,7 +11,7 @@ i%10  quirk                    what the record looks like
 ====  =======================  ==========================================================
 0     (none)                   ordinary FTTC line
 1     ``fttp``                 FTTP line: ``tx_rate`` above 100 Mbit/s, up to 900 Mbit/s
-2     ``rollover``             ``quota_remaining`` > ``quota_monthly`` (chaos-api.md §5, FIX)
+2     ``rollover``             ``quota_remaining`` > ``quota_monthly`` (docs/chaos-api.md §5, FIX)
 3     ``no_tx_rate``           ``tx_rate`` absent, ``tx_rate_adjusted`` kept (like FIX §5.1)
 4     (none)                   ordinary FTTC line
 5     ``no_quota_monthly``     ``quota_monthly`` **and** ``quota_remaining`` absent (MUN);
@@ -55,7 +55,7 @@ QUIRKS: tuple[Quirk, ...] = get_args(Quirk)
 #: The three allowances sold (100 GB, 1 TB, 10 TB), in bytes as CHAOS reports them.
 QUOTA_SIZES: tuple[int, ...] = (100_000_000_000, 1_000_000_000_000, 10_000_000_000_000)
 
-#: Default quota time, the hour of the FIX sample (UK local, chaos-api.md §5).
+#: Default quota time, the hour of the FIX sample (UK local, docs/chaos-api.md §5).
 DEFAULT_QUOTA_TIME = datetime(2024, 7, 31, 10, 0, 0)
 
 _POSTCODE_AREAS = (
@@ -162,7 +162,7 @@ def line_ids_with_quirk(lines: list[dict[str, str]], quirk: Quirk) -> list[str]:
 
 
 def service_aliases(lines: list[dict[str, str]]) -> dict[str, str]:
-    """Private alias -> line ID map: carrier circuit IDs and phone numbers (chaos-api.md §2).
+    """Private alias -> line ID map: carrier circuit IDs and phone numbers (docs/chaos-api.md §2).
 
     CHAOS accepts these as ``service`` but never returns them as fields, so they live beside the
     records rather than in them. Phone numbers come from Ofcom's drama range 01632 960000-960999

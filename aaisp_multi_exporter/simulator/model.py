@@ -87,7 +87,7 @@ class Fault:
     * ``drop``: hang up before a single byte is sent.
     * ``wrong_shape``: the payload (``info``, ``quota``) is the string ``"oops"``.
     * ``error``: the envelope with ``"error": error_text`` and no payload, HTTP
-      ``reply_status`` (200, as CHAOS refuses anything: chaos-api.md §7; one public client
+      ``reply_status`` (200, as CHAOS refuses anything: docs/chaos-api.md §7; one public client
       reports a refusal with HTTP 500); any text, e.g. ``"Login locked"``.
     * ``body``: any JSON value ``body``, sent as an ``application/json`` reply with HTTP
       ``reply_status`` (fuzzing).
@@ -103,7 +103,7 @@ class Fault:
       manual says arrays are used "normally"); an empty payload stays ``[]``.
     * ``quota_without_unlimited``: ``broadband/quota`` only (other commands never match):
       ``quota[]`` leaves out the lines with no monthly quota (``quota_monthly`` absent or
-      ``"0"``), as SPEC section 4 says CHAOS may.
+      ``"0"``), as CHAOS may (README, "Metrics": partial answers).
     * ``deep_nesting``: the payload is ``depth`` nested arrays (``[[[...]]]``, default 100,000
       deep; ``json.loads`` gives up with RecursionError near 1,000).
     * ``huge_number``: ``line_field`` (default ``quota_remaining``) of every entry is the JSON
@@ -174,7 +174,7 @@ class Fault:
 
 
 def current_uk_hour() -> datetime:
-    """The hour CHAOS would stamp now: naive Europe/London time (chaos-api.md §5)."""
+    """The hour CHAOS would stamp now: naive Europe/London time (docs/chaos-api.md §5)."""
     return datetime.now(_UK).replace(tzinfo=None, minute=0, second=0, microsecond=0)
 
 

@@ -50,7 +50,7 @@ _RESERVED_FDS = 128
 @dataclass(frozen=True)
 class ConnectionRules:
     """``--web.max-connections`` (0: no limit), ``--web.read-header-timeout``,
-    ``--web.idle-timeout``; the defaults are the product's (SPEC 8)."""
+    ``--web.idle-timeout``; the defaults are those the README's command line table gives."""
 
     max_connections: int = 512
     read_header_timeout: float = 10.0

@@ -126,7 +126,7 @@ def service_option(*titles: tuple[str, str]) -> dict[str, object]:
     ],
 )
 def test_service_choice_titles_are_redacted_by_structure(title: str, expected: str) -> None:
-    """chaos-api.md section 4: a line's choice is titled "<postcode> <login>"."""
+    """docs/chaos-api.md section 4: a line's choice is titled "<postcode> <login>"."""
     document = {
         "options": [
             {

@@ -1,4 +1,4 @@
-"""The command table's field parsers: every quirk and every hostile value chaos-api.md implies."""
+"""The command table's field parsers: every quirk and hostile value docs/chaos-api.md implies."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def test_uk_timestamp(text: object, expected: float | None) -> None:
         (" 12 ", 12),
         (42, 42),
         (str(2**63 - 1), 2**63 - 1),
-        (str(2**63), None),  # beyond 2^63 is not a sane counter (SPEC 4)
+        (str(2**63), None),  # beyond 2^63 is not a sane counter (README, "Metrics")
         (2**63, None),
         ("9" * 5000, None),  # past Python's 4,300-digit conversion limit: refused, not raised
         ("", None),

@@ -282,8 +282,8 @@ def test_insane_numbers_become_notes(value: bytes, note: str) -> None:
 
 @pytest.mark.parametrize("error", ["", "  ", "\n"])
 def test_an_empty_error_is_no_refusal(error: str) -> None:
-    """SPEC 9 (R3): clients disagree whether it refuses; the data is there, so it is used.
-    (An earlier rule took any ``error`` key for a refusal: the SPEC changed.)"""
+    """Clients disagree whether it refuses; the data is there, so it is used.
+    (An earlier rule took any ``error`` key for a refusal: the contract changed.)"""
     body = json.dumps({"error": error, "info": [{"ID": "1", "tx_rate": "8"}]}).encode()
     reply = parse_reply("broadband/info", body)
     assert reply.lines["1"].get("tx_rate") == 8
@@ -359,7 +359,8 @@ CESU_D800 = b"\xed\xa0\x80"
 def test_text_from_chaos_is_always_writable(
     body: bytes, charset: str | None, line_id: str, login: str
 ) -> None:
-    """SPEC 4 (R3): lone surrogates become U+FFFD at parsing; a named charset is used."""
+    """Lone surrogates become U+FFFD at parsing; a named charset is used (docs/design.md,
+    "Text from CHAOS")."""
     reply = parse_reply("broadband/info", body, charset)
     record = reply.lines[line_id]
     assert record.line_id == line_id

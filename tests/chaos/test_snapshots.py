@@ -317,7 +317,7 @@ def seen(store: SnapshotStore, policy: Policy, refresh: Fetcher | None = None) -
 
 
 async def test_each_module_is_served_within_its_own_cache_seconds() -> None:
-    """SPEC 4 (R3): a reply stored for a 600 s module is never served to a 3 s or 0 s module
+    """A reply stored for a 600 s module is never served to a 3 s or 0 s module
     once older than their own cache_seconds."""
     clock = Clock()
     store, fetch = SnapshotStore(clock=clock), Fetcher()

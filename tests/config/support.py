@@ -31,7 +31,7 @@ control_password = "pw"
 commands = ["broadband/quota"]
 """
 
-SPEC_EXAMPLE = """
+EXAMPLE_CONFIG = """
 [chaos]
 url = "https://chaos2.aa.net.uk"
 
@@ -56,7 +56,7 @@ scope = "account"
 commands = ["broadband/info"]
 """
 
-SPEC_ENV = {"RESELLER_ACCOUNT": "A1234A", "RESELLER_PASSWORD": "reseller-pw"}
+EXAMPLE_ENV = {"RESELLER_ACCOUNT": "A1234A", "RESELLER_PASSWORD": "reseller-pw"}
 
 
 def problems_of(text: str, **kwargs: Any) -> list[str]:

@@ -1,4 +1,4 @@
-"""A password in the wrong key is never echoed (SPEC 6, issue 9.4), on every path it could take.
+"""A password in the wrong key is never echoed, on every path it could take.
 
 One configuration holds the sentinel in every kind of wrong place, each in its own credential
 set, across two files. It goes through ``--config.check`` and a failed start (real processes),

@@ -27,10 +27,10 @@ from aaisp_multi_exporter.config import (
 )
 from aaisp_multi_exporter.config.credentials import CREDENTIAL_KEYS
 from tests.config.support import (
+    EXAMPLE_CONFIG,
+    EXAMPLE_ENV,
     MINIMAL,
     REPO_ROOT,
-    SPEC_ENV,
-    SPEC_EXAMPLE,
 )
 
 SENTINEL = "S3NTINEL-pa55"
@@ -68,7 +68,7 @@ def test_minimal_config_gets_every_default() -> None:
 
 
 def test_spec_example(secrets_dir: Path) -> None:
-    config = parse_config(SPEC_EXAMPLE, env=SPEC_ENV, base_dir=secrets_dir)
+    config = parse_config(EXAMPLE_CONFIG, env=EXAMPLE_ENV, base_dir=secrets_dir)
     assert list(config.auths) == ["home", "reseller"]
     assert list(config.modules) == ["quota", "line"]
 

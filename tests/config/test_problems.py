@@ -128,7 +128,7 @@ INVALID: dict[str, list[str]] = {
         "modules.toml: auths.reseller.account_number: give only one of "
         "account_number, account_number_file, account_number_env",
     ],
-    # SPEC 6: the value of a credential key is never echoed, whatever its form, so neither a
+    # The value of a credential key is never echoed, whatever its form, so neither a
     # variable name nor a path appears (either may be a password pasted into the wrong key).
     "env-missing": [
         f"modules.toml: auths.home.control_password_env: {NOT_SET}",

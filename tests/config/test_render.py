@@ -17,15 +17,15 @@ from aaisp_multi_exporter.config import (
     render_config_toml,
     subset_config,
 )
-from tests.config.support import SPEC_ENV, SPEC_EXAMPLE
+from tests.config.support import EXAMPLE_CONFIG, EXAMPLE_ENV
 
 SENTINEL = "S3NTINEL-pa55"
 
 
 def test_render_round_trip(secrets_dir: Path) -> None:
-    env = {**SPEC_ENV, "HOME_LOGIN": "ab12@a"}
+    env = {**EXAMPLE_ENV, "HOME_LOGIN": "ab12@a"}
     config = parse_config(
-        SPEC_EXAMPLE.replace('control_login = "ab12@a"', 'control_login_env = "HOME_LOGIN"'),
+        EXAMPLE_CONFIG.replace('control_login = "ab12@a"', 'control_login_env = "HOME_LOGIN"'),
         env=env,
         base_dir=secrets_dir,
     )
@@ -168,7 +168,7 @@ def test_render_without_sources_treats_values_as_inline() -> None:
 
 
 def test_subset_config(secrets_dir: Path) -> None:
-    config = parse_config(SPEC_EXAMPLE, env=SPEC_ENV, base_dir=secrets_dir)
+    config = parse_config(EXAMPLE_CONFIG, env=EXAMPLE_ENV, base_dir=secrets_dir)
     subset = subset_config(config, modules=["line", "quota", "line"], auths=["reseller"])
     assert subset.source == config.source
     assert subset.chaos == config.chaos

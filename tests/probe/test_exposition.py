@@ -134,7 +134,7 @@ OM = "application/openmetrics-text; version=1.0.0; charset=utf-8"
         # Prometheus 2 and 3 by default: the first range it lists is taken.
         (ACCEPT_HEADERS[-2], OM + "; escaping=underscores"),
         (ACCEPT_HEADERS[-1], OM + "; escaping=allow-utf-8"),
-        # Versions the exporter does not write are passed over, never echoed (SPEC 3, R3).
+        # Versions the exporter does not write are passed over, never echoed.
         ("application/openmetrics-text;version=0.0.1", TEXT_004),
         ("application/openmetrics-text;version=2.0.0", TEXT_004),
         ("application/openmetrics-text; version=1.x", TEXT_004),

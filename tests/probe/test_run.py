@@ -15,7 +15,8 @@ LINE = "aaisp_broadband_line"
 
 
 def expected_info_samples(raw: dict[str, str]) -> dict[str, float]:
-    """What SPEC section 4 says broadband/info's fields become, computed independently."""
+    """What the README's metrics table says broadband/info's fields become, computed
+    independently."""
     out: dict[str, float] = {}
     if "login" in raw or "postcode" in raw:
         labels = (
@@ -34,7 +35,7 @@ def expected_info_samples(raw: dict[str, str]) -> dict[str, float]:
 
 
 def expected_quota_samples(raw: dict[str, str]) -> dict[str, float]:
-    """broadband/quota's series: the only owner of the quota gauges (SPEC 4)."""
+    """broadband/quota's series: the only owner of the quota gauges (README, "Metrics")."""
     out: dict[str, float] = {}
     if raw.get("quota_monthly", "0") != "0":
         out["aaisp_broadband_quota_total_bytes"] = float(raw["quota_monthly"])

@@ -81,7 +81,7 @@ async def test_fault_fails_probe_then_recovers(
     assert len(reasons) == 1, reasons
     assert reason in reasons[0]
     simulator.clear_faults()
-    # The failure is shared until its backoff ends (SPEC 9); then the next probe recovers.
+    # The failure is shared until its backoff ends; then the next probe recovers.
     again = await exporter.samples(OK_QUERY)
     assert again["probe_success"] == 0
     assert simulator.total_calls == calls

@@ -1,7 +1,7 @@
 """Public CHAOS reply shapes (tests/fixtures/, see its README) through the whole probe path.
 
 The simulator replays each file byte for byte, a real exporter probes it, and the test reads
-the exposition text back: the series the SPEC expects are there with their values, and what
+the exposition text back: the series the README promises are there with their values, and what
 CHAOS left out (or another command owns) is absent rather than 0.
 """
 

@@ -1,5 +1,5 @@
 """Broken and hostile CHAOS replies: a 200 with a reason, inside the deadline, in bounded
-memory, counted under their real outcome (SPEC 9); and partial answers (SPEC 4)."""
+memory, counted under their real outcome (docs/design.md, "Replies"); and partial answers."""
 
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ async def test_hostile_replies_do_not_grow_memory(
 async def test_line_missing_from_quota_still_succeeds(
     make_exporter: ExporterFactory, simulator: Simulator
 ) -> None:
-    """broadband/quota may leave out lines with no monthly quota (SPEC 4)."""
+    """broadband/quota may leave out lines with no monthly quota (README, "Metrics")."""
     exporter = await make_exporter(config_text(simulator.url, extra=FULL_TIER))
     simulator.add_fault(Fault("quota_without_unlimited"))
     unlimited = next(

@@ -1,5 +1,5 @@
-"""Real outages and refusals cost CHAOS calls per credential set, not per line (SPEC 9), and
-the log does not grow with the number of failing probes (SPEC 8)."""
+"""Real outages and refusals cost CHAOS calls per credential set, not per line (docs/design.md,
+"Failure sharing"), and the log does not grow with the number of failing probes."""
 
 from __future__ import annotations
 
@@ -130,7 +130,7 @@ async def test_every_failure_is_logged_at_debug(
 
 
 async def test_both_tiers_export_each_series_once(exporter: Exporter, simulator: Simulator) -> None:
-    """The line scraped by the quota and the line tier: no series in both (SPEC 4)."""
+    """The line scraped by the quota and the line tier: no series in both (README, "Metrics")."""
     raw = next(
         line for line in simulator.accounts[0].lines if line.get("quota_monthly", "0") != "0"
     )

@@ -1,4 +1,4 @@
-"""Refresh ahead through the whole probe path (SPEC 9), timing-free: a gated simulator answer
+"""Refresh ahead through the whole probe path, timing-free: a gated simulator answer
 holds the background refresh in flight for as long as the test needs."""
 
 from __future__ import annotations

@@ -114,7 +114,7 @@ async def test_probes_in_flight_is_read_at_scrape_time(
 async def test_metrics_is_negotiated_like_a_probe(
     exporter: Exporter, accept: str, content_type: str
 ) -> None:
-    """SPEC 3 (R3): prometheus_client's own handler answered 500 to the first two."""
+    """No header is a 500: prometheus_client's own handler answered 500 to the first two."""
     status, headers, body = await raw_get(
         exporter, "/metrics", {"Accept": accept, "Accept-Encoding": "gzip;q=0"}
     )
@@ -135,7 +135,8 @@ async def test_metrics_takes_name_filters(exporter: Exporter) -> None:
 async def test_an_internal_error_is_logged_once_per_interval(
     exporter: Exporter, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """An exporter bug is a 500 for that request, never a traceback per request (SPEC 3)."""
+    """An exporter bug is a 500 for that request, never a traceback per request
+    (docs/design.md, "No input is a 500")."""
     history = exporter.state.history
 
     def broken() -> list[HistoryEntry]:

@@ -140,7 +140,7 @@ def groups(failing: FailingNow) -> list[str]:
     """``module/auth:targets newest first(+forgotten)`` per not-found group."""
     return [
         f"{group.module}/{group.auth}:{','.join(e.key.target for e in group.entries)}"
-        + (f"+{group.forgotten}" if group.forgotten else "")
+        + (f"+{group.forgotten.drops}" if group.forgotten.drops else "")
         for group in failing.not_found()
     ]
 
@@ -202,3 +202,12 @@ def test_a_group_adds_up_its_targets() -> None:
     (group,) = failing.not_found()
     assert (group.target_count, group.failures, group.since, group.last) == (2, 3, 100.0, 102.0)
     assert len(failing) == 2
+
+
+def test_a_group_counts_what_it_forgot() -> None:
+    """Past the bound, targets are dropped, but their failures still count (the flood's row
+    adds up) and the group says there are more."""
+    probes = [(str(n % 5), "line/home?") for n in range(10)]  # 5 targets, 2 failures each
+    (group,) = run(probes, group_targets=3).not_found()
+    assert (group.target_count, group.failures, group.since, group.last) == (3, 10, 100.0, 109.0)
+    assert group.forgotten.drops == 7

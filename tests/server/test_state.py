@@ -125,7 +125,7 @@ async def test_reload_during_concurrent_probes_loses_none(
 async def test_metrics_follow_a_renamed_module(
     make_exporter: ExporterFactory, simulator: Simulator, tmp_path: Path
 ) -> None:
-    """A module renamed by a reload leaves /metrics; the new name starts at 0 (SPEC 5)."""
+    """A module renamed by a reload leaves /metrics; the new name starts at 0."""
     path = tmp_path / "modules.toml"
     path.write_text(config_text(simulator.url))
     exporter = await make_exporter(path=path)

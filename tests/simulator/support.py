@@ -65,7 +65,7 @@ async def raw_post(
 
 
 def option(reply: dict[str, Any], name: str) -> dict[str, Any]:
-    """Find an option by name, never by position (chaos-api.md §4)."""
+    """Find an option by name, never by position (docs/chaos-api.md §4)."""
     for group in reply["options"]:
         for opt in group.get("option", []):
             if opt["name"] == name:

@@ -31,7 +31,7 @@ QUOTA_FIELDS = {"ID", "quota_monthly", "quota_remaining", "quota_timestamp"}
 
 
 def all_strings(value: object) -> bool:
-    """Every leaf of a CHAOS reply is a JSON string (chaos-api.md §4)."""
+    """Every leaf of a CHAOS reply is a JSON string (docs/chaos-api.md §4)."""
     if isinstance(value, dict):
         return all(isinstance(k, str) and all_strings(v) for k, v in value.items())
     if isinstance(value, list):

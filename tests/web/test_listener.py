@@ -117,7 +117,7 @@ def assert_one_line_exit_1(result: subprocess.CompletedProcess[str], *fragments:
 def test_bad_listen_address_is_one_line_and_exit_1(
     address: str, fragments: tuple[str, ...]
 ) -> None:
-    """SPEC 8: one line naming the address and exit 1 (a malformed address included)."""
+    """One line naming the address and exit 1 (a malformed address included)."""
     assert_one_line_exit_1(run("--demo", "--web.listen-address", address), *fragments)
 
 
