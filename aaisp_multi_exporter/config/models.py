@@ -9,11 +9,8 @@ types, so coercion would only hide mistakes) and frozen: a reload swaps the whol
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from functools import cached_property
-from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self
 from urllib.parse import urlsplit
 
@@ -27,7 +24,7 @@ from pydantic import (
     ValidatorFunctionWrapHandler,
     field_validator,
 )
-from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from aaisp_multi_exporter.config.credentials import (
     CREDENTIAL_FIELDS,
@@ -38,14 +35,20 @@ from aaisp_multi_exporter.config.credentials import (
     resolve_credentials,
 )
 from aaisp_multi_exporter.config.problems import (
-    Problems,
     custom_error,
     did_you_mean,
-    explain,
     quote,
     reraisable,
 )
 from aaisp_multi_exporter.config.secret import Secret
+from aaisp_multi_exporter.config.tables import (
+    LoadContext,
+    NamedTable,
+    Table,
+    TableInvalid,
+    Unset,
+    valid_name,
+)
 
 __all__ = [
     "DEFAULT_CHAOS_URL",
@@ -65,94 +68,9 @@ KNOWN_COMMANDS: frozenset[str] = frozenset({"broadband/info", "broadband/quota"}
 
 DEFAULT_CHAOS_URL = "https://chaos2.aa.net.uk"
 _ALLOWED_COMMANDS_TEXT = ", ".join(sorted(KNOWN_COMMANDS))
-_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-def valid_name(name: str) -> bool:
-    """Names of credential sets and modules travel in URLs and labels: keep them plain."""
-    return _NAME_RE.fullmatch(name) is not None
-
-
-@dataclass(frozen=True, slots=True)
-class Unset:
-    """Field metadata: the key may be left out, and this is what applies then (for ``/config``)."""
-
-    meaning: str
-
-
-@dataclass(frozen=True, slots=True)
-class LoadContext:
-    """What validation needs from outside the table (passed as pydantic's context)."""
-
-    env: Mapping[str, str] = field(default_factory=dict)
-    base_dir: Path | None = None
-    """Where relative ``*_file`` paths are read from: the directory of the file naming them."""
-    auth_names: Collection[str] = ()
-    """Every credential set of the whole configuration, for ``modules.*.auth``."""
-
-
-class TableInvalid(Exception):
-    """The problems of one table, before the loader adds the file and the table's path."""
-
-    def __init__(self, found: Problems) -> None:
-        super().__init__(f"{len(found)} problem(s)")
-        self.found = found
-
-
-class _Table(BaseModel):
-    """Shared rules: no unknown keys, no coercion, no inf/nan, never echo input in errors."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        strict=True,
-        allow_inf_nan=False,
-        frozen=True,
-        hide_input_in_errors=True,
-    )
-    #: Keys whose values may be secrets: messages about them never show the value.
-    hidden_keys: ClassVar[frozenset[str]] = frozenset()
-
-    @classmethod
-    def file_keys(cls) -> list[str]:
-        """The keys a file may set, for "did you mean"; excluded fields are the loader's."""
-        return [key for key, info in cls.model_fields.items() if not info.exclude]
-
-    @classmethod
-    def from_table(cls, table: Mapping[str, Any], *, context: LoadContext, name: str = "") -> Self:
-        """Validate one table from a file; TableInvalid lists every problem found."""
-        model, found = cls._validate_table(table, cls._fixed(name), context)
-        if found or model is None:
-            raise TableInvalid(found)
-        return model
-
-    @classmethod
-    def _fixed(cls, name: str) -> dict[str, Any]:
-        """The fields the loader fills in, not the file."""
-        return {"name": name} if "name" in cls.model_fields else {}
-
-    @classmethod
-    def _validate_table(
-        cls, table: Mapping[str, Any], fixed: Mapping[str, Any], context: LoadContext
-    ) -> tuple[Self | None, Problems]:
-        found: Problems = []
-        internal = set(cls.model_fields) - set(cls.file_keys())
-        for key in table:
-            if key in internal:  # a field the loader fills in is no key of the file
-                found.append(((key,), "unknown key" + did_you_mean(key, cls.file_keys())))
-        data = {key: value for key, value in table.items() if key not in internal}
-        try:
-            return cls.model_validate({**data, **fixed}, context=context), found
-        except ValidationError as exc:
-            found += [(tuple(err["loc"]), cls._explain(err)) for err in exc.errors()]
-            return None, found
-
-    @classmethod
-    def _explain(cls, error: ErrorDetails) -> str:
-        key = str(error["loc"][0]) if error["loc"] else ""
-        return explain(error, cls, show=key not in cls.hidden_keys, known_keys=cls.file_keys())
-
-
-class ChaosSettings(_Table):
+class ChaosSettings(Table):
     """``[chaos]``: where the API lives (tests and ``--demo`` point it at the simulator)."""
 
     url: str = DEFAULT_CHAOS_URL
@@ -166,12 +84,7 @@ class ChaosSettings(_Table):
         return url.rstrip("/")
 
 
-class _NamedTable(_Table):
-    name: str = Field(exclude=True)
-    """The table's key (``[modules.<name>]``), never a key inside it."""
-
-
-class AuthConfig(_NamedTable):
+class AuthConfig(NamedTable):
     """``[auths.<name>]``: one CHAOS credential set, with its own request concurrency.
 
     The credential fields hold values; the table gives each in one of three forms, which
@@ -247,7 +160,7 @@ class AuthConfig(_NamedTable):
         return value.reveal() if isinstance(value, Secret) else value
 
 
-class ModuleConfig(_NamedTable):
+class ModuleConfig(NamedTable):
     """``[modules.<name>]``: a tier, i.e. which CHAOS commands one scrape needs and how."""
 
     # Lax only to take TOML's list as a tuple; each item is a strict string.
