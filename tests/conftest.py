@@ -17,6 +17,7 @@ from aaisp_multi_exporter.chaos.snapshots import SnapshotStore
 from aaisp_multi_exporter.config import Config, load_config, parse_config
 from aaisp_multi_exporter.simulator import SimAccount, Simulator, generate_lines
 from aaisp_multi_exporter.state import ExporterState, build_state
+from aaisp_multi_exporter.web.paths import ROOT, WebPaths
 
 #: Appears nowhere but in credentials; tests assert it never leaks.
 SENTINEL = "S3NTINEL-pa55-do-not-leak"
@@ -144,6 +145,7 @@ async def make_exporter(simulator: Simulator) -> AsyncIterator[ExporterFactory]:
         timeout_offset: float = 0.5,
         max_requests: int = 40,
         path: Path | None = None,
+        paths: WebPaths = ROOT,
         **module: str,
     ) -> Exporter:
         body = text if text is not None else config_text(simulator.url, **module)
@@ -161,7 +163,7 @@ async def make_exporter(simulator: Simulator) -> AsyncIterator[ExporterFactory]:
             store=SnapshotStore(clock=clock),
         )
         state.reload()
-        server = TestServer(create_app(state))
+        server = TestServer(create_app(state, paths=paths))
         await server.start_server()
         http = aiohttp.ClientSession()
         started.append((server, http))
