@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from aaisp_multi_exporter import eventloop
 from aaisp_multi_exporter.chaos.check import run_chaos_check
 from aaisp_multi_exporter.config import ConfigError
+from aaisp_multi_exporter.config.example import example_text
 from aaisp_multi_exporter.history import DEFAULT_LIMIT as DEFAULT_HISTORY_LIMIT
 from aaisp_multi_exporter.logsetup import LEVELS, configure_logging, fields
 from aaisp_multi_exporter.serve import Options, config_loader, print_problems, serve
@@ -51,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
         dest="config_check",
         action="store_true",
         help="validate the configuration, print every problem, exit 0 or 1",
+    )
+    parser.add_argument(
+        "--config.example",
+        dest="config_example",
+        action="store_true",
+        help="print the shipped, commented modules.toml to start from, and exit "
+        "(aaisp-multi-exporter --config.example > modules.toml)",
     )
     parser.add_argument(
         "--chaos.check",
@@ -257,6 +266,9 @@ def chaos_check(patterns: Sequence[str], capture_dir: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.config_example:
+        sys.stdout.write(example_text())
+        return 0
     # Not argparse's default: with action="append" it would stay in front of the files given.
     args.config_file = args.config_file or ["modules.toml"]
     args.listen_address = args.listen_address or [f":{DEFAULT_PORT}"]

@@ -56,6 +56,7 @@ class Options:
     config_file: list[str]
     """Every ``--config.file`` given, in order: paths or glob patterns."""
     config_check: bool
+    config_example: bool
     chaos_check: bool
     chaos_capture: str
     listen_address: list[str]

@@ -3,7 +3,13 @@
 
 from __future__ import annotations
 
+import email.parser
+import subprocess
+import sys
 import tomllib
+import zipfile
+from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -11,6 +17,8 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
+
+from tests.processes import SHIPPED_ENV
 
 REPO = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
@@ -73,3 +81,73 @@ def test_lowest_constraints_pin_each_lower_bound() -> None:
     raising a bound without the pin (or the reverse) fails here, not in a user's install."""
     bounds = {name: lower_bound(r.specifier) for name, r in runtime_requirements().items()}
     assert pinned(LOWEST) == bounds
+
+
+# --------------------------------------------------------------------------- the wheel
+
+
+@dataclass(frozen=True)
+class Wheel:
+    path: Path
+    unpacked: Path
+
+    def metadata(self) -> Message:
+        (info,) = self.unpacked.glob("*.dist-info")
+        return email.parser.Parser().parsestr((info / "METADATA").read_text())
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Wheel:
+    """The wheel pip builds from the checkout, as ``pip install .`` and the image make it."""
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out),
+         str(REPO)],
+        check=True, timeout=300, capture_output=True,
+    )  # fmt: skip
+    (path,) = out.glob("aaisp_multi_exporter-*.whl")
+    unpacked = out / "unpacked"
+    with zipfile.ZipFile(path) as archive:
+        archive.extractall(unpacked)
+    return Wheel(path, unpacked)
+
+
+def test_wheel_ships_the_example_configuration(wheel: Wheel) -> None:
+    """One source: the wheel's copy is the repository's ``modules.toml``, byte for byte."""
+    packaged = wheel.unpacked / "aaisp_multi_exporter" / "modules.toml"
+    assert packaged.read_bytes() == (REPO / "modules.toml").read_bytes()
+
+
+def from_wheel(wheel: Wheel, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The wheel's package (ahead of the checkout on ``sys.path``), run where ``cwd`` is."""
+    env = {**SHIPPED_ENV, "PYTHONPATH": str(wheel.unpacked)}
+    return subprocess.run(
+        [sys.executable, "-m", "aaisp_multi_exporter", *args],
+        capture_output=True, text=True, timeout=60, cwd=cwd, env=env, check=False,
+    )  # fmt: skip
+
+
+def test_a_wheel_only_install_gets_started(wheel: Wheel, tmp_path: Path) -> None:
+    """No arguments in an empty directory: the error says how to get a configuration; doing
+    what it says gives the shipped file, which loads."""
+    probe = subprocess.run(
+        [sys.executable, "-c", "import aaisp_multi_exporter as a; print(a.__file__)"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, check=True,
+        env={**SHIPPED_ENV, "PYTHONPATH": str(wheel.unpacked)},
+    )  # fmt: skip
+    assert probe.stdout.strip().startswith(str(wheel.unpacked))
+
+    first = from_wheel(wheel, tmp_path, "--web.listen-address", "127.0.0.1:0")
+    assert first.returncode == 1
+    hint = "aaisp-multi-exporter --config.example > modules.toml"
+    assert first.stderr.splitlines()[0] == (
+        "modules.toml: cannot read file: No such file or directory; to start from the "
+        f"commented example, run: {hint}"
+    )
+    example = from_wheel(wheel, tmp_path, "--config.example")
+    assert (example.returncode, example.stderr) == (0, "")
+    assert example.stdout == (REPO / "modules.toml").read_text()
+    (tmp_path / "modules.toml").write_text(example.stdout)
+    check = from_wheel(wheel, tmp_path, "--config.check")
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.strip() == "modules.toml: OK (1 credential set(s), 2 module(s))"
