@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import email.parser
+import re
 import subprocess
 import sys
 import tomllib
@@ -151,3 +152,63 @@ def test_a_wheel_only_install_gets_started(wheel: Wheel, tmp_path: Path) -> None
     check = from_wheel(wheel, tmp_path, "--config.check")
     assert check.returncode == 0, check.stderr
     assert check.stdout.strip() == "modules.toml: OK (1 credential set(s), 2 module(s))"
+
+
+# --------------------------------------------------------------------------- metadata, README
+
+#: A Markdown link or image: ``[text](target)``, and an autolink ``<https://...>``.
+MARKDOWN_LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]*)[^)]*\)|<((?:https?|ftp|mailto):[^>]+)>")
+#: A path of this repository in code type, as the README names files (see its design notes).
+REPO_PATH = re.compile(
+    r"`((?:docs|examples|benchmarks|aaisp_multi_exporter|tests|\.ci)/[\w./-]*"
+    r"|[A-Z]+\.md|LICENSE|Containerfile|Makefile|modules\.toml|pyproject\.toml)`"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "links"),
+    [
+        (
+            "see [docs](docs/security.md) and [A&A](https://aa.net.uk/)",
+            ["docs/security.md", "https://aa.net.uk/"],
+        ),
+        ('[x](https://h/ "title")', ["https://h/"]),
+        ("![logo](img/logo.png)", ["img/logo.png"]),
+        ("<http://localhost:9099/>", ["http://localhost:9099/"]),
+        ("`[not](a link)` is still matched", ["a"]),
+        ("no links, only `docs/security.md`", []),
+    ],
+)
+def test_markdown_links(text: str, links: list[str]) -> None:
+    assert [a or b for a, b in MARKDOWN_LINK.findall(text)] == links
+
+
+def test_readme_links_work_wherever_it_is_shown() -> None:
+    """The README is the package's description too: every link goes to another site, and
+    every file it names in code type is one of the repository's."""
+    readme = (REPO / "README.md").read_text()
+    links = [a or b for a, b in MARKDOWN_LINK.findall(readme)]
+    assert links
+    relative = [link for link in links if not link.startswith(("https://", "http://"))]
+    assert not relative
+    named = set(REPO_PATH.findall(readme))
+    assert {"docs/security.md", "CONTRIBUTING.md", "examples/systemd/"} <= named
+    missing = sorted(path for path in named if not (REPO / path).exists())
+    assert not missing
+
+
+def test_wheel_metadata(wheel: Wheel) -> None:
+    """Classifiers (hatchling refuses unknown ones), keywords and URLs reach the wheel; the
+    description is the README. No project URL is invented: only absolute https ones."""
+    project = PYPROJECT["project"]
+    metadata = wheel.metadata()
+    assert metadata.get_all("Classifier") == project["classifiers"]
+    assert "Development Status :: 4 - Beta" in project["classifiers"]
+    assert sorted(metadata["Keywords"].split(",")) == sorted(project["keywords"])
+    urls = dict(line.split(", ", 1) for line in metadata.get_all("Project-URL", []))
+    assert urls == project["urls"]
+    assert all(url.startswith("https://") for url in urls.values())
+    description = metadata.get_payload()
+    assert isinstance(description, str)
+    assert description.strip() == (REPO / "README.md").read_text().strip()
+    assert metadata["Description-Content-Type"] == "text/markdown"
