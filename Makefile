@@ -19,7 +19,7 @@ LOWEST_CONSTRAINTS := .ci/lowest-constraints.txt
 # Chromium, the benchmark harness's py-spy and wrk).
 LOWEST_ARGS ?= -q -m 'not slow' --ignore=tests/test_browser.py --ignore=tests/test_benchmarks.py
 
-.PHONY: demo run test test-lowest lint fmt bench clean
+.PHONY: demo run test test-lowest lint fmt examples bench clean
 
 # A current pip installs the rest faster than the one ensurepip bundles, upgrade included.
 $(BIN)/python:
@@ -65,6 +65,10 @@ lint: $(DEV)
 fmt: $(DEV)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Files made from others: examples/kubernetes/prometheusrule.yaml from examples/rules/*.yml.
+examples: $(DEV)
+	$(BIN)/python -m tests.prometheusrule
 
 # Needs Debian's wrk and prometheus-blackbox-exporter; installs them with apt-get when absent
 # (as root, else through sudo). Writes benchmarks/RESULTS.md; see benchmarks/README.md.
