@@ -19,7 +19,7 @@ LOWEST_CONSTRAINTS := .ci/lowest-constraints.txt
 # Chromium, the benchmark harness's py-spy and wrk).
 LOWEST_ARGS ?= -q -m 'not slow' --ignore=tests/test_browser.py --ignore=tests/test_benchmarks.py
 
-.PHONY: demo run test test-lowest lint fmt examples bench clean
+.PHONY: demo run test test-lowest lint fmt examples lock bench clean
 
 # A current pip installs the rest faster than the one ensurepip bundles, upgrade included.
 $(BIN)/python:
@@ -65,6 +65,14 @@ lint: $(DEV)
 fmt: $(DEV)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# The image's runtime pins, every file's hash included (the Containerfile installs them with
+# --require-hashes): the newest versions pyproject.toml allows on this Python (the image's,
+# 3.11). Rerun after changing dependencies, or to take newer releases; review the diff.
+lock: $(DEV)
+	CUSTOM_COMPILE_COMMAND='make lock' $(BIN)/pip-compile --quiet --generate-hashes \
+		--strip-extras --allow-unsafe --upgrade --no-emit-index-url --no-emit-find-links \
+		--output-file requirements.lock pyproject.toml
 
 # Files made from others: examples/kubernetes/prometheusrule.yaml from examples/rules/*.yml.
 examples: $(DEV)

@@ -212,3 +212,137 @@ def test_wheel_metadata(wheel: Wheel) -> None:
     assert isinstance(description, str)
     assert description.strip() == (REPO / "README.md").read_text().strip()
     assert metadata["Description-Content-Type"] == "text/markdown"
+
+
+# --------------------------------------------------------------------------- the image's lock
+
+LOCK = REPO / "requirements.lock"
+#: Where the image runs (python:3.11-slim): the markers of pyproject.toml are read for it.
+IMAGE_ENVIRONMENT = {
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+    "os_name": "posix",
+    "platform_python_implementation": "CPython",
+    "implementation_name": "cpython",
+    "python_version": "3.11",
+    "python_full_version": "3.11.0",
+}
+
+
+@dataclass(frozen=True)
+class Pin:
+    version: Version
+    hashes: tuple[str, ...]
+    marker: str
+
+
+def read_lock(text: str) -> dict[str, Pin]:
+    """``name==version [; marker] --hash=...`` entries of a hashed requirements file."""
+    pins: dict[str, Pin] = {}
+    for entry in text.replace("\\\n", " ").splitlines():
+        line = entry.split("#", 1)[0].strip()
+        if not line:
+            continue
+        assert not line.startswith("-"), f"an option in the lock: {line}"
+        words = line.split(" --hash=")
+        requirement = Requirement(words[0])
+        (clause,) = requirement.specifier
+        assert clause.operator == "==", line
+        pins[canonicalize_name(requirement.name)] = Pin(
+            Version(clause.version),
+            tuple(word.strip() for word in words[1:]),
+            str(requirement.marker or ""),
+        )
+    return pins
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "a==1.0 \\\n    --hash=sha256:aa \\\n    --hash=sha256:bb\n    # via b\n",
+            {"a": Pin(Version("1.0"), ("sha256:aa", "sha256:bb"), "")},
+        ),
+        (
+            "#\n# header\nUv_Loop==0.19 ; sys_platform != 'win32' \\\n    --hash=sha256:cc\n",
+            {"uv-loop": Pin(Version("0.19"), ("sha256:cc",), 'sys_platform != "win32"')},
+        ),
+        ("", {}),
+    ],
+)
+def test_read_lock(text: str, expected: dict[str, Pin]) -> None:
+    assert read_lock(text) == expected
+
+
+def test_lock_satisfies_pyproject() -> None:
+    """Every runtime dependency the image needs is pinned inside pyproject.toml's bounds,
+    every pin has hashes (pip refuses the file otherwise), and the file names no index: the
+    image takes its packages from PyPI."""
+    pins = read_lock(LOCK.read_text())
+    needed = {
+        name: r
+        for name, r in runtime_requirements().items()
+        if r.marker is None or r.marker.evaluate(IMAGE_ENVIRONMENT)
+    }
+    assert "uvloop" in needed
+    assert set(needed) <= set(pins)
+    outside = {
+        name: (str(pins[name].version), str(r.specifier))
+        for name, r in needed.items()
+        if not r.specifier.contains(pins[name].version)
+    }
+    assert not outside
+    unhashed = [name for name, pin in pins.items() if not pin.hashes]
+    assert not unhashed
+    assert all(h.startswith("sha256:") and len(h) == 71 for p in pins.values() for h in p.hashes)
+    assert "aaisp-multi-exporter" not in pins
+    text = LOCK.read_text()
+    assert "file:" not in text
+    assert "index-url" not in text
+    assert "find-links" not in text
+
+
+def test_containerfile_installs_the_lock() -> None:
+    """The final stage installs the pins with their hashes and then the wheel, resolving
+    nothing itself."""
+    final = (REPO / "Containerfile").read_text().replace("\\\n", " ").rsplit("\nFROM ", 1)[1]
+    assert "COPY requirements.lock /tmp/requirements.lock" in final
+    (run,) = [line for line in final.splitlines() if "requirements.lock" in line and "RUN" in line]
+    commands = [command.strip() for command in run.removeprefix("RUN ").split("&&")]
+    assert commands[:3] == [
+        "pip install --require-hashes --no-deps --only-binary=:all: -r /tmp/requirements.lock",
+        "pip install --no-index --no-deps /tmp/wheels/aaisp_multi_exporter-*.whl",
+        "pip check",
+    ]
+
+
+@pytest.mark.slow
+def test_lock_installs_as_the_image_does(wheel: Wheel, tmp_path: Path) -> None:
+    """The image's install steps in a fresh environment with this Python (3.11, as the image):
+    every file matches its hash, the wheel's requirements are met by the pins (``pip check``),
+    and the exporter runs. Docker itself is not here to build the image."""
+    venv = tmp_path / "image"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "--quiet"]
+    steps = [
+        [*pip, "install", "--require-hashes", "--no-deps", "--only-binary=:all:", "-r",
+         str(LOCK)],
+        [*pip, "install", "--no-index", "--no-deps", str(wheel.path)],
+        [*pip, "check"],
+    ]  # fmt: skip
+    for step in steps:
+        result = subprocess.run(step, capture_output=True, text=True, timeout=600, check=False)
+        assert result.returncode == 0, (step, result.stdout, result.stderr)
+    exporter = str(venv / "bin" / "aaisp-multi-exporter")
+    version = subprocess.run(
+        [exporter, "--version"], capture_output=True, text=True, timeout=60, check=True
+    )
+    pins = read_lock(LOCK.read_text())
+    shown = dict(line.strip().split(":", 1) for line in version.stdout.splitlines()[1:])
+    assert shown["aiohttp version"].strip() == str(pins["aiohttp"].version)
+    assert shown["event loop"].strip() == f"uvloop {pins['uvloop'].version}"
+    check = subprocess.run(
+        [exporter, "--config.check", "--config.file", str(REPO / "modules.toml")],
+        capture_output=True, text=True, timeout=60, check=False, env=SHIPPED_ENV,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stderr
