@@ -23,6 +23,7 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
+from aaisp_multi_exporter.cli import build_parser
 from aaisp_multi_exporter.web.paths import WebPaths, web_paths
 from tests.conftest import ExporterFactory, samples
 from tests.processes import REPO, free_port
@@ -389,3 +390,48 @@ async def test_discover_tells_prometheus_the_probe_path(
     for group in groups:
         assert group["labels"].get("__metrics_path__") == metrics_path
         assert group["labels"]["__param_module"] == "line"
+
+
+def test_demo_under_a_route_prefix_logs_urls_that_work(tmp_path: Path) -> None:
+    """The command line end to end: the demo's example URLs carry the prefix, and answer."""
+    port = free_port()
+    argv = [*EXPORTER, "--demo", "--web.route-prefix=/aaisp/",
+            f"--web.listen-address=127.0.0.1:{port}"]  # fmt: skip
+    with started(argv, tmp_path) as exporter:
+        get = tcp_get(f"http://127.0.0.1:{port}")
+        wait_healthy(get, exporter, "/aaisp/-/healthy")
+        assert get("/-/healthy")[0] == 404
+        urls = re.findall(r'msg="demo: try this probe" url="?([^"\s]+)', exporter.text())
+        assert len(urls) >= 3
+        for url in urls:
+            assert url.startswith(f"http://127.0.0.1:{port}/aaisp/"), url
+            assert tcp_get("")(url)[0] in (200, 503), url  # 503: a never-answered auth
+        assert exporter.stop() == 0
+    assert re.search(r"msg=listening .* route_prefix=/aaisp$", exporter.text(), re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--web.external-url", "localhost:9099", "want an absolute http or https URL"),
+        ("--web.external-url", "https://h/x?y", "no query or fragment"),
+        ("--web.route-prefix", "/{x}", "a path may hold only"),
+    ],
+)
+def test_bad_web_path_flags(
+    flag: str, value: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        build_parser().parse_args([flag, value])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}: " in err
+    assert message in err
+
+
+def test_web_flags_defaults() -> None:
+    """Nothing given: one listener on :9099 (set by main), no socket activation, the root."""
+    args = build_parser().parse_args([])
+    assert (args.listen_address, args.systemd_socket) == (None, False)
+    assert (args.external_url, args.route_prefix) == ("", "")
+    assert web_paths(args.external_url, args.route_prefix) == WebPaths()
