@@ -11,8 +11,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime
 DEV := $(VENV)/.dev
+# A second environment with the lowest runtime versions pyproject.toml allows and the test
+# tools only (`make test-lowest`, run by .ci/run): the bounds are tried, not assumed.
+LOWEST := .venv-lowest
+LOWEST_CONSTRAINTS := .ci/lowest-constraints.txt
+# The fast tests, less the two that drive programs the test extra leaves out (selenium for
+# Chromium, the benchmark harness's py-spy and wrk).
+LOWEST_ARGS ?= -q -m 'not slow' --ignore=tests/test_browser.py --ignore=tests/test_benchmarks.py
 
-.PHONY: demo run test lint fmt bench clean
+.PHONY: demo run test test-lowest lint fmt examples lock bench clean
 
 # A current pip installs the rest faster than the one ensurepip bundles, upgrade included.
 $(BIN)/python:
@@ -37,6 +44,18 @@ run: $(RUNTIME)
 test: $(DEV)
 	$(BIN)/pytest $(ARGS)
 
+# Rebuilt from scratch when the bounds or the pins change, so nothing newer lingers.
+$(LOWEST)/.stamp: pyproject.toml $(LOWEST_CONSTRAINTS)
+	rm -rf $(LOWEST)
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/pip install --quiet --upgrade pip
+	$(LOWEST)/bin/pip install --quiet -c $(LOWEST_CONSTRAINTS) -e '.[test]'
+	$(LOWEST)/bin/pip check
+	touch $@
+
+test-lowest: $(LOWEST)/.stamp
+	$(LOWEST)/bin/pytest $(LOWEST_ARGS) $(ARGS)
+
 lint: $(DEV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -47,6 +66,18 @@ lint: $(DEV)
 fmt: $(DEV)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# The image's runtime pins, every file's hash included (the Containerfile installs them with
+# --require-hashes): the newest versions pyproject.toml allows on this Python (the image's,
+# 3.11). Rerun after changing dependencies, or to take newer releases; review the diff.
+lock: $(DEV)
+	CUSTOM_COMPILE_COMMAND='make lock' $(BIN)/pip-compile --quiet --generate-hashes \
+		--strip-extras --allow-unsafe --upgrade --no-emit-index-url --no-emit-find-links \
+		--output-file requirements.lock pyproject.toml
+
+# Files made from others: examples/kubernetes/prometheusrule.yaml from examples/rules/*.yml.
+examples: $(DEV)
+	$(BIN)/python -m tests.prometheusrule
 
 # Needs Debian's wrk and prometheus-blackbox-exporter; installs them with apt-get when absent
 # (as root, else through sudo). Writes benchmarks/RESULTS.md; see benchmarks/README.md.
@@ -59,4 +90,4 @@ bench: $(DEV)
 	$(BIN)/python -m benchmarks.run $(ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST) .mypy_cache .pytest_cache .ruff_cache

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import re
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from aaisp_multi_exporter import eventloop
 from aaisp_multi_exporter.config import ConfigError
+from aaisp_multi_exporter.config.example import example_text
 from aaisp_multi_exporter.obs.logs import LEVELS, configure_logging, fields
 from aaisp_multi_exporter.probe.check import run_chaos_check
 from aaisp_multi_exporter.serve import Options, config_loader, print_problems, serve
@@ -26,6 +28,7 @@ from aaisp_multi_exporter.web.listener import (
     InvalidListenAddress,
     parse_listen_address,
 )
+from aaisp_multi_exporter.web.paths import InvalidWebPath, external_path, normalise_prefix
 
 LOGGER = logging.getLogger("aaisp_multi_exporter")
 DEFAULT_PORT = 9099
@@ -52,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="validate the configuration, print every problem, exit 0 or 1",
     )
     parser.add_argument(
+        "--config.example",
+        dest="config_example",
+        action="store_true",
+        help="print the shipped, commented modules.toml to start from, and exit "
+        "(aaisp-multi-exporter --config.example > modules.toml)",
+    )
+    parser.add_argument(
         "--chaos.check",
         dest="chaos_check",
         action="store_true",
@@ -69,8 +79,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--web.listen-address",
         dest="listen_address",
-        default=f":{DEFAULT_PORT}",
-        help="address to listen on, [host]:port (default: %(default)s)",
+        action="append",
+        metavar="[HOST]:PORT",
+        help=f"address to listen on; repeat it for one listener each (default: :{DEFAULT_PORT})",
+    )
+    parser.add_argument(
+        "--web.systemd-socket",
+        dest="systemd_socket",
+        action="store_true",
+        help="listen on the sockets systemd passes (socket activation, LISTEN_FDS) instead of "
+        "--web.listen-address",
+    )
+    parser.add_argument(
+        "--web.external-url",
+        dest="external_url",
+        type=_flag_check(external_path),
+        default="",
+        metavar="URL",
+        help="the URL under which the exporter is reached, e.g. behind a reverse proxy; its "
+        "path is the default route prefix and is used in redirects and /discover",
+    )
+    parser.add_argument(
+        "--web.route-prefix",
+        dest="route_prefix",
+        type=_flag_check(normalise_prefix),
+        default="",
+        metavar="PATH",
+        help="path under which every endpoint is served (default: the path of "
+        "--web.external-url, else /)",
     )
     parser.add_argument(
         "--web.config.file",
@@ -150,6 +186,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _flag_check(check: Callable[[str], object]) -> Callable[[str], str]:
+    """An argparse ``type`` that keeps the text as given once ``check`` accepts it (empty:
+    the flag's default, not given)."""
+
+    def checked(text: str) -> str:
+        try:
+            if text:
+                check(text)
+        except InvalidWebPath as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        return text
+
+    return checked
+
+
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -215,8 +266,12 @@ def chaos_check(patterns: Sequence[str], capture_dir: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.config_example:
+        sys.stdout.write(example_text())
+        return 0
     # Not argparse's default: with action="append" it would stay in front of the files given.
     args.config_file = args.config_file or ["modules.toml"]
+    args.listen_address = args.listen_address or [f":{DEFAULT_PORT}"]
     options = Options(**vars(args))
     configure_logging(options.log_level, "json" if options.log_format == "json" else "logfmt")
     if options.config_check:
@@ -224,7 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.chaos_check or options.chaos_capture:
         return chaos_check(options.config_file, options.chaos_capture)
     try:
-        parse_listen_address(options.listen_address)
+        for address in options.listen_address:
+            parse_listen_address(address)
     except InvalidListenAddress as error:
         LOGGER.error(
             "invalid --web.listen-address; not starting",

@@ -37,11 +37,14 @@ from aaisp_multi_exporter.web.connections import (
 )
 from aaisp_multi_exporter.web.listener import (
     ListenError,
+    adopt,
     bind,
     bound_addresses,
+    describe_socket,
     parse_listen_address,
-    show_address,
+    systemd_sockets,
 )
+from aaisp_multi_exporter.web.paths import WebPaths, web_paths
 
 LOGGER = logging.getLogger("aaisp_multi_exporter")
 #: How long SIGTERM waits for probes in flight; the longest deadline a probe can have.
@@ -53,9 +56,14 @@ class Options:
     config_file: list[str]
     """Every ``--config.file`` given, in order: paths or glob patterns."""
     config_check: bool
+    config_example: bool
     chaos_check: bool
     chaos_capture: str
-    listen_address: str
+    listen_address: list[str]
+    """Every ``--web.listen-address`` given: one listener each."""
+    systemd_socket: bool
+    external_url: str
+    route_prefix: str
     web_config_file: str
     timeout_offset: float
     max_requests: int
@@ -108,7 +116,8 @@ async def serve(options: Options) -> int:
     was opened is closed in reverse order and the process exits without a traceback or an
     "Unclosed client session" warning.
     """
-    host, port = parse_listen_address(options.listen_address)
+    addresses = [parse_listen_address(address) for address in options.listen_address]
+    paths = web_paths(options.external_url, options.route_prefix)
     rules = ConnectionRules(
         max_connections=options.max_connections,
         read_header_timeout=options.read_header_timeout,
@@ -125,22 +134,37 @@ async def serve(options: Options) -> int:
         authenticator = Authenticator()
         stack.callback(authenticator.close)
         ssl_context = None if watcher is None else watcher.ssl_context
+        # One guard for every listener: --web.max-connections bounds the process.
         guard = ConnectionGuard(rules)
+        listeners: list[asyncio.Server] = []
         try:
-            listener = await bind(
-                guard,
-                host,
-                port,
-                ssl_context=ssl_context,
-                handshake_timeout=rules.read_header_timeout,
-            )
+            if options.systemd_socket:
+                for sock in systemd_sockets():
+                    listener = await adopt(
+                        guard,
+                        sock,
+                        ssl_context=ssl_context,
+                        handshake_timeout=rules.read_header_timeout,
+                    )
+                    stack.callback(listener.close)
+                    listeners.append(listener)
+            else:
+                for host, port in addresses:
+                    listener = await bind(
+                        guard,
+                        host,
+                        port,
+                        ssl_context=ssl_context,
+                        handshake_timeout=rules.read_header_timeout,
+                    )
+                    stack.callback(listener.close)
+                    listeners.append(listener)
         except ListenError as error:
             LOGGER.error(
                 "cannot listen; not starting",
                 extra=fields(address=error.address, reason=error.reason),
             )
             return 1
-        stack.callback(listener.close)
 
         loader, demo_urls = await _config_source(options, stack)
         # The CHAOS session is the app's (create_app): opened by runner.setup below, closed
@@ -172,6 +196,7 @@ async def serve(options: Options) -> int:
                 middlewares=[guard.middleware()],
                 web_config=watcher,
                 authenticator=authenticator,
+                paths=paths,
             ),
             access_log=None,
             shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
@@ -181,12 +206,14 @@ async def serve(options: Options) -> int:
         stack.push_async_callback(runner.cleanup)
         assert runner.server is not None  # set by setup()
         guard.serve(runner.server)
-        await listener.start_serving()
-        _log_listening(listener, host, watcher, rules, demo_urls)
+        for listener in listeners:
+            await listener.start_serving()
+        _log_listening(listeners, watcher, rules, demo_urls, paths)
 
         await stopping.wait()
         LOGGER.info("shutting down; letting probes in flight finish")
-        listener.close()  # stop accepting before the runner waits for requests in flight
+        for listener in listeners:
+            listener.close()  # stop accepting before the runner waits for requests in flight
     LOGGER.info("stopped")
     return 0
 
@@ -203,26 +230,32 @@ async def _config_source(
 
 
 def _log_listening(
-    listener: asyncio.Server,
-    host: str | None,
+    listeners: list[asyncio.Server],
     watcher: WebConfigWatcher | None,
     rules: ConnectionRules,
     demo_urls: Sequence[str],
+    paths: WebPaths,
 ) -> None:
-    addresses = bound_addresses(listener)
     tls = watcher is not None and watcher.ssl_context is not None
     LOGGER.info(
         "listening",
         extra=fields(
-            addresses=",".join(show_address(*address) for address in addresses),
+            addresses=",".join(
+                describe_socket(sock) for listener in listeners for sock in listener.sockets
+            ),
             version=__version__,
             tls=tls,
             basic_auth=watcher is not None and watcher.basic_auth,
             max_connections=rules.max_connections,
             event_loop=eventloop.loop_factory()[0],
+            **({"route_prefix": paths.route_prefix} if paths.route_prefix else {}),
         ),
     )
-    base = _browse_base(host, addresses[0][1], "https" if tls else "http")
+    inet = bound_addresses(listeners)
+    if not inet:
+        return
+    host, port = inet[0]
+    base = _browse_base(host, port, "https" if tls else "http") + paths.public_prefix
     for path in demo_urls:
         LOGGER.info("demo: try this probe", extra=fields(url=base + path))
 

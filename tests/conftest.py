@@ -19,6 +19,7 @@ from aaisp_multi_exporter.config import Config, load_config, parse_config
 from aaisp_multi_exporter.server.app import create_app
 from aaisp_multi_exporter.server.state import ExporterState, build_state
 from aaisp_multi_exporter.simulator import SimAccount, Simulator, generate_lines
+from aaisp_multi_exporter.web.paths import ROOT, WebPaths
 
 #: The event loop every async test runs on: ``asyncio`` (pytest-asyncio's default) or
 #: ``uvloop`` (what the exporter runs on where it is installed). Tests marked ``both_loops``
@@ -182,6 +183,7 @@ async def make_exporter(simulator: Simulator) -> AsyncIterator[ExporterFactory]:
         timeout_offset: float = 0.5,
         max_requests: int = 40,
         path: Path | None = None,
+        paths: WebPaths = ROOT,
         **module: str,
     ) -> Exporter:
         body = text if text is not None else config_text(simulator.url, **module)
@@ -199,7 +201,7 @@ async def make_exporter(simulator: Simulator) -> AsyncIterator[ExporterFactory]:
             store=SnapshotStore(clock=clock),
         )
         state.reload()
-        server = TestServer(create_app(state))
+        server = TestServer(create_app(state, paths=paths))
         await server.start_server()
         http = aiohttp.ClientSession()
         started.append((server, http))

@@ -25,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from aaisp_multi_exporter.config import Config, load_config, parse_config
 from aaisp_multi_exporter.simulator import Simulator
+from tests import prometheusrule
 from tests.conftest import Exporter
 from tests.processes import free_port
 from tests.realprograms import require_program
@@ -67,6 +68,10 @@ def promtool(*args: str, stdin: str | None = None, cwd: Path | None = None) -> t
 
 def load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text())
+
+
+def load_yaml_text(text: str) -> Any:
+    return yaml.safe_load(text)
 
 
 def load_yaml_all(path: Path) -> list[Any]:
@@ -574,11 +579,49 @@ def test_kubernetes_manifests_are_complete() -> None:
         "ScrapeConfig/aaisp-quota",
         "ScrapeConfig/aaisp-line",
         "ServiceMonitor/aaisp-exporter",
+        "PrometheusRule/aaisp-multi-exporter",
     }
     assert {p.name for p in K8S.glob("*.yaml")} == {
         "kustomization.yaml",
         *load_yaml(K8S / "kustomization.yaml")["resources"],
     }
+
+
+def test_kubernetes_prometheusrule_is_made_from_the_rules() -> None:
+    """The resource is what ``make examples`` makes of ``rules/*.yml``, comments included,
+    and holds exactly their groups, in file order."""
+    text = (K8S / "prometheusrule.yaml").read_text()
+    assert text == prometheusrule.render(), (
+        "examples/kubernetes/prometheusrule.yaml differs from examples/rules/: run make examples"
+    )
+    (resource,) = load_yaml_all(K8S / "prometheusrule.yaml")
+    groups = [group for path in sorted(RULES.glob("*.yml")) for group in load_yaml(path)["groups"]]
+    assert resource["spec"]["groups"] == groups
+    assert {path.name for path in RULES.glob("*.yml")} == {path.name for path in RULE_FILES}
+    selector = k8s_objects()["Deployment/aaisp-exporter"]["metadata"]["labels"]
+    assert resource["metadata"]["labels"] == selector
+
+
+@pytest.mark.parametrize(
+    ("text", "groups"),
+    [
+        pytest.param("# c\ngroups:\n  - name: a\n    rules: []\n", "    - name: a\n", id="one"),
+        pytest.param(
+            "groups:\n  - name: a\n\n    # why\n    rules: []\n",
+            "    - name: a\n\n      # why\n",
+            id="blank-line-and-comment",
+        ),
+    ],
+)
+def test_prometheusrule_groups_text(tmp_path: Path, text: str, groups: str) -> None:
+    path = tmp_path / "x.yml"
+    path.write_text(text)
+    rendered = prometheusrule.groups_text(path)
+    assert rendered.startswith("    # ---- ../rules/x.yml\n" + groups)
+    assert (
+        load_yaml_text("spec:\n  groups:\n" + rendered)["spec"]["groups"]
+        == (load_yaml_text(text)["groups"])
+    )
 
 
 def container_user() -> str:

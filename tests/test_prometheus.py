@@ -238,16 +238,20 @@ def start_prometheus(processes: Processes, tmp: Path, config: dict[str, Any]) ->
     return api
 
 
-def start_demo_exporter(processes: Processes) -> str:
+def start_demo_exporter(processes: Processes, route_prefix: str = "") -> str:
     """``aaisp-multi-exporter --demo`` on a free loopback port, ready; its host:port."""
     exporter = f"127.0.0.1:{free_port()}"
+    flags = [f"--web.route-prefix={route_prefix}"] if route_prefix else []
     processes.start(
         "exporter",
-        [sys.executable, "-m", "aaisp_multi_exporter", "--demo", "--web.listen-address", exporter],
-    )
+        [
+            sys.executable, "-m", "aaisp_multi_exporter", "--demo",
+            "--web.listen-address", exporter, *flags,
+        ],
+    )  # fmt: skip
     wait_until(
         "the demo exporter to be ready",
-        lambda: http_get(f"http://{exporter}/-/ready")[0] == 200,
+        lambda: http_get(f"http://{exporter}{route_prefix}/-/ready")[0] == 200,
         STARTUP_SECONDS,
         processes.logs,
     )
@@ -439,6 +443,59 @@ def test_compose_stack_config_scrapes_the_demo(processes: Processes, tmp_path: P
     assert set(success) == want
     assert set(success.values()) == {1.0}
     assert api.instances('up{job="aaisp_exporter"}') == {("aaisp_exporter", exporter): 1.0}
+
+
+@pytest.mark.slow
+def test_prometheus_scrapes_behind_a_route_prefix(processes: Processes, tmp_path: Path) -> None:
+    """``--web.route-prefix=/aaisp``: the example's line job, its discovery URL moved under
+    the prefix and nothing else, scrapes ``/aaisp/probe`` because ``/discover`` says so
+    (``__metrics_path__``); the exporter's own job names ``/aaisp/metrics``."""
+    require_program("prometheus", PROMETHEUS_HINT)
+    exporter = start_demo_exporter(processes, route_prefix="/aaisp")
+    shipped = yaml.safe_load((EXAMPLES / "prometheus.yml").read_text())
+    (line_job,) = [s for s in shipped["scrape_configs"] if s["job_name"] == "aaisp_line"]
+    (sd,) = line_job["http_sd_configs"]
+    discovery = sd["url"].replace(EXAMPLE_ADDRESS, exporter + "/aaisp")
+    relabel = yaml.safe_load(
+        yaml.safe_dump(line_job["relabel_configs"]).replace(EXAMPLE_ADDRESS, exporter)
+    )
+    config = {
+        "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": "1s"},
+        "scrape_configs": [
+            {
+                "job_name": "aaisp_line",
+                "metrics_path": line_job["metrics_path"],  # /probe: /discover overrides it
+                "params": line_job["params"],
+                "scrape_timeout": SCRAPE_INTERVAL,
+                "http_sd_configs": [{"url": discovery, "refresh_interval": SCRAPE_INTERVAL}],
+                "relabel_configs": relabel,
+            },
+            {
+                "job_name": "aaisp_exporter",
+                "metrics_path": "/aaisp/metrics",
+                "static_configs": [{"targets": [exporter]}],
+            },
+        ],
+    }
+    status, body = http_get(discovery)
+    assert status == 200, body
+    lines = {t for group in json.loads(body) for t in group["targets"]}
+    assert lines
+    api = start_prometheus(processes, tmp_path, config)
+    want = {("aaisp_line", line) for line in lines}
+    wait_until(
+        "probe_success for every line under the prefix",
+        lambda: want <= set(api.instances("probe_success")),
+        SERIES_SECONDS,
+        processes.logs,
+    )
+    assert set(api.instances("probe_success").values()) == {1.0}
+    assert api.instances('up{job="aaisp_exporter"}') == {("aaisp_exporter", exporter): 1.0}
+    _, body = http_get(f"{api.url}/api/v1/targets")
+    targets = json.loads(body)["data"]["activeTargets"]
+    paths = {(t["labels"]["job"], urllib.parse.urlsplit(t["scrapeUrl"]).path) for t in targets}
+    assert paths == {("aaisp_line", "/aaisp/probe"), ("aaisp_exporter", "/aaisp/metrics")}
+    assert not [t["lastError"] for t in targets if t["lastError"]]
 
 
 # --------------------------------------------------------------------------- as shipped

@@ -2,7 +2,8 @@
 
 ``models`` (the pydantic models that are the configuration), ``credentials`` (the inline,
 ``_file`` and ``_env`` forms), ``load`` (files, globs, merging), ``render`` (``/config``),
-``problems`` (how a problem is told) and ``secret`` (a password that cannot leak by accident).
+``problems`` (how a problem is told), ``secret`` (a password that cannot leak by accident) and
+``example`` (the shipped ``modules.toml``, for ``--config.example``).
 """
 
 from aaisp_multi_exporter.config.credentials import CREDENTIAL_FIELDS, CredentialSource

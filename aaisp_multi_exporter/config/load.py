@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aaisp_multi_exporter.config.example import missing_file_hint
 from aaisp_multi_exporter.config.models import (
     AuthConfig,
     ChaosSettings,
@@ -115,6 +116,9 @@ def _expand(patterns: Sequence[str], problems: list[str]) -> list[str]:
 def _read(path: str, problems: list[str]) -> _Document | None:
     try:
         data = Path(path).read_bytes()
+    except FileNotFoundError as exc:
+        problems.append(f"{path}: cannot read file: {os_reason(exc)}; {missing_file_hint(path)}")
+        return None
     except OSError as exc:
         problems.append(f"{path}: cannot read file: {os_reason(exc)}")
         return None

@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 LogFormat = Literal["logfmt", "json"]
+#: ``warn`` is exporter-toolkit's spelling, ``warning`` Python's: both are taken.
 LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
+    "warn": logging.WARNING,
     "warning": logging.WARNING,
     "error": logging.ERROR,
 }

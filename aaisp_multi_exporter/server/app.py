@@ -35,6 +35,7 @@ from aaisp_multi_exporter.server.history import logs_response
 from aaisp_multi_exporter.server.pages import render_landing
 from aaisp_multi_exporter.server.state import ExporterState
 from aaisp_multi_exporter.web import Authenticator, WebConfigWatcher, basic_auth_middleware
+from aaisp_multi_exporter.web.paths import ROOT, WebPaths
 
 LOGGER = logging.getLogger("aaisp_multi_exporter")
 TEXT = "text/plain"
@@ -45,6 +46,7 @@ ERROR_LOG_SECONDS = 10.0
 
 
 STATE = web.AppKey("state", ExporterState)
+PATHS = web.AppKey("paths", WebPaths)
 
 
 def _text(body: str, status: int = 200) -> web.Response:
@@ -193,7 +195,8 @@ async def discover(request: web.Request) -> web.Response:
     except ProbeRejected as rejected:
         return _refuse(request, rejected)
     auths = [auth] if auth is not None else list(config.auths.values())
-    answer = await state.discovery.discover(config, auths, module)
+    metrics_path = request.app[PATHS].metrics_path
+    answer = await state.discovery.discover(config, auths, module, metrics_path=metrics_path)
     if auth is not None and auth.name in answer.never_answered:
         # An empty list would look like an account with no lines; say what is wrong instead,
         # so Prometheus shows the error on the job.
@@ -282,6 +285,7 @@ def create_app(
     middlewares: Sequence[Middleware] = (),
     web_config: WebConfigWatcher | None = None,
     authenticator: Authenticator | None = None,
+    paths: WebPaths = ROOT,
 ) -> web.Application:
     """The exporter as an aiohttp app; the command line and every test server use this.
 
@@ -289,6 +293,7 @@ def create_app(
     when it stops, after background refreshes end. ``middlewares`` (the connection guard)
     come first; with ``web_config`` (``--web.config.file``), basic auth is next, so it sees
     every request before the exporter does, and the configured headers go on every answer.
+    Every route lives under ``paths.route_prefix`` (``--web.route-prefix``).
     """
     if web_config is not None:
         if authenticator is None:
@@ -296,21 +301,32 @@ def create_app(
         middlewares = [*middlewares, basic_auth_middleware(web_config, authenticator)]
     app = web.Application(middlewares=[*middlewares, _errors(LogThrottle(ERROR_LOG_SECONDS))])
     app[STATE] = state
+    app[PATHS] = paths
     app.cleanup_ctx.append(_chaos_session)
     if web_config is not None:
         app.on_response_prepare.append(web_config.add_headers)
-    app.router.add_get("/", landing)
-    app.router.add_get("/probe", probe)
-    app.router.add_get("/metrics", self_metrics)
-    app.router.add_get("/config", show_config)
-    app.router.add_get("/logs", logs)
-    app.router.add_get("/discover", discover)
-    app.router.add_get("/health", health)
-    app.router.add_get("/-/healthy", healthy)
-    app.router.add_get("/-/ready", ready)
-    app.router.add_post("/-/reload", reload_config)
-    app.router.add_route("*", "/-/reload", reload_wrong_method)
+    route = paths.route
+    app.router.add_get(route("/"), landing)
+    app.router.add_get(route("/probe"), probe)
+    app.router.add_get(route("/metrics"), self_metrics)
+    app.router.add_get(route("/config"), show_config)
+    app.router.add_get(route("/logs"), logs)
+    app.router.add_get(route("/discover"), discover)
+    app.router.add_get(route("/health"), health)
+    app.router.add_get(route("/-/healthy"), healthy)
+    app.router.add_get(route("/-/ready"), ready)
+    app.router.add_post(route("/-/reload"), reload_config)
+    app.router.add_route("*", route("/-/reload"), reload_wrong_method)
+    if paths.route_prefix:
+        # As Prometheus: the root sends a browser to the prefix, and the prefix itself to
+        # its landing page, whose relative links need the trailing slash.
+        app.router.add_get("/", _to_home)
+        app.router.add_get(paths.route_prefix, _to_home)
     return app
+
+
+async def _to_home(request: web.Request) -> web.Response:
+    raise web.HTTPFound(request.app[PATHS].home)
 
 
 async def _chaos_session(app: web.Application) -> AsyncIterator[None]:

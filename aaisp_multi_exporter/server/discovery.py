@@ -95,8 +95,15 @@ class Discovery:
     )
 
     async def discover(
-        self, config: Config, auths: Sequence[AuthConfig], module: str | None
+        self,
+        config: Config,
+        auths: Sequence[AuthConfig],
+        module: str | None,
+        *,
+        metrics_path: str | None = None,
     ) -> DiscoveryResponse:
+        """``metrics_path`` (behind ``--web.route-prefix``) goes in every group as
+        ``__metrics_path__``, so a job scrapes ``<prefix>/probe`` without being told."""
         results = await asyncio.gather(*(self._for_auth(config, auth) for auth in auths))
         listed = tuple(result for result in results if isinstance(result, _Listed))
         never = {
@@ -104,16 +111,16 @@ class Discovery:
             for auth, result in zip(auths, results, strict=True)
             if isinstance(result, str)
         }
-        key = (module, *(id(entry) for entry in listed))
+        key = (module, metrics_path, *(id(entry) for entry in listed))
         cached = self._rendered.get(key)
         if cached is not None and all(a is b for a, b in zip(cached[1], listed, strict=True)):
             return DiscoveryResponse(cached[0], never)
         groups = [group for entry in listed for group in entry.groups]
-        if module is not None:
-            groups = [
-                {"targets": g["targets"], "labels": {**g["labels"], "__param_module": module}}
-                for g in groups
-            ]
+        added = {"__param_module": module} if module is not None else {}
+        if metrics_path is not None:
+            added["__metrics_path__"] = metrics_path
+        if added:
+            groups = [{"targets": g["targets"], "labels": {**g["labels"], **added}} for g in groups]
         body = json.dumps(groups).encode()
         if len(self._rendered) >= MAX_RENDERED:
             self._rendered.clear()

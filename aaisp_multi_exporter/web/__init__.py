@@ -11,7 +11,9 @@ One module per job, following exporter-toolkit's ``web/`` (``tls_config.go``, ``
 - ``watcher``: the config in force, re-read when its files change, certificates rotated live,
   and the configured response headers (an ``on_response_prepare`` signal);
 - ``auth``: the ``Authorization`` header, bcrypt off the loop, its two caches, the middleware;
-- ``listener``: ``--web.listen-address`` and the bound socket;
+- ``listener``: ``--web.listen-address`` (one listener each), ``--web.systemd-socket`` and
+  the bound sockets;
+- ``paths``: ``--web.external-url`` and ``--web.route-prefix``, where the routes live;
 - ``connections``: the connection limit, the request-head deadline, quiet accept errors.
 
 The watcher and the authenticator are apart because they change for different reasons: one

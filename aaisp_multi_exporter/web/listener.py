@@ -1,4 +1,5 @@
-"""Where the exporter listens: ``--web.listen-address``, the bound sockets, and one-line errors.
+"""Where the exporter listens: ``--web.listen-address`` (one listener each),
+``--web.systemd-socket``, the bound sockets, and one-line errors.
 
 The port is bound before anything else starts (the demo simulator, the CHAOS session), so a
 port that is taken or out of range is reported and the process exits with nothing to undo.
@@ -8,15 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 
 #: aiohttp's ``TCPSite`` default.
 BACKLOG = 128
 _MAX_PORT = 65535
 #: Longer addresses are cut in messages, so one line stays one readable line.
 _SHOWN = 80
+#: sd_listen_fds(3): systemd passes its sockets from this descriptor on.
+SD_LISTEN_FDS_START = 3
+#: What a socket-activation problem names instead of an address.
+SYSTEMD = "systemd socket activation"
 
 #: What a bind error means to an operator, for the errors one can act on.
 _BIND_REASONS = {
@@ -102,5 +108,79 @@ async def bind(
         raise ListenError(show_address(host, port), bind_reason(error)) from None
 
 
-def bound_addresses(server: asyncio.Server) -> list[tuple[str, int]]:
-    return [sock.getsockname()[:2] for sock in server.sockets]
+async def adopt(
+    protocol_factory: Callable[[], asyncio.BaseProtocol],
+    sock: socket.socket,
+    *,
+    ssl_context: ssl.SSLContext | None,
+    handshake_timeout: float,
+) -> asyncio.Server:
+    """A listening socket made elsewhere (systemd), served like one ``bind`` made."""
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(
+        protocol_factory,
+        sock=sock,
+        ssl=ssl_context,
+        ssl_handshake_timeout=handshake_timeout if ssl_context is not None else None,
+        backlog=BACKLOG,
+        start_serving=False,
+    )
+
+
+def systemd_sockets(
+    environ: MutableMapping[str, str] | None = None, pid: int | None = None
+) -> list[socket.socket]:
+    """The listening sockets systemd passed (``LISTEN_PID``, ``LISTEN_FDS``), as go-systemd's
+    ``activation.Listeners`` takes them for exporter-toolkit's ``--web.systemd-socket``.
+
+    The variables are removed, as go-systemd does, so that no child process (the demo's
+    simulator is in-process, but a future one) takes the sockets for its own.
+    """
+    environ = os.environ if environ is None else environ
+    pid = os.getpid() if pid is None else pid
+    listen_pid = environ.pop("LISTEN_PID", "").strip()
+    listen_fds = environ.pop("LISTEN_FDS", "").strip()
+    environ.pop("LISTEN_FDNAMES", None)
+    if not listen_pid or not listen_fds:
+        raise ListenError(
+            SYSTEMD, "no socket activation file descriptors found (LISTEN_PID, LISTEN_FDS unset)"
+        )
+    if not (listen_pid.isdigit() and listen_fds.isdigit()) or len(listen_fds) > 4:
+        raise ListenError(SYSTEMD, "LISTEN_PID and LISTEN_FDS must be small whole numbers")
+    if int(listen_pid) != pid:
+        raise ListenError(SYSTEMD, f"LISTEN_PID is not this process ({pid}): sockets not ours")
+    count = int(listen_fds)
+    if count < 1:
+        raise ListenError(SYSTEMD, "no socket activation file descriptors found (LISTEN_FDS=0)")
+    sockets: list[socket.socket] = []
+    for fd in range(SD_LISTEN_FDS_START, SD_LISTEN_FDS_START + count):
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError as error:
+            raise ListenError(f"{SYSTEMD} (fd {fd})", bind_reason(error)) from None
+        if sock.type != socket.SOCK_STREAM or not sock.getsockopt(
+            socket.SOL_SOCKET, socket.SO_ACCEPTCONN
+        ):
+            sock.detach()  # not ours to close
+            raise ListenError(f"{SYSTEMD} (fd {fd})", "not a listening stream socket")
+        sock.set_inheritable(False)
+        sockets.append(sock)
+    return sockets
+
+
+def describe_socket(sock: socket.socket) -> str:
+    """``host:port`` of an inet socket, the path of a Unix one."""
+    name = sock.getsockname()
+    if isinstance(name, tuple):
+        return show_address(name[0], name[1])
+    return name.decode(errors="replace") if isinstance(name, bytes) else str(name)
+
+
+def bound_addresses(servers: list[asyncio.Server]) -> list[tuple[str, int]]:
+    """The inet addresses of every listener (a Unix socket has none)."""
+    return [
+        sock.getsockname()[:2]
+        for server in servers
+        for sock in server.sockets
+        if sock.family in (socket.AF_INET, socket.AF_INET6)
+    ]

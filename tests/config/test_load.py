@@ -18,6 +18,7 @@ from aaisp_multi_exporter.config import (
     load_config,
     render_config_toml,
 )
+from aaisp_multi_exporter.config.example import missing_file_hint
 from tests.config.support import REPO_ROOT, TEST_ENV, TESTDATA
 from tests.test_cli import running_exporter
 
@@ -54,7 +55,29 @@ def test_load_config_names_the_file_as_given() -> None:
 
 def test_load_config_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "missing.toml"
-    assert problems([str(path)]) == [f"{path}: cannot read file: No such file or directory"]
+    assert problems([str(path)]) == [
+        f"{path}: cannot read file: No such file or directory; to start from the commented "
+        f"example, run: aaisp-multi-exporter --config.example > {path}"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "shown"),
+    [
+        ("modules.toml", "modules.toml"),
+        ("/etc/aaisp-multi-exporter/modules.toml", "/etc/aaisp-multi-exporter/modules.toml"),
+        ("my config.toml", "'my config.toml'"),
+        ("$(touch x).toml", "'$(touch x).toml'"),
+    ],
+)
+def test_missing_file_hint_is_a_command_to_paste(path: str, shown: str) -> None:
+    """The file's name is quoted as a shell needs it, so the hint can be pasted as is."""
+    assert missing_file_hint(path).endswith(f"aaisp-multi-exporter --config.example > {shown}")
+
+
+def test_a_directory_is_not_told_to_get_the_example(tmp_path: Path) -> None:
+    """Only a missing file gets the hint; one that cannot be read is told why, and that is all."""
+    assert problems([str(tmp_path)]) == [f"{tmp_path}: cannot read file: Is a directory"]
 
 
 def test_load_config_bad_toml(tmp_path: Path) -> None:
@@ -252,7 +275,8 @@ def test_a_missing_file_among_several(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.chdir(tmp_path)
     write(tmp_path, {"conf.d/a.toml": "[auths.a]\n"})
     assert problems(["modules.toml", "conf.d/*.toml"]) == [
-        "modules.toml: cannot read file: No such file or directory",
+        "modules.toml: cannot read file: No such file or directory; to start from the "
+        "commented example, run: aaisp-multi-exporter --config.example > modules.toml",
         "conf.d/a.toml: auths.a: needs control_login and control_password, "
         "or account_number and account_password",
     ]

@@ -13,10 +13,13 @@ import subprocess
 import pytest
 
 from aaisp_multi_exporter.web.listener import (
+    SYSTEMD,
     InvalidListenAddress,
+    ListenError,
     bind_reason,
     parse_listen_address,
     show_address,
+    systemd_sockets,
 )
 from tests.processes import SHIPPED_ENV, run_exporter
 
@@ -133,3 +136,44 @@ def test_port_in_use_is_one_line_and_exit_1(args: tuple[str, ...]) -> None:
     assert_one_line_exit_1(
         result, 'msg="cannot listen; not starting"', f"address={address}", "already in use"
     )
+
+
+UNSET = "no socket activation file descriptors found (LISTEN_PID, LISTEN_FDS unset)"
+
+
+@pytest.mark.parametrize(
+    ("environ", "reason"),
+    [
+        pytest.param({}, UNSET, id="unset"),
+        pytest.param({"LISTEN_FDS": "1"}, UNSET, id="no-pid"),
+        pytest.param({"LISTEN_PID": "1234"}, UNSET, id="no-fds"),
+        pytest.param(
+            {"LISTEN_PID": "4242", "LISTEN_FDS": "1"},
+            "LISTEN_PID is not this process (1234): sockets not ours",
+            id="another-process",
+        ),
+        pytest.param(
+            {"LISTEN_PID": "1234", "LISTEN_FDS": "0"},
+            "no socket activation file descriptors found (LISTEN_FDS=0)",
+            id="none-passed",
+        ),
+        pytest.param(
+            {"LISTEN_PID": "1234", "LISTEN_FDS": "one"},
+            "LISTEN_PID and LISTEN_FDS must be small whole numbers",
+            id="not-a-number",
+        ),
+        pytest.param(
+            {"LISTEN_PID": "1234", "LISTEN_FDS": "9" * 5000},
+            "LISTEN_PID and LISTEN_FDS must be small whole numbers",
+            id="huge",
+        ),
+    ],
+)
+def test_systemd_sockets_refused(environ: dict[str, str], reason: str) -> None:
+    """Nothing usable from systemd is one reason; the variables are consumed either way, as
+    go-systemd's ``activation.Files(true)`` does, and nothing else is touched."""
+    env = {**environ, "LISTEN_FDNAMES": "web", "HOME": "/nonexistent"}
+    with pytest.raises(ListenError) as caught:
+        systemd_sockets(env, pid=1234)
+    assert (caught.value.address, caught.value.reason) == (SYSTEMD, reason)
+    assert env == {"HOME": "/nonexistent"}
