@@ -25,7 +25,7 @@ from typing import Literal
 
 from aaisp_multi_exporter.chaos.text import clean_text, decode_body, escape_surrogates
 
-Category = Literal["login", "account", "postcode", "phone", "address"]
+Category = Literal["login", "account", "postcode", "phone", "address", "label"]
 
 #: Stands in for a secret found inside a string; a secret under a password key is dropped.
 REMOVED = "(removed)"
@@ -67,7 +67,12 @@ _SHAPED: dict[Category, re.Pattern[str]] = {
     name: re.compile(shape, re.IGNORECASE) for name, shape in _SHAPES if name != "phone"
 }
 _MIN_LITERAL = 3
-_PLACEHOLDER = re.compile(r"(?:login|account|postcode|phone|address)-\d+|\(removed\)")
+_PLACEHOLDER = re.compile(r"(?:login|account|postcode|phone|address|label)-\d+|\(removed\)")
+#: Fields a declared command may carry as labels whose values name a product or a state, not
+#: a person: kept as they are. Any other declared label is replaced like a login.
+HARMLESS_LABELS = frozenset(
+    {"status", "state", "type", "tariff", "product", "technology", "profile", "mode", "currency"}
+)
 
 
 def normalise_key(key: str) -> str:
@@ -117,8 +122,11 @@ class Redactor:
         self,
         secrets: Iterable[str] = (),
         known: Iterable[tuple[Category, str]] = (),
+        label_fields: Iterable[str] = (),
     ) -> None:
         self._secrets = {secret for secret in secrets if secret}
+        #: Fields declared commands carry as labels: their values are replaced too.
+        self._label_fields = {normalise_key(name) for name in label_fields} - HARMLESS_LABELS
         self._placeholders: dict[tuple[Category, str], str] = {}
         self._counts: dict[Category, int] = {}
         #: Original spellings of every value found by key, for the free-text pass.
@@ -126,6 +134,12 @@ class Redactor:
         self._pattern: re.Pattern[str] | None = None
         for category, value in known:
             self._register(category, value)
+
+    def _category(self, key: str) -> Category | Literal["password"] | None:
+        found = category_of(key)
+        if found is None and normalise_key(key) in self._label_fields:
+            return "label"
+        return found
 
     def placeholder(self, category: Category, value: str) -> str:
         """The placeholder for ``value``; the same one every time within this run."""
@@ -173,7 +187,7 @@ class Redactor:
                     self._register("login", login)
                 named = _option_category(item)
                 for key, value in item.items():
-                    category = named if key == "value" else category_of(str(key))
+                    category = named if key == "value" else self._category(str(key))
                     if category is not None and category != "password" and _scalar(value):
                         self._register(category, str(value))
                     elif isinstance(value, dict | list):
@@ -206,7 +220,7 @@ class Redactor:
             named = _option_category(table)
             out: dict[object, object] = {}
             for key, value in table.items():
-                category = named if key == "value" else category_of(str(key))
+                category = named if key == "value" else self._category(str(key))
                 if category == "password":
                     continue
                 if category is not None and _scalar(value) and str(value).strip():

@@ -24,6 +24,7 @@ from tenacity import (
 from tenacity.wait import wait_base
 
 from aaisp_multi_exporter import __version__
+from aaisp_multi_exporter.chaos.commands import Command
 from aaisp_multi_exporter.chaos.errors import ChaosError, Outcome
 from aaisp_multi_exporter.chaos.replies import Reply, load_json, parse_reply, refusal
 
@@ -127,7 +128,7 @@ class ChaosClient:
     async def fetch(
         self,
         base_url: str,
-        command: str,
+        command: Command,
         auth: AuthConfig,
         *,
         service: str | None,
@@ -142,7 +143,8 @@ class ChaosClient:
         form: dict[str, str] = dict(auth.form_fields())
         if service is not None:
             form["service"] = service
-        url = f"{base_url}/{command}/json"
+        name = command.name
+        url = f"{base_url}/{name}/json"
         # tenacity measures from its own start on the same monotonic clock as loop.time();
         # it stops when the next attempt could not start before the deadline.
         time_left = deadline - asyncio.get_running_loop().time() - MIN_ATTEMPT_SECONDS
@@ -158,21 +160,22 @@ class ChaosClient:
             with attempt:
                 attempts += 1
                 if attempts > 1:
-                    self._metrics.chaos_retried(command)
-                    log.debug("retrying CHAOS request", command=command, attempt=attempts)
+                    self._metrics.chaos_retried(name)
+                    log.debug("retrying CHAOS request", command=name, attempt=attempts)
                 return await self._attempt(url, command, auth, form, deadline, log)
         raise AssertionError("tenacity ended without an outcome")  # pragma: no cover
 
     async def _attempt(
         self,
         url: str,
-        command: str,
+        command: Command,
         auth: AuthConfig,
         form: Mapping[str, str],
         deadline: float,
         log: CallLog,
     ) -> Reply:
         started = time.perf_counter()
+        name = command.name
         outcome = Outcome.OK
         try:
             async with asyncio.timeout_at(deadline), self._limit(auth):
@@ -182,7 +185,7 @@ class ChaosClient:
                 reply = await self._post(url, command, form)
             log.debug(
                 "CHAOS answered",
-                command=command,
+                command=name,
                 lines=len(reply.lines),
                 seconds=round(time.perf_counter() - started, 3),
             )
@@ -190,19 +193,19 @@ class ChaosClient:
         except TimeoutError:
             outcome = Outcome.TIMEOUT
             raise ChaosError(
-                outcome, f"no answer from CHAOS before the deadline ({command})", retryable=True
+                outcome, f"no answer from CHAOS before the deadline ({name})", retryable=True
             ) from None
         except ChaosError as error:
             outcome = error.outcome
-            log.debug("CHAOS request failed", command=command, outcome=outcome, reason=str(error))
+            log.debug("CHAOS request failed", command=name, outcome=outcome, reason=str(error))
             raise
         except asyncio.CancelledError:
             outcome = Outcome.TIMEOUT  # stopped by a reload or shutdown: no answer was had
             raise
         finally:
-            self._metrics.chaos_request_done(command, outcome.value, time.perf_counter() - started)
+            self._metrics.chaos_request_done(name, outcome.value, time.perf_counter() - started)
 
-    async def _post(self, url: str, command: str, form: Mapping[str, str]) -> Reply:
+    async def _post(self, url: str, command: Command, form: Mapping[str, str]) -> Reply:
         """One POST; the body is read whatever the status, because CHAOS may send its
         refusal with an HTTP error (a public client reports HTTP 500), and a refusal must
         never be retried."""
@@ -217,13 +220,13 @@ class ChaosClient:
             # aiohttp's messages name the host and port only; the form body is never in them.
             raise ChaosError(
                 Outcome.TRANSPORT_ERROR,
-                f"cannot reach CHAOS ({command}): {error.__class__.__name__}: {error}",
+                f"cannot reach CHAOS ({command.name}): {error.__class__.__name__}: {error}",
                 retryable=True,
             ) from None
         if not ok:
-            raise http_failure(command, status, body, charset, retry_after)
+            raise http_failure(command.name, status, body, charset, retry_after)
         if body is None:
-            raise ChaosError(Outcome.INVALID_RESPONSE, f"CHAOS reply too large ({command})")
+            raise ChaosError(Outcome.INVALID_RESPONSE, f"CHAOS reply too large ({command.name})")
         return parse_reply(command, body, charset)
 
 

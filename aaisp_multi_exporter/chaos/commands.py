@@ -1,13 +1,15 @@
-"""What each CHAOS command is: its payload key, the fields it is read for, how each field is
-parsed, and the metric families it owns. Adding a field or a metric is one entry here.
+"""What each CHAOS command is, as a probe runs it: its payload key, the fields it reads, how
+each is parsed, and the metric families it owns.
 
-Each metric has exactly one owner. ``broadband/info`` also carries the quota fields
-(docs/chaos-api.md section 5), but only ``broadband/quota`` exports them, so a line scraped by both
-tiers has each series once.
+The commands are data (``[commands."<subsystem>/<command>"]`` tables, the built-ins in
+``config/builtin_commands.toml``), validated by ``config/commands.py``; ``compile_commands``
+turns them into these objects once per configuration load, so a probe only calls the named
+parsers. docs/commands.md has the format.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -15,9 +17,13 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from aaisp_multi_exporter.chaos.text import clean_text
+from aaisp_multi_exporter.config import (
+    CommandDeclaration,
+    GaugeDeclaration,
+    builtin_declarations,
+)
 
 UK = ZoneInfo("Europe/London")
-PREFIX = "aaisp_broadband"
 
 #: Beyond this a number is not a sane counter or rate: left out, never exported.
 LIMIT = 2**63
@@ -28,6 +34,9 @@ _MAX_DIGITS = 20
 MAX_TEXT_CHARS = 256
 
 _INTEGER = re.compile(rf"\s*-?\d{{1,{_MAX_DIGITS}}}\s*")
+_DECIMAL = re.compile(
+    rf"\s*-?(?:\d{{1,{_MAX_DIGITS}}}(?:\.\d{{0,{_MAX_DIGITS}}})?|\.\d{{1,{_MAX_DIGITS}}})\s*"
+)
 _TIMESTAMP = re.compile(r"\s*(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})\s*")
 
 FieldValue = str | int | float
@@ -52,6 +61,18 @@ def parse_count(value: object) -> int | None:
     else:
         return None
     return number if -LIMIT < number < LIMIT else None
+
+
+def parse_number(value: object) -> float | None:
+    """A decimal (``"12.34"``, ``"-0.5"``, ``"7"``), or a bare JSON number; finite and below
+    2^63 in size, like a count."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float) or (isinstance(value, str) and _DECIMAL.fullmatch(value)):
+        number = float(value)
+    else:
+        return None
+    return number if math.isfinite(number) and -LIMIT < number < LIMIT else None
 
 
 def parse_uk_timestamp(value: object) -> float | None:
@@ -82,6 +103,8 @@ class Gauge:
     scale: float = 1.0
     #: Only exported when this holds for the record's values (e.g. the line has a quota).
     when: Callable[[Mapping[str, FieldValue]], bool] | None = None
+    #: The field whose 0 or absence leaves the series out, for the probe's log.
+    omitted_without: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,23 +119,28 @@ class Field:
 
 @dataclass(frozen=True, slots=True)
 class InfoMetric:
-    """An always-1 gauge whose labels carry text fields, plus the line ID."""
+    """An always-1 gauge whose labels carry text fields, plus the entry's key."""
 
     metric: str
     help: str
     labels: tuple[str, ...]
+    key_label: str = "line_id"
 
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    """A read-only CHAOS command and everything the exporter does with its answer."""
+    """A read-only CHAOS command and everything the exporter does with its reply."""
 
     name: str  # "broadband/info"
     payload_key: str  # the reply's array: "info"
     fields: tuple[Field, ...]
     info: InfoMetric | None = None
-    #: Documented fields this command carries but does not own (another command exports them).
+    #: Fields the reply carries that another command exports (documented, never read here).
     not_owned: tuple[str, ...] = ()
+    #: The entry field a target is matched against, normalised ("id"), and as declared.
+    key: str = "id"
+    key_spelling: str = "ID"
+    builtin: bool = True
 
     field_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
@@ -121,102 +149,72 @@ class Command:
 
 
 TEXT = "a string of at most 256 characters"
-COUNT = "a whole number below 2^63"
-UK_TIME = "YYYY-MM-DD HH:MM:SS"
-BITS = 1 / 8  # CHAOS rates are bits per second; Prometheus' base unit is bytes
+PARSERS: Mapping[str, tuple[Callable[[object], FieldValue | None], str]] = {
+    "count": (parse_count, "a whole number below 2^63"),
+    "number": (parse_number, "a decimal number below 2^63"),
+    "uk_time": (parse_uk_timestamp, "YYYY-MM-DD HH:MM:SS"),
+}
 
 
-def _has_monthly_quota(values: Mapping[str, FieldValue]) -> bool:
-    """Unlimited lines report ``quota_monthly`` "0" (NIK) or leave it out (MUN)."""
-    return bool(values.get("quota_monthly"))
+def _present(name: str) -> Callable[[Mapping[str, FieldValue]], bool]:
+    def present(values: Mapping[str, FieldValue]) -> bool:
+        return bool(values.get(name))
+
+    present.__qualname__ = f"present({name})"
+    return present
 
 
-QUOTA_FIELDS = ("quota_monthly", "quota_remaining", "quota_timestamp")
+def _gauge_field(declaration: GaugeDeclaration) -> Field:
+    parse, expect = PARSERS[declaration.parse]
+    omit = declaration.omit_zero
+    without = declaration.field if omit is True else omit or None
+    gauge = Gauge(
+        declaration.metric,
+        declaration.help,
+        declaration.scale,
+        when=_present(without) if without else None,
+        omitted_without=without,
+    )
+    return Field(declaration.field, parse, expect, gauge)
 
-INFO = Command(
-    name="broadband/info",
-    payload_key="info",
-    fields=(
-        Field("login", parse_text, TEXT),
-        Field("postcode", parse_text, TEXT),
-        Field(
-            "tx_rate",
-            parse_count,
-            COUNT,
-            Gauge(
-                f"{PREFIX}_line_sync_download_bytes_per_second",
-                "Download sync rate of the line (CHAOS tx_rate / 8), in bytes per second.",
-                BITS,
-            ),
-        ),
-        Field(
-            "rx_rate",
-            parse_count,
-            COUNT,
-            Gauge(
-                f"{PREFIX}_line_sync_upload_bytes_per_second",
-                "Upload sync rate of the line (CHAOS rx_rate / 8), in bytes per second.",
-                BITS,
-            ),
-        ),
-        Field(
-            "tx_rate_adjusted",
-            parse_count,
-            COUNT,
-            Gauge(
-                f"{PREFIX}_line_adjusted_download_bytes_per_second",
-                "Download rate after A&A's shaping adjustment (CHAOS tx_rate_adjusted / 8), "
-                "in bytes per second.",
-                BITS,
-            ),
-        ),
-    ),
-    info=InfoMetric(
-        f"{PREFIX}_line_info",
-        "Always 1; labels carry the line's CHAOS ID, login and postcode.",
-        ("login", "postcode"),
-    ),
-    not_owned=QUOTA_FIELDS,
-)
 
-QUOTA = Command(
-    name="broadband/quota",
-    payload_key="quota",
-    fields=(
-        Field(
-            "quota_monthly",
-            parse_count,
-            COUNT,
-            Gauge(
-                f"{PREFIX}_quota_total_bytes",
-                "Monthly quota of the line excluding rollover (CHAOS quota_monthly), in bytes.",
-                when=_has_monthly_quota,
-            ),
-        ),
-        Field(
-            "quota_remaining",
-            parse_count,
-            COUNT,
-            Gauge(
-                f"{PREFIX}_quota_remaining_bytes",
-                "Quota left this month (CHAOS quota_remaining), in bytes; may exceed the total "
-                "with rollover and top-ups.",
-                when=_has_monthly_quota,
-            ),
-        ),
-        Field(
-            "quota_timestamp",
-            parse_uk_timestamp,
-            UK_TIME,
-            Gauge(
-                f"{PREFIX}_quota_timestamp_seconds",
-                "When CHAOS last updated the quota figures (quota_timestamp, UK local time), "
-                "as Unix seconds.",
-            ),
-        ),
-    ),
-)
+def compile_command(declaration: CommandDeclaration, *, builtin: bool) -> Command:
+    """The runtime form of one declaration: fields in the order their series are written,
+    the info metric's text labels first, then the gauges."""
+    info = None
+    if declaration.info_metric is not None:
+        labels = declaration.info_labels
+        help_text = declaration.info_help or (
+            f"Always 1; labels carry CHAOS {declaration.name}'s "
+            + ", ".join([declaration.key, *labels])
+            + "."
+        )
+        info = InfoMetric(declaration.info_metric, help_text, labels, declaration.key_label_name)
+    fields = [Field(label, parse_text, TEXT) for label in declaration.info_labels]
+    fields += [_gauge_field(gauge) for gauge in declaration.gauges]
+    return Command(
+        name=declaration.name,
+        payload_key=declaration.payload_key,
+        fields=tuple(fields),
+        info=info,
+        not_owned=declaration.also_carries,
+        key=declaration.key_field,
+        key_spelling=declaration.key,
+        builtin=builtin,
+    )
 
-#: Every command the exporter may call, in the order a probe's series are rendered. Nothing
-#: that changes a line (``kill``, ``order``...) is ever here.
-COMMANDS: Mapping[str, Command] = {command.name: command for command in (INFO, QUOTA)}
+
+def compile_commands(declarations: Mapping[str, CommandDeclaration]) -> dict[str, Command]:
+    """Every command of a configuration, in its order (the built-ins first): the order a
+    probe's series are written in."""
+    builtin = builtin_declarations()
+    return {
+        name: compile_command(declaration, builtin=name in builtin)
+        for name, declaration in declarations.items()
+    }
+
+
+#: The built-in commands alone (a configuration with no declared command).
+BUILTIN: Mapping[str, Command] = compile_commands(builtin_declarations())
+INFO = BUILTIN["broadband/info"]
+QUOTA = BUILTIN["broadband/quota"]

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
-from aaisp_multi_exporter.chaos.commands import COMMANDS, Command, FieldValue
+from aaisp_multi_exporter.chaos.commands import Command, FieldValue
 from aaisp_multi_exporter.chaos.errors import ChaosError, Outcome, classify_error
 from aaisp_multi_exporter.chaos.text import clean_text, decode_body
 
@@ -82,19 +82,20 @@ def _usable_id(value: object) -> str | None:
     return text if 0 < len(text) <= MAX_ID_CHARS else None
 
 
-def line_id_of(raw: Mapping[str, Any]) -> str | None:
-    """The entry's ``ID`` without parsing the rest (CHAOS spells it ``ID``; accept any case)."""
-    if "ID" in raw:
-        return _usable_id(raw["ID"])
+def key_of(raw: Mapping[str, Any], command: Command) -> str | None:
+    """The entry's key (``ID`` for a broadband line) without parsing the rest: spelt as
+    declared, or in any case with ``-`` for ``_``."""
+    if command.key_spelling in raw:
+        return _usable_id(raw[command.key_spelling])
     for key, value in raw.items():
-        if isinstance(key, str) and normalise_key(key) == "id":
+        if isinstance(key, str) and normalise_key(key) == command.key:
             return _usable_id(value)
     return None
 
 
 def parse_line(command: Command, raw: Mapping[str, Any]) -> LineRecord | None:
-    """One payload entry as ``command`` reads it; ``None`` when it has no usable ``ID``."""
-    line_id = line_id_of(raw)
+    """One payload entry as ``command`` reads it; ``None`` when it has no usable key."""
+    line_id = key_of(raw, command)
     if line_id is None:
         return None
     given = {normalise_key(key): value for key, value in raw.items() if isinstance(key, str)}
@@ -251,14 +252,14 @@ class _Notes:
             self.kept.append(note)
 
 
-def parse_reply(command_name: str, body: bytes, charset: str | None = None) -> Reply:
-    """Check the envelope of a reply to ``command_name`` and index its lines by ``ID``.
+def parse_reply(command: Command, body: bytes, charset: str | None = None) -> Reply:
+    """Check the envelope of a reply to ``command`` and index its entries by their key
+    (``ID`` for a broadband line).
 
     Raises ChaosError: not JSON (retryable: an outage page or a cut connection), an
-    ``error`` string (a refusal, never retried) or a payload of the wrong shape. An ``ID``
+    ``error`` string (a refusal, never retried) or a payload of the wrong shape. A key
     given twice keeps its first entry, and the repeat is noted.
     """
-    command = COMMANDS[command_name]
     document = load_json(body, charset)
     if not isinstance(document, dict):
         raise ChaosError(
@@ -280,18 +281,21 @@ def parse_reply(command_name: str, body: bytes, charset: str | None = None) -> R
     raw: dict[str, Mapping[str, Any]] = {}
     unusable = 0
     for index, entry in enumerate(payload):
-        line_id = line_id_of(entry) if isinstance(entry, dict) else None
+        line_id = key_of(entry, command) if isinstance(entry, dict) else None
         if line_id is None:
             unusable += 1
             if unusable > MAX_UNUSABLE_ENTRIES:
                 raise ChaosError(
                     Outcome.INVALID_RESPONSE,
                     f'reply has more than {MAX_UNUSABLE_ENTRIES} "{key}" entries without a '
-                    "usable ID",
+                    f"usable {command.key_spelling}",
                 )
-            notes.add(f"{key}[{index}] has no usable ID; skipped")
+            notes.add(f"{key}[{index}] has no usable {command.key_spelling}; skipped")
         elif line_id in raw:
-            notes.add(f"{key}[{index}] repeats ID {describe(line_id)}; the first entry is used")
+            notes.add(
+                f"{key}[{index}] repeats {command.key_spelling} {describe(line_id)}; "
+                "the first entry is used"
+            )
         else:
             raw[line_id] = entry
     return Reply(

@@ -297,15 +297,23 @@ class SnapshotStore:
             del self._failures[key]
         return len(answers) + len(failures)
 
-    def retain(self, live: Iterable[tuple[str, str]]) -> None:
-        """After a reload: forget credential sets that are gone or changed, and stop their
-        calls, so nothing obtained with old credentials is kept or stored."""
+    def retain(
+        self, live: Iterable[tuple[str, str]], *, changed_commands: Iterable[str] = ()
+    ) -> None:
+        """After a reload: forget credential sets that are gone or changed, and commands whose
+        declaration changed, and stop their calls, so nothing obtained with old credentials,
+        or read by an old declaration, is kept or stored."""
         keep = set(live)
+        drop = set(changed_commands)
+
+        def stale(key: SnapshotKey) -> bool:
+            return (key.auth, key.fingerprint) not in keep or key.command in drop
+
         for entries in (self._answers, self._failures):
-            for key in [key for key in entries if (key.auth, key.fingerprint) not in keep]:
+            for key in [key for key in entries if stale(key)]:
                 del entries[key]
         for key, task in list(self._in_flight.items()):
-            if (key.auth, key.fingerprint) not in keep:
+            if stale(key):
                 task.cancel()
 
     async def close(self) -> None:

@@ -6,6 +6,11 @@
 ``example`` (the shipped ``modules.toml``, for ``--config.example``).
 """
 
+from aaisp_multi_exporter.config.commands import (
+    CommandDeclaration,
+    GaugeDeclaration,
+    builtin_declarations,
+)
 from aaisp_multi_exporter.config.credentials import CREDENTIAL_FIELDS, CredentialSource
 from aaisp_multi_exporter.config.load import load_config, parse_config
 from aaisp_multi_exporter.config.models import (
@@ -27,12 +32,15 @@ __all__ = [
     "REDACTED",
     "AuthConfig",
     "ChaosSettings",
+    "CommandDeclaration",
     "Config",
     "ConfigError",
     "CredentialSource",
+    "GaugeDeclaration",
     "ModuleConfig",
     "ProblemError",
     "Secret",
+    "builtin_declarations",
     "load_config",
     "parse_config",
     "render_config_toml",

@@ -13,10 +13,17 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from aaisp_multi_exporter.config.commands import (
+    CommandDeclaration,
+    CommandParts,
+    builtin_declarations,
+    check_commands,
+    command_name_problem,
+)
 from aaisp_multi_exporter.config.example import missing_file_hint
 from aaisp_multi_exporter.config.models import (
     AuthConfig,
@@ -40,7 +47,7 @@ from aaisp_multi_exporter.config.problems import (
 
 __all__ = ["load_config", "parse_config"]
 
-_SECTIONS = ("chaos", "auths", "modules")
+_SECTIONS = ("chaos", "auths", "modules", "commands")
 _BAD_NAME = "invalid name; use 1 to 64 characters of A-Z, a-z, 0-9, _ and -"
 _GLOB_CHARS = re.compile(r"[*?[]")
 #: The first meaningful line of a YAML file in blackbox_exporter's style: ``---``,
@@ -141,6 +148,16 @@ def _parse(text: str, source: str, problems: list[str]) -> dict[str, Any] | None
         return None
 
 
+def _names(documents: Sequence[_Document], section: str) -> list[str]:
+    """The table names of a section across every file (for references between tables)."""
+    return [
+        name
+        for doc in documents
+        if isinstance(doc.data.get(section), dict)
+        for name in doc.data[section]
+    ]
+
+
 def _looks_like_yaml(text: str) -> bool:
     for line in text.splitlines():
         stripped = line.strip()
@@ -165,16 +182,21 @@ class _Merge:
         #: The file that defined each table first, by its path (``("auths", "home")``).
         self.owners: dict[tuple[str, ...], str] = {}
         self.not_tables: set[str] = set()
+        self.commands: dict[str, CommandParts] = {
+            name: CommandParts(name, builtin=declaration)
+            for name, declaration in builtin_declarations().items()
+        }
 
     def run(self, documents: Sequence[_Document]) -> Config:
-        auth_names = [
-            name
-            for doc in documents
-            if isinstance(doc.data.get("auths"), dict)
-            for name in doc.data["auths"]
-        ]
+        context = LoadContext(
+            env=self.env,
+            auth_names=_names(documents, "auths"),
+            command_names=[*self.commands, *_names(documents, "commands")],
+        )
         for doc in documents:
-            self._document(doc, auth_names)
+            self._document(doc, context)
+        for source, path, message in check_commands(list(self.commands.values())):
+            self.problems.append(f"{source}: {format_path(path)}: {message}")
         if self.complete:
             for section, what in (("auths", "credential set"), ("modules", "module")):
                 if section not in self.not_tables and not self.owners_of(section):
@@ -188,20 +210,27 @@ class _Merge:
             chaos=self.chaos or ChaosSettings(),
             auths=self.auths,
             modules=self.modules,
+            commands={name: parts.declaration() for name, parts in self.commands.items()},
             origins={format_path(path): file for path, file in self.owners.items()},
         )
 
     def owners_of(self, section: str) -> list[str]:
         return [path[1] for path in self.owners if path[0] == section and len(path) == 2]
 
-    def _document(self, doc: _Document, auth_names: Sequence[str]) -> None:
+    def _document(self, doc: _Document, loaded: LoadContext) -> None:
         for key, value in doc.data.items():
             if key not in _SECTIONS:
                 what = "unknown table" if isinstance(value, dict) else "unknown key"
                 self._add(doc, (key,), what + did_you_mean(key, _SECTIONS))
-        context = LoadContext(env=self.env, base_dir=doc.base_dir, auth_names=auth_names)
+        context = replace(loaded, base_dir=doc.base_dir)
         if "chaos" in doc.data:
             self._chaos(doc, doc.data["chaos"], context)
+        commands = doc.data.get("commands", {})
+        if isinstance(commands, dict):
+            for name, table in commands.items():
+                self._command(doc, name, table, context)
+        else:
+            self._add(doc, ("commands",), f"expected a table, got {describe(commands)}")
         for section in ("auths", "modules"):
             tables = doc.data.get(section, {})
             if not isinstance(tables, dict):
@@ -253,6 +282,30 @@ class _Merge:
                 self.auths[name] = parsed
             elif isinstance(parsed, ModuleConfig):
                 self.modules[name] = parsed
+
+    def _command(self, doc: _Document, name: str, table: object, context: LoadContext) -> None:
+        """One ``[commands."<name>"]`` table; its parts are merged with the other files'."""
+        path = ("commands", name)
+        self.owners.setdefault(path, doc.source)
+        if not isinstance(table, dict):
+            self._add(doc, path, f"expected a table, got {describe(table)}")
+            return
+        problem = command_name_problem(name)
+        if problem is not None:
+            if "/" not in name and table and all(isinstance(v, dict) for v in table.values()):
+                # [commands.telephony.info] is a table "telephony" holding "info".
+                first = next(iter(table))
+                problem += f'; write the name in quotes: [commands."{name}/{first}"]'
+            self._add(doc, path, problem)
+            return
+        try:
+            declaration = CommandDeclaration.from_table(table, context=context, name=name)
+        except TableInvalid as exc:
+            self._add_found(doc, path, table, exc.found)
+            return
+        parts = self.commands.setdefault(name, CommandParts(name))
+        for source, where, message in parts.add(declaration, doc.source):
+            self.problems.append(f"{source}: {format_path(where)}: {message}")
 
     def _add(self, doc: _Document, path: Sequence[PathPart], message: str) -> None:
         self.problems.append(f"{doc.source}: {format_path(path)}: {message}")

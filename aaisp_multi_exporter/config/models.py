@@ -26,6 +26,11 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from aaisp_multi_exporter.config.commands import (
+    CommandDeclaration,
+    builtin_declarations,
+    command_name_problem,
+)
 from aaisp_multi_exporter.config.credentials import (
     CREDENTIAL_FIELDS,
     CREDENTIAL_KEYS,
@@ -63,11 +68,10 @@ __all__ = [
     "valid_name",
 ]
 
-KNOWN_COMMANDS: frozenset[str] = frozenset({"broadband/info", "broadband/quota"})
-"""Read-only CHAOS commands; anything that changes a line (``kill``, ``order``...) is refused."""
+KNOWN_COMMANDS: frozenset[str] = frozenset(builtin_declarations())
+"""The built-in read-only CHAOS commands; others are declared (``config/commands.py``)."""
 
 DEFAULT_CHAOS_URL = "https://chaos2.aa.net.uk"
-_ALLOWED_COMMANDS_TEXT = ", ".join(sorted(KNOWN_COMMANDS))
 
 
 class ChaosSettings(Table):
@@ -181,8 +185,17 @@ class ModuleConfig(NamedTable):
 
     @field_validator("commands", mode="wrap")
     @classmethod
-    def _known_commands(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> tuple[str, ...]:
+    def _known_commands(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> tuple[str, ...]:
         """Type errors per item and unknown commands together, each duplicate once."""
+        context = info.context
+        known = sorted(
+            context.command_names
+            if isinstance(context, LoadContext) and context.command_names
+            else KNOWN_COMMANDS
+        )
+        allowed_text = ", ".join(known)
         errors: list[InitErrorDetails] = []
         try:
             commands: tuple[str, ...] = handler(value)
@@ -191,7 +204,7 @@ class ModuleConfig(NamedTable):
         items = value if isinstance(value, list | tuple) else []
         if not items and not errors:
             errors.append(
-                custom_error(f"at least one command is required; allowed: {_ALLOWED_COMMANDS_TEXT}")
+                custom_error(f"at least one command is required; allowed: {allowed_text}")
             )
         seen: set[str] = set()
         duplicates: set[str] = set()
@@ -202,11 +215,21 @@ class ModuleConfig(NamedTable):
                     errors.append(custom_error(f"duplicate command {quote(command)}"))
                 continue
             seen.add(command)
-            if command not in KNOWN_COMMANDS:
+            if command not in known:
                 # "broadband/" is common to all: only a near miss of the whole is a hint.
-                hint = did_you_mean(command, sorted(KNOWN_COMMANDS), cutoff=0.85)
-                allowed = f"allowed: {_ALLOWED_COMMANDS_TEXT}"
-                errors.append(custom_error(f"unknown command {quote(command)}; {allowed}{hint}"))
+                hint = did_you_mean(command, known, cutoff=0.85)
+                why = command_name_problem(command)
+                if hint:
+                    more = ""
+                elif why is not None:
+                    more = f"; {why}"
+                else:
+                    more = f"; declare it as [commands.{quote(command)}] to read it"
+                errors.append(
+                    custom_error(
+                        f"unknown command {quote(command)}; allowed: {allowed_text}{hint}{more}"
+                    )
+                )
         if errors:
             raise ValidationError.from_exception_data("commands", errors)
         return commands
@@ -236,6 +259,8 @@ class Config(BaseModel):
     chaos: ChaosSettings
     auths: dict[str, AuthConfig]
     modules: dict[str, ModuleConfig]
+    commands: dict[str, CommandDeclaration] = Field(default_factory=builtin_declarations)
+    """Every command, the built-ins first, then the declared ones."""
     origins: dict[str, str] = Field(default_factory=dict)
     """The file each table came from, by its header (``chaos``, ``auths.home``...)."""
 

@@ -40,6 +40,9 @@ class LoadContext:
     """Where relative ``*_file`` paths are read from: the directory of the file naming them."""
     auth_names: Collection[str] = ()
     """Every credential set of the whole configuration, for ``modules.*.auth``."""
+    command_names: Collection[str] = ()
+    """Every command, built in or declared, for ``modules.*.commands``; none given: only the
+    built-ins."""
 
 
 class TableInvalid(Exception):

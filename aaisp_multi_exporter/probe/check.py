@@ -43,7 +43,7 @@ from aaisp_multi_exporter.chaos.client import (
     make_session,
     read_capped,
 )
-from aaisp_multi_exporter.chaos.commands import COMMANDS, Command
+from aaisp_multi_exporter.chaos.commands import BUILTIN, Command, compile_commands
 from aaisp_multi_exporter.chaos.errors import ChaosError, Outcome
 from aaisp_multi_exporter.chaos.replies import (
     LineIndex,
@@ -57,6 +57,7 @@ from aaisp_multi_exporter.chaos.replies import (
 from aaisp_multi_exporter.chaos.replies import describe as describe_value
 from aaisp_multi_exporter.chaos.text import clean_text
 from aaisp_multi_exporter.config import AuthConfig, Config
+from aaisp_multi_exporter.probe import suggest
 from aaisp_multi_exporter.probe.exposition import encode
 from aaisp_multi_exporter.probe.metrics import line_families
 
@@ -111,21 +112,22 @@ async def call_chaos(
     session: aiohttp.ClientSession,
     base_url: str,
     auth: AuthConfig,
-    command: str,
+    command: Command,
     *,
     limit_seconds: float = CALL_TIMEOUT_SECONDS,
 ) -> Call:
     """POST ``command`` once for ``auth`` in account scope; never raises for CHAOS's sake."""
     started = time.perf_counter()
+    name = command.name
 
     def done(outcome: Outcome, problem: str | None = None, **found: Any) -> Call:
-        return Call(auth.name, command, time.perf_counter() - started, outcome, problem, **found)
+        return Call(auth.name, name, time.perf_counter() - started, outcome, problem, **found)
 
     try:
         async with (
             asyncio.timeout(limit_seconds),
             session.post(
-                f"{base_url}/{command}/json", data=auth.form_fields(), allow_redirects=False
+                f"{base_url}/{name}/json", data=auth.form_fields(), allow_redirects=False
             ) as response,
         ):
             status = response.status
@@ -142,7 +144,7 @@ async def call_chaos(
         return done(Outcome.INVALID_RESPONSE, f"reply larger than {MAX_REPLY_BYTES} bytes")
     document = _decode(body, charset)
     if not 200 <= status < 300:
-        failure = http_failure(command, status, body, charset, None)
+        failure = http_failure(name, status, body, charset, None)
         problem = f"HTTP {status} {_phrase(status)}".rstrip()
         return done(failure.outcome, problem, body=body, charset=charset, document=document)
     try:
@@ -169,14 +171,16 @@ def _phrase(status: int) -> str:
 # -- the report ----------------------------------------------------------------------------------
 
 
-def field_table(command: Command, lines: LineIndex) -> tuple[list[str], list[str]]:
+def field_table(
+    command: Command, lines: LineIndex, table: Mapping[str, Command] = BUILTIN
+) -> tuple[list[str], list[str]]:
     """Rows for the documented fields, and the other fields CHAOS sent, with line counts.
 
     A field the command reads that is present but unusable (not a number, say) is counted
     apart: its metric is left out for those lines. A documented field that another command
     owns is marked, so a user is not surprised that it is not exported from here.
     """
-    documented = ("ID", *command.field_names, *command.not_owned)
+    documented = (command.key_spelling, *command.field_names, *command.not_owned)
     carried: Counter[str] = Counter()
     unusable: Counter[str] = Counter()
     others: Counter[str] = Counter()
@@ -185,7 +189,7 @@ def field_table(command: Command, lines: LineIndex) -> tuple[list[str], list[str
         record = lines[line_id]
         for key in lines.raw(line_id):
             name = normalise_key(key) if isinstance(key, str) else ""
-            if name == "id" or name in documented:
+            if name == command.key or name in documented:
                 carried[name] += 1
                 if name in command.field_names and record.get(name) is None:
                     unusable[name] += 1
@@ -199,14 +203,17 @@ def field_table(command: Command, lines: LineIndex) -> tuple[list[str], list[str
         if unusable[name]:
             row += f"  ({unusable[name]} unreadable, so left out of the metrics)"
         if name in command.not_owned:
-            row += f"  (exported from {_owner(name)} only)"
+            row += f"  (exported from {_owner(name, table)} only)"
         rows.append(row)
     extra = [f"{spelling[name]} ({count})" for name, count in sorted(others.items())]
     return rows, extra
 
 
-def _owner(field_name: str) -> str:
-    return next(name for name, command in COMMANDS.items() if field_name in command.field_names)
+def _owner(field_name: str, table: Mapping[str, Command]) -> str:
+    return next(
+        (name for name, command in table.items() if field_name in command.field_names),
+        "another command",
+    )
 
 
 def series_lines(command: Command, record: LineRecord) -> list[str]:
@@ -215,7 +222,13 @@ def series_lines(command: Command, record: LineRecord) -> list[str]:
     return [line for line in text.splitlines() if line and not line.startswith("#")]
 
 
-def describe(call: Call, redact: Callable[[str], str], *, shown_ids: int = SHOWN_IDS) -> list[str]:
+def describe(
+    call: Call,
+    redact: Callable[[str], str],
+    table: Mapping[str, Command] = BUILTIN,
+    *,
+    shown_ids: int = SHOWN_IDS,
+) -> list[str]:
     """The report block for one call; whatever came from CHAOS goes through ``redact``."""
     head = f"[{call.auth}] {call.command}:"
     if call.reply is None:
@@ -225,33 +238,44 @@ def describe(call: Call, redact: Callable[[str], str], *, shown_ids: int = SHOWN
             lines = [f"{head} no usable answer: {redact(call.problem or '')} ({call.outcome})"]
         lines.append("  " + _HINTS[call.outcome].format(auth=call.auth))
         return lines
+    command = table[call.command]
+    # A broadband command lists lines by ID; a declared one, entries by their key.
+    noun, ids_are = (
+        ("line(s)", "line IDs") if command.builtin else ("entries", command.key_spelling)
+    )
     ids = [redact(line_id) for line_id in call.reply.lines]
-    lines = [f"{head} answered in {call.seconds:.2f} s, {len(ids)} line(s)"]
+    lines = [f"{head} answered in {call.seconds:.2f} s, {len(ids)} {noun}"]
     if not ids:
-        lines.append("  no lines: these credentials see no broadband lines")
+        lines.append(
+            "  no lines: these credentials see no broadband lines"
+            if command.builtin
+            else "  no entries: the reply lists nothing for these credentials"
+        )
     else:
         more = f" (first {shown_ids} of {len(ids)})" if len(ids) > shown_ids else ""
-        lines.append(f"  line IDs: {', '.join(ids[:shown_ids])}{more}")
+        lines.append(f"  {ids_are}: {', '.join(ids[:shown_ids])}{more}")
     if call.reply.skipped:
-        lines.append(f"  entries skipped: {call.reply.skipped} (no usable ID)")
+        lines.append(f"  entries skipped: {call.reply.skipped} (no usable {command.key_spelling})")
     if not ids:
         return lines
-    command = COMMANDS[call.command]
     assert isinstance(call.reply.lines, LineIndex)  # what parse_reply returns
-    table, extra = field_table(command, call.reply.lines)
-    lines.append(f"  documented fields, and how many of the {len(ids)} line(s) carry each:")
-    lines += table
+    rows, extra = field_table(command, call.reply.lines, table)
+    lines.append(f"  documented fields, and how many of the {len(ids)} {noun} carry each:")
+    lines += rows
     unused = redact(", ".join(extra)) or "none"
     lines.append(f"  fields CHAOS sent that the exporter does not use: {unused}")
     first = call.reply.lines[next(iter(call.reply.lines))]
-    lines.append(f"  series a probe of line {ids[0]} would export from {call.command}:")
+    what = "line" if command.builtin else command.key_spelling
+    lines.append(f"  series a probe of {what} {ids[0]} would export from {call.command}:")
     lines += [f"    {redact(sample)}" for sample in series_lines(command, first)] or ["    (none)"]
     lines += [f"    note: {redact(note)}" for note in first.notes]
     return lines
 
 
-def make_redactor(config: Config) -> Redactor:
-    """Knows every configured secret (removed) and login (a placeholder) before any reply."""
+def make_redactor(config: Config, table: Mapping[str, Command] = BUILTIN) -> Redactor:
+    """Knows every configured secret (removed) and login (a placeholder) before any reply,
+    and the text fields declared commands carry as labels (placeholders too, unless known to
+    be harmless: ``capture.HARMLESS_LABELS``)."""
     secrets: list[str] = []
     known: list[tuple[Category, str]] = []
     for auth in config.auths.values():
@@ -262,15 +286,32 @@ def make_redactor(config: Config) -> Redactor:
                 known.append(("account", value))
             else:
                 known.append(("login", value))
-    return Redactor(secrets, known)
+    labels = {
+        label
+        for command in table.values()
+        if not command.builtin
+        for label in command.field_names
+        if command.info is not None and label in command.info.labels
+    }
+    return Redactor(secrets, known, label_fields=labels)
 
 
-async def check_chaos(config: Config, out: TextIO, capture_dir: Path | None = None) -> int:
-    """Run the check, print the report to ``out``; 0 when every set answered every command."""
-    commands = sorted(
-        {command for module in config.modules.values() for command in module.commands}
-    )
-    redactor = make_redactor(config)
+async def check_chaos(
+    config: Config,
+    out: TextIO,
+    capture_dir: Path | None = None,
+    suggest_path: Path | None = None,
+) -> int:
+    """Run the check, print the report to ``out``; 0 when every set answered every command.
+
+    With ``suggest_path``, also write declarations for the numeric fields no command exports
+    (``--chaos.suggest``, ``probe/suggest.py``)."""
+    table = compile_commands(config.commands)
+    used = {command for module in config.modules.values() for command in module.commands}
+    commands = [command for name, command in table.items() if name in used]
+    redactor = make_redactor(config, table)
+    suggestions = suggest.Suggestions()
+    entries: dict[str, int] = {}
 
     def say(*lines: str) -> None:
         out.write("".join(f"{line}\n" for line in lines))
@@ -279,7 +320,8 @@ async def check_chaos(config: Config, out: TextIO, capture_dir: Path | None = No
     sets = ", ".join(config.auths)
     say(
         f"Checking CHAOS at {redactor.redact_text(config.chaos.url)}: "
-        f"{len(config.auths)} credential set(s) ({sets}), {' and '.join(commands)}, "
+        f"{len(config.auths)} credential set(s) ({sets}), "
+        f"{' and '.join(command.name for command in commands)}, "
         "one call each, account scope.",
     )
     if capture_dir is not None:
@@ -295,16 +337,23 @@ async def check_chaos(config: Config, out: TextIO, capture_dir: Path | None = No
                 call = await call_chaos(session, config.chaos.url, auth, command)
                 # Redacting the reply first teaches the redactor its logins and postcodes.
                 data, is_json = redacted_capture(redactor, call.body or b"", call.charset)
-                block = describe(call, redactor.redact_text)
+                block = describe(call, redactor.redact_text, table)
                 if capture_dir is not None and call.body is not None:
                     block.append(_save(capture_dir, call, data, is_json=is_json))
                 say("", *block)
                 if call.reply is None:
-                    failed.setdefault(auth.name, []).append(command)
-                elif example is None and call.reply.lines:
+                    failed.setdefault(auth.name, []).append(command.name)
+                    continue
+                assert isinstance(call.reply.lines, LineIndex)  # what parse_reply returns
+                suggestions.add(command, call.reply.lines)
+                entries[command.name] = entries.get(command.name, 0) + len(call.reply.lines)
+                if example is None and call.reply.lines:
                     line_id = redactor.redact_text(next(iter(call.reply.lines)))
                     module = next(iter(config.modules))
                     example = f"/probe?target={line_id}&module={module}&auth={auth.name}"
+    if suggest_path is not None:
+        taken = [metric for command in config.commands.values() for metric in command.metrics()]
+        say("", suggest.write(suggest_path, suggest.render(suggestions, taken, entries)))
     say("", *_summary(list(config.auths), failed, example))
     return 1 if failed else 0
 
@@ -335,7 +384,12 @@ def _summary(
 
 
 def run_chaos_check(
-    config: Config, *, capture_dir: Path | None = None, out: TextIO | None = None
+    config: Config,
+    *,
+    capture_dir: Path | None = None,
+    suggest_path: Path | None = None,
+    out: TextIO | None = None,
 ) -> int:
     """Entry point for the command line: exit status 0 or 1."""
-    return asyncio.run(check_chaos(config, sys.stdout if out is None else out, capture_dir))
+    report = sys.stdout if out is None else out
+    return asyncio.run(check_chaos(config, report, capture_dir, suggest_path))

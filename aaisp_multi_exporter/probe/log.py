@@ -149,14 +149,20 @@ def _command_lines(result: CommandResult) -> list[_ResultLine]:
     if record.absent:
         fields = {"command": name, "fields": ",".join(record.absent)}
         lines.append((logging.DEBUG, _LEFT_OUT, fields, True))
-    if "quota_monthly" in result.command.field_names and not record.get("quota_monthly"):
-        lines.append((logging.DEBUG, _NO_QUOTA, {}, True))
+    omitted: dict[str, list[str]] = {}
+    for spec in result.command.fields:
+        gauge = spec.gauge
+        if gauge is not None and gauge.omitted_without and not record.get(gauge.omitted_without):
+            omitted.setdefault(gauge.omitted_without, []).append(gauge.metric)
+    for without, metrics in omitted.items():
+        fields = {"command": name, "field": without, "metrics": ",".join(metrics)}
+        lines.append((logging.DEBUG, _OMITTED, fields, True))
     return lines
 
 
 _NOT_LISTED = "the answer does not list the line; this command adds nothing"
 _LEFT_OUT = "CHAOS left fields out; their metrics are not exported"
-_NO_QUOTA = "no monthly quota (quota_monthly absent or 0); no quota gauges"
+_OMITTED = "field absent or 0; its gauges are left out"
 
 
 def _shown(value: object) -> object:

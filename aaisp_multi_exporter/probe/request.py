@@ -7,10 +7,10 @@ import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
-from aaisp_multi_exporter.chaos.commands import COMMANDS, Command
+from aaisp_multi_exporter.chaos.commands import Command, compile_commands
 from aaisp_multi_exporter.chaos.snapshots import Policy
 from aaisp_multi_exporter.config import AuthConfig, Config, ModuleConfig
 
@@ -49,15 +49,14 @@ class ModulePlan:
 
     module: ModuleConfig
     auth: AuthConfig
-    commands: tuple[Command, ...] = field(init=False)
-    policy: Policy = field(init=False)
+    commands: tuple[Command, ...]
+    policy: Policy
 
-    def __post_init__(self) -> None:
-        names = self.module.commands
-        commands = tuple(command for command in COMMANDS.values() if command.name in names)
-        object.__setattr__(self, "commands", commands)
-        policy = Policy(self.module.cache_seconds, self.module.refresh_ahead)
-        object.__setattr__(self, "policy", policy)
+    @classmethod
+    def of(cls, module: ModuleConfig, auth: AuthConfig, table: Mapping[str, Command]) -> ModulePlan:
+        names = module.commands
+        commands = tuple(command for command in table.values() if command.name in names)
+        return cls(module, auth, commands, Policy(module.cache_seconds, module.refresh_ahead))
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +64,8 @@ class ProbePlan:
     """What a request's ``module`` and ``auth`` resolve to; the same for every target."""
 
     modules: tuple[ModulePlan, ...]
+    #: Every command of the configuration, in the order a probe's series are written.
+    commands: Mapping[str, Command]
     #: Named once here: the log, the history and the page all show them.
     module_names: tuple[str, ...]
     auth_names: tuple[str, ...]
@@ -193,11 +194,16 @@ def parse_debug(values: list[str]) -> bool:
     )
 
 
-def resolve_plan(module_values: list[str], auth_values: list[str], config: Config) -> ProbePlan:
+def resolve_plan(
+    module_values: list[str],
+    auth_values: list[str],
+    config: Config,
+    commands: Mapping[str, Command],
+) -> ProbePlan:
     modules = parse_modules(module_values, config.modules)
     explicit = parse_auth(auth_values, config.auths)
     plans = tuple(
-        ModulePlan(module=module, auth=choose_auth(module, explicit, config.auths))
+        ModulePlan.of(module, choose_auth(module, explicit, config.auths), commands)
         for module in modules
     )
     timeouts = [m.timeout_seconds for m in modules if m.timeout_seconds is not None]
@@ -205,6 +211,7 @@ def resolve_plan(module_values: list[str], auth_values: list[str], config: Confi
     auth_names = tuple(sorted({plan.auth.name for plan in plans}))
     return ProbePlan(
         modules=plans,
+        commands=commands,
         module_names=module_names,
         auth_names=auth_names,
         module_timeout=min(timeouts, default=None),
@@ -236,11 +243,14 @@ class QueryParser:
     def __init__(
         self,
         config: Config,
+        commands: Mapping[str, Command] | None = None,
         limit: int = 256,
         known_limit: int = KNOWN_QUERIES,
         known_chars_limit: int = KNOWN_QUERY_TOTAL_CHARS,
     ) -> None:
         self.config = config
+        #: The configuration's commands, compiled once (docs/design.md, "Layers").
+        self.commands = compile_commands(config.commands) if commands is None else commands
         self._plans: dict[tuple[tuple[str, ...], tuple[str, ...]], ProbePlan] = {}
         self._limit = limit
         self._known: dict[str, ProbeRequest] = {}
@@ -279,7 +289,7 @@ class QueryParser:
         key = (tuple(module_values), tuple(auth_values))
         plan = self._plans.get(key)
         if plan is None:
-            plan = resolve_plan(module_values, auth_values, self.config)
+            plan = resolve_plan(module_values, auth_values, self.config, self.commands)
             # A long list ("line,line,line...") is valid but not kept: the bound is in bytes.
             if sum(map(len, module_values)) + sum(map(len, auth_values)) <= KNOWN_QUERY_CHARS:
                 if len(self._plans) >= self._limit:

@@ -12,12 +12,12 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
 from aaisp_multi_exporter.chaos.client import ChaosClient
-from aaisp_multi_exporter.chaos.commands import COMMANDS, Command
+from aaisp_multi_exporter.chaos.commands import Command
 from aaisp_multi_exporter.chaos.replies import LineRecord, Reply
 from aaisp_multi_exporter.chaos.snapshots import Lookup, Served, SnapshotKey, SnapshotStore
 from aaisp_multi_exporter.obs.logs import fields as log_fields
@@ -96,7 +96,7 @@ async def _fetch(
     module = need.plan.module
     return await services.client.fetch(
         chaos_url,
-        need.command.name,
+        need.command,
         need.plan.auth,
         service=need.key.service or None,
         retries=module.retries,
@@ -183,7 +183,9 @@ async def _gather(coroutines: list[Coroutine[Any, Any, T]]) -> list[T]:
     return list(await asyncio.gather(*coroutines))
 
 
-def line_records(modules: Sequence[ModuleResult]) -> list[CommandResult]:
+def line_records(
+    modules: Sequence[ModuleResult], order: Mapping[str, Command]
+) -> list[CommandResult]:
     """The results with a record, one per command whichever module brought it, in the
     table's order: two modules sharing a command must not export its series twice."""
     if len(modules) == 1:  # the usual probe: its commands are already in the table's order
@@ -193,7 +195,7 @@ def line_records(modules: Sequence[ModuleResult]) -> list[CommandResult]:
         for result in module.results:
             if result.record is not None:
                 records.setdefault(result.command.name, result)
-    return [records[name] for name in COMMANDS if name in records]
+    return [records[name] for name in order if name in records]
 
 
 async def run_probe(
@@ -249,7 +251,7 @@ async def run_probe(
         duration=duration,
         timeout=timeout_seconds,
         modules=tuple(modules),
-        records=tuple(line_records(modules)),
+        records=tuple(line_records(modules, request.plan.commands)),
     )
     log.finish(result)
     return result

@@ -196,7 +196,9 @@ async def discover(request: web.Request) -> web.Response:
         return _refuse(request, rejected)
     auths = [auth] if auth is not None else list(config.auths.values())
     metrics_path = request.app[PATHS].metrics_path
-    answer = await state.discovery.discover(config, auths, module, metrics_path=metrics_path)
+    answer = await state.discovery.discover(
+        config, auths, module, commands=state.commands, metrics_path=metrics_path
+    )
     if auth is not None and auth.name in answer.never_answered:
         # An empty list would look like an account with no lines; say what is wrong instead,
         # so Prometheus shows the error on the job.

@@ -1,9 +1,9 @@
 """Prometheus HTTP service discovery from CHAOS: every line of every credential set.
 
-Built on the probes' own snapshots (``broadband/info`` in account scope), so discovery and
-probing share CHAOS calls; a credential set whose call fails keeps its last good list, and a
-set that never answered is reported, so a job that names it shows an error instead of
-silently finding no targets.
+Built on the probes' own snapshots (``broadband/info`` in account scope; for a module of a
+declared command, that command's), so discovery and probing share CHAOS calls; a credential
+set whose call fails keeps its last good list, and a set that never answered is reported, so
+a job that names it shows an error instead of silently finding no targets.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypedDict
 
-from aaisp_multi_exporter.chaos.commands import INFO
+from aaisp_multi_exporter.chaos.commands import INFO, Command
 from aaisp_multi_exporter.chaos.replies import Reply
 from aaisp_multi_exporter.chaos.snapshots import Policy, SnapshotKey
 from aaisp_multi_exporter.config import AuthConfig, Config, ModuleConfig
@@ -24,8 +24,7 @@ from aaisp_multi_exporter.probe.log import ProbeLog
 from aaisp_multi_exporter.probe.run import ProbeServices
 
 LOGGER = logging.getLogger("aaisp_multi_exporter.discovery")
-COMMAND = INFO.name
-#: Used when no module says how long broadband/info answers may be kept or waited for.
+#: Used when no module says how long the command's replies may be kept or waited for.
 DEFAULT_CACHE_SECONDS = 60.0
 DEFAULT_TIMEOUT_SECONDS = 30.0
 #: Rendered answers kept for repeated requests; one per filter combination in practice.
@@ -39,12 +38,14 @@ class TargetGroup(TypedDict):
     labels: dict[str, str]
 
 
-def target_groups(auth: str, reply: Reply) -> list[TargetGroup]:
-    """One group per line, so each line's labels travel with it (pure)."""
+def target_groups(auth: str, reply: Reply, command: Command = INFO) -> list[TargetGroup]:
+    """One group per line (or entry), so its labels travel with it: the command's info
+    labels as ``__meta_aaisp_<label>`` (pure)."""
+    names = command.info.labels if command.info is not None else ()
     groups: list[TargetGroup] = []
     for record in reply.lines.values():
         labels = {"__param_auth": auth, "__meta_aaisp_auth": auth}
-        for name in ("login", "postcode"):
+        for name in names:
             value = record.get(name)
             if isinstance(value, str):
                 labels[f"__meta_aaisp_{name}"] = value
@@ -52,12 +53,24 @@ def target_groups(auth: str, reply: Reply) -> list[TargetGroup]:
     return groups
 
 
-def _info_modules(config: Config, auth: AuthConfig) -> list[ModuleConfig]:
-    """Modules whose answers discovery can share: broadband/info in account scope."""
+def discovered_command(
+    config: Config, commands: Mapping[str, Command], module: str | None
+) -> Command:
+    """``broadband/info``, whose reply lists every line; for a module whose commands include
+    a declared one, the first of those (its key values are the targets)."""
+    if module is not None:
+        for name in config.modules[module].commands:
+            if not commands[name].builtin:
+                return commands[name]
+    return commands.get(INFO.name, INFO)
+
+
+def _sharing_modules(config: Config, auth: AuthConfig, command: str) -> list[ModuleConfig]:
+    """Modules whose replies discovery can share: the command in account scope."""
     return [
         module
         for module in config.modules.values()
-        if COMMAND in module.commands
+        if command in module.commands
         and module.scope == "account"
         and (module.auth in (None, auth.name))
     ]
@@ -89,7 +102,7 @@ class Discovery:
     """
 
     services: ProbeServices
-    last_good: dict[tuple[str, str], _Listed] = field(default_factory=dict)
+    last_good: dict[tuple[str, str, str], _Listed] = field(default_factory=dict)
     _rendered: dict[tuple[object, ...], tuple[bytes, tuple[_Listed, ...]]] = field(
         default_factory=dict
     )
@@ -100,11 +113,13 @@ class Discovery:
         auths: Sequence[AuthConfig],
         module: str | None,
         *,
+        commands: Mapping[str, Command] | None = None,
         metrics_path: str | None = None,
     ) -> DiscoveryResponse:
         """``metrics_path`` (behind ``--web.route-prefix``) goes in every group as
         ``__metrics_path__``, so a job scrapes ``<prefix>/probe`` without being told."""
-        results = await asyncio.gather(*(self._for_auth(config, auth) for auth in auths))
+        command = discovered_command(config, commands or {INFO.name: INFO}, module)
+        results = await asyncio.gather(*(self._for_auth(config, auth, command) for auth in auths))
         listed = tuple(result for result in results if isinstance(result, _Listed))
         never = {
             auth.name: result
@@ -127,17 +142,17 @@ class Discovery:
         self._rendered[key] = (body, listed)
         return DiscoveryResponse(body, never)
 
-    async def _for_auth(self, config: Config, auth: AuthConfig) -> _Listed | str:
+    async def _for_auth(self, config: Config, auth: AuthConfig, command: Command) -> _Listed | str:
         """The set's lines, its last good list, or why it has never answered."""
         fingerprint = auth.secret_fingerprint()
-        sharing = _info_modules(config, auth)
+        sharing = _sharing_modules(config, auth, command.name)
         cache_seconds = max((m.cache_seconds for m in sharing), default=DEFAULT_CACHE_SECONDS)
         timeout = (
             max((m.timeout_seconds for m in sharing if m.timeout_seconds), default=None)
             or DEFAULT_TIMEOUT_SECONDS
         )
         retries = max((m.retries for m in sharing), default=2)
-        key = SnapshotKey(auth.name, fingerprint, COMMAND, "account", "")
+        key = SnapshotKey(auth.name, fingerprint, command.name, "account", "")
         log = ProbeLog(auth=auth.name, purpose="discovery")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -145,7 +160,7 @@ class Discovery:
         async def fetch() -> Reply:
             return await self.services.client.fetch(
                 config.chaos.url,
-                COMMAND,
+                command,
                 auth,
                 service=None,
                 retries=retries,
@@ -161,9 +176,9 @@ class Discovery:
         else:
             self.services.metrics.lookup_done(how)
             if snapshot.reply is not None:
-                return self._listed(auth.name, fingerprint, snapshot.reply)
+                return self._listed(auth.name, fingerprint, command, snapshot.reply)
             reason = str(snapshot.error)
-        stale = self.last_good.get((auth.name, fingerprint))
+        stale = self.last_good.get((auth.name, fingerprint, command.name))
         if stale is None:
             LOGGER.warning(
                 "discovery failed; credential set left out until CHAOS answers",
@@ -176,18 +191,18 @@ class Discovery:
         )
         return stale
 
-    def _listed(self, auth: str, fingerprint: str, reply: Reply) -> _Listed:
-        previous = self.last_good.get((auth, fingerprint))
+    def _listed(self, auth: str, fingerprint: str, command: Command, reply: Reply) -> _Listed:
+        previous = self.last_good.get((auth, fingerprint, command.name))
         if previous is not None and previous.reply is reply:
             return previous
-        listed = _Listed(reply, target_groups(auth, reply))
-        self.last_good[(auth, fingerprint)] = listed
+        listed = _Listed(reply, target_groups(auth, reply, command))
+        self.last_good[(auth, fingerprint, command.name)] = listed
         return listed
 
     def forget_missing(self, config: Config) -> None:
         """Drop lists of credential sets a reload removed or changed, keeping memory bounded."""
         live = {(name, auth.secret_fingerprint()) for name, auth in config.auths.items()}
         for key in list(self.last_good):
-            if key not in live:
+            if key[:2] not in live or key[2] not in config.commands:
                 del self.last_good[key]
         self._rendered.clear()

@@ -7,13 +7,14 @@ CHAOS session around the server's life.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from aaisp_multi_exporter.chaos.client import ChaosClient
+from aaisp_multi_exporter.chaos.commands import Command, compile_commands
 from aaisp_multi_exporter.chaos.errors import Outcome
 from aaisp_multi_exporter.chaos.snapshots import SnapshotStore
-from aaisp_multi_exporter.config import KNOWN_COMMANDS, Config, ConfigError
+from aaisp_multi_exporter.config import Config, ConfigError
 from aaisp_multi_exporter.obs.metrics import ExporterMetrics
 from aaisp_multi_exporter.probe.metrics import RenderedLines, SummaryTexts
 from aaisp_multi_exporter.probe.request import QueryParser
@@ -47,6 +48,8 @@ class ExporterState:
     config: Config | None = None
     #: Probe requests are read against ``config``; swapped with it.
     parser: QueryParser | None = None
+    #: ``config``'s commands, compiled once per load; swapped with it.
+    commands: Mapping[str, Command] = field(default_factory=dict)
     last_reload: ReloadStatus | None = None
     started: float = field(default_factory=time.monotonic)
     history: ProbeHistory = field(default_factory=ProbeHistory)
@@ -66,16 +69,20 @@ class ExporterState:
             self.last_reload = ReloadStatus(success=False, at=time.time(), error=str(error))
             self.metrics.reload_successful.set(0)
             raise
+        previous = self.config.commands if self.config is not None else {}
+        changed = [name for name in previous if previous[name] != config.commands.get(name)]
         self.config = config
-        self.parser = QueryParser(config)
+        self.commands = compile_commands(config.commands)
+        self.parser = QueryParser(config, self.commands)
         self.last_reload = ReloadStatus(success=True, at=time.time())
         self.metrics.reload_successful.set(1)
         self.metrics.reload_timestamp.set(self.last_reload.at)
         self.metrics.init_modules(config.modules)
-        self.metrics.init_commands(KNOWN_COMMANDS)
+        self.metrics.init_commands(self.commands)
         self.discovery.forget_missing(config)
         self.services.store.retain(
-            (name, auth.secret_fingerprint()) for name, auth in config.auths.items()
+            ((name, auth.secret_fingerprint()) for name, auth in config.auths.items()),
+            changed_commands=changed,
         )
         return config
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from aaisp_multi_exporter.chaos.client import ChaosClient, parse_retry_after
+from aaisp_multi_exporter.chaos.commands import BUILTIN
 from aaisp_multi_exporter.chaos.errors import ChaosError, Outcome
 from aaisp_multi_exporter.chaos.replies import Reply
 from aaisp_multi_exporter.config import AuthConfig, parse_config
@@ -104,7 +105,7 @@ async def fetch(
     deadline = asyncio.get_running_loop().time() + within
     return await client.fetch(
         simulator.url,
-        INFO,
+        BUILTIN[INFO],
         auth or home(simulator),
         service=service,
         retries=retries,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from aaisp_multi_exporter.chaos.commands import (
-    COMMANDS,
+    BUILTIN,
     INFO,
     QUOTA,
     parse_count,
@@ -91,10 +91,10 @@ def test_parse_text(value: object, expected: str | None) -> None:
 def test_every_metric_has_exactly_one_owner() -> None:
     metrics = [
         field.gauge.metric
-        for command in COMMANDS.values()
+        for command in BUILTIN.values()
         for field in command.fields
         if field.gauge is not None
-    ] + [command.info.metric for command in COMMANDS.values() if command.info is not None]
+    ] + [command.info.metric for command in BUILTIN.values() if command.info is not None]
     assert len(metrics) == len(set(metrics))
 
 
@@ -105,5 +105,5 @@ def test_info_does_not_export_the_quota_fields_it_carries() -> None:
 
 
 def test_only_read_commands() -> None:
-    assert set(COMMANDS) == {"broadband/info", "broadband/quota"}
-    assert [command.payload_key for command in COMMANDS.values()] == ["info", "quota"]
+    assert set(BUILTIN) == {"broadband/info", "broadband/quota"}
+    assert [command.payload_key for command in BUILTIN.values()] == ["info", "quota"]

@@ -127,7 +127,7 @@ def test_reply_indexes_lines_by_id() -> None:
     body = json.dumps(
         {"info": [FIX_INFO_LINE, {"ID": "2", "tx_rate": "5"}, {"nope": "1"}, "junk"]}
     ).replace("/", "\\/")
-    reply = parse_reply("broadband/info", body.encode())
+    reply = parse_reply(INFO, body.encode())
     assert sorted(reply.lines) == ["12345", "2"]
     assert reply.lines["2"].get("tx_rate") == 5
     assert reply.notes == ("info[2] has no usable ID; skipped", "info[3] has no usable ID; skipped")
@@ -136,7 +136,7 @@ def test_reply_indexes_lines_by_id() -> None:
 
 def test_lone_object_is_a_one_element_array() -> None:
     body = b'{"quota":{"ID":"54321","quota_monthly":"10"}}'
-    reply = parse_reply("broadband/quota", body)
+    reply = parse_reply(QUOTA, body)
     assert list(reply.lines) == ["54321"]
     assert reply.lines["54321"].get("quota_monthly") == 10
 
@@ -159,7 +159,7 @@ def test_lone_object_is_a_one_element_array() -> None:
 def test_every_error_string_is_a_refusal(text: str, outcome: Outcome) -> None:
     assert classify_error(text) is outcome
     with pytest.raises(ChaosError) as caught:
-        parse_reply("broadband/info", json.dumps({"error": text, "info": []}).encode())
+        parse_reply(INFO, json.dumps({"error": text, "info": []}).encode())
     assert caught.value.outcome is outcome
     assert caught.value.retryable is False
     assert caught.value.definitive is True
@@ -256,7 +256,7 @@ def test_every_error_string_is_a_refusal(text: str, outcome: Outcome) -> None:
 )
 def test_reply_failures(body: bytes, outcome: Outcome, retryable: bool, message: str) -> None:
     with pytest.raises(ChaosError) as caught:
-        parse_reply("broadband/info", body)
+        parse_reply(INFO, body)
     assert caught.value.outcome is outcome
     assert caught.value.retryable is retryable
     assert str(caught.value) == message
@@ -275,7 +275,7 @@ def test_reply_failures(body: bytes, outcome: Outcome, retryable: bool, message:
 )
 def test_insane_numbers_become_notes(value: bytes, note: str) -> None:
     body = b'{"info":[{"ID":"1","tx_rate":' + value + b',"rx_rate":"8"}]}'
-    record = parse_reply("broadband/info", body).lines["1"]
+    record = parse_reply(INFO, body).lines["1"]
     assert record.values == {"rx_rate": 8}
     assert record.notes == (f"field tx_rate is not a whole number below 2^63: {note}; ignored",)
 
@@ -285,14 +285,14 @@ def test_an_empty_error_is_no_refusal(error: str) -> None:
     """Clients disagree whether it refuses; the data is there, so it is used.
     (An earlier rule took any ``error`` key for a refusal: the contract changed.)"""
     body = json.dumps({"error": error, "info": [{"ID": "1", "tx_rate": "8"}]}).encode()
-    reply = parse_reply("broadband/info", body)
+    reply = parse_reply(INFO, body)
     assert reply.lines["1"].get("tx_rate") == 8
     assert reply.notes == ('CHAOS sent an empty "error"; the reply is used',)
 
 
 def test_a_repeated_id_keeps_the_first_entry_and_says_so() -> None:
     entries = [{"ID": "1", "tx_rate": "8"}, {"ID": "2"}, {"ID": " 1 ", "tx_rate": "16"}]
-    reply = parse_reply("broadband/info", json.dumps({"info": entries}).encode())
+    reply = parse_reply(INFO, json.dumps({"info": entries}).encode())
     assert list(reply.lines) == ["1", "2"]
     assert reply.lines["1"].get("tx_rate") == 8
     assert reply.notes == ('info[2] repeats ID "1"; the first entry is used',)
@@ -361,7 +361,7 @@ def test_text_from_chaos_is_always_writable(
 ) -> None:
     """Lone surrogates become U+FFFD at parsing; a named charset is used (docs/design.md,
     "Text from CHAOS")."""
-    reply = parse_reply("broadband/info", body, charset)
+    reply = parse_reply(INFO, body, charset)
     record = reply.lines[line_id]
     assert record.line_id == line_id
     assert record.get("login") == login
@@ -388,14 +388,14 @@ def test_text_from_chaos_is_always_writable(
 )
 def test_refusal_texts_are_writable(body: bytes, message: str) -> None:
     with pytest.raises(ChaosError) as caught:
-        parse_reply("broadband/info", body)
+        parse_reply(INFO, body)
     assert str(caught.value) == message
     str(caught.value).encode()
 
 
 def test_notes_are_capped_and_counted() -> None:
     entries = [{"login": "x"}] * 5000 + [{"ID": "1"}]
-    reply = parse_reply("broadband/info", json.dumps({"info": entries}).encode())
+    reply = parse_reply(INFO, json.dumps({"info": entries}).encode())
     assert list(reply.lines) == ["1"]
     assert len(reply.notes) == MAX_NOTES
     assert reply.note_count == reply.skipped == 5000
@@ -406,18 +406,18 @@ def test_hostile_reply_parses_in_bounded_time() -> None:
     body = json.dumps({"info": [{"x": "y"}] * 200_000}).encode()
     started = time.process_time()
     with pytest.raises(ChaosError):
-        parse_reply("broadband/info", body)
+        parse_reply(INFO, body)
     assert time.process_time() - started < 5  # generous: a sanity bound, not a benchmark
 
 
 def test_quota_reply_uses_quota_key() -> None:
     body = b'{"quota":[{"ID":"54321","quota_monthly":"10000000000000"}]}'
-    assert parse_reply("broadband/quota", body).lines["54321"].get("quota_monthly") == 10**13
+    assert parse_reply(QUOTA, body).lines["54321"].get("quota_monthly") == 10**13
 
 
 def test_lines_are_parsed_on_first_use() -> None:
     body = json.dumps({"info": [{"ID": str(n), "tx_rate": str(n)} for n in range(1000)]})
-    reply = parse_reply("broadband/info", body.encode())
+    reply = parse_reply(INFO, body.encode())
     lines = reply.lines
     assert isinstance(lines, LineIndex)
     assert len(lines) == 1000

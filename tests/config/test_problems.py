@@ -25,6 +25,13 @@ from tests.config.support import MINIMAL, TEST_ENV, TESTDATA, auth_with, problem
 
 SENTINEL = "S3NTINEL-pa55"
 ALLOWED = "allowed: broadband/info, broadband/quota"
+#: A command that changes a line is never called, declared or not.
+NOT_READ_ONLY = (
+    '"kill" is not a read-only command, and the exporter never calls one that changes a line; '
+    "read-only: info, quota, services, usage, ratecard"
+)
+#: A read-only command that is not built in can be declared (docs/commands.md).
+DECLARE_USAGE = 'declare it as [commands."broadband/usage"] to read it'
 NEEDS_PAIR = "needs control_login and control_password, or account_number and account_password"
 BAD_NAME = "invalid name; use 1 to 64 characters of A-Z, a-z, 0-9, _ and -"
 NOT_SET = "names an environment variable that is not set"
@@ -104,8 +111,10 @@ INVALID: dict[str, list[str]] = {
     ],
     "unknown-command": [
         # "broadband/" alone makes no near miss: no suggestion of an unrelated command.
-        f'modules.toml: modules.quota.commands: unknown command "broadband/kill"; {ALLOWED}',
-        f'modules.toml: modules.quota.commands: unknown command "broadband/usage"; {ALLOWED}',
+        'modules.toml: modules.quota.commands: unknown command "broadband/kill"; '
+        f"{ALLOWED}; {NOT_READ_ONLY}",
+        'modules.toml: modules.quota.commands: unknown command "broadband/usage"; '
+        f"{ALLOWED}; {DECLARE_USAGE}",
     ],
     "duplicate-command": [
         'modules.toml: modules.quota.commands: duplicate command "broadband/quota"',
@@ -117,7 +126,8 @@ INVALID: dict[str, list[str]] = {
     "commands-type": [
         'modules.toml: modules.quota.commands: expected an array, got string "broadband/quota"',
         "modules.toml: modules.line.commands[1]: expected a string, got integer 5",
-        f'modules.toml: modules.line.commands: unknown command "broadband/kill"; {ALLOWED}',
+        'modules.toml: modules.line.commands: unknown command "broadband/kill"; '
+        f"{ALLOWED}; {NOT_READ_ONLY}",
     ],
     "unknown-auth": [
         'modules.toml: modules.quota.auth: unknown auth "nope"; known: home, reseller',
@@ -218,7 +228,8 @@ INVALID: dict[str, list[str]] = {
         "modules.toml: auths.home.max_concurrency: must be between 1 and 64, got 0",
         f"modules.toml: auths.reseller.account_number_env: {NOT_SET}",
         "modules.toml: auths.reseller: account_number needs account_password",
-        f'modules.toml: modules.quota.commands: unknown command "broadband/kill"; {ALLOWED}',
+        'modules.toml: modules.quota.commands: unknown command "broadband/kill"; '
+        f"{ALLOWED}; {NOT_READ_ONLY}",
         'modules.toml: modules.quota.auth: unknown auth "homer"; known: home, reseller; '
         'did you mean "home"?',
         'modules.toml: modules.quota.timeout_seconds: expected a number, got string "20"',

@@ -16,6 +16,7 @@ import pytest
 
 from aaisp_multi_exporter.chaos.capture import REMOVED
 from aaisp_multi_exporter.chaos.client import make_session
+from aaisp_multi_exporter.chaos.commands import BUILTIN, INFO
 from aaisp_multi_exporter.chaos.errors import Outcome
 from aaisp_multi_exporter.chaos.replies import parse_reply
 from aaisp_multi_exporter.config import Config, parse_config
@@ -284,7 +285,7 @@ async def test_a_call_is_bounded_in_time(simulator: Simulator) -> None:
     config = make_config(simulator.url)
     async with make_session() as session:
         call = await call_chaos(
-            session, simulator.url, config.auths["home"], "broadband/info", limit_seconds=0.2
+            session, simulator.url, config.auths["home"], INFO, limit_seconds=0.2
         )
     assert call.outcome is Outcome.TIMEOUT
     assert call.problem == "no answer within 0.2 s"
@@ -368,7 +369,7 @@ async def test_capture_is_redacted_and_private(
     # The exporter reads the capture as it read the original.
     for command in ("broadband/info", "broadband/quota"):
         body = (capture / f"home-broadband-{command.split('/')[1]}.json").read_bytes()
-        assert list(parse_reply(command, body).lines) == [line["ID"] for line in original]
+        assert list(parse_reply(BUILTIN[command], body).lines) == [line["ID"] for line in original]
     refused = json.loads((capture / "other-broadband-info.json").read_text())
     assert refused["error"] == "Control authorisation failed"
 

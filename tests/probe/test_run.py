@@ -364,8 +364,14 @@ async def test_debug_says_which_fields_chaos_left_out(
         "command=broadband/info fields=tx_rate"
     ) in text
     _, text = await exporter.probe(f"target={unlimited['ID']}&module=quota&debug=true")
-    assert 'msg="no monthly quota (quota_monthly absent or 0); no quota gauges"' in text
-    assert "aaisp_broadband_quota_total_bytes" not in text.split("Module configuration:")[0]
+    # The omit_zero rule of broadband/quota's declaration (was a quota-only message).
+    assert (
+        'msg="field absent or 0; its gauges are left out" command=broadband/quota '
+        "field=quota_monthly "
+        "metrics=aaisp_broadband_quota_total_bytes,aaisp_broadband_quota_remaining_bytes"
+    ) in text
+    returned = text.split("Metrics that would have been returned:")[1]
+    assert "aaisp_broadband_quota_total_bytes" not in returned.split("Module configuration:")[0]
 
 
 async def test_chaos_requests_per_credential_set_are_limited(

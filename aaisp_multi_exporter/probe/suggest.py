@@ -1,0 +1,130 @@
+"""``--chaos.suggest=FILE``: declarations for what a check saw and the exporter does not export.
+
+For each command checked, each field of the reply's entries that the exporter does not read,
+and whose values all parse as numbers, becomes a gauge in the declaration format
+(docs/commands.md). The file loads unchanged beside the configuration
+(``--config.file modules.toml --config.file FILE``), so a field A&A adds is a series after one
+check and a reload. It names fields and metrics only: no value, no credential.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aaisp_multi_exporter.chaos.commands import Command, parse_count, parse_number
+from aaisp_multi_exporter.chaos.replies import LineIndex, normalise_key
+from aaisp_multi_exporter.config.problems import quote, toml_key
+
+_NOT_NAME = re.compile(r"[^a-z0-9_]+")
+_RESERVED_SUFFIXES = ("_total", "_created", "_bucket", "_count", "_sum")
+
+
+@dataclass
+class FieldSeen:
+    """One unexported field of one command across every reply checked."""
+
+    spelling: str
+    lines: int = 0
+    numeric: bool = True
+    whole: bool = True
+
+
+@dataclass
+class Suggestions:
+    """What the check saw, command by command, in the order commands were checked."""
+
+    seen: dict[str, dict[str, FieldSeen]] = field(default_factory=dict)
+
+    def add(self, command: Command, lines: LineIndex) -> None:
+        """Read one reply: every field no gauge or label of ``command`` reads."""
+        read = {command.key, *command.field_names, *command.not_owned}
+        fields = self.seen.setdefault(command.name, {})
+        for line_id in lines:
+            for key, value in lines.raw(line_id).items():
+                name = normalise_key(key) if isinstance(key, str) else ""
+                if not name or name in read or value is None or value == "":
+                    continue
+                seen = fields.setdefault(name, FieldSeen(key))
+                seen.lines += 1
+                if parse_count(value) is None:
+                    seen.whole = False
+                    seen.numeric = seen.numeric and parse_number(value) is not None
+
+    def gauges(self, taken: Iterable[str]) -> list[tuple[str, FieldSeen, str]]:
+        """(command, field, metric) for each field whose every value is a number, with a
+        metric name no other command owns."""
+        names = set(taken)
+        found = []
+        for command, fields in self.seen.items():
+            for seen in fields.values():
+                if seen.numeric:
+                    metric = _metric_name(command, seen.spelling, names)
+                    names.add(metric)
+                    found.append((command, seen, metric))
+        return found
+
+
+def _metric_name(command: str, spelling: str, taken: set[str]) -> str:
+    """``aaisp_<subsystem>_<field>``; the command's name goes in too if that is taken."""
+    subsystem, _, name = command.partition("/")
+    field_name = _NOT_NAME.sub("_", normalise_key(spelling)).strip("_") or "field"
+    candidates = [f"aaisp_{subsystem}_{field_name}", f"aaisp_{subsystem}_{name}_{field_name}"]
+    candidates = [f"{c}_value" if c.endswith(_RESERVED_SUFFIXES) else c for c in candidates]
+    for metric in candidates:
+        if metric not in taken:
+            return metric
+    metric = candidates[-1]
+    number = 2
+    while f"{metric}_{number}" in taken:
+        number += 1
+    return f"{metric}_{number}"
+
+
+def render(suggestions: Suggestions, taken: Iterable[str], checked: Mapping[str, int]) -> str:
+    """The TOML file: a comment saying what to do with it, then one table per gauge."""
+    gauges = suggestions.gauges(taken)
+    lines = [
+        "# Written by aaisp-multi-exporter --chaos.suggest: a gauge for each field the checked",
+        "# replies carried, whose values were all numbers, and that the exporter does not",
+        "# export. CHAOS does not say a field's unit: check each one, rename its metric (with",
+        '# its unit, e.g. "_bytes") and set scale, then load this file beside the',
+        "# configuration: --config.file modules.toml --config.file <this file>",
+        "# (docs/commands.md). No value or credential is written here.",
+    ]
+    if not gauges:
+        commands = ", ".join(f"{name} ({count} entries)" for name, count in checked.items())
+        lines.append(f"# Nothing to suggest from {commands or 'no reply'}.")
+    for command, seen, metric in gauges:
+        parse = "count" if seen.whole else "number"
+        lines += [
+            "",
+            f"[[commands.{toml_key(command)}.gauges]]",
+            f"field = {quote(seen.spelling)}",
+            f"metric = {quote(metric)}",
+            f"help = {quote(_help(command, seen))}",
+            f'parse = "{parse}"',
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _help(command: str, seen: FieldSeen) -> str:
+    return (
+        f"CHAOS {command} field {seen.spelling} (seen on {seen.lines} entries); "
+        "its unit is not known."
+    )
+
+
+def write(path: Path, text: str) -> str:
+    """Write the file; the line the check prints about it."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        return f"Suggestions not written: cannot write {path}: {error.strerror or error}"
+    count = text.count("[[commands.")
+    return (
+        f"Suggestions written to {path}: {count} gauge(s). Review them, then load the file "
+        f"beside the configuration: --config.file modules.toml --config.file {path}"
+    )
