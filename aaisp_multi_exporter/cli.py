@@ -77,6 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
         "DIR/<auth>-<subsystem>-<command>.json (mode 0600)",
     )
     parser.add_argument(
+        "--chaos.suggest",
+        dest="chaos_suggest",
+        metavar="FILE",
+        default="",
+        help="run --chaos.check and write FILE: a gauge declaration for each numeric field "
+        "CHAOS sent that the exporter does not export, to load beside the configuration "
+        "(docs/commands.md)",
+    )
+    parser.add_argument(
         "--web.listen-address",
         dest="listen_address",
         action="append",
@@ -254,14 +263,19 @@ def check_config(patterns: Sequence[str], web_config_path: str = "") -> int:
     return status
 
 
-def chaos_check(patterns: Sequence[str], capture_dir: str) -> int:
-    """``--chaos.check`` (``--chaos.capture`` implies it): load the config, then ask CHAOS."""
+def chaos_check(patterns: Sequence[str], capture_dir: str, suggest_file: str = "") -> int:
+    """``--chaos.check`` (``--chaos.capture`` and ``--chaos.suggest`` imply it): load the
+    config, then ask CHAOS."""
     try:
         config = config_loader(patterns)()
     except ConfigError as error:
         print_problems(", ".join(patterns), error.problems)
         return 1
-    return run_chaos_check(config, capture_dir=Path(capture_dir) if capture_dir else None)
+    return run_chaos_check(
+        config,
+        capture_dir=Path(capture_dir) if capture_dir else None,
+        suggest_path=Path(suggest_file) if suggest_file else None,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -276,8 +290,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(options.log_level, "json" if options.log_format == "json" else "logfmt")
     if options.config_check:
         return check_config(options.config_file, options.web_config_file)
-    if options.chaos_check or options.chaos_capture:
-        return chaos_check(options.config_file, options.chaos_capture)
+    if options.chaos_check or options.chaos_capture or options.chaos_suggest:
+        return chaos_check(options.config_file, options.chaos_capture, options.chaos_suggest)
     try:
         for address in options.listen_address:
             parse_listen_address(address)

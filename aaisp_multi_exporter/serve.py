@@ -59,6 +59,7 @@ class Options:
     config_example: bool
     chaos_check: bool
     chaos_capture: str
+    chaos_suggest: str
     listen_address: list[str]
     """Every ``--web.listen-address`` given: one listener each."""
     systemd_socket: bool

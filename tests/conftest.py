@@ -182,7 +182,7 @@ async def make_exporter(simulator: Simulator) -> AsyncIterator[ExporterFactory]:
         *,
         timeout_offset: float = 0.5,
         max_requests: int = 40,
-        path: Path | None = None,
+        path: Path | list[Path] | None = None,
         paths: WebPaths = ROOT,
         **module: str,
     ) -> Exporter:

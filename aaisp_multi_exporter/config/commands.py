@@ -300,10 +300,12 @@ class CommandParts:
         )
 
     def source_of(self, key: str) -> str:
-        """The file that set ``key``, else the first that gave a gauge."""
+        """The file that set ``key``, else the first file that gave the command anything."""
         if key in self.values:
             return self.values[key][1]
-        return self.gauges[0][1] if self.gauges else "built-in"
+        sources = [source for _, source in self.values.values()]
+        sources += [source for _, source, _ in self.gauges]
+        return sources[0] if sources else "built-in"
 
     def path(self, *inside: PathPart) -> tuple[PathPart, ...]:
         return ("commands", self.name, *inside)
@@ -324,12 +326,16 @@ def _defaults() -> dict[str, Any]:
 def check_commands(commands: Sequence[CommandParts]) -> CommandProblems:
     """Rules across one command's tables, and across commands: a declared command names its
     payload; each field is read once; a built-in is extended only on fields it does not
-    read; ``omit_zero`` names a gauge's field; each metric has one owner."""
+    read; ``omit_zero`` names a gauge's field; each metric has one owner. Paths start at
+    ``commands``."""
     problems: CommandProblems = []
     owners: dict[str, tuple[str, str]] = {}  # metric -> (command, file)
     for parts in commands:
         declaration = parts.declaration()
-        problems += _check_one(parts, declaration, commands)
+        problems += [
+            (source, parts.path(*path), message)
+            for source, path, message in _check_one(parts, declaration, commands)
+        ]
         for metric, source, path in _metrics_of(parts, declaration):
             if metric in owners and owners[metric][0] != parts.name:
                 command, first = owners[metric]
@@ -348,6 +354,7 @@ def check_commands(commands: Sequence[CommandParts]) -> CommandProblems:
 def _check_one(
     parts: CommandParts, declaration: CommandDeclaration, commands: Sequence[CommandParts]
 ) -> CommandProblems:
+    """One command's rules; paths inside its table."""
     problems: CommandProblems = []
     first = parts.source_of("payload")
     if parts.builtin is None and "payload" not in parts.values:
@@ -434,11 +441,14 @@ def _metrics_of(
     found: list[tuple[str, str, tuple[PathPart, ...]]] = []
     if declaration.info_metric is not None:
         source = "built-in" if parts.builtin is not None else parts.source_of("info_metric")
-        found.append((declaration.info_metric, source, ("info_metric",)))
+        found.append((declaration.info_metric, source, parts.path("info_metric")))
     if parts.builtin is not None:
         found += [
-            (g.metric, "built-in", ("gauges", i, "metric"))
+            (g.metric, "built-in", parts.path("gauges", i, "metric"))
             for i, g in enumerate(parts.builtin.gauges)
         ]
-    found += [(g.metric, source, ("gauges", index, "metric")) for g, source, index in parts.gauges]
+    found += [
+        (g.metric, source, parts.path("gauges", index, "metric"))
+        for g, source, index in parts.gauges
+    ]
     return found

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from aaisp_multi_exporter.config.commands import (
+    CommandDeclaration,
+    GaugeDeclaration,
+    builtin_declarations,
+)
 from aaisp_multi_exporter.config.credentials import (
     CREDENTIAL_FIELDS,
     SECRET_FIELDS,
@@ -48,7 +53,40 @@ def render_config_toml(config: Config) -> str:
     for section in ("auths", "modules"):
         if not getattr(config, section):
             lines += ["", f"[{section}]"]
+    lines += _commands(config)
     return "\n".join(lines) + "\n"
+
+
+def _commands(config: Config) -> list[str]:
+    """The declared commands, and the gauges added to built-ins (the built-ins' own tables
+    are the package's, docs/commands.md)."""
+    builtin = builtin_declarations()
+    lines: list[str] = []
+    for name, declaration in config.commands.items():
+        header = f"commands.{toml_key(name)}"
+        base = builtin.get(name)
+        gauges = declaration.gauges[len(base.gauges) :] if base is not None else declaration.gauges
+        if base is not None and not gauges:
+            continue
+        lines.append("")
+        if header in config.origins:
+            lines.append(f"# from {quote(config.origins[header])}")
+        if base is None:
+            lines += [f"[{header}]", *_declared_keys(declaration)]
+        for gauge in gauges:
+            lines += ["", f"[[{header}.gauges]]", *_declared_keys(gauge)]
+    return lines
+
+
+def _declared_keys(table: CommandDeclaration | GaugeDeclaration) -> list[str]:
+    """Every key of a command or gauge table that has a value, in the model's order."""
+    lines = []
+    for key, info in type(table).model_fields.items():
+        value = getattr(table, key)
+        if info.exclude or key == "gauges" or value is None or value == ():
+            continue
+        lines.append(f"{key} = {toml_value(value)}")
+    return lines
 
 
 def subset_config(config: Config, *, modules: Iterable[str], auths: Iterable[str]) -> Config:
@@ -56,10 +94,15 @@ def subset_config(config: Config, *, modules: Iterable[str], auths: Iterable[str
 
     An unknown name is a KeyError: callers take names from this same configuration.
     """
+    used = {name: config.modules[name] for name in modules}
+    commands = {command for module in used.values() for command in module.commands}
     return config.model_copy(
         update={
             "auths": {name: config.auths[name] for name in auths},
-            "modules": {name: config.modules[name] for name in modules},
+            "modules": used,
+            "commands": {
+                name: table for name, table in config.commands.items() if name in commands
+            },
         }
     )
 

@@ -85,7 +85,9 @@ def line_families(command: Command, record: LineRecord) -> list[Metric]:
         # label sets as lines with and without data are scraped.
         if any(label is not None for label in labels):
             info = GaugeMetricFamily(
-                command.info.metric, command.info.help, labels=["line_id", *command.info.labels]
+                command.info.metric,
+                command.info.help,
+                labels=[command.info.key_label, *command.info.labels],
             )
             info.add_metric([record.line_id, *("" if v is None else str(v) for v in labels)], 1)
             families.append(info)

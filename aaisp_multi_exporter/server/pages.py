@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from html import escape
 
 from aaisp_multi_exporter import __version__
-from aaisp_multi_exporter.config import Config
+from aaisp_multi_exporter.config import Config, builtin_declarations
 from aaisp_multi_exporter.server.failing import Failing, NotFound
 from aaisp_multi_exporter.server.history import HistoryEntry
 from aaisp_multi_exporter.server.rejections import Rejection
@@ -145,13 +145,19 @@ def _default_auth(config: Config, named: str | None) -> str:
     return "(none: choose one)"
 
 
+def _command_names(commands: Sequence[str]) -> list[str]:
+    """A declared command says so: it is the configuration's, not the exporter's."""
+    builtin = builtin_declarations()
+    return [name if name in builtin else f"{name} (declared)" for name in commands]
+
+
 def _configuration(config: Config | None) -> str:
     if config is None:
         return '<p class="bad">No valid configuration is loaded.</p>\n'
     rows = [
         [
             escape(module.name),
-            escape(", ".join(module.commands)),
+            escape(", ".join(_command_names(module.commands))),
             escape(module.scope),
             escape(_default_auth(config, module.auth)),
         ]

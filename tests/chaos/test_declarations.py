@@ -1,0 +1,145 @@
+"""Declarations compiled into commands: the built-ins byte for byte as before, the named
+parsers, omit_zero and scale, table-driven."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from aaisp_multi_exporter.chaos.commands import (
+    BUILTIN,
+    compile_commands,
+    parse_number,
+)
+from aaisp_multi_exporter.chaos.errors import ChaosError
+from aaisp_multi_exporter.chaos.replies import parse_reply
+from aaisp_multi_exporter.config import parse_config
+from aaisp_multi_exporter.probe.exposition import encode, negotiate
+from aaisp_multi_exporter.probe.metrics import line_families
+from tests.config.support import MINIMAL
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+ACCEPTS = {
+    "text": "",
+    "text-1.0.0": "text/plain;version=1.0.0;escaping=allow-utf-8",
+    "openmetrics": "application/openmetrics-text;version=1.0.0",
+}
+
+
+def test_the_builtins_write_what_they_wrote_before_they_were_declared() -> None:
+    """``builtin-series.json`` was written by the build before commands became data."""
+    expected = json.loads((FIXTURES / "builtin-series.json").read_text())
+    written = {}
+    for path in sorted(FIXTURES.glob("*.json")):
+        if path.name == "builtin-series.json":
+            continue
+        for command in BUILTIN.values():
+            try:
+                reply = parse_reply(command, path.read_bytes())
+            except ChaosError:
+                continue
+            for line_id in reply.lines:
+                for name, accept in ACCEPTS.items():
+                    text = encode(line_families(command, reply.lines[line_id]), negotiate(accept))
+                    written[f"{path.name} {command.name} {line_id} {name}"] = text.decode()
+    written = {key: value for key, value in written.items() if not key.startswith("illustr")}
+    assert written == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("12.50", 12.5),
+        ("0.00", 0.0),
+        ("-3", -3.0),
+        (" 7 ", 7.0),
+        (".5", 0.5),
+        ("7.", 7.0),
+        (42, 42.0),
+        (1.25, 1.25),
+        ("1e3", None),
+        ("12,50", None),
+        ("nan", None),
+        (float("inf"), None),
+        (str(2**63), None),
+        (True, None),
+        ("", None),
+        ("9" * 5000, None),
+    ],
+)
+def test_parse_number(value: object, expected: float | None) -> None:
+    assert parse_number(value) == expected
+
+
+DECLARED = """
+[commands."telephony/info"]
+payload = "info"
+key = "number"
+
+[[commands."telephony/info".gauges]]
+field = "credit"
+metric = "aaisp_telephony_credit_pence"
+help = "Credit in pence."
+parse = "number"
+scale = 100
+
+[[commands."telephony/info".gauges]]
+field = "calls"
+metric = "aaisp_telephony_calls"
+help = "Calls."
+parse = "count"
+omit_zero = true
+
+[[commands."telephony/info".gauges]]
+field = "since"
+metric = "aaisp_telephony_since_seconds"
+help = "Since."
+parse = "uk_time"
+omit_zero = "calls"
+"""
+
+
+@pytest.mark.parametrize(
+    ("entry", "series"),
+    [
+        pytest.param(
+            {"number": "1", "credit": "1.5", "calls": "2", "since": "2024-01-15 10:00:00"},
+            [
+                "aaisp_telephony_credit_pence 150.0",
+                "aaisp_telephony_calls 2.0",
+                "aaisp_telephony_since_seconds 1.7053128e+09",
+            ],
+            id="every-parser",
+        ),
+        pytest.param(
+            {"number": "1", "credit": "0", "calls": "0", "since": "2024-01-15 10:00:00"},
+            ["aaisp_telephony_credit_pence 0.0"],
+            id="omit-zero-own-and-another-field",
+        ),
+        pytest.param(
+            {"number": "1", "since": "2024-01-15 10:00:00"},
+            [],
+            id="omit-zero-when-absent",
+        ),
+        pytest.param(
+            {"number": "1", "credit": "lots", "calls": "1.5"},
+            [],
+            id="unusable-values-left-out",
+        ),
+    ],
+)
+def test_declared_gauges(entry: dict[str, str], series: list[str]) -> None:
+    table = compile_commands(parse_config(MINIMAL + DECLARED, env={}).commands)
+    command = table["telephony/info"]
+    reply = parse_reply(command, json.dumps({"info": [entry]}).encode())
+    text = encode(line_families(command, reply.lines["1"])).decode()
+    assert [line for line in text.splitlines() if not line.startswith("#")] == series
+
+
+def test_the_table_keeps_the_configurations_order() -> None:
+    table = compile_commands(parse_config(MINIMAL + DECLARED, env={}).commands)
+    assert list(table) == ["broadband/info", "broadband/quota", "telephony/info"]
+    assert [command.builtin for command in table.values()] == [True, True, False]
+    assert table["telephony/info"].info is None

@@ -1,0 +1,204 @@
+"""A declared command end to end: served by the simulator from a replay file, probed in both
+scopes, discovered, explained in the debug text, captured with redaction, suggested from a
+real reply, and added and removed by a reload.
+
+The telephony reply is illustrative (tests/fixtures/README.md): no public reply shows what
+``telephony/info`` sends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from aaisp_multi_exporter.probe.check import check_chaos
+from aaisp_multi_exporter.simulator import Fault, Simulator
+from tests.conftest import HOME_LOGIN, SENTINEL, Exporter, ExporterFactory, config_text, samples
+from tests.realprograms import require_program
+
+FIXTURE = Path(__file__).parent.parent / "fixtures" / "illustrative-telephony-info.json"
+PHONE = "01632960001"
+TELEPHONY = """
+[commands."telephony/info"]
+payload = "info"
+key = "number"
+info_metric = "aaisp_telephony_number_info"
+info_labels = ["name"]
+
+[[commands."telephony/info".gauges]]
+field = "credit"
+metric = "aaisp_telephony_credit_gbp"
+help = "Prepaid credit of the number (CHAOS credit), in pounds sterling."
+
+[modules.phones]
+commands = ["telephony/info"]
+auth = "home"
+
+[modules.phone]
+commands = ["telephony/info"]
+auth = "home"
+scope = "line"
+"""
+
+
+async def telephony(make_exporter: ExporterFactory, simulator: Simulator) -> Exporter:
+    simulator.add_fault(Fault("replay", command="telephony/info", path=str(FIXTURE)))
+    return await make_exporter(config_text(simulator.url, extra=TELEPHONY))
+
+
+def promtool_clean(text: str) -> None:
+    tool = require_program("promtool", "apt-get install prometheus")
+    checked = subprocess.run(
+        [tool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize("module", ["phones", "phone"])
+async def test_a_declared_command_is_probed_in_both_scopes(
+    make_exporter: ExporterFactory, simulator: Simulator, module: str
+) -> None:
+    exporter = await telephony(make_exporter, simulator)
+    status, text = await exporter.probe(f"target={PHONE}&module={module}")
+    assert status == 200, text
+    got = samples(text)
+    assert got["probe_success"] == 1
+    assert got[f'aaisp_telephony_number_info{{name="Office",number="{PHONE}"}}'] == 1
+    assert got["aaisp_telephony_credit_gbp"] == 12.5
+    assert not [name for name in got if name.startswith("aaisp_broadband")]
+    promtool_clean(text)
+    service = PHONE if module == "phone" else ""
+    assert simulator.calls[(HOME_LOGIN, "telephony/info", service)] == 1
+    _, text = await exporter.probe(f"target=01632960999&module={module}")
+    assert samples(text)["probe_success"] == 0
+
+
+async def test_a_declared_command_in_the_debug_text_and_the_landing_page(
+    make_exporter: ExporterFactory, simulator: Simulator
+) -> None:
+    exporter = await telephony(make_exporter, simulator)
+    _, text = await exporter.probe("target=01632960003&module=phones&debug=true")
+    assert 'msg="CHAOS answer" command=telephony/info lookup=fetched' in text
+    assert "aaisp_telephony_credit_gbp 3.25" in text
+    assert '[commands."telephony/info"]' in text  # the configuration used
+    assert SENTINEL not in text
+    _, page, _ = await exporter.get("/")
+    assert "telephony/info (declared)" in page
+    _, config, _ = await exporter.get("/config")
+    assert 'key = "number"' in config
+
+
+async def test_a_declared_module_is_discovered_by_its_keys(
+    make_exporter: ExporterFactory, simulator: Simulator
+) -> None:
+    exporter = await telephony(make_exporter, simulator)
+    status, body, _ = await exporter.get("/discover?module=phones&auth=home")
+    assert status == 200, body
+    groups = json.loads(body)
+    assert [group["targets"] for group in groups] == [
+        ["01632960001"],
+        ["01632960002"],
+        ["01632960003"],
+    ]
+    assert groups[0]["labels"] == {
+        "__param_auth": "home",
+        "__meta_aaisp_auth": "home",
+        "__meta_aaisp_name": "Office",
+        "__param_module": "phones",
+    }
+    # Without the module, discovery lists the broadband lines, as before.
+    _, body, _ = await exporter.get("/discover?auth=home")
+    assert len(json.loads(body)) == 40
+
+
+async def test_a_built_in_takes_a_field_a_and_a_adds(
+    make_exporter: ExporterFactory, simulator: Simulator
+) -> None:
+    extension = """
+[[commands."broadband/info".gauges]]
+field = "snr"
+metric = "aaisp_broadband_line_snr_decibels"
+help = "Signal to noise margin (CHAOS snr), in decibels."
+"""
+    line = dict(simulator.accounts[0].lines[1], snr="6.5")
+    simulator.add_fault(Fault("body", command="broadband/info", body={"info": [line]}))
+    exporter = await make_exporter(config_text(simulator.url, extra=extension))
+    got = await exporter.samples(f"target={line['ID']}&module=line")
+    assert got["aaisp_broadband_line_snr_decibels"] == 6.5
+    assert got["aaisp_broadband_line_sync_upload_bytes_per_second"] == int(line["rx_rate"]) / 8
+
+
+async def test_a_declared_commands_capture_is_redacted(
+    make_exporter: ExporterFactory, simulator: Simulator, tmp_path: Path
+) -> None:
+    """Declared label fields are personal unless known harmless: ``name`` is replaced."""
+    exporter = await telephony(make_exporter, simulator)
+    assert exporter.state.config is not None
+    out = io.StringIO()
+    await check_chaos(exporter.state.config, out, tmp_path)
+    report = out.getvalue()
+    assert "[home] telephony/info: answered" in report
+    assert "3 entries" in report
+    captured = json.loads((tmp_path / "home-telephony-info.json").read_text())
+    entry = captured["info"][0]
+    assert entry["name"].startswith("label-")
+    assert entry["number"].startswith("phone-")
+    assert entry["postcode"].startswith("postcode-")
+    assert entry["status"] == "active"  # harmless: kept
+    assert entry["credit"] == "12.50"
+    for secret in ("Office", PHONE, "XX1 1XX", SENTINEL):
+        assert secret not in json.dumps(captured)
+        assert secret not in report
+
+
+async def test_suggest_round_trip(
+    make_exporter: ExporterFactory, simulator: Simulator, tmp_path: Path
+) -> None:
+    """An unknown numeric field in a real reply: --chaos.suggest writes its declaration, the
+    file loads beside the configuration unchanged, and the next probe exports it."""
+    exporter = await telephony(make_exporter, simulator)
+    assert exporter.state.config is not None
+    suggested = tmp_path / "suggested.toml"
+    await check_chaos(exporter.state.config, io.StringIO(), suggest_path=suggested)
+    text = suggested.read_text()
+    assert '[[commands."telephony/info".gauges]]' in text
+    assert 'field = "calls_today"' in text
+    assert 'metric = "aaisp_telephony_calls_today"' in text
+    assert 'field = "minutes_left"' in text
+    for not_numeric in ("name", "status", "postcode", "credit"):  # text, or exported already
+        assert f'field = "{not_numeric}"' not in text
+    assert "password" not in text
+    assert SENTINEL not in text
+    modules = tmp_path / "modules.toml"
+    modules.write_text(config_text(simulator.url, extra=TELEPHONY))
+    both = await make_exporter(path=[modules, suggested])
+    got = await both.samples(f"target={PHONE}&module=phones")
+    assert got["aaisp_telephony_calls_today"] == 7
+    assert "aaisp_telephony_minutes_left" not in got  # that number has none
+    got = await both.samples("target=01632960003&module=phones")
+    assert got["aaisp_telephony_minutes_left"] == 120
+
+
+async def test_a_reload_adds_and_removes_a_declared_command(
+    make_exporter: ExporterFactory, simulator: Simulator, tmp_path: Path
+) -> None:
+    simulator.add_fault(Fault("replay", command="telephony/info", path=str(FIXTURE)))
+    path = tmp_path / "modules.toml"
+    path.write_text(config_text(simulator.url))
+    exporter = await make_exporter(path=path)
+    series = 'aaisp_exporter_chaos_requests_total{command="telephony/info",outcome="ok"}'
+    assert series not in await exporter.self_metrics()
+    status, _ = await exporter.probe(f"target={PHONE}&module=phones")
+    assert status == 400
+    await asyncio.to_thread(path.write_text, config_text(simulator.url, extra=TELEPHONY))
+    exporter.state.reload()
+    assert (await exporter.samples(f"target={PHONE}&module=phones"))["probe_success"] == 1
+    assert (await exporter.self_metrics())[series] == 1
+    await asyncio.to_thread(path.write_text, config_text(simulator.url))
+    exporter.state.reload()
+    assert not [name for name in await exporter.self_metrics() if "telephony" in name]
