@@ -169,6 +169,7 @@ Open loop: rate sent, /s | open.achieved_rate | {:.1f}
 Open loop: p50, ms | open.p50_ms | {:.1f}
 Open loop: p99, ms | open.p99_ms | {:.1f}
 Open loop: max, ms | open.max_ms | {:.1f}
+Open loop: latest send behind schedule (the generator starved), ms | open.max_send_lag_ms | {:.1f}
 Open loop: failed probes and errors | open.errors | {:.0f}
 Open loop: CHAOS calls | open.chaos_calls | {:.0f}
 `snapshot_lookups_total{result="refreshed_ahead"}` | refreshed_ahead | {:.0f}
