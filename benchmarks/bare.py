@@ -1,33 +1,22 @@
-"""The bare-aiohttp reference: what the web framework serves when a handler does no work.
+"""The bare-aiohttp reference: what the framework serves when a handler does no work.
 
-``python -m benchmarks.bare --body-file F --content-type T --listen HOST:PORT --loop L``
-answers every GET with the bytes of F and the given ``Content-Type`` (and ``Vary``), so that
-under the same wrk load its probes per second are the ceiling the exporter's cached probes
-are measured against. ``run.py`` fills F with a real cached probe's answer and picks ``--loop``
-from what the exporter process runs (uvloop or asyncio), so the two differ only in the
-handler. The server is set up the way the exporter sets up its own: ``web.AppRunner`` without
-an access log, one ``TCPSite``. ``/-/ready`` answers ``ready`` for the harness's start-up poll.
+``python benchmarks/bare.py BODY_FILE HOST:PORT LOOP CONTENT_TYPE VARY`` answers every GET with
+BODY_FILE's bytes (a real cached probe's answer) and the exporter's headers, on the event loop
+the exporter runs (``uvloop`` or ``asyncio``), served as the exporter serves (``AppRunner``
+without access log, one ``TCPSite``): under the same load the two differ only in the handler.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import importlib
-import signal
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from aiohttp import web
 
-LOOPS = ("asyncio", "uvloop")
 
-
-def make_app(body: bytes, content_type: str, vary: str | None) -> web.Application:
-    headers = {"Content-Type": content_type}
-    if vary:
-        headers["Vary"] = vary
+def make_app(body: bytes, content_type: str, vary: str) -> web.Application:
+    headers = {"Content-Type": content_type} | ({"Vary": vary} if vary else {})
 
     async def fixed(request: web.Request) -> web.Response:
         return web.Response(body=body, headers=headers)
@@ -41,41 +30,19 @@ def make_app(body: bytes, content_type: str, vary: str | None) -> web.Applicatio
     return app
 
 
-async def serve(app: web.Application, host: str, port: int) -> None:
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stopping.set)
-    loop.add_signal_handler(signal.SIGINT, stopping.set)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host=host, port=port).start()
-    await stopping.wait()
-    await runner.cleanup()
+def main(argv: list[str]) -> None:
+    body_file, listen, loop_name, content_type, vary = argv
+    host, _, port = listen.rpartition(":")
+    app = make_app(Path(body_file).read_bytes(), content_type, vary)
+    loop: asyncio.AbstractEventLoop
+    if loop_name == "uvloop":
+        import uvloop
 
-
-def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's loop factory, or None for asyncio's default loop."""
-    if name == "asyncio":
-        return None
-    uvloop = importlib.import_module("uvloop")
-    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-    return factory
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bare", description=__doc__)
-    parser.add_argument("--body-file", type=Path, required=True, help="the answer's bytes")
-    parser.add_argument("--content-type", required=True, help="the answer's Content-Type")
-    parser.add_argument("--vary", default=None, help="the answer's Vary header, if any")
-    parser.add_argument("--listen", required=True, help="HOST:PORT")
-    parser.add_argument("--loop", choices=LOOPS, default="asyncio", help="event loop")
-    args = parser.parse_args(argv)
-    host, _, port = args.listen.rpartition(":")
-    app = make_app(args.body_file.read_bytes(), args.content_type, args.vary)
-    with asyncio.Runner(loop_factory=loop_factory(args.loop)) as runner:
-        runner.run(serve(app, host, int(port)))
-    return 0
+        loop = uvloop.new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
+    web.run_app(app, host=host, port=int(port), access_log=None, print=None, loop=loop)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main(sys.argv[1:])

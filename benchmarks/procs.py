@@ -1,132 +1,97 @@
-"""Processes under test: spawn, wait until ready, read resident memory, always stop.
-
-Every server runs as its own process so that its memory can be read from ``/proc`` and so
-that the load generator never shares an event loop with what it measures.
-"""
+"""Processes under test, each its own so that its memory can be read from ``/proc`` and no load
+generator shares its event loop; and "today's build", another revision run beside this one."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import shlex
+import shutil
 import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "out"
 VENV_BIN = ROOT / ".venv" / "bin"
 BLACKBOX = Path("/usr/bin/prometheus-blackbox-exporter")
 HOST = "127.0.0.1"
-#: Simulator accounts are numbered; account 1 has these fake, published credentials.
-SIM_LOGIN = "sim1@a"
-SIM_PASSWORD = "sim1-password"
+#: The simulator's account 1: fake, published credentials.
+SIM_LOGIN, SIM_PASSWORD = "sim1@a", "sim1-password"
+SIM_FORM = f"control_login={SIM_LOGIN.replace('@', '%40')}&control_password={SIM_PASSWORD}"
 FIRST_LINE_ID = 10000
-
-# Proxies would take loopback traffic off the machine's loopback; none of it may leave.
-_PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+PYTHON = str(VENV_BIN / "python")
+EXPORTER = [str(VENV_BIN / "aaisp-multi-exporter")]
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+Answer = tuple[int, dict[str, str], bytes]
+
+
+def drop_proxies() -> None:
+    """A proxy would take loopback traffic off the machine: none may leave the load generators
+    and servers, which inherit this environment (the harness's own opener uses none)."""
+    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        os.environ.pop(var, None)
 
 
 class InfraError(RuntimeError):
     """The benchmark itself could not run (a server did not start, a tool is missing)."""
 
 
-def add_exporter_cmd(parser: argparse.ArgumentParser) -> None:
-    """``--exporter-cmd``, as every benchmark takes it: split as a shell would, so that an
-    ``env PYTHONPATH=... python -m aaisp_multi_exporter`` prefix runs another checkout."""
-    parser.add_argument(
-        "--exporter-cmd",
-        type=shlex.split,
-        default=[str(VENV_BIN / "aaisp-multi-exporter")],
-        help="how to start the exporter, split as a shell would (default: the venv's script)",
-    )
-
-
-def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in _PROXY_VARS}
-    env.update(extra or {})
-    return env
-
-
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    with socket.socket() as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
 
 
-def http_get(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
-    """A plain GET over loopback, no proxy; (status, body), status 0 when unreachable."""
-    status, _, body = http_fetch(url, timeout)
-    return status, body
-
-
-def http_fetch(url: str, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
-    """``http_get`` with the answer's headers."""
+def fetch(url: str, data: bytes | None = None, timeout: float = 10) -> Answer:
+    """(status, headers, body) of a GET (POST with ``data``); status 0 when unreachable."""
     try:
-        with _OPENER.open(url, timeout=timeout) as response:
-            return int(response.status), dict(response.headers), bytes(response.read())
+        with _OPENER.open(urllib.request.Request(url, data=data), timeout=timeout) as answer:
+            return int(answer.status), dict(answer.headers), bytes(answer.read())
     except urllib.error.HTTPError as error:
         return int(error.code), dict(error.headers), bytes(error.read())
     except (urllib.error.URLError, OSError):
         return 0, {}, b""
 
 
-def http_post(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=b"", method="POST")
-    with _OPENER.open(request, timeout=timeout) as response:
-        return int(response.status), bytes(response.read())
+def parse_status(text: str) -> dict[str, int]:
+    """The ``Vm*`` lines of ``/proc/PID/status``, in KiB."""
+    pairs = (line.split(":", 1) for line in text.splitlines() if line.startswith("Vm"))
+    return {key: int(rest.split()[0]) for key, rest in pairs}
 
 
 @dataclass
 class Server:
-    """A spawned server; ``ready_seconds`` is from spawn to its first good readiness answer."""
+    """A spawned server; a context manager that always stops it."""
 
     name: str
     popen: subprocess.Popen[bytes]
-    spawned_at: float
     base_url: str
     log_path: Path
-    ready_seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    ready_s: float = 0.0
 
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def memory_kib(self) -> dict[str, int]:
-        """VmRSS (now) and VmHWM (peak) from /proc, in KiB."""
-        values: dict[str, int] = {}
-        with open(f"/proc/{self.pid}/status", encoding="ascii") as status:
-            for line in status:
-                key, _, rest = line.partition(":")
-                if key in ("VmRSS", "VmHWM"):
-                    values[key] = int(rest.split()[0])
-        return values
+    def mb(self, key: str = "VmRSS") -> float:
+        """``VmRSS`` (now) or ``VmHWM`` (peak) in MB of 10^6 bytes."""
+        return parse_status(Path(f"/proc/{self.popen.pid}/status").read_text())[key] * 1024 / 1e6
 
     def event_loop(self) -> str:
-        """``uvloop`` when the process has uvloop's extension mapped, else ``asyncio``.
-
-        Read from ``/proc`` so that the answer does not depend on how (or whether) the
-        exporter chooses its loop: whatever it runs, the bare-aiohttp reference runs too.
-        """
-        with open(f"/proc/{self.pid}/maps", encoding="utf-8", errors="replace") as maps:
-            return "uvloop" if any("/uvloop/" in line for line in maps) else "asyncio"
+        """``uvloop`` when its extension is mapped into the process: read from ``/proc`` so the
+        bare reference runs what the exporter runs, however the exporter chose it."""
+        maps = Path(f"/proc/{self.popen.pid}/maps").read_text(errors="replace")
+        return "uvloop" if "/uvloop/" in maps else "asyncio"
 
     def check_alive(self) -> None:
         if self.popen.poll() is not None:
             tail = self.log_path.read_text(errors="replace")[-2000:]
-            raise InfraError(f"{self.name} exited with {self.popen.returncode}; log tail:\n{tail}")
+            raise InfraError(f"{self.name} exited with {self.popen.returncode}:\n{tail}")
 
     def stop(self) -> None:
-        """SIGTERM, then SIGKILL after 10 s; safe to call twice."""
         if self.popen.poll() is None:
             self.popen.terminate()
             try:
@@ -135,193 +100,158 @@ class Server:
                 self.popen.kill()
                 self.popen.wait(timeout=10)
 
+    def __enter__(self) -> Server:
+        return self
 
-def spawn(
-    name: str,
-    argv: Sequence[str],
-    base_url: str,
-    ready_path: str,
-    *,
-    env: Mapping[str, str] | None = None,
-    timeout: float = 30.0,
-) -> Server:
-    """Start ``argv`` and poll ``ready_path`` every 5 ms until it answers 200."""
-    OUT.mkdir(parents=True, exist_ok=True)
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def spawn(name: str, argv: list[str], ready_path: str, port: int) -> Server:
+    """Start ``argv`` (in OUT: ``python -m`` puts the working directory first on sys.path, which
+    would shadow an exporter given through PYTHONPATH) and poll ``ready_path`` until a 200."""
     log_path = OUT / f"{name}.log"
+    started = time.monotonic()
     with open(log_path, "wb") as log:
-        spawned_at = time.monotonic()
-        popen = subprocess.Popen(
-            list(argv),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=child_env(env),
-            # Not the repository: ``python -m`` puts the working directory first on sys.path,
-            # which would shadow an exporter given through PYTHONPATH.
-            cwd=OUT,
-        )
-    server = Server(name, popen, spawned_at, base_url, log_path)
+        popen = subprocess.Popen(argv, stdout=log, stderr=log, cwd=OUT)
+    server = Server(name, popen, f"http://{HOST}:{port}", log_path)
     try:
-        deadline = spawned_at + timeout
-        while True:
-            status, _ = http_get(base_url + ready_path, timeout=1.0)
-            if status == 200:
-                server.ready_seconds = time.monotonic() - spawned_at
-                return server
+        while fetch(server.base_url + ready_path, timeout=1.0)[0] != 200:
             server.check_alive()
-            if time.monotonic() > deadline:
-                raise InfraError(f"{name} not ready after {timeout} s")
+            if time.monotonic() - started > 120:
+                raise InfraError(f"{name} not ready after 120 s")
             time.sleep(0.005)
     except BaseException:
         server.stop()
         raise
-
-
-def start_simulator(lines: int, *options: str) -> Server:
-    """The simulator with ``lines`` lines on account 1; ``options`` are more of its flags."""
-    port = free_port()
-    argv = [
-        str(VENV_BIN / "python"),
-        "-m",
-        "aaisp_multi_exporter.simulator",
-        "--lines",
-        str(lines),
-        "--accounts",
-        "1",
-        "--listen",
-        f"{HOST}:{port}",
-        "--log-level",
-        "WARNING",
-        *options,
-    ]
-    server = spawn(f"simulator-{lines}", argv, f"http://{HOST}:{port}", "/_sim/stats")
-    server.extra["lines"] = lines
+    server.ready_s = time.monotonic() - started
     return server
 
 
-def exporter_config(chaos_url: str, modules: Mapping[str, Mapping[str, object]]) -> str:
-    """TOML for one credential set (the simulator's account 1) and the given modules."""
-    parts = [
-        f'[chaos]\nurl = "{chaos_url}"\n',
-        f'[auths.sim]\ncontrol_login = "{SIM_LOGIN}"\ncontrol_password = "{SIM_PASSWORD}"\n',
-    ]
-    for name, settings in modules.items():
-        lines = [f"[modules.{name}]"]
-        for key, value in settings.items():
-            lines.append(f"{key} = {json.dumps(value)}")
-        parts.append("\n".join(lines) + "\n")
-    return "\n".join(parts)
-
-
-def start_exporter(
-    name: str,
-    config_text: str,
-    exporter_cmd: Sequence[str],
-) -> Server:
-    OUT.mkdir(parents=True, exist_ok=True)
-    config_path = OUT / f"{name}.toml"
-    config_path.write_text(config_text, encoding="utf-8")
+def start_simulator(lines: int, *options: str, name: str = "") -> Server:
     port = free_port()
-    program, *rest = exporter_cmd
+    flags = f"--lines {lines} --accounts 1 --listen {HOST}:{port} --log-level WARNING".split()
+    argv = [PYTHON, "-m", "aaisp_multi_exporter.simulator", *flags, *options]
+    return spawn(name or f"simulator-{lines}", argv, "/_sim/stats", port)
+
+
+def exporter_config(chaos_url: str, modules: Mapping[str, Mapping[str, object]]) -> str:
+    """TOML for the simulator's account 1 as credential set ``sim`` and the given modules."""
+    text = f'[chaos]\nurl = "{chaos_url}"\n[auths.sim]\ncontrol_login = "{SIM_LOGIN}"\n'
+    text += f'control_password = "{SIM_PASSWORD}"\n'
+    for name, keys in modules.items():
+        text += f"[modules.{name}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
+    return text
+
+
+def module(*commands: str, **keys: object) -> dict[str, object]:
+    """One module on the simulator's account, account scope unless ``keys`` say otherwise."""
+    defaults = {"auth": "sim", "scope": "account", "timeout_seconds": 10, "retries": 2}
+    return {"commands": list(commands), **defaults, **keys}
+
+
+def start_exporter(name: str, config: str, command: Sequence[str]) -> Server:
+    path = OUT / f"{name}.toml"
+    path.write_text(config, encoding="utf-8")
+    port = free_port()
+    program, *rest = command
     if "/" in program and not os.path.isabs(program):
-        program = str(ROOT / program)  # servers run in OUT, not in the repository
-    argv = [
-        program,
-        *rest,
-        "--config.file",
-        str(config_path),
-        "--web.listen-address",
-        f"{HOST}:{port}",
-        "--log.level",
-        "warning",
-        "--web.max-requests",
-        "0",
-    ]
-    return spawn(name, argv, f"http://{HOST}:{port}", "/-/ready")
+        program = str(ROOT / program)  # servers run in OUT
+    flags = f"--config.file {path} --web.listen-address {HOST}:{port} --log.level warning"
+    return spawn(
+        name, [program, *rest, *flags.split(), "--web.max-requests", "0"], "/-/ready", port
+    )
 
 
-BLACKBOX_CONFIG = f"""\
-modules:
-  http_2xx:
-    prober: http
-    timeout: 10s
-  # The same request the exporter makes to CHAOS: POST, form body, full account listing.
-  http_2xx_chaos:
-    prober: http
-    timeout: 10s
-    http:
-      method: POST
-      headers:
-        Content-Type: application/x-www-form-urlencoded
-      body: "control_login={SIM_LOGIN.replace("@", "%40")}&control_password={SIM_PASSWORD}"
-"""
+BLACKBOX_CONFIG = "modules:\n  http_2xx:\n    prober: http\n    timeout: 10s\n"
 
 
 def start_blackbox(name: str) -> Server:
     if not BLACKBOX.exists():
         raise InfraError(f"{BLACKBOX} not found (apt-get install prometheus-blackbox-exporter)")
-    OUT.mkdir(parents=True, exist_ok=True)
-    config_path = OUT / "blackbox.yml"
-    config_path.write_text(BLACKBOX_CONFIG, encoding="utf-8")
+    config = OUT / "blackbox.yml"
+    config.write_text(BLACKBOX_CONFIG, encoding="utf-8")
     port = free_port()
-    argv = [
-        str(BLACKBOX),
-        f"--config.file={config_path}",
-        f"--web.listen-address={HOST}:{port}",
-    ]
-    return spawn(name, argv, f"http://{HOST}:{port}", "/-/ready")
+    argv = [str(BLACKBOX), f"--config.file={config}", f"--web.listen-address={HOST}:{port}"]
+    return spawn(name, argv, "/-/ready", port)
 
 
-def start_bare(
-    body: bytes, headers: Mapping[str, str], loop: str, name: str = "bare-aiohttp"
-) -> Server:
-    """The bare-aiohttp reference (``benchmarks/bare.py``) answering ``body`` to every GET;
-    ``name`` names its log and body files."""
-    OUT.mkdir(parents=True, exist_ok=True)
+def start_bare(body: bytes, headers: Mapping[str, str], loop: str, name: str) -> Server:
+    """The bare-aiohttp reference answering ``body`` with the exporter's headers."""
     body_path = OUT / f"{name}-body.txt"
     body_path.write_bytes(body)
     port = free_port()
-    argv = [
-        str(VENV_BIN / "python"),
-        "-m",
-        "benchmarks.bare",
-        "--body-file",
-        str(body_path),
-        "--content-type",
-        headers.get("Content-Type", "text/plain"),
-        "--listen",
-        f"{HOST}:{port}",
-        "--loop",
-        loop,
-    ]
-    if headers.get("Vary"):
-        argv += ["--vary", headers["Vary"]]
-    # Servers run in OUT; the reference is part of this repository, so put it on the path.
-    env = {"PYTHONPATH": str(ROOT)}
-    return spawn(name, argv, f"http://{HOST}:{port}", "/-/ready", env=env)
+    content_type, vary = headers.get("Content-Type", "text/plain"), headers.get("Vary", "")
+    argv = [PYTHON, str(ROOT / "benchmarks" / "bare.py"), str(body_path), f"{HOST}:{port}", loop]
+    return spawn(name, [*argv, content_type, vary], "/-/ready", port)
 
 
 def sim_calls(sim: Server) -> int:
-    status, body = http_get(sim.base_url + "/_sim/stats")
+    status, _, body = fetch(sim.base_url + "/_sim/stats")
     if status != 200:
         raise InfraError(f"simulator stats answered {status}")
     return int(json.loads(body)["total_calls"])
 
 
 def sim_reset(sim: Server) -> None:
-    http_post(sim.base_url + "/_sim/reset")
+    fetch(sim.base_url + "/_sim/reset", data=b"")
 
 
-def exporter_counter(exporter: Server, name: str, labels: Mapping[str, str]) -> float:
-    """Sum of the samples of ``name`` on the exporter's /metrics matching ``labels``."""
+def failures(exporter: Server) -> float:
+    return counter(exporter, "aaisp_exporter_probes_total", result="failure")
+
+
+def refreshed_ahead(exporter: Server) -> float:
+    return counter(exporter, "aaisp_exporter_snapshot_lookups_total", result="refreshed_ahead")
+
+
+def counter(exporter: Server, name: str, **labels: str) -> float:
+    """The sum of the samples of ``name`` on the exporter's ``/metrics`` matching ``labels``."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    status, body = http_get(exporter.base_url + "/metrics")
+    status, _, body = fetch(exporter.base_url + "/metrics")
     if status != 200:
-        raise InfraError(f"exporter /metrics answered {status}")
-    total = 0.0
-    for family in text_string_to_metric_families(body.decode()):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                total += sample.value
-    return total
+        raise InfraError(f"{exporter.name} /metrics answered {status}")
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(body.decode())
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )
+
+
+def sh(command: str | Sequence[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run a tool to its end, its output captured (a string is run by the shell)."""
+    shell = isinstance(command, str)
+    return subprocess.run(
+        command, shell=shell, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def git(*args: str) -> str:
+    done = sh(["git", "-C", str(ROOT), *args])
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def results_commit() -> str:
+    """The commit that last changed the committed RESULTS.md: the code that produced it."""
+    return git("log", "-1", "--format=%h", "--", "benchmarks/RESULTS.md")
+
+
+def export_today(rev: str) -> tuple[str, list[str]]:
+    """(short commit, command) of ``rev``'s tree, exported once with ``git archive`` under OUT
+    and run from this virtualenv (PYTHONPATH puts it before the editable install)."""
+    commit = git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    if not commit:
+        raise InfraError(f"no commit {rev!r} in {ROOT}")
+    short = git("rev-parse", "--short", commit)
+    directory = OUT / f"today-{short}"
+    marker = directory / ".exported"  # written once tar has finished
+    if not (marker.is_file() and marker.read_text().strip() == commit):
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+        done = sh(f"git -C '{ROOT}' archive {commit} | tar -x -C '{directory}'")
+        if done.returncode != 0 or not (directory / "aaisp_multi_exporter").is_dir():
+            raise InfraError(f"git archive {short} | tar -x failed: {done.stderr.strip()}")
+        marker.write_text(commit + "\n")
+    return short, ["env", f"PYTHONPATH={directory}", PYTHON, "-m", "aaisp_multi_exporter"]

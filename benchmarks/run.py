@@ -1,24 +1,9 @@
-"""The whole benchmark in one command: ``.venv/bin/python -m benchmarks.run`` (``make bench``).
+"""The whole benchmark: ``.venv/bin/python -m benchmarks.run`` (``make bench``).
 
-For N in 100, 1,000 and 10,000 lines it starts the simulator, then, in this order: the exporter
-with snapshots cached; a bare aiohttp handler answering that exporter's cached probe, byte for
-byte (``benchmarks.bare``: the framework's ceiling); "today's build", the code of the commit
-that last changed RESULTS.md, cached (``--today-rev``); and the exporter with ``cache_seconds =
-0``. Each is driven on ``/probe`` from separate load processes: wrk (closed loop, 10 and 50
-connections) and ``benchmarks.openloop`` (500 probes per second on a fixed schedule). The three
-cached servers of one N run back to back on one simulator, so their ratios come from
-measurements minutes apart at most; the machine's speed drifts more than that between runs.
-Debian's blackbox_exporter runs under the same loads first, probing its own ``/-/healthy`` and,
-with the largest N, the simulator; every exporter figure is also given as a ratio to it. With
-``--profile``, py-spy samples the cached exporter at the largest N under wrk. Then
-``benchmarks.refresh`` runs the refresh-ahead scenario (CHAOS answering in 1 s) and
-``benchmarks.memory`` the bounded-memory check. Without today's build (``--today-rev none``,
-or it could not be exported or started), goals that say "no worse than today" read the last
-committed RESULTS.md's figures instead.
-
-Writes ``benchmarks/RESULTS.md`` and the raw figures to ``benchmarks/out/results.json``.
-Exits 0 when the benchmark ran, missed goals included (they are reported, PASS/FAIL), and 2
-when it could not run (a tool missing, a server that did not start).
+Runs the scenarios (``per_n``, ``refresh``, ``memory``, ``scale``; ``--only`` picks some), then
+evaluates ``goals.toml`` and writes ``RESULTS.md``, the raw figures ``out/results.json``.
+``benchmarks/README.md`` says what each scenario does. Exit status 0 when the benchmark ran
+(missed goals are FAIL rows), 2 when it could not run (a tool missing, a server that died).
 """
 
 from __future__ import annotations
@@ -26,549 +11,336 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
+import os
+import platform
+import shlex
 import sys
 import time
-import traceback
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from benchmarks import memory, pyspy, refresh, report, today
-from benchmarks.driver import SUCCESS, probe_all
-from benchmarks.loads import Target, openloop_command, run_openloop, run_wrk, wrk_command
-from benchmarks.machine import machine_info
-from benchmarks.procs import (
-    FIRST_LINE_ID,
-    OUT,
-    ROOT,
-    VENV_BIN,
-    InfraError,
-    Server,
-    add_exporter_cmd,
-    exporter_config,
-    exporter_counter,
-    http_fetch,
-    http_get,
-    sim_calls,
-    sim_reset,
-    start_bare,
-    start_blackbox,
-    start_exporter,
-    start_simulator,
-)
+from benchmarks import goals, procs, profile, report, scale
+from benchmarks.loads import SUCCESS, Target, errors, probe_paths, run_openloop, run_wrk
+from benchmarks.procs import FIRST_LINE_ID, OUT, InfraError, Server, exporter_config, module
 
-CACHE_SECONDS = {"cached": 300, "uncached": 0}
-MODULE = "line"
-RESULTS_MD = ROOT / "benchmarks" / "RESULTS.md"
+RESULTS_MD = procs.ROOT / "benchmarks" / "RESULTS.md"
+PROBE = "/probe?module=line&target="
+Record = dict[str, Any]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Settings:
     lines: tuple[int, ...] = (100, 1000, 10000)
     connections: tuple[int, ...] = (10, 50)
     wrk_seconds: int = 10
     open_rate: int = 500
     open_seconds: int = 10
-    memory_probes: int = memory.PROBES
-    #: The refresh-ahead scenario; None skips it.
-    refresh: refresh.Scenario | None = field(default_factory=refresh.Scenario)
-    #: Seconds of py-spy on the cached exporter at the largest N; 0 skips the profile.
+    memory_probes: int = 100_000
+    scale_lines: int = 100_000
     profile_seconds: int = 0
-    exporter_cmd: list[str] = field(
-        default_factory=lambda: [str(VENV_BIN / "aaisp-multi-exporter")]
-    )
-    #: The revision measured as "today's build" beside the exporter; None runs none.
-    today_rev: str | None = None
+    exporter_cmd: list[str] = field(default_factory=lambda: procs.EXPORTER)
 
 
-class Progress:
-    """Timestamped progress lines on stdout and in ``benchmarks/out/progress.log``."""
+QUICK = Settings(
+    (100, 1000), wrk_seconds=3, open_seconds=3, memory_probes=20_000, scale_lines=20_000
+)
 
-    def __init__(self) -> None:
-        self.started = time.monotonic()
-        OUT.mkdir(parents=True, exist_ok=True)
-        self.path = OUT / "progress.log"
-        self.path.write_text("", encoding="utf-8")
 
-    def __call__(self, message: str) -> None:
+@dataclass
+class Run:
+    """One run: its settings, its progress log, the figures so far and today's build's command
+    (None when there is none, or once it has failed)."""
+
+    settings: Settings
+    results: Record
+    today: list[str] | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    def progress(self, message: str) -> None:
         line = f"[{time.monotonic() - self.started:7.1f}s] {message}"
         print(line, flush=True)
-        with open(self.path, "a", encoding="utf-8") as log:
+        with open(OUT / "progress.log", "a", encoding="utf-8") as log:
             log.write(line + "\n")
 
 
 def probe_ok(url: str) -> bool:
-    status, body = http_get(url, timeout=30.0)
-    return status == 200 and SUCCESS in body
+    status, _, body = procs.fetch(url, timeout=30.0)
+    return status == 200 and SUCCESS.encode() in body
 
 
-def measure_loads(
-    target: Target,
-    settings: Settings,
-    progress: Callable[[str], None],
-    *,
-    sim: Server | None = None,
-    exporter: Server | None = None,
-) -> dict[str, dict[str, float]]:
-    """Closed loop at each concurrency, then the open loop; CHAOS calls and failures around
-    each from the simulator's and the exporter's own counters."""
-    loads: dict[str, dict[str, float]] = {}
-    shapes: list[tuple[str, Callable[[], dict[str, float]]]] = [
-        (f"closed_c{c}", partial(run_wrk, target, c, settings.wrk_seconds))
-        for c in settings.connections
-    ]
-    shapes.append(
-        (
-            f"open_{settings.open_rate}",
-            partial(run_openloop, target, settings.open_rate, settings.open_seconds),
-        )
+def summary(figures: Record) -> str:
+    rate = figures.get("probes_per_second", figures.get("achieved_rate", 0))
+    return (
+        f"{rate:,.0f}/s, p50 {figures['p50_ms']:.2f} ms, p99 {figures['p99_ms']:.2f} ms, "
+        f"max {figures['max_ms']:.1f} ms, errors {errors(figures)}"
     )
-    for name, shape in shapes:
-        calls = sim_calls(sim) if sim else 0
-        failures = (
-            exporter_counter(exporter, "aaisp_exporter_probes_total", {"result": "failure"})
-            if exporter
-            else 0.0
-        )
-        figures = shape()
-        probes = figures.get("requests", figures.get("sent_total", 0))
+
+
+def measure(
+    run: Run, server: Server, target: Target, sim: Server | None = None, is_exporter: bool = False
+) -> Record:
+    """The closed loops and the open loop against ``server``, a probe checked before and after;
+    CHAOS calls from the simulator's count and, for an exporter, its own failure counter."""
+    s = run.settings
+    shapes: dict[str, Callable[[], Record]] = {
+        f"closed_c{c}": partial(run_wrk, target, c, s.wrk_seconds) for c in s.connections
+    }
+    shapes["open"] = partial(run_openloop, target, s.open_rate, s.open_seconds, "--expect", SUCCESS)
+    record: Record = {"ready_s": server.ready_s, "errors": int(not probe_ok(target.url()))}
+    for name, shape in shapes.items():
+        calls = procs.sim_calls(sim) if sim else 0
+        failed = procs.failures(server) if is_exporter else 0
+        figures = record[name] = shape()
         if sim is not None:
-            figures["chaos_calls"] = sim_calls(sim) - calls
-            figures["chaos_calls_per_1000"] = 1000 * figures["chaos_calls"] / max(1, probes)
-        if exporter is not None:
-            exporter.check_alive()
-            figures["failed_probes"] = (
-                exporter_counter(exporter, "aaisp_exporter_probes_total", {"result": "failure"})
-                - failures
-            )
-        loads[name] = figures
-        progress(f"    {name}: {report.load_summary(figures)}")
-    return loads
-
-
-def run_blackbox(
-    name: str, target_url: str, settings: Settings, progress: Callable[[str], None], **kw: Any
-) -> dict[str, Any]:
-    """blackbox_exporter probing ``target_url`` (``{bb}`` is its own base URL)."""
-    bb = start_blackbox(name)
-    try:
-        url = target_url.replace("{bb}", bb.base_url)
-        path = f"/probe?module=http_2xx&target={quote(url, safe='')}"
-        progress(f"  {name}: ready in {bb.ready_seconds:.3f} s; probing {url}")
-        record: dict[str, Any] = {
-            "ready_s": bb.ready_seconds,
-            "target": url,
-            "sanity_before": probe_ok(bb.base_url + path),
-        }
-        if kw.pop("check_generator", False):
-            direct = Target(bb.base_url, "/-/healthy")
-            progress("  load generator check: open loop straight at blackbox's /-/healthy")
-            record["generator_check"] = run_openloop(
-                direct, settings.open_rate, settings.open_seconds
-            )
-            progress(f"    {report.load_summary(record['generator_check'])}")
-        record["loads"] = measure_loads(Target(bb.base_url, path), settings, progress, **kw)
-        record["sanity_after"] = probe_ok(bb.base_url + path)
-        record["peak_kib"] = bb.memory_kib()["VmHWM"]
-        bb.check_alive()
-    finally:
-        bb.stop()
+            calls = procs.sim_calls(sim) - calls
+            figures["chaos_calls_per_1000"] = 1000 * calls / figures["requests"]
+        if is_exporter:
+            figures["failed_probes"] = procs.failures(server) - failed
+        server.check_alive()
+        record["errors"] += errors(figures)
+        run.progress(f"    {name}: {summary(figures)}")
+    record["errors"] += not probe_ok(target.url())
+    record["peak_mb"] = server.mb("VmHWM")
     return record
 
 
-def run_exporter(
-    sim: Server,
-    lines: int,
-    mode: str,
-    settings: Settings,
-    progress: Callable[[str], None],
-    while_running: Callable[[Server], None] | None = None,
-    *,
-    exporter_cmd: Sequence[str] | None = None,
-    name: str = "exporter",
-    label: str = "",
-) -> dict[str, Any]:
-    """A fresh exporter for one N and cache mode, every figure of it; ``while_running`` is
-    called with it after its figures are taken, before it stops. ``exporter_cmd`` starts
-    another build than ``settings.exporter_cmd``; ``name`` begins its log's and
-    configuration's file names, ``label`` names it in progress lines."""
-    modules = {
-        MODULE: {
-            "commands": ["broadband/info"],
-            "auth": "sim",
-            "scope": "account",
-            "cache_seconds": CACHE_SECONDS[mode],
-            "timeout_seconds": 10,
-            "retries": 2,
-        }
-    }
-    sim_reset(sim)
-    exporter = start_exporter(
-        f"{name}-{lines}-{mode}",
-        exporter_config(sim.base_url, modules),
-        settings.exporter_cmd if exporter_cmd is None else exporter_cmd,
-    )
-    first_url = f"{exporter.base_url}/probe?module={MODULE}&target={FIRST_LINE_ID}"
-    try:
-        who = label or f"exporter {mode}"
-        progress(f"  {who}, N={lines}: ready in {exporter.ready_seconds:.3f} s")
-        record: dict[str, Any] = {"ready_s": exporter.ready_seconds}
-        if mode == "cached":
-            # Every line once, 50 at a time, from a cold cache: one CHAOS call in all.
-            counts = asyncio.run(probe_all(exporter.base_url, MODULE, FIRST_LINE_ID, lines))
-            record["one_call"] = {
-                "lines": lines,
-                "probes": counts.probes,
-                "succeeded": counts.succeeded,
-                "errors": counts.http_errors + counts.transport_errors,
-                "stopped": "time budget spent"
-                if counts.out_of_time
-                else ("more than 100 probes failed" if counts.gave_up else ""),
-                "chaos_calls": sim_calls(sim),
-            }
-            progress(
-                f"    every line once: {counts.succeeded}/{lines} probe_success 1, "
-                f"{record['one_call']['chaos_calls']} CHAOS call(s)"
+def blackbox(run: Run, name: str, url: str, sim: Server | None = None) -> Record:
+    """blackbox_exporter (module ``http_2xx``) probing ``url``; ``{bb}`` is its own address."""
+    with procs.start_blackbox(f"blackbox-{name}") as bb:
+        url = url.replace("{bb}", bb.base_url)
+        run.progress(f"blackbox_exporter probing {url}: ready in {bb.ready_s:.3f} s")
+        if name == "healthy":  # can the generator keep its schedule? Nothing behind /-/healthy.
+            check = run_openloop(Target(bb.base_url, "/-/healthy"), run.settings.open_rate, 5)
+            run.results["blackbox"]["generator_check"] = check
+            run.progress(f"  load generator check, straight at /-/healthy: {summary(check)}")
+        target = Target(bb.base_url, f"/probe?module=http_2xx&target={quote(url, safe='')}")
+        return measure(run, bb, target, sim) | {"target": url}
+
+
+Hook = Callable[[Server, Target], None] | None
+
+
+def exporter(
+    run: Run, label: str, cmd: list[str], sim: Server, n: int, cache: int, hook: Hook = None
+) -> Record:
+    """A fresh exporter (one module, ``broadband/info``, account scope) under the loads; when
+    cached, first every line once from a cold cache, which must cost one CHAOS call."""
+    procs.sim_reset(sim)
+    config = exporter_config(sim.base_url, {"line": module("broadband/info", cache_seconds=cache)})
+    with procs.start_exporter(f"{label}-{n}", config, cmd) as server:
+        run.progress(f"  {label}, N={n:,}: ready in {server.ready_s:.3f} s")
+        record: Record = {}
+        if cache:
+            paths = [f"{PROBE}{FIRST_LINE_ID + i}" for i in range(n)]
+            counts = asyncio.run(probe_paths(server.base_url, paths, budget=60))
+            calls = procs.sim_calls(sim)
+            record["one_call"] = {"chaos_calls": calls, "failed": n - counts.succeeded}
+            run.progress(f"    every line once: {record['one_call']}")
+        target = Target(server.base_url, PROBE, FIRST_LINE_ID, n)
+        record |= measure(run, server, target, sim, is_exporter=True)
+        if hook is not None:
+            hook(server, target)
+    return record
+
+
+def per_n(run: Run) -> None:
+    s, results = run.settings, run.results
+    results["blackbox"] = {}
+    results["blackbox"]["healthy"] = blackbox(run, "healthy", "{bb}/-/healthy")
+    now, bare, today = results["now"], results["bare"], results["today"]
+    for n in s.lines:
+        with procs.start_simulator(n) as sim:
+            if n == max(s.lines):  # an auth-error envelope whatever N: measured once
+                sim_url = f"{sim.base_url}/broadband/info/json"
+                results["blackbox"]["sim"] = blackbox(run, "sim", sim_url, sim)
+            answer: Record = {}
+
+            def keep(server: Server, target: Target, n: int = n, answer: Record = answer) -> None:
+                status, headers, body = procs.fetch(target.url())
+                if status != 200 or SUCCESS.encode() not in body:
+                    raise InfraError(f"a cached probe for the bare reference answered {status}")
+                answer.update(body=body, headers=headers, loop=server.event_loop())
+                if n == max(s.lines) and s.profile_seconds:
+                    run.progress(f"    py-spy for {s.profile_seconds} s under wrk -c50")
+                    results["profile"] = profile.record(server, target, s.profile_seconds)
+                    results["profile"]["lines"] = n
+
+            key = f"N{n}"
+            now["cached"][key] = exporter(run, "exporter-cached", s.exporter_cmd, sim, n, 300, keep)
+            loop = answer["loop"]
+            with procs.start_bare(answer["body"], answer["headers"], loop, f"bare-{n}") as server:
+                run.progress(f"  bare aiohttp ({loop}), N={n:,}: ready in {server.ready_s:.3f} s")
+                target = Target(server.base_url, PROBE, FIRST_LINE_ID, n)
+                bare[key] = measure(run, server, target) | {"body_bytes": len(answer["body"])}
+            if run.today is not None:
+                try:
+                    label = f"today-{today['rev']}"
+                    today["cached"][key] = exporter(run, label, run.today, sim, n, 300)
+                except InfraError as error:
+                    run.progress(f"  today's build failed: {error}")
+                    today["error"], run.today = str(error), None
+            now["uncached"][key] = exporter(run, "exporter-uncached", s.exporter_cmd, sim, n, 0)
+
+
+def refresh(run: Run) -> None:
+    """CHAOS answering in 1 s, ``cache_seconds = 4``: a fresh exporter without refresh ahead
+    ("before": every expiry parks probes behind one call) and with it ("after")."""
+    scenario = {"lines": 50, "latency_s": 1, "cache_seconds": 4, "rate": 40, "seconds": 14}
+    # A refresh starts at 75 % of cache_seconds (docs/design.md); plus the call that fills it.
+    record: Record = scenario | {"call_bound": math.ceil(14 / (0.75 * 4)) + 1}
+    run.results["refresh"] = record
+    with procs.start_simulator(50, "--latency", "1", name="simulator-refresh") as sim:
+        for label, ahead in (("before", False), ("after", True)):
+            procs.sim_reset(sim)
+            line = module("broadband/info", cache_seconds=4, refresh_ahead=ahead)
+            config = exporter_config(sim.base_url, {"line": line})
+            with procs.start_exporter(f"refresh-{label}", config, run.settings.exporter_cmd) as ex:
+                failed, target = procs.failures(ex), Target(ex.base_url, PROBE, FIRST_LINE_ID, 50)
+                age = "aaisp_probe_data_age_seconds"
+                figures = run_openloop(target, 40, 14, "--expect", SUCCESS, "--gauge", age)
+                figures["chaos_calls"] = procs.sim_calls(sim)  # the warm-up's included: it fills
+                figures["failed_probes"] = procs.failures(ex) - failed
+                figures["refreshed_ahead"] = procs.refreshed_ahead(ex)
+            figures["errors"] = errors(figures)
+            record[label] = figures
+            run.progress(
+                f"  refresh_ahead = {ahead}: {summary(figures)}, {figures['chaos_calls']} calls"
             )
-        else:
-            ok = probe_ok(first_url)
-            record["first_probe_s"] = time.monotonic() - exporter.spawned_at
-            progress(f"    first probe answered {record['first_probe_s']:.3f} s after start")
-        record["sanity_before"] = ok = probe_ok(first_url)
-        if not ok:
-            _, body = http_get(first_url + "&debug=true")
-            record["sanity_detail"] = body.decode(errors="replace")[:400]
-            progress(f"    probe_success is not 1: {record['sanity_detail'].splitlines()[:2]}")
-        target = Target(exporter.base_url, f"/probe?module={MODULE}&target=", FIRST_LINE_ID, lines)
-        record["loads"] = measure_loads(target, settings, progress, sim=sim, exporter=exporter)
-        record["sanity_after"] = probe_ok(first_url)
-        memory_kib = exporter.memory_kib()
-        record["peak_kib"] = memory_kib["VmHWM"]
-        record["rss_kib"] = memory_kib["VmRSS"]
-        record["chaos_calls_since_start"] = sim_calls(sim)
-        record["event_loop"] = exporter.event_loop()
-        progress(f"    peak resident {memory_kib['VmHWM'] / 1000:.1f} MB")
-        if while_running is not None:
-            while_running(exporter)
-    finally:
-        exporter.stop()
-    return record
 
 
-@dataclass
-class CachedAnswer:
-    """What the bare-aiohttp reference serves: a real cached probe's answer, and the loop."""
+def memory(run: Run) -> None:
+    """``memory.probes`` probes over 10,000 targets, 32 at a time, in a fresh exporter per scope
+    (``line``: one snapshot per target; ``account``: one in all); VmRSS every 10,000 probes."""
+    probes = run.settings.memory_probes
+    record: Record = {"probes": probes, "distinct": 10_000, "failed": 0}
+    run.results["memory"] = record
+    paths = [f"/probe?module=mem&target={FIRST_LINE_ID + i % 10_000}" for i in range(probes)]
+    with procs.start_simulator(10_000, name="simulator-memory") as sim:
+        for scope in ("line", "account"):
+            calls = procs.sim_calls(sim)
+            mem = module("broadband/info", scope=scope, cache_seconds=3600)
+            config = exporter_config(sim.base_url, {"mem": mem})
+            with procs.start_exporter(f"memory-{scope}", config, run.settings.exporter_cmd) as ex:
+                series, started = [(0, ex.mb())], time.monotonic()
 
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    event_loop: str = "asyncio"
+                def step(done: int, ex: Server = ex, series: list[Any] = series) -> None:
+                    series.append((done, ex.mb()))
+                    run.progress(f"  {done:>7,} probes, VmRSS {series[-1][1]:.1f} MB")
 
-
-def capture_answer(exporter: Server, answer: CachedAnswer) -> None:
-    status, headers, body = http_fetch(
-        f"{exporter.base_url}/probe?module={MODULE}&target={FIRST_LINE_ID}"
-    )
-    if status != 200 or SUCCESS not in body:
-        raise InfraError(f"a cached probe for the bare reference answered {status}")
-    answer.body, answer.headers, answer.event_loop = body, headers, exporter.event_loop()
-
-
-def run_bare(
-    answer: CachedAnswer, lines: int, settings: Settings, progress: Callable[[str], None]
-) -> dict[str, Any]:
-    """The bare-aiohttp reference under the exporter's loads, on the exporter's paths."""
-    bare = start_bare(answer.body, answer.headers, answer.event_loop, f"bare-aiohttp-{lines}")
-    try:
-        progress(
-            f"  bare aiohttp ({answer.event_loop} loop, the cached exporter's "
-            f"{len(answer.body):,}-byte answer), N={lines}: ready in {bare.ready_seconds:.3f} s"
-        )
-        record: dict[str, Any] = {
-            "ready_s": bare.ready_seconds,
-            "lines": lines,
-            "event_loop": answer.event_loop,
-            "body_bytes": len(answer.body),
-            "content_type": answer.headers.get("Content-Type", ""),
-        }
-        target = Target(bare.base_url, f"/probe?module={MODULE}&target=", FIRST_LINE_ID, lines)
-        record["loads"] = measure_loads(target, settings, progress)
-        bare.check_alive()
-        record["peak_kib"] = bare.memory_kib()["VmHWM"]
-    finally:
-        bare.stop()
-    return record
+                count = probe_paths(ex.base_url, paths, concurrency=32, step=10_000, on_step=step)
+                counts, peak = asyncio.run(count), ex.mb("VmHWM")
+            baseline = next((mb for done, mb in series if done >= 20_000), series[-1][1])
+            found = {"series": series, "baseline_mb": baseline, "last_mb": series[-1][1]}
+            found |= {"peak_mb": peak, "seconds": time.monotonic() - started}
+            record[scope] = found | {"chaos_calls": procs.sim_calls(sim) - calls}
+            record[scope]["stopped"] = counts.stopped
+            record["failed"] += probes - counts.succeeded
 
 
-def profile_exporter(
-    exporter: Server, lines: int, settings: Settings, progress: Callable[[str], None]
-) -> dict[str, Any]:
-    """py-spy on the exporter while wrk (50 connections) loads it with cached probes."""
-    seconds = settings.profile_seconds
-    out = OUT / "profile-cached.txt"
-    out.unlink(missing_ok=True)
-    progress(f"    py-spy for {seconds} s under wrk -c50")
-    try:
-        spy = pyspy.start(exporter.pid, seconds, out)
-    except (InfraError, OSError) as error:
-        progress(f"    no profile: {error}")
-        return {"error": str(error)}
-    time.sleep(0.5)  # py-spy attaches
-    target = Target(exporter.base_url, f"/probe?module={MODULE}&target=", FIRST_LINE_ID, lines)
-    load = run_wrk(target, 50, seconds + 1)
-    record = pyspy.finish(spy, out, seconds)
-    record.update(
-        lines=lines,
-        seconds=seconds,
-        rate=pyspy.RATE,
-        probes_per_second=load["probes_per_second"],
-    )
-    top = record.get("self", [])[:3]
-    progress(
-        "    top self: " + ", ".join(f"{frame} {share:.0%}" for frame, share in top)
-        if top
-        else f"    {record.get('error', 'no samples')}"
-    )
-    return record
+def scale_scenario(run: Run) -> None:
+    s = run.settings
+    builds = {"now": s.exporter_cmd} | ({"today": run.today} if run.today else {})
+    run.results["scale"] = scale.run(s.scale_lines, builds, run.progress)
 
 
-def reference_hook(
-    answer: CachedAnswer,
-    lines: int,
-    settings: Settings,
-    progress: Callable[[str], None],
-    results: dict[str, Any],
-    *,
-    profile: bool,
-) -> Callable[[Server], None]:
-    """What the cached exporter does once measured: give its answer for the bare reference,
-    and, with ``profile`` (the largest N), be profiled when asked."""
-
-    def hook(exporter: Server) -> None:
-        capture_answer(exporter, answer)
-        if profile and settings.profile_seconds:
-            results["profile"] = profile_exporter(exporter, lines, settings, progress)
-
-    return hook
+SCENARIOS = {"per_n": per_n, "refresh": refresh, "memory": memory, "scale": scale_scenario}
 
 
-def export_today(
-    settings: Settings, progress: Callable[[str], None], results: dict[str, Any]
-) -> today.Build | None:
-    """Today's build ready to start, or None (none asked for, or the export failed: then
-    ``results["today_build"]`` says why, and the goals read the committed RESULTS.md)."""
-    if settings.today_rev is None:
-        return None
-    try:
-        build = today.export(settings.today_rev)
-    except (InfraError, OSError) as error:
-        progress(
-            f"today's build {settings.today_rev}: not exported ({error}); goals against "
-            "today read the committed RESULTS.md"
-        )
-        results["today_build"] = {"rev": settings.today_rev, "error": str(error)}
-        return None
-    progress(f"today's build {build.rev}: exported to {build.directory.relative_to(ROOT)}")
-    results["today_build"] = {
-        "rev": build.rev,
-        "commit": build.commit,
-        "chosen": "the last commit to change benchmarks/RESULTS.md: the code that produced it"
-        if build.commit == today.results_commit()
-        else "named with --today-rev",
-        "exporter": {},
-    }
-    return build
+def first_line(command: str) -> str:
+    done = procs.sh(command + " 2>&1", timeout=10)
+    return (done.stdout.strip() or "unknown").splitlines()[0]
 
 
-def run_today(
-    build: today.Build,
-    sim: Server,
-    lines: int,
-    settings: Settings,
-    progress: Callable[[str], None],
-    results: dict[str, Any],
-) -> bool:
-    """Today's build, cached, under the exporter's loads on the exporter's simulator; False
-    (and ``results["today_build"]`` an error) when it could not be measured."""
-    try:
-        record = run_exporter(
-            sim,
-            lines,
-            "cached",
-            settings,
-            progress,
-            exporter_cmd=build.command(),
-            name=f"today-{build.rev}",
-            label=f"today's build {build.rev}",
-        )
-    except (InfraError, OSError) as error:
-        progress(
-            f"  today's build {build.rev}, N={lines}: failed ({error}); goals against "
-            "today read the committed RESULTS.md"
-        )
-        results["today_build"] = {"rev": build.rev, "commit": build.commit, "error": str(error)}
-        return False
-    results["today_build"]["exporter"][str(lines)] = record
-    return True
-
-
-def run_all(settings: Settings, progress: Progress) -> dict[str, Any]:
-    results: dict[str, Any] = {
-        "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        "settings": {
-            "lines": list(settings.lines),
-            "connections": list(settings.connections),
-            "wrk_seconds": settings.wrk_seconds,
-            "open_rate": settings.open_rate,
-            "open_seconds": settings.open_seconds,
-            "memory_probes": settings.memory_probes,
-            "profile_seconds": settings.profile_seconds,
-            "exporter_cmd": " ".join(settings.exporter_cmd).replace(str(ROOT) + "/", ""),
-            "today_rev": settings.today_rev,
-        },
-        "commands": example_commands(settings),
-        "machine": machine_info(),
-        "exporter": {},
-        "bare_by_lines": {},
-    }
-    build = export_today(settings, progress, results)
-    progress("blackbox_exporter probing its own /-/healthy")
-    results["blackbox_healthy"] = run_blackbox(
-        "blackbox-healthy", "{bb}/-/healthy", settings, progress, check_generator=True
-    )
-    for lines in settings.lines:
-        progress(f"simulator with {lines} lines")
-        sim = start_simulator(lines)
-        try:
-            if lines == max(settings.lines):
-                # The simulator's answer to a GET without credentials (an auth-error envelope,
-                # 746 bytes) does not depend on N, so this is measured once.
-                progress("blackbox_exporter probing the simulator")
-                results["blackbox_sim"] = run_blackbox(
-                    "blackbox-sim",
-                    f"{sim.base_url}/broadband/info/json",
-                    settings,
-                    progress,
-                    sim=sim,
-                )
-            # The cached exporter, then the bare reference with its answer and today's build:
-            # the three compared cached figures, adjacent in time; then the uncached exporter.
-            answer = CachedAnswer()
-            hook = reference_hook(
-                answer, lines, settings, progress, results, profile=lines == max(settings.lines)
-            )
-            modes = results["exporter"][str(lines)] = {
-                "cached": run_exporter(sim, lines, "cached", settings, progress, hook)
-            }
-            results["bare_by_lines"][str(lines)] = run_bare(answer, lines, settings, progress)
-            if build is not None and not run_today(build, sim, lines, settings, progress, results):
-                build = None
-            modes["uncached"] = run_exporter(sim, lines, "uncached", settings, progress)
-        finally:
-            sim.stop()
-    # The largest N's, as one record: the report's prose describes it.
-    results["bare"] = results["bare_by_lines"][str(max(settings.lines))]
-    if settings.refresh is not None:
-        progress("refresh ahead: CHAOS answering in 1 s, before and after")
-        results["refresh_ahead"] = refresh.run(settings.exporter_cmd, progress, settings.refresh)
-    if settings.memory_probes:
-        results["memory"] = memory.run(settings.exporter_cmd, progress, settings.memory_probes)
-    results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
-    results["seconds"] = time.monotonic() - progress.started
-    return results
-
-
-def example_commands(settings: Settings) -> dict[str, str]:
-    """The load commands as run, with placeholder ports, for the report."""
-    target = Target("http://127.0.0.1:PORT", f"/probe?module={MODULE}&target=", FIRST_LINE_ID, 0)
-    rotating = Target(target.base_url, target.prefix, FIRST_LINE_ID, 10000)
+def machine() -> dict[str, str]:
+    """What the figures were measured on, for the top of the report."""
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((x.split(":", 1)[1].strip() for x in cpuinfo if x.startswith("model name")), "?")
     return {
-        "wrk": report.shell(wrk_command(rotating, max(settings.connections), settings.wrk_seconds)),
-        "openloop": report.shell(
-            openloop_command(rotating, settings.open_rate, settings.open_seconds)
-        ),
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        # Other work on a shared machine moves every figure: this says how busy it was.
+        "load average at start (1, 5, 15 min)": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "memory": Path("/proc/meminfo").read_text().split("\n", 1)[0].split(":")[1].strip(),
+        "kernel": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        **{name: metadata.version(name) for name in ("aiohttp", "uvloop", "aaisp-multi-exporter")},
+        "git": procs.git("rev-parse", "--short", "HEAD")
+        + (" with uncommitted changes" if procs.git("status", "--porcelain", "-uno") else ""),
+        "wrk": first_line("wrk --version").split(" Copyright")[0],
+        "blackbox_exporter": first_line(f"{procs.BLACKBOX} --version"),
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def write(results: Record, output: Path) -> int:
+    """Evaluate the goals, write the report; 2 when a scenario could not run, else 0."""
+    results["goals"] = goals.evaluate(goals.load(), results)
+    output.write_text(report.render(results), encoding="utf-8")
+    return 2 if results.get("failed") else 0
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
-    add_exporter_cmd(parser)
     parser.add_argument("--quick", action="store_true", help="short smoke run, not for results")
-    parser.add_argument(
-        "--before", type=Path, help="an earlier results.json: adds a before/after table"
-    )
-    parser.add_argument("--output", type=Path, default=RESULTS_MD, help="the report to write")
-    parser.add_argument(
-        "--profile",
-        action="store_true",
-        help="also sample the cached exporter with py-spy under wrk (10 s; 5 s with --quick)",
-    )
-    parser.add_argument(
-        "--today-rev",
-        metavar="REV",
-        help="the revision run beside the exporter as 'today's build' (default: the commit "
-        "that last changed benchmarks/RESULTS.md, the code that produced it; 'none': compare "
-        "with that file's figures instead)",
-    )
-    parser.add_argument(
-        "--today",
-        type=Path,
-        help="the RESULTS.md that is 'today' when today's build is not run (default: "
-        "benchmarks/RESULTS.md as committed)",
-    )
-    parser.add_argument(
-        "--render",
-        type=Path,
-        metavar="RESULTS_JSON",
-        help="run nothing: write the report again from an earlier results.json",
-    )
+    parser.add_argument("--only", help=f"comma-separated scenarios of: {', '.join(SCENARIOS)}")
+    parser.add_argument("--today-rev", metavar="REV", help="today's build, or 'none'")
+    parser.add_argument("--exporter-cmd", type=shlex.split, default=procs.EXPORTER)
+    parser.add_argument("--profile", action="store_true", help="py-spy of a cached probe")
+    parser.add_argument("--render", type=Path, metavar="RESULTS_JSON", help="only the report")
+    parser.add_argument("--output", type=Path, help="default: RESULTS.md, or out/ if partial")
     args = parser.parse_args(argv)
-    before = json.loads(args.before.read_text(encoding="utf-8")) if args.before else None
-    if args.render:
+    only = args.only.split(",") if args.only else list(SCENARIOS)
+    if unknown := set(only) - set(SCENARIOS):
+        parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    procs.drop_proxies()
+    if args.render:  # RESULTS.md only from the figures of a full run
         results = json.loads(args.render.read_text(encoding="utf-8"))
-        if args.today or "today" not in results:
-            results["today"] = today.load(args.today)
-        results["goals"] = report.goals(results)
-        args.output.write_text(report.render(results, before), encoding="utf-8")
-        print(f"wrote {args.output}")
-        return 0
-    settings = Settings(exporter_cmd=args.exporter_cmd, profile_seconds=10)
-    if args.quick:
-        settings = Settings(
-            lines=(100, 1000),
-            wrk_seconds=3,
-            open_seconds=3,
-            memory_probes=20_000,
-            profile_seconds=5,
-            exporter_cmd=settings.exporter_cmd,
-        )
-    if not args.profile:
-        settings.profile_seconds = 0
-    if args.today_rev is None:
-        settings.today_rev = today.results_commit()
-    elif args.today_rev.lower() != "none":
-        settings.today_rev = args.today_rev
-    progress = Progress()
-    known_today = today.load(args.today)
-    try:
-        results = run_all(settings, progress)
-    except (InfraError, OSError) as error:
-        progress(f"benchmark could not run: {error}")
-        traceback.print_exc()
-        return 2
-    results["today"] = known_today
-    results["goals"] = report.goals(results)
+        output = args.output or (RESULTS_MD if results.get("full") else OUT / "RESULTS.md")
+        print(f"writing {output}")
+        return write(results, output)
+    profile_seconds = (5 if args.quick else 10) if args.profile else 0
+    s = replace(QUICK if args.quick else Settings(), profile_seconds=profile_seconds)
+    s = replace(s, exporter_cmd=args.exporter_cmd)
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    shown = asdict(s) | {"exporter_cmd": shlex.join(s.exporter_cmd).replace(f"{procs.ROOT}/", "")}
+    run = Run(s, {"started": started, "scenarios": only, "settings": shown, "machine": machine()})
+    run.results |= {"now": {"cached": {}, "uncached": {}}, "bare": {}, "today": {}, "failed": {}}
+    run.results["full"] = not (args.quick or args.only)
+    (OUT / "progress.log").write_text("")
+    rev = procs.results_commit() if args.today_rev is None else args.today_rev
+    if rev and rev.lower() != "none":
+        try:
+            short, run.today = procs.export_today(rev)
+            run.results["today"] = {"rev": short, "cached": {}}
+            run.progress(f"today's build {short}: exported to benchmarks/out/today-{short}")
+        except (InfraError, OSError) as error:
+            run.results["today"] = {"rev": rev, "error": str(error)}
+            run.progress(f"today's build {rev}: not exported ({error})")
+    for name in only:  # a scenario that cannot run is reported; the others still run
+        try:
+            run.progress(f"scenario {name}")
+            SCENARIOS[name](run)
+        except (InfraError, OSError) as error:
+            run.progress(f"scenario {name} could not run: {error}")
+            run.results["failed"][name] = str(error)
+    run.results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    run.results["seconds"] = time.monotonic() - run.started
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     for path in (OUT / "results.json", OUT / f"results-{stamp}.json"):
-        path.write_text(json.dumps(results, indent=1), encoding="utf-8")
-    args.output.write_text(report.render(results, before), encoding="utf-8")
-    progress(f"wrote {args.output} and {OUT / 'results.json'}")
-    for goal in results["goals"]:
-        progress(f"  {report.verdict(goal['passed']):4} {goal['goal']}: {goal['measured']}")
-    return 0
+        path.write_text(json.dumps(run.results, indent=1), encoding="utf-8")
+    output = args.output or (RESULTS_MD if run.results["full"] else OUT / "RESULTS.md")
+    status = write(run.results, output)
+    run.progress(f"wrote {output} and {OUT / 'results.json'}")
+    for row in run.results["goals"]:
+        run.progress(f"  {goals.verdict(row['passed']):4} {row['goal']}: {row['measured']}")
+    return status
 
 
 if __name__ == "__main__":

@@ -1,519 +1,275 @@
-"""The benchmark harness's own logic: what it reads from answers, profiles and the committed
-report, and how figures become PASS or FAIL. The timings themselves live in ``make bench``."""
+"""The benchmark harness's own logic: goals from figures, the report, and what it reads from its
+tools' output. The timings themselves belong to ``make bench``, never to a test."""
 
 from __future__ import annotations
 
 import math
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from benchmarks import report, today
+from benchmarks import goals, procs, report
 from benchmarks.bare import make_app
-from benchmarks.openloop import gauge_max
-from benchmarks.procs import ROOT, InfraError
-from benchmarks.pyspy import parse_collapsed, summarise
-from benchmarks.refresh import Scenario, call_bound
+from benchmarks.goals import Goal, evaluate, lookup
+from benchmarks.loads import errors, parse_wrk
+from benchmarks.openloop import gauge_max, percentile
+from benchmarks.profile import summarise
+from benchmarks.run import SCENARIOS
+
+
+def figures(**values: float) -> dict[str, Any]:
+    """A run's results with per-N figures at N=100 and N=1,000 (the same at both, unless a
+    value is named ``name_N100``) and the scenarios ``per_n`` and ``scale``."""
+
+    def record(n: int) -> dict[str, Any]:
+        pick = {key: v for key, v in values.items() if "_N" not in key}
+        pick |= {
+            key.removesuffix(f"_N{n}"): v for key, v in values.items() if key.endswith(f"_N{n}")
+        }
+        return {
+            "closed_c50": {"probes_per_second": pick.get("pps", 9000.0)},
+            "errors": 0,
+            "open": {"p99_ms": pick.get("p99", 2.0)},
+        }
+
+    cached = {f"N{n}": record(n) for n in (100, 1000)}
+    return {
+        "scenarios": ["per_n", "scale"],
+        "now": {"cached": cached, "uncached": {}},
+        "blackbox": {"healthy": {"closed_c50": {"probes_per_second": values.get("bb", 3000.0)}}},
+        "today": {"cached": {"N1000": {"open": {"p99_ms": values.get("today_p99", 2.5)}}}},
+        "scale": {"now": {"open": {"p99_ms": values.get("scale_p99", 300.0)}}},
+    }
+
+
+def goal(metric: str, op: str, threshold: float, reference: str = "", **more: str) -> Goal:
+    return Goal("per_n", "N={n}", metric, op, threshold, reference, "ref", **more)
+
+
+PPS = "now.cached.N{n}.closed_c50.probes_per_second"
+BB = "blackbox.healthy.closed_c50.probes_per_second"
+P99 = "now.cached.N{n}.open.p99_ms"
+
+
+@pytest.mark.parametrize(
+    ("row", "results", "expected"),
+    [
+        (goal(PPS, ">=", 2.0, BB), figures(pps=6000, bb=3000), [True, True]),
+        (goal(PPS, ">=", 2.0, BB), figures(pps=5999, bb=3000), [False, False]),
+        (goal(PPS, ">=", 2.0, BB), figures(pps_N100=7000, pps_N1000=5000), [True, False]),
+        # today's build measured at N=1,000 only: N=100 has no verdict
+        (goal(P99, "<=", 1.0, "today.cached.N{n}.open.p99_ms"), figures(), [None, True]),
+        (goal(P99, "<=", 1.0, "today.cached.N{n}.open.p99_ms"), figures(p99=2.6), [None, False]),
+        (goal("now.cached.N{n}.errors", "==", 0), figures(), [True, True]),
+        (goal("now.cached.N{n}.missing", "==", 0), figures(), [None, None]),
+        # one row for the largest N, measured against the smallest
+        (goal("now.cached.N{largest}.open.p99_ms", "<", 3), figures(p99_N1000=3), [False]),
+        (
+            goal(PPS.replace("{n}", "{largest}"), ">=", 0.8, PPS.replace("{n}", "{smallest}")),
+            figures(pps_N100=10000, pps_N1000=7900),
+            [False],
+        ),
+        (Goal("scale", "p99", "scale.now.open.p99_ms", "<", 50), figures(), [False]),
+        (Goal("memory", "growth", "memory.line.last_mb", "<=", 1.1), figures(), []),  # not run
+    ],
+)
+def test_goals_are_evaluated_from_figures(
+    row: Goal, results: dict[str, Any], expected: list[bool | None]
+) -> None:
+    assert [line["passed"] for line in evaluate([row], results)] == expected
+
+
+@pytest.mark.parametrize(
+    ("row", "target", "measured"),
+    [
+        (goal(PPS, ">=", 2.0, BB), ">= 2 x ref", "9,000 vs 3,000 (x3.00)"),
+        (goal(P99, "<", 150, unit="ms"), "< 150 ms", "2 ms"),
+        (goal(PPS, ">=", 0.35, "bare.N{n}.x"), ">= 0.35 x ref", "9,000, reference not measured"),
+        (goal("now.cached.N{n}.nothing", "==", 0), "== 0", "—"),
+    ],
+)
+def test_goal_rows_say_what_decided_them(row: Goal, target: str, measured: str) -> None:
+    first = evaluate([row], figures())[0]
+    assert (first["goal"], first["target"], first["measured"]) == ("N=100", target, measured)
+
+
+def test_the_goals_file_is_valid_and_every_scenario_has_goals() -> None:
+    rows = goals.load()
+    assert {row.scenario for row in rows} == set(SCENARIOS)
+    with pytest.raises(ValueError, match="unknown op"):
+        Goal("scale", "x", "a.b", "=>", 1)
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("a.b", 1.5),
+        ("a.n", 2.0),
+        ("a.flag", None),
+        ("a.nan", None),
+        ("a.text", None),
+        ("a.missing", None),
+        ("a.b.c", None),
+        ("a", None),
+    ],
+)
+def test_lookup_finds_numbers_only(path: str, expected: float | None) -> None:
+    results = {"a": {"b": 1.5, "n": 2, "flag": True, "nan": math.nan, "text": "1"}}
+    assert lookup(results, path) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(12456.7, "12,457"), (150.0, "150"), (3.996, "3.996"), (0.37951, "0.3795"), (0.0, "0")],
+)
+def test_numbers_are_shown_precisely_enough_for_their_verdict(value: float, shown: str) -> None:
+    assert goals.num(value) == shown
+
+
+def test_side_by_side_puts_each_ratio_after_its_column() -> None:
+    rows = report.figures("Probes/s | pps | {:,.0f}\np99, ms | open.p99 | {:.1f}")
+    columns: list[tuple[str, dict[str, Any] | None]] = [
+        ("now", {"pps": 9000, "open": {"p99": 2.0}}),
+        ("today", {"pps": 4500}),
+        ("bare", None),
+    ]
+    assert report.side_by_side(rows, columns, (1, 2)).splitlines() == [
+        "| figure | now | today | ÷ | bare | ÷ |",
+        "|---|--:|--:|--:|--:|--:|",
+        "| Probes/s | 9,000 | 4,500 | x2.00 | — | — |",
+        "| p99, ms | 2.0 | — | — | — | — |",
+    ]
+
+
+def test_report_shows_machine_goals_and_the_sections_that_ran() -> None:
+    results = figures() | {"started": "s", "finished": "f", "seconds": 1.0}
+    results |= {
+        "settings": {
+            "open_rate": 500,
+            "connections": [10, 50],
+            "wrk_seconds": 10,
+            "open_seconds": 10,
+            "exporter_cmd": "exporter",
+        }
+    }
+    results |= {"machine": {"cpu": "test cpu"}, "bare": {}, "failed": {"memory": "no simulator"}}
+    results["today"]["rev"] = "0dbdb84"
+    results["scale"] |= {
+        "lines": 100_000,
+        "cache_seconds": 6,
+        "reply_s": 0.3,
+        "rate": 100,
+        "seconds": 24,
+        "hostile_entries": 1_200_000,
+        "hostile_bytes": 19e6,
+        "hostile_reply_s": 0.1,
+    }
+    results["goals"] = evaluate(goals.load(), results)
+    text = report.render(results)
+    assert "| cpu | test cpu |" in text
+    assert "| Scale: open loop 100/s across refresh-ahead cycles, p99 | < 50 ms | 300 ms |" in text
+    assert "**Scenario memory could not run:** no simulator" in text
+    assert "### N = 1,000 lines" in text
+    assert "| Open loop 500/s: p99, ms | 2.00 | 2.50 | x0.80 |" in text
+    assert "## Scale: 100,000 lines" in text
+    assert "## Refresh ahead" not in text
+
+
+WRK = (
+    'WRK_JSON {"requests":20000,"duration_us":2000000,"bytes":40000000,"connect":1,"read":2,'
+    '"write":0,"status":3,"timeout":4,"p50_us":1500,"p90_us":2500,"p99_us":7000,'
+    '"max_us":12000,"mean_us":1600.5}'
+)
+
+
+def test_wrk_summary_is_read_from_the_lua_line() -> None:
+    got = parse_wrk("Running 2s test @ http://x/\n" + WRK + "\n")
+    assert got["probes_per_second"] == 10_000
+    assert (got["p50_ms"], got["p99_ms"], got["max_ms"]) == (1.5, 7.0, 12.0)
+    assert (got["non_2xx"], got["socket_errors"], got["bytes_per_answer"]) == (3, 7, 2000)
+    assert errors(got) == 10
+    with pytest.raises(procs.InfraError, match="no summary"):
+        parse_wrk("unable to connect to 127.0.0.1:1 Connection refused")
+
 
 AGE = b"aaisp_probe_data_age_seconds"
-HELP = b"# HELP aaisp_probe_data_age_seconds Age.\n# TYPE aaisp_probe_data_age_seconds gauge\n"
 
 
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        (HELP + b'aaisp_probe_data_age_seconds{module="line"} 3.5\n', 3.5),
         (
-            HELP
-            + b'aaisp_probe_data_age_seconds{module="a"} 1.25\n'
-            + b'aaisp_probe_data_age_seconds{module="b"} 3.75\n',
+            b"# HELP aaisp_probe_data_age_seconds Age.\n"
+            b'aaisp_probe_data_age_seconds{module="a"} 3.5\n'
+            b'aaisp_probe_data_age_seconds{module="b"} 3.75\n',
             3.75,
         ),
-        (b'aaisp_probe_data_age_seconds{module="line"} 0.0', 0.0),  # first line, no newline
+        (b"aaisp_probe_data_age_seconds 4.0", 4.0),
         (b'probe_success 1.0\naaisp_probe_data_age_seconds{module="a b"} 2.0\n', 2.0),
-        (b"aaisp_probe_data_age_seconds 4.0\n", 4.0),
-        (HELP + b"probe_success 0.0\n", None),
-        (b"aaisp_probe_data_age_seconds_total 9.0\naaisp_probe_data_age_seconds 1.0\n", 1.0),
-        (b"", None),
+        (b"aaisp_probe_data_age_seconds_total 9.0\n", None),
+        (b"probe_success 0.0\n", None),
     ],
-    ids=["one", "largest-of-two", "at-start", "label-with-space", "no-labels", "absent",
-         "longer-name-skipped", "empty"],
-)  # fmt: skip
+)
 def test_gauge_max(body: bytes, expected: float | None) -> None:
     assert gauge_max(body, AGE) == expected
 
 
-STACKS = """\
-<module> (x);run (a.py);handle (b.py);render (c.py) 6
-<module> (x);run (a.py);handle (b.py) 2
-<module> (x);run (a.py);walk (d.py);walk (d.py) 2
-not a stack line
-"""
-
-
-def test_collapsed_stacks_summed_per_function() -> None:
-    profile = parse_collapsed(STACKS)
-    assert profile.samples == 10
-    assert dict(profile.own) == {"render (c.py)": 6, "handle (b.py)": 2, "walk (d.py)": 2}
-    # A recursive function is counted once per sample.
-    assert profile.anywhere["walk (d.py)"] == 2
-    assert profile.anywhere["handle (b.py)"] == 8
-
-
-def test_summary_leaves_the_loops_scaffolding_out_of_total() -> None:
-    summary = summarise(parse_collapsed(STACKS), top=2)
-    assert summary["samples"] == 10
-    assert summary["self"] == [("render (c.py)", 0.6), ("handle (b.py)", 0.2)]
-    assert summary["total"] == [("handle (b.py)", 0.8), ("render (c.py)", 0.6)]
-    assert summary["scaffolding"] == 2  # <module> and run: on every stack
-
-
 @pytest.mark.parametrize(
-    ("cell", "expected"),
-    [("5,201", 5201.0), ("1.68", 1.68), ("x1.34", 1.34), ("—", None), ("", None)],
+    ("values", "pct", "expected"),
+    [([1.0, 2.0, 3.0, 4.0], 50, 2.0), ([1.0, 2.0, 3.0, 4.0], 99, 4.0), ([5.0], 99, 5.0)],
 )
-def test_today_cell_numbers(cell: str, expected: float | None) -> None:
-    assert today.number(cell) == expected
+def test_nearest_rank_percentile(values: list[float], pct: float, expected: float) -> None:
+    assert percentile(values, pct) == expected
+    assert math.isnan(percentile([], pct))
 
 
-COMMITTED = """\
-# Benchmark results
-
-Run from 2026-11-28T04:32:24+00:00 to 2026-11-28T04:38:46+00:00 (383 s).
-
-## N = 1,000 lines, snapshots cached (`cache_seconds = 300`)
-
-| figure | exporter | blackbox → /-/healthy | ratio | blackbox → simulator | ratio |
-|---|--:|--:|--:|--:|--:|
-| Probes/s, closed loop, 50 connections (higher is better) | 4,925 | 3,872 | x1.27 | 2,896 | x1.70 |
-| Open loop 500/s: p99 latency, ms | 1.98 | 3.33 | x0.60 | 5.08 | x0.39 |
-
-## N = 1,000 lines, uncached (`cache_seconds = 0`)
-
-| figure | exporter | blackbox → /-/healthy | ratio | blackbox → simulator | ratio |
-|---|--:|--:|--:|--:|--:|
-| Open loop 500/s: p99 latency, ms | 22.87 | 3.33 | x6.86 | 5.08 | x4.50 |
-"""
-
-
-def test_today_reads_the_cached_tables_only() -> None:
-    parsed = today.parse(COMMITTED)
-    assert parsed["started"] == "2026-11-28T04:32:24+00:00"
-    assert today.figure(parsed, "1000", "Open loop 500/s: p99 latency, ms") == (1.98, 3.33)
-    assert today.figure(
-        parsed, "1000", "Probes/s, closed loop, 50 connections (higher is better)"
-    ) == (4925.0, 3872.0)
-    assert today.figure(parsed, "100", "Open loop 500/s: p99 latency, ms") is None
-    assert today.figure(None, "1000", "Open loop 500/s: p99 latency, ms") is None
-
-
-@pytest.mark.parametrize(
-    ("scenario", "bound"),
-    [(Scenario(), 6), (Scenario(seconds=30, cache_seconds=10), 5), (Scenario(seconds=3), 2)],
-)
-def test_chaos_call_bound(scenario: Scenario, bound: int) -> None:
-    assert call_bound(scenario) == bound
-
-
-# -- goals from figures ------------------------------------------------------------------------
-
-
-def _closed(pps: float) -> dict[str, float]:
-    return {"probes_per_second": pps, "p50_ms": 1.0, "p99_ms": 2.0, "bytes_per_answer": 2000}
-
-
-def _open(p99: float) -> dict[str, float]:
-    return {"achieved_rate": 500, "rate": 500, "p50_ms": 1.0, "p99_ms": p99, "max_ms": p99}
-
-
-def _refresh_run(p99: float, errors: int, age: float, missing: int, calls: int) -> dict[str, Any]:
-    return _open(p99) | {
-        "scheduled": 560,
-        "failed_probes": errors,
-        "gauge_max": age,
-        "gauge_missing": missing,
-        "chaos_calls": calls,
-        "refreshed_ahead": 3,
-    }
-
-
-def results(
-    *,
-    pps: float = 10_000,
-    bb_pps: float = 4_000,
-    bare_pps: float = 20_000,
-    p99: float = 1.5,
-    today_p99: float = 1.68,
-    after: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """A run's results.json with one N, the figures under test set, the rest passing."""
-    exporter = {
-        "ready_s": 0.3,
-        "peak_kib": 60_000,
-        "sanity_before": True,
-        "sanity_after": True,
-        "loads": {"closed_c50": _closed(pps), "open_500": _open(p99)},
-    }
-    committed = COMMITTED.replace("| 1.98 | 3.33 |", f"| {today_p99} | 3.33 |")
-    return {
-        "settings": {
-            "open_rate": 500,
-            "connections": [50],
-            "open_seconds": 10,
-            "exporter_cmd": "exporter",
-        },
-        "blackbox_healthy": {
-            "peak_kib": 30_000,
-            "loads": {"closed_c50": _closed(bb_pps), "open_500": _open(3.0)},
-        },
-        "exporter": {
-            "1000": {
-                "cached": exporter
-                | {"one_call": {"lines": 1000, "succeeded": 1000, "chaos_calls": 1, "stopped": ""}},
-                "uncached": exporter,
-            }
-        },
-        "bare": {
-            "lines": 1000,
-            "event_loop": "asyncio",
-            "body_bytes": 1830,
-            "content_type": "text/plain",
-            "loads": {"closed_c50": _closed(bare_pps), "open_500": _open(1.0)},
-        },
-        "today": today.parse(committed) | {"source": "test"},
-        "refresh_ahead": {
-            "lines": 50,
-            "latency_s": 1.0,
-            "cache_seconds": 4,
-            "rate": 40,
-            "seconds": 14,
-            "call_bound": 6,
-            "modes": {
-                "before": _refresh_run(980.0, 2, 3.99, 0, 3),
-                "after": after or _refresh_run(20.0, 0, 3.99, 0, 4),
-            },
-        },
-    }
-
-
-def verdicts(run: dict[str, Any]) -> dict[str, bool | None]:
-    return {goal["id"]: goal["passed"] for goal in report.goals(run)}
-
-
-@pytest.mark.parametrize(
-    ("pps", "bb_pps", "bare_pps", "twice_blackbox", "share_of_bare"),
-    [
-        (10_000, 4_000, 20_000, True, True),
-        (7_000, 4_000, 20_000, False, True),  # x1.75 blackbox, 35 % of bare
-        (8_000, 4_000, 23_000, True, False),  # 34.8 % of bare
-        (4_000, 3_000, 22_000, False, False),  # issue 11's "today": x1.33, 18 %
-    ],
-)
-def test_throughput_goals(
-    pps: float, bb_pps: float, bare_pps: float, twice_blackbox: bool, share_of_bare: bool
-) -> None:
-    got = verdicts(results(pps=pps, bb_pps=bb_pps, bare_pps=bare_pps))
-    assert got["closed_c50_N1000"] is twice_blackbox
-    assert got["bare_share_N1000"] is share_of_bare
-
-
-@pytest.mark.parametrize(
-    ("pps", "bare_pps", "shown", "passed"),
-    [
-        (8_000, 23_000, "34.8%", False),
-        (6_900, 20_000, "34.5%", False),
-        (7_000, 20_000, "35.0%", True),
-    ],
-)
-def test_bare_share_is_shown_precisely_enough_for_its_verdict(
-    pps: float, bare_pps: float, shown: str, passed: bool
-) -> None:
-    """A share just under 35 % must not read "35%" beside a FAIL."""
-    goal = {g["id"]: g for g in report.goals(results(pps=pps, bare_pps=bare_pps))}
-    assert goal["bare_share_N1000"]["passed"] is passed
-    assert f"({shown}; stretch not met)" in goal["bare_share_N1000"]["measured"]
-
-
-@pytest.mark.parametrize(
-    ("p99", "today_p99", "passed"), [(1.5, 1.68, True), (1.68, 1.68, True), (1.7, 1.68, False)]
-)
-def test_open_loop_p99_against_today(p99: float, today_p99: float, passed: bool) -> None:
-    assert verdicts(results(p99=p99, today_p99=today_p99))["open_p99_today_N1000"] is passed
-
-
-def test_no_committed_report_is_no_verdict() -> None:
-    run = results() | {"today": None}
-    assert verdicts(run)["open_p99_today_N1000"] is None
-    assert "No committed" in report.render(run | {"goals": report.goals(run)} | _times())
-
-
-def _cached(pps: float = 10_000, p99: float = 1.5, failed: int = 0) -> dict[str, Any]:
-    """A cached exporter's record (the current one's or today's build's) with these figures."""
-    return {
-        "ready_s": 0.3,
-        "peak_kib": 60_000,
-        "sanity_before": True,
-        "sanity_after": True,
-        "loads": {"closed_c50": _closed(pps), "open_500": _open(p99) | {"failed_probes": failed}},
-    }
-
-
-def side_by_side(
-    run: dict[str, Any], p99: float, pps: float = 8_000, failed: int = 0
-) -> dict[str, Any]:
-    """``run`` with today's build measured at N=1,000 in it."""
-    build = {"rev": "561d595", "commit": "561d595" + "0" * 33, "chosen": "named with --today-rev"}
-    return run | {"today_build": build | {"exporter": {"1000": _cached(pps, p99, failed)}}}
-
-
-@pytest.mark.parametrize(
-    ("p99", "build_p99", "passed"),
-    [(1.5, 1.68, True), (1.68, 1.68, True), (1.7, 1.68, False), (1.2, 1.1, False)],
-    ids=["faster", "equal", "slower", "slower-than-build-though-faster-than-committed"],
-)
-def test_open_loop_p99_against_todays_build_in_this_run(
-    p99: float, build_p99: float, passed: bool
-) -> None:
-    # The committed RESULTS.md says 1.0 ms: with today's build in the run it is not read.
-    run = side_by_side(results(p99=p99, today_p99=1.0), build_p99)
-    goal = {goal["id"]: goal for goal in report.goals(run)}["open_p99_today_N1000"]
-    assert goal["passed"] is passed
-    assert goal["target"] == "p99 <= today's build's (561d595), same run"
-    assert goal["measured"] == (
-        f"p99 {p99:.2f} vs {build_p99:.2f} ms (today's build 561d595 in this run)"
+def test_profile_sums_collapsed_stacks_per_function() -> None:
+    stacks = (
+        "<module> (x);run (a.py);handle (b.py);render (c.py) 6\n"
+        "<module> (x);run (a.py);handle (b.py) 2\n"
+        "<module> (x);run (a.py);walk (d.py);walk (d.py) 2\nnot a stack\n"
     )
-    assert goal["value"] == pytest.approx(p99 / build_p99)
+    got = summarise(stacks, top=2)
+    assert got["samples"] == 10
+    assert got["self"] == [("render (c.py)", 0.6), ("handle (b.py)", 0.2)]
+    assert got["total"] == [("handle (b.py)", 0.8), ("render (c.py)", 0.6)]  # walk: once
+    assert got["scaffolding"] == 2  # <module> and run: on every stack, left out
 
 
-def test_failed_probes_of_the_exporter_fail_the_side_by_side_goal() -> None:
-    run = side_by_side(results(p99=1.0), 1.68)
-    run["exporter"]["1000"]["cached"]["loads"]["open_500"]["failed_probes"] = 3
-    goal = {goal["id"]: goal for goal in report.goals(run)}["open_p99_today_N1000"]
-    assert goal["passed"] is False
-    assert goal["measured"].endswith("(3 failed probes/errors)")
+def test_proc_status_lines_in_kib() -> None:
+    text = "Name:\tpython\nVmPeak:\t  100 kB\nVmHWM:\t   90 kB\nVmRSS:\t   80 kB\nThreads:\t1\n"
+    assert procs.parse_status(text) == {"VmPeak": 100, "VmHWM": 90, "VmRSS": 80}
 
 
-def test_failed_probes_of_todays_build_are_shown() -> None:
-    goal = {goal["id"]: goal for goal in report.goals(side_by_side(results(), 1.68, failed=2))}
-    assert goal["open_p99_today_N1000"]["measured"].endswith(
-        "; today's build (2 failed probes/errors)"
-    )
-
-
-@pytest.mark.parametrize(
-    "today_build",
-    [
-        None,
-        {"rev": "561d595", "error": "561d595-1000-cached not ready after 30.0 s"},
-        {"rev": "nope", "error": "no commit 'nope'"},
-        {"rev": "561d595", "commit": "561d595", "exporter": {}},  # not measured at this N
-    ],
-    ids=["absent", "failed-to-start", "failed-to-export", "other-n-only"],
-)
-@pytest.mark.parametrize(
-    ("p99", "committed_p99", "passed"), [(1.5, 1.68, True), (1.68, 1.68, True), (1.7, 1.68, False)]
-)
-def test_without_todays_build_the_committed_report_is_today(
-    today_build: dict[str, Any] | None, p99: float, committed_p99: float, passed: bool
-) -> None:
-    run = results(p99=p99, today_p99=committed_p99)
-    if today_build is not None:
-        run["today_build"] = today_build
-    goal = {goal["id"]: goal for goal in report.goals(run)}["open_p99_today_N1000"]
-    assert goal["passed"] is passed
-    assert goal["target"] == "p99 <= the last committed RESULTS.md's"
-    assert goal["measured"].startswith(f"p99 {p99:.2f} vs {committed_p99:.2f} ms today")
-
-
-def two_ns(run: dict[str, Any]) -> dict[str, Any]:
-    """``run`` with N=100 as well as N=1,000, the same figures at both."""
-    run["exporter"] = {"100": run["exporter"]["1000"], **run["exporter"]}
-    return run
-
-
-def _bare(lines: int, pps: float) -> dict[str, Any]:
-    return {
-        "lines": lines,
-        "event_loop": "uvloop",
-        "body_bytes": 1800 + lines // 100,
-        "content_type": "text/plain",
-        "loads": {"closed_c50": _closed(pps), "open_500": _open(1.0)},
-    }
-
-
-@pytest.mark.parametrize(
-    ("by_lines", "bare_pps", "expected"),
-    [
-        ({"100": 20_000, "1000": 30_000}, 10_000, {"100": (True, 20_000), "1000": (False, 30_000)}),
-        ({"100": 30_000, "1000": 20_000}, 10_000, {"100": (False, 30_000), "1000": (True, 20_000)}),
-        ({"100": 20_000}, 40_000, {"100": (True, 20_000), "1000": (False, 40_000)}),
-        (None, 20_000, {"100": (True, 20_000), "1000": (True, 20_000)}),  # before bare_by_lines
-        (None, 30_000, {"100": (False, 30_000), "1000": (False, 30_000)}),
-    ],
-    ids=["per-n", "per-n-swapped", "one-n-missing", "one-for-all-passes", "one-for-all-fails"],
-)  # fmt: skip
-def test_bare_share_uses_the_reference_of_the_same_n(
-    by_lines: dict[str, float] | None, bare_pps: float, expected: dict[str, tuple[bool, float]]
-) -> None:
-    run = two_ns(results(pps=10_000, bare_pps=bare_pps))
-    if by_lines is not None:
-        run["bare_by_lines"] = {n: _bare(int(n), pps) for n, pps in by_lines.items()}
-    goals = {goal["id"]: goal for goal in report.goals(run)}
-    for n, (passed, reference) in expected.items():
-        goal = goals[f"bare_share_N{n}"]
-        assert goal["passed"] is passed
-        assert goal["measured"].startswith(f"10,000 vs {reference:,.0f} probes/s")
-
-
-@pytest.mark.parametrize(
-    ("p99", "committed_p99", "passed"), [(1.5, 1.68, True), (1.7, 1.68, False)]
-)
-def test_render_of_a_results_json_from_before_the_side_by_side_runs(
-    p99: float, committed_p99: float, passed: bool
-) -> None:
-    """``--render`` of an older results.json: no ``today_build``, no ``bare_by_lines``."""
-    run = results(p99=p99, today_p99=committed_p99)
-    run |= {"goals": report.goals(run)} | _times()
-    assert {g["id"]: g["passed"] for g in run["goals"]}["open_p99_today_N1000"] is passed
-    text = report.render(run)
-    assert "Today: test (the run of 2026-11-28T04:32:24+00:00)" in text
-    assert "taken from the N=1,000 exporter). It was measured once" in text
-
-
-@pytest.mark.parametrize(
-    ("after", "failing"),
-    [
-        (_refresh_run(20.0, 0, 3.99, 0, 4), set()),
-        (_refresh_run(150.0, 0, 3.99, 0, 4), {"refresh_p99"}),
-        (_refresh_run(20.0, 1, 3.99, 0, 4), {"refresh_failed"}),
-        (_refresh_run(20.0, 0, 4.01, 0, 4), {"refresh_data_age"}),
-        (_refresh_run(20.0, 0, 3.0, 5, 4), {"refresh_data_age"}),  # answers without an age
-        (_refresh_run(20.0, 0, math.nan, 560, 4), {"refresh_data_age"}),
-        (_refresh_run(20.0, 0, 3.99, 0, 7), {"refresh_calls"}),
-    ],
-)
-def test_refresh_ahead_goals(after: dict[str, Any], failing: set[str]) -> None:
-    got = verdicts(results(after=after))
-    refresh = {key: value for key, value in got.items() if key.startswith("refresh_")}
-    assert len(refresh) == 4
-    assert {key for key, value in refresh.items() if not value} == failing
-
-
-def _times() -> dict[str, Any]:
-    return {
-        "started": "s",
-        "finished": "f",
-        "seconds": 1.0,
-        "machine": {"cpu": "test"},
-        "commands": {"wrk": "wrk", "openloop": "openloop"},
-    }
-
-
-def test_report_has_the_new_sections() -> None:
-    run = results()
-    run |= {"goals": report.goals(run)} | _times()
-    run["profile"] = summarise(parse_collapsed(STACKS)) | {
-        "lines": 1000,
-        "seconds": 10,
-        "rate": 200,
-        "probes_per_second": 3000.0,
-    }
-    text = report.render(run)
-    for heading in (
-        "## Refresh ahead",
-        "## Against a bare aiohttp handler",
-        "## Against today",
-        "## Profile of a cached probe",
-    ):
-        assert heading in text
-    assert "| 1,000 | 10,000 | 20,000 | 50.0% | 4,000 | x2.50 |" in text
-    assert "| 1 | 60.0% | `render (c.py)` | | 80.0% | `handle (b.py)` |" in text
-
-
-def test_report_renders_todays_build_and_the_bare_reference_per_n() -> None:
-    run = two_ns(side_by_side(results(pps=10_000, p99=1.5), 1.68, pps=8_000))
-    run["today_build"]["exporter"]["100"] = _cached(12_500, 1.2)
-    run["bare_by_lines"] = {"100": _bare(100, 25_000), "1000": _bare(1000, 20_000)}
-    run["bare"] = run["bare_by_lines"]["1000"]  # as run.py keeps it: the largest N's
-    run |= {"goals": report.goals(run)} | _times()
-    text = report.render(run)
-    today_part = text.split("## Against today")[1].split("\n## ")[0]
-    assert "Today's build is 561d595 (named with --today-rev)" in today_part
-    assert "Both were measured in this run, minutes apart at most" in today_part
-    assert "| 100 | 1.20 | 1.50 | x1.25 | 12,500 | 10,000 | x0.80 |" in today_part
-    assert "| 1,000 | 1.68 | 1.50 | x0.89 | 8,000 | 10,000 | x1.25 |" in today_part
-    assert "Today: test" not in today_part  # the committed report is not the comparison
-    bare_part = text.split("## Against a bare aiohttp handler")[1].split("\n## ")[0]
-    assert "measured right after that N's cached exporter" in bare_part
-    assert "(1,810 bytes at N=1,000, `text/plain`)" in bare_part
-    assert "| 100 | 10,000 | 25,000 | 40.0% | 4,000 | x2.50 |" in bare_part
-    assert "| 1,000 | 10,000 | 20,000 | 50.0% | 4,000 | x2.50 |" in bare_part
-
-
-def test_report_says_why_todays_build_is_missing() -> None:
-    run = results() | {"today_build": {"rev": "561d595", "error": "not ready after 30.0 s"}}
-    run |= {"goals": report.goals(run)} | _times()
-    today_part = report.render(run).split("## Against today")[1].split("\n## ")[0]
-    assert "Today's build 561d595 could not be measured in this run (not ready after 30.0 s)" in (
-        today_part
-    )
-    assert "Today: test (the run of 2026-11-28T04:32:24+00:00)" in today_part
-
-
-# -- today's build, exported from git ------------------------------------------------------------
-
-
-@pytest.fixture
-def out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    if shutil.which("git") is None or not (ROOT / ".git").exists():
+def test_todays_build_is_exported_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not (procs.ROOT / ".git").exists():
         pytest.skip("not a git checkout")
-    monkeypatch.setattr(today, "OUT", tmp_path)
-    return tmp_path
-
-
-def test_export_writes_the_revisions_tree_once(out: Path) -> None:
+    monkeypatch.setattr(procs, "OUT", tmp_path)
     head = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ["git", "-C", str(procs.ROOT), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
-    build = today.export("HEAD")
-    assert build.commit == head
-    assert build.directory == out / f"today-{build.rev}"
-    assert (build.directory / "aaisp_multi_exporter" / "__main__.py").is_file()
-    assert build.command()[:2] == ["env", f"PYTHONPATH={build.directory}"]
-    assert build.command()[-2:] == ["-m", "aaisp_multi_exporter"]
-    (build.directory / "kept").write_text("reused")
-    assert today.export(head) == build
-    assert (build.directory / "kept").exists()  # a complete export is reused
-
-
-def test_an_unfinished_export_is_redone(out: Path) -> None:
-    build = today.export("HEAD")
-    (build.directory / ".exported").unlink()
-    (build.directory / "aaisp_multi_exporter" / "__main__.py").unlink()
-    assert today.export("HEAD") == build
-    assert (build.directory / "aaisp_multi_exporter" / "__main__.py").is_file()
-
-
-def test_export_of_an_unknown_revision_is_an_infra_error(out: Path) -> None:
-    with pytest.raises(InfraError, match="no commit"):
-        today.export("no-such-revision")
-
-
-# -- the bare reference server -------------------------------------------------------------------
+    short, command = procs.export_today("HEAD")
+    assert short == head
+    assert command[:2] == ["env", f"PYTHONPATH={tmp_path / f'today-{head}'}"]
+    assert (tmp_path / f"today-{head}" / "aaisp_multi_exporter" / "__main__.py").is_file()
+    (tmp_path / f"today-{head}" / "kept").touch()
+    assert procs.export_today(head) == (short, command)
+    assert (tmp_path / f"today-{head}" / "kept").exists()  # a finished export is reused
+    with pytest.raises(procs.InfraError, match="no commit"):
+        procs.export_today("no-such-revision")
 
 
 async def test_bare_reference_answers_the_fixed_body(aiohttp_client: Any) -> None:
-    body = b"probe_success 1.0\n" * 50
-    content_type = "text/plain; version=0.0.4; charset=utf-8"
-    client = await aiohttp_client(make_app(body, content_type, "Accept, Accept-Encoding"))
-    for path in ("/probe?module=line&target=10000", "/probe?module=line&target=10001"):
-        response = await client.get(path)
-        assert response.status == 200
-        assert response.headers["Content-Type"] == content_type
-        assert response.headers["Vary"] == "Accept, Accept-Encoding"
-        assert await response.read() == body
-    ready = await client.get("/-/ready")
-    assert ready.status == 200
+    body, content_type = b"probe_success 1.0\n" * 50, "text/plain; version=0.0.4; charset=utf-8"
+    client = await aiohttp_client(make_app(body, content_type, "Accept-Encoding"))
+    for path in ("/probe?module=line&target=10000", "/anything"):
+        answer = await client.get(path)
+        assert (answer.status, answer.headers["Content-Type"]) == (200, content_type)
+        assert answer.headers["Vary"] == "Accept-Encoding"
+        assert await answer.read() == body
+    assert (await client.get("/-/ready")).status == 200
