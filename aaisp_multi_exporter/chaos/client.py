@@ -26,7 +26,7 @@ from tenacity.wait import wait_base
 from aaisp_multi_exporter import __version__
 from aaisp_multi_exporter.chaos.commands import Command
 from aaisp_multi_exporter.chaos.errors import ChaosError, Outcome
-from aaisp_multi_exporter.chaos.replies import Reply, load_json, parse_reply, refusal
+from aaisp_multi_exporter.chaos.replies import Reply, load_json, parse_reply_async, refusal
 
 if TYPE_CHECKING:
     from aaisp_multi_exporter.config import AuthConfig
@@ -227,7 +227,7 @@ class ChaosClient:
             raise http_failure(command.name, status, body, charset, retry_after)
         if body is None:
             raise ChaosError(Outcome.INVALID_RESPONSE, f"CHAOS reply too large ({command.name})")
-        return parse_reply(command, body, charset)
+        return await parse_reply_async(command, body, charset)
 
 
 def http_failure(

@@ -1,21 +1,28 @@
-"""Pure, bounded parsing of CHAOS v2 JSON replies into line records.
+"""Bounded parsing of CHAOS v2 JSON replies into line records, a piece at a time.
 
-CHAOS sends every value as a JSON string and any field may be missing (docs/chaos-api.md sections
-4-5), so everything here is lenient: a field that is absent or unusable is left out with a
-note, never a zero and never an exception. It is also bounded: a hostile or broken reply
-(nested too deep, numbers thousands of digits long, floods of entries without an ``ID``)
-ends as one ``invalid_response``, not a crash, a 500 or a probe past its deadline.
+CHAOS sends every value as a JSON string and any field may be missing (docs/chaos-api.md
+sections 4-5), so everything here is lenient: a field that is absent or unusable is left out
+with a note, never a zero and never an exception. It is also bounded: a hostile or broken
+reply (nested too deep, numbers thousands of digits long, floods of entries without an
+``ID``) ends as one ``invalid_response``, not a crash, a 500 or a probe past its deadline.
+
+A reply may list 100,000 lines (docs/scaling.md). It is read entry by entry (``jsonwalk``),
+pausing for the event loop every few thousand, and each line is kept as one compact row of
+the raw values its command reads, parsed into a ``LineRecord`` only when asked for
+(docs/design.md, "Replies").
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Collection, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
 from aaisp_multi_exporter.chaos.commands import Command, FieldValue
 from aaisp_multi_exporter.chaos.errors import ChaosError, Outcome, classify_error
+from aaisp_multi_exporter.chaos.jsonwalk import WALKED, NotAnObject, walk
 from aaisp_multi_exporter.chaos.text import clean_text, decode_body
 
 #: Notes kept per reply; the rest are counted, so a flood of bad entries costs no memory.
@@ -24,6 +31,16 @@ MAX_NOTES = 20
 MAX_UNUSABLE_ENTRIES = 10_000
 #: Line IDs are the probe's target, which is at most 64 characters.
 MAX_ID_CHARS = 64
+#: Key layouts of entries remembered per reply; CHAOS sends one or two.
+_MAX_PLANS = 256
+
+#: A row is the raw values of a line's fields joined by _SEP, _ABSENT standing for a field
+#: the entry does not carry: one string a line rather than a dict. An entry with a value that
+#: is not a string, or that holds either character, keeps a tuple instead.
+_SEP = "\x1f"
+_ABSENT = "\x1e"
+_MISSING = object()
+Row = str | tuple[object, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,16 +116,31 @@ def parse_line(command: Command, raw: Mapping[str, Any]) -> LineRecord | None:
     if line_id is None:
         return None
     given = {normalise_key(key): value for key, value in raw.items() if isinstance(key, str)}
+    return _record(
+        command, line_id, tuple(given.get(name, _MISSING) for name in command.field_names)
+    )
+
+
+def _split(row: Row, count: int) -> tuple[object, ...]:
+    """A row's raw values, _MISSING for a field the entry did not carry."""
+    if not isinstance(row, str):
+        return row
+    if not count:
+        return ()
+    return tuple(_MISSING if part == _ABSENT else part for part in row.split(_SEP))
+
+
+def _record(command: Command, line_id: str, row: Row) -> LineRecord:
+    """A row's values parsed, with a note for each that is unusable."""
+    raw = _split(row, len(command.fields))
     values: dict[str, FieldValue] = {}
     notes: list[str] = []
-    for spec in command.fields:
-        if spec.name not in given:
+    for spec, given in zip(command.fields, raw, strict=True):
+        if given is _MISSING:
             continue
-        parsed = spec.parse(given[spec.name])
+        parsed = spec.parse(given)
         if parsed is None:
-            notes.append(
-                f"field {spec.name} is not {spec.expect}: {describe(given[spec.name])}; ignored"
-            )
+            notes.append(f"field {spec.name} is not {spec.expect}: {describe(given)}; ignored")
         else:
             values[spec.name] = parsed
     absent = tuple(name for name in command.field_names if name not in values)
@@ -119,48 +151,71 @@ _T = TypeVar("_T")
 
 
 class LineIndex(Mapping[str, LineRecord]):
-    """Line records by ``ID``, each parsed on first use.
+    """Line records by key (``ID``), each kept as a compact row and parsed when asked for.
 
-    A probe needs one line of an answer that may hold ten thousand; parsing them all on the
-    event loop at every cache refresh stalled every other probe for a sizeable fraction of a
-    second. Discovery, which needs them all, parses them all.
+    A probe needs one line of a reply that may hold 100,000; its rendered series are kept by
+    the probe layer, so a row is parsed about once per reply. ``raw`` gives the entries as
+    CHAOS sent them, for ``--chaos.check``, when the reply was read with ``keep_entries``.
     """
 
-    __slots__ = ("_command", "_parsed", "_raw")
+    __slots__ = ("_command", "_entries", "_rows")
 
-    def __init__(self, command: Command, raw: dict[str, Mapping[str, Any]]) -> None:
+    def __init__(
+        self,
+        command: Command,
+        rows: dict[str, Row],
+        entries: dict[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         self._command = command
-        self._raw = raw
-        self._parsed: dict[str, LineRecord] = {}
+        self._rows = rows
+        self._entries = entries
 
     def __getitem__(self, line_id: str) -> LineRecord:
-        record = self._parsed.get(line_id)
-        if record is None:
-            record = parse_line(self._command, self._raw[line_id])
-            assert record is not None  # indexed by the same ID rule
-            self._parsed[line_id] = record
-        return record
+        return _record(self._command, line_id, self._rows[line_id])
 
     @overload
     def get(self, line_id: str, /) -> LineRecord | None: ...
     @overload
     def get(self, line_id: str, /, default: LineRecord | _T) -> LineRecord | _T: ...
     def get(self, line_id: str, /, default: object = None) -> object:
-        """``Mapping.get`` without its KeyError: it is every probe's lookup."""
-        record = self._parsed.get(line_id)
-        if record is not None:
-            return record
-        return self[line_id] if line_id in self._raw else default
+        """``Mapping.get`` without its KeyError."""
+        row = self._rows.get(line_id)
+        return default if row is None else _record(self._command, line_id, row)
+
+    def __contains__(self, line_id: object) -> bool:
+        return line_id in self._rows
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._raw)
+        return iter(self._rows)
 
     def __len__(self) -> int:
-        return len(self._raw)
+        return len(self._rows)
+
+    def reader(self, names: Collection[str]) -> Callable[[str], dict[str, FieldValue]]:
+        """A function giving some of a line's fields parsed, the others left alone:
+        ``/discover`` needs the labels of every line, and nothing else."""
+        fields = self._command.fields
+        picks = [(index, spec) for index, spec in enumerate(fields) if spec.name in names]
+        rows, count = self._rows, len(fields)
+
+        def read(line_id: str) -> dict[str, FieldValue]:
+            raw = _split(rows[line_id], count)
+            found: dict[str, FieldValue] = {}
+            for index, spec in picks:
+                given = raw[index]
+                if given is not _MISSING:
+                    parsed = spec.parse(given)
+                    if parsed is not None:
+                        found[spec.name] = parsed
+            return found
+
+        return read
 
     def raw(self, line_id: str) -> Mapping[str, Any]:
         """The entry as CHAOS sent it (``--chaos.check`` counts the fields it carried)."""
-        return self._raw[line_id]
+        if self._entries is None:
+            raise LookupError("the reply was read without keep_entries")
+        return self._entries[line_id]
 
 
 @dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
@@ -251,59 +306,173 @@ class _Notes:
         if len(self.kept) < MAX_NOTES:
             self.kept.append(note)
 
+    def first(self, note: str) -> None:
+        """A note about the whole reply, before those about its entries."""
+        self.count += 1
+        self.kept.insert(0, note)
+        del self.kept[MAX_NOTES:]
 
-def parse_reply(command: Command, body: bytes, charset: str | None = None) -> Reply:
+
+class _Rows:
+    """Takes the payload's entries one at a time: each line's key, and its row."""
+
+    def __init__(self, command: Command, *, keep_entries: bool) -> None:
+        self.command = command
+        self.rows: dict[str, Row] = {}
+        self.entries: dict[str, Mapping[str, Any]] | None = {} if keep_entries else None
+        self.notes = _Notes()
+        self.unusable = 0
+        self._index = 0
+        self._plans: dict[tuple[str, ...], tuple[str | None, tuple[str | None, ...]]] = {}
+
+    def _plan(self, keys: tuple[str, ...]) -> tuple[str | None, tuple[str | None, ...]]:
+        """Which of an entry's keys is the key field and which is each field (CHAOS reads
+        names case-insensitively, ``-`` as ``_``; the last spelling wins), per layout."""
+        plan = self._plans.get(keys)
+        if plan is not None:
+            return plan
+        command = self.command
+        slots = {name: index for index, name in enumerate(command.field_names)}
+        key: str | None = None
+        spellings: list[str | None] = [None] * len(slots)
+        for spelling in keys:
+            name = normalise_key(spelling)
+            if name == command.key:
+                key = spelling
+            elif name in slots:
+                spellings[slots[name]] = spelling
+        plan = (key, tuple(spellings))
+        if len(self._plans) < _MAX_PLANS:
+            self._plans[keys] = plan
+        return plan
+
+    def __call__(self, entry: object) -> None:
+        """One entry: the hot path of a large reply, so the usual case (a string key, every
+        value a string) is written out."""
+        index = self._index
+        self._index = index + 1
+        line_id = None
+        if isinstance(entry, dict):
+            keys = tuple(entry)
+            plan = self._plans.get(keys) or self._plan(keys)
+            key, spellings = plan
+            if key is not None:
+                value = entry[key]
+                if type(value) is str and value.isascii() and 0 < len(value) <= MAX_ID_CHARS:
+                    line_id = value if value == value.strip() else _usable_id(value)
+                else:
+                    line_id = _usable_id(value)
+        if line_id is None:
+            self._unusable(index)
+            return
+        assert isinstance(entry, dict)
+        rows = self.rows
+        if line_id in rows:
+            self.notes.add(
+                f"{self.command.payload_key}[{index}] repeats {self.command.key_spelling} "
+                f"{describe(line_id)}; the first entry is used"
+            )
+            return
+        joined = [_ABSENT if name is None else entry[name] for name in spellings]
+        try:
+            row: Row = _SEP.join(joined)
+        except TypeError:  # a value that is not a string
+            row = self._tuple(entry, spellings)
+        else:
+            if row.count(_SEP) != len(joined) - 1 or (
+                _ABSENT in row
+                and any(_ABSENT in entry[name] for name in spellings if name is not None)
+            ):
+                row = self._tuple(entry, spellings)  # a value holds a separator
+        rows[line_id] = row
+        if self.entries is not None:
+            self.entries[line_id] = entry
+
+    @staticmethod
+    def _tuple(entry: Mapping[str, Any], spellings: tuple[str | None, ...]) -> Row:
+        return tuple(_MISSING if name is None else entry[name] for name in spellings)
+
+    def _unusable(self, index: int) -> None:
+        self.unusable += 1
+        payload, spelling = self.command.payload_key, self.command.key_spelling
+        if self.unusable > MAX_UNUSABLE_ENTRIES:
+            raise ChaosError(
+                Outcome.INVALID_RESPONSE,
+                f'reply has more than {MAX_UNUSABLE_ENTRIES} "{payload}" entries without a '
+                f"usable {spelling}",
+            )
+        self.notes.add(f"{payload}[{index}] has no usable {spelling}; skipped")
+
+
+def _parse(
+    command: Command, body: bytes, charset: str | None, keep_entries: bool
+) -> Generator[None, None, Reply]:
+    text = decode_body(body, charset)
+    yield  # decoding 30 MB took a few milliseconds: let the loop run
+    rows = _Rows(command, keep_entries=keep_entries)
+    key = command.payload_key
+    try:
+        kept = yield from walk(text, key, rows, parse_int=_bounded_int)
+    except NotAnObject:
+        document = load_json(body, charset)
+        raise ChaosError(
+            Outcome.INVALID_RESPONSE, f"reply is a JSON {_json_type(document)}, not an object"
+        ) from None
+    except RecursionError:
+        raise ChaosError(Outcome.INVALID_RESPONSE, "reply is nested too deeply") from None
+    except json.JSONDecodeError as exc:
+        raise ChaosError(
+            Outcome.INVALID_RESPONSE,
+            f"reply is not JSON ({exc.__class__.__name__})",
+            retryable=True,
+        ) from None
+    refused = refusal(kept)
+    if refused is not None:
+        raise refused
+    if kept.get("error") is not None:
+        rows.notes.first('CHAOS sent an empty "error"; the reply is used')
+    payload = kept.get(key)
+    if isinstance(payload, dict):
+        rows(payload)  # "arrays are used normally": a lone object is one entry
+    elif payload is not WALKED:
+        found = "missing" if payload is None else f"a {_json_type(payload)}"
+        raise ChaosError(Outcome.INVALID_RESPONSE, f'reply has no "{key}" array ({found})')
+    return Reply(
+        lines=LineIndex(command, rows.rows, rows.entries),
+        notes=tuple(rows.notes.kept),
+        note_count=rows.notes.count,
+        skipped=rows.unusable,
+    )
+
+
+def parse_reply(
+    command: Command, body: bytes, charset: str | None = None, *, keep_entries: bool = False
+) -> Reply:
     """Check the envelope of a reply to ``command`` and index its entries by their key
-    (``ID`` for a broadband line).
+    (``ID`` for a broadband line), in one go (``--chaos.check``, tests).
 
     Raises ChaosError: not JSON (retryable: an outage page or a cut connection), an
     ``error`` string (a refusal, never retried) or a payload of the wrong shape. A key
     given twice keeps its first entry, and the repeat is noted.
     """
-    document = load_json(body, charset)
-    if not isinstance(document, dict):
-        raise ChaosError(
-            Outcome.INVALID_RESPONSE, f"reply is a JSON {_json_type(document)}, not an object"
-        )
-    refused = refusal(document)
-    if refused is not None:
-        raise refused
-    notes = _Notes()
-    if "error" in document and document["error"] is not None:
-        notes.add('CHAOS sent an empty "error"; the reply is used')
-    key = command.payload_key
-    payload = document.get(key)
-    if isinstance(payload, dict):
-        payload = [payload]  # "arrays are used normally": a lone object is one entry
-    if not isinstance(payload, list):
-        found = "missing" if payload is None else f"a {_json_type(payload)}"
-        raise ChaosError(Outcome.INVALID_RESPONSE, f'reply has no "{key}" array ({found})')
-    raw: dict[str, Mapping[str, Any]] = {}
-    unusable = 0
-    for index, entry in enumerate(payload):
-        line_id = key_of(entry, command) if isinstance(entry, dict) else None
-        if line_id is None:
-            unusable += 1
-            if unusable > MAX_UNUSABLE_ENTRIES:
-                raise ChaosError(
-                    Outcome.INVALID_RESPONSE,
-                    f'reply has more than {MAX_UNUSABLE_ENTRIES} "{key}" entries without a '
-                    f"usable {command.key_spelling}",
-                )
-            notes.add(f"{key}[{index}] has no usable {command.key_spelling}; skipped")
-        elif line_id in raw:
-            notes.add(
-                f"{key}[{index}] repeats {command.key_spelling} {describe(line_id)}; "
-                "the first entry is used"
-            )
-        else:
-            raw[line_id] = entry
-    return Reply(
-        lines=LineIndex(command, raw),
-        notes=tuple(notes.kept),
-        note_count=notes.count,
-        skipped=unusable,
-    )
+    parsing = _parse(command, body, charset, keep_entries)
+    while True:
+        try:
+            next(parsing)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+
+async def parse_reply_async(command: Command, body: bytes, charset: str | None = None) -> Reply:
+    """``parse_reply``, pausing for the event loop every few thousand values, so a reply of
+    100,000 lines never holds up the probes in flight."""
+    parsing = _parse(command, body, charset, keep_entries=False)
+    while True:
+        try:
+            next(parsing)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        await asyncio.sleep(0)
 
 
 def _json_type(value: object) -> str:

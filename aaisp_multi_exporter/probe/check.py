@@ -148,7 +148,7 @@ async def call_chaos(
         problem = f"HTTP {status} {_phrase(status)}".rstrip()
         return done(failure.outcome, problem, body=body, charset=charset, document=document)
     try:
-        reply = parse_reply(command, body, charset)
+        reply = parse_reply(command, body, charset, keep_entries=True)
     except ChaosError as error:
         return done(error.outcome, str(error), body=body, charset=charset, document=document)
     return done(Outcome.OK, body=body, charset=charset, document=document, reply=reply)

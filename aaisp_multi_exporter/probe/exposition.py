@@ -190,34 +190,45 @@ def _write(families: Iterable[Metric], is_openmetrics: bool) -> bytes | None:
     plain gauges this function knows how to write."""
     out: list[str] = []
     for family in families:
-        name = family.name
-        if family.type != "gauge" or family.unit or not _plain_name(name):
+        samples = write_samples(family)
+        if samples is None:
             return None
-        out.append(_head(name, family.documentation, is_openmetrics))
-        for sample in family.samples:
-            value = sample.value
-            if (
-                sample.name != name
-                or value is None
-                or sample.timestamp is not None
-                or sample.exemplar is not None
-                or sample.native_histogram is not None
-            ):
-                return None
-            if not sample.labels:
-                out.append(f"{name} {_number(value)}\n")
-                continue
-            pairs = []
-            for label, label_value in sorted(sample.labels.items()):
-                if not _plain_name(label):
-                    return None
-                pairs.append(f'{label}="{_escape_label_value(label_value)}"')
-            out.append(f"{name}{{{','.join(pairs)}}} {_number(value)}\n")
+        out.append(head(family.name, family.documentation, is_openmetrics))
+        out.append(samples)
     return "".join(out).encode()
 
 
+def write_samples(family: Metric) -> str | None:
+    """A plain gauge family's sample lines as the library's encoders write them, the same in
+    every format ``encode`` writes itself; None for anything else."""
+    name = family.name
+    if family.type != "gauge" or family.unit or not _plain_name(name):
+        return None
+    out: list[str] = []
+    for sample in family.samples:
+        value = sample.value
+        if (
+            sample.name != name
+            or value is None
+            or sample.timestamp is not None
+            or sample.exemplar is not None
+            or sample.native_histogram is not None
+        ):
+            return None
+        if not sample.labels:
+            out.append(f"{name} {_number(value)}\n")
+            continue
+        pairs = []
+        for label, label_value in sorted(sample.labels.items()):
+            if not _plain_name(label):
+                return None
+            pairs.append(f'{label}="{_escape_label_value(label_value)}"')
+        out.append(f"{name}{{{','.join(pairs)}}} {_number(value)}\n")
+    return "".join(out)
+
+
 @functools.lru_cache(maxsize=256)
-def _head(name: str, documentation: str, is_openmetrics: bool) -> str:
+def head(name: str, documentation: str, is_openmetrics: bool) -> str:
     """HELP and TYPE lines; the text format leaves double quotes in help unescaped."""
     help_text = documentation.replace("\\", r"\\").replace("\n", r"\n")
     if is_openmetrics:

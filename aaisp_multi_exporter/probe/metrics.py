@@ -16,43 +16,89 @@ from prometheus_client.samples import Sample
 
 from aaisp_multi_exporter.chaos.commands import Command
 from aaisp_multi_exporter.chaos.replies import LineRecord, Reply
-from aaisp_multi_exporter.probe.exposition import EOF, TEXT, Format, encode
+from aaisp_multi_exporter.probe.exposition import EOF, TEXT, Format, encode, head, write_samples
 from aaisp_multi_exporter.probe.results import CommandResult, ProbeResult
 
-#: Formats a line's text is kept in; a handful exist, and odd headers cannot grow it.
-MAX_RENDERED_FORMATS = 4
+#: Templates kept: a few per command (formats times which families a line fills).
+MAX_TEMPLATES = 1024
 
 
 class RenderedLines:
-    """Each line's series as text, per reply and format: kept while the reply lives.
+    """Each line's series, kept per reply while the reply lives.
 
-    Keyed by the reply (weakly), so the texts go when the snapshot holding the reply is
-    replaced, and a CHAOS type carries nothing of the probe layer's.
+    Keyed by the reply (weakly), so they go when the snapshot holding it is replaced, and a
+    CHAOS type carries nothing of the probe layer's. What is kept per line is its sample
+    lines alone, which are the same in every format written here, with a bit for each of the
+    command's families present; the HELP and TYPE lines are the command's, per format. So a
+    reseller's 100,000 lines cost a few hundred bytes each (docs/scaling.md), and a cached
+    probe joins a few strings.
     """
 
     def __init__(self) -> None:
-        self._by_reply: weakref.WeakKeyDictionary[Reply, dict[tuple[str, str], bytes]] = (
+        self._by_reply: weakref.WeakKeyDictionary[Reply, dict[str, tuple[int, bytes]]] = (
             weakref.WeakKeyDictionary()
         )
+        #: Per (command, OpenMetrics?, families present): the text around the samples.
+        self._templates: dict[tuple[str, bool, int], bytes] = {}
 
     def text(self, result: CommandResult, fmt: Format) -> bytes:
-        record, reply = result.record, result.reply
-        assert record is not None
-        if reply is None:  # not from a stored reply: nothing to keep it with
-            return encode(line_families(result.command, record), fmt)
-        texts = self._by_reply.get(reply)
-        if texts is None:
-            texts = self._by_reply[reply] = {}
-        key = (record.line_id, fmt.content_type)
-        text = texts.get(key)
-        if text is None:
-            text = encode(line_families(result.command, record), fmt)
-            if len(texts) < MAX_RENDERED_FORMATS * max(1, len(reply.lines)):
-                texts[key] = text
-        return text
+        reply, line_id, command = result.reply, result.line_id, result.command
+        assert line_id is not None
+        if reply is None or not fmt.written_here:
+            record = result.record
+            assert record is not None
+            return encode(line_families(command, record), fmt)
+        lines = self._by_reply.get(reply)
+        if lines is None:
+            lines = self._by_reply[reply] = {}
+        kept = lines.get(line_id)
+        if kept is None:
+            kept = _samples(command, reply.lines[line_id])
+            if kept is None:  # not plain gauges: nothing to keep
+                return encode(line_families(command, reply.lines[line_id]), fmt)
+            lines[line_id] = kept
+        present, samples = kept
+        template = self._template(command, fmt.openmetrics, present)
+        return template % tuple(samples.split(b"\n")[:-1])
+
+    def _template(self, command: Command, openmetrics: bool, present: int) -> bytes:
+        key = (command.name, openmetrics, present)
+        template = self._templates.get(key)
+        if template is None:
+            heads = [
+                head(name, documentation, openmetrics).replace("%", "%%")
+                for index, (name, documentation) in enumerate(_families_of(command))
+                if present >> index & 1
+            ]
+            template = "".join(part + "%b\n" for part in heads).encode()
+            if len(self._templates) < MAX_TEMPLATES:
+                self._templates[key] = template
+        return template
 
     def __len__(self) -> int:
-        return sum(len(texts) for texts in self._by_reply.values())
+        return sum(len(lines) for lines in self._by_reply.values())
+
+
+def _families_of(command: Command) -> list[tuple[str, str]]:
+    """(metric, help) of each family the command can write, in order: the bits of
+    ``present``."""
+    families = [(command.info.metric, command.info.help)] if command.info is not None else []
+    families += [(spec.gauge.metric, spec.gauge.help) for spec in command.fields if spec.gauge]
+    return families
+
+
+def _samples(command: Command, record: LineRecord) -> tuple[int, bytes] | None:
+    """The bits of the families the record fills, and their sample lines."""
+    order = {name: index for index, (name, _) in enumerate(_families_of(command))}
+    present = 0
+    samples = []
+    for family in line_families(command, record):
+        written = write_samples(family)
+        if written is None or written.count("\n") != 1:
+            return None
+        present |= 1 << order[family.name]
+        samples.append(written)
+    return present, "".join(samples).encode()
 
 
 class SummaryTexts:

@@ -41,10 +41,11 @@ class SnapshotUse(NamedTuple):
 
 
 class CommandResult(NamedTuple):
-    """One command's part of a module: the line's record, or why there is none."""
+    """One command's part of a module: where the line's record is, or why there is none."""
 
     command: Command
-    record: LineRecord | None = None
+    #: The line's key in ``reply`` (its ID, or the one line of a line-scope reply).
+    line_id: str | None = None
     age: float | None = None  # of the reply used; None when the command failed
     failure: str | None = None
     failure_kind: FailureKind | None = None
@@ -53,6 +54,14 @@ class CommandResult(NamedTuple):
     #: The reply used: its notes (odd entries, an empty error) go in the probe's log, and the
     #: line's rendered series are kept per reply.
     reply: Reply | None = None
+
+    @property
+    def record(self) -> LineRecord | None:
+        """The line's record, parsed from the reply's compact row (each time: the rendered
+        series are what is kept)."""
+        if self.line_id is None or self.reply is None:
+            return None
+        return self.reply.lines[self.line_id]
 
 
 class ModuleResult(NamedTuple):

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from aaisp_multi_exporter.chaos.client import ChaosClient
 from aaisp_multi_exporter.chaos.commands import Command
-from aaisp_multi_exporter.chaos.replies import LineRecord, Reply
+from aaisp_multi_exporter.chaos.replies import Reply
 from aaisp_multi_exporter.chaos.snapshots import Lookup, Served, SnapshotKey, SnapshotStore
 from aaisp_multi_exporter.obs.logs import fields as log_fields
 from aaisp_multi_exporter.obs.metrics import ExporterMetrics
@@ -55,16 +55,18 @@ class ProbeServices:
     failure_log: LogThrottle = field(default_factory=lambda: LogThrottle(FAILURE_LOG_SECONDS))
 
 
-def find_line(reply: Reply, target: str, scope: str) -> LineRecord | None:
-    """A dictionary lookup by line ID, whatever the number of lines.
+def find_line(reply: Reply, target: str, scope: str) -> str | None:
+    """The line's key in the reply: a dictionary lookup, whatever the number of lines.
 
-    In ``line`` scope the target may be a phone number or circuit ID, so a one-line answer is
+    In ``line`` scope the target may be a phone number or circuit ID, so a one-line reply is
     taken as the line asked for.
     """
-    record = reply.lines.get(target)
-    if record is None and scope == "line" and len(reply.lines) == 1:
-        record = next(iter(reply.lines.values()))
-    return record
+    lines = reply.lines
+    if target in lines:
+        return target
+    if scope == "line" and len(lines) == 1:
+        return next(iter(lines))
+    return None
 
 
 class _Need(NamedTuple):
@@ -148,9 +150,9 @@ def _command_result(need: _Need, served: Served | None, services: ProbeServices)
         return CommandResult(command, failure=reason, failure_kind=kind, used=used)
     reply = snapshot.reply
     assert reply is not None
-    record = find_line(reply, need.target, need.plan.module.scope)
+    line_id = find_line(reply, need.target, need.plan.module.scope)
     used = SnapshotUse(how, age, len(reply.lines))
-    return CommandResult(command, record=record, age=age, used=used, reply=reply)
+    return CommandResult(command, line_id=line_id, age=age, used=used, reply=reply)
 
 
 def _module_result(
@@ -164,7 +166,7 @@ def _module_result(
     for result in results:
         if result.failure is not None:
             failures.append(result)
-        elif result.record is not None:
+        elif result.line_id is not None:
             listed = True
     if failures:
         reason = "; ".join(result.failure or "" for result in failures)
@@ -189,11 +191,11 @@ def line_records(
     """The results with a record, one per command whichever module brought it, in the
     table's order: two modules sharing a command must not export its series twice."""
     if len(modules) == 1:  # the usual probe: its commands are already in the table's order
-        return [result for result in modules[0].results if result.record is not None]
+        return [result for result in modules[0].results if result.line_id is not None]
     records: dict[str, CommandResult] = {}
     for module in modules:
         for result in module.results:
-            if result.record is not None:
+            if result.line_id is not None:
                 records.setdefault(result.command.name, result)
     return [records[name] for name in order if name in records]
 

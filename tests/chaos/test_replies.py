@@ -415,13 +415,16 @@ def test_quota_reply_uses_quota_key() -> None:
     assert parse_reply(QUOTA, body).lines["54321"].get("quota_monthly") == 10**13
 
 
-def test_lines_are_parsed_on_first_use() -> None:
+def test_lines_are_parsed_when_asked_for() -> None:
+    """Rows are kept compact and parsed on each lookup (issue 19: a parsed record per line
+    was most of the memory of 100,000 lines; the probe layer keeps the rendered text)."""
     body = json.dumps({"info": [{"ID": str(n), "tx_rate": str(n)} for n in range(1000)]})
     reply = parse_reply(INFO, body.encode())
     lines = reply.lines
     assert isinstance(lines, LineIndex)
     assert len(lines) == 1000
-    assert lines["7"] is lines["7"]  # parsed once, kept
+    assert lines["7"] == lines["7"]
+    assert lines["7"] is not lines["7"]
     assert lines["7"].get("tx_rate") == 7
     assert "1000" not in lines
     assert lines.get("nope") is None
