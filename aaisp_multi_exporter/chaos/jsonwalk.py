@@ -47,8 +47,9 @@ def walk(
     parse_int: Callable[[str], object] | None = None,
 ) -> Walk:
     """Read the reply ``text``: each element of the ``payload_key`` array goes to
-    ``on_entry``; the members named in ``keep`` are returned decoded, the rest skipped.
-    ``payload_key`` is returned as WALKED when it was an array, else decoded.
+    ``on_entry`` (of every such array, should the key be given twice); the members named
+    in ``keep`` are returned decoded, the rest skipped. ``payload_key`` is returned as
+    WALKED when it was an array, else decoded.
 
     Raises ``json.JSONDecodeError`` for what is not JSON, ``RecursionError`` for nesting
     too deep, and NotAnObject for a top level that is not an object.
@@ -144,6 +145,7 @@ class _Walker:
             batch += 1
             if batch == BATCH:
                 self.decoded += batch
+                self._pause_at = self.decoded + BATCH
                 batch = 0
                 yield
             if s[i : i + 1] == "," and s[i + 1 : i + 2] not in _SPACE:
