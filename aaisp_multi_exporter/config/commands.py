@@ -2,18 +2,17 @@
 
 The built-in commands (``builtin_commands.toml``, in this package) and a user's declared ones
 are the same tables, validated by the same models, so any read-only command, or a field A&A
-adds, can be exported without a release (docs/commands.md). This module holds the models and
-the rules that need more than one table: read-only commands only, one owner per metric, a
-built-in extended only with gauges on fields it does not read. ``chaos/commands.py`` turns
-the result into the parsers a probe runs.
+adds, can be exported without a release (docs/commands.md). This module holds the models, which
+check one table at a time; ``command_rules`` merges one command's tables from every file and
+checks the rules across them. ``chaos/commands.py`` turns the result into the parsers a probe
+runs.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from typing import Annotated, Any, Literal, Self
@@ -27,10 +26,8 @@ from aaisp_multi_exporter.config.tables import LoadContext, NamedTable, Table, T
 __all__ = [
     "READ_ONLY",
     "CommandDeclaration",
-    "CommandParts",
     "GaugeDeclaration",
     "builtin_declarations",
-    "check_commands",
     "command_name_problem",
     "normalise_field",
 ]
@@ -252,203 +249,3 @@ def builtin_declarations() -> dict[str, CommandDeclaration]:
     text = resources.files(__package__).joinpath("builtin_commands.toml").read_text("utf-8")
     tables = tomllib.loads(text)["commands"]
     return {name: CommandDeclaration.from_table(table, name=name) for name, table in tables.items()}
-
-
-# --------------------------------------------------------------------------- across tables
-
-
-@dataclass
-class CommandParts:
-    """One command's tables from every file, in load order, before they are one declaration.
-
-    A key other than ``gauges`` may be set in one file only; ``gauges`` add up, so
-    ``--chaos.suggest``'s file can extend a command declared elsewhere.
-    """
-
-    name: str
-    builtin: CommandDeclaration | None = None
-    #: Each key set so far: its value, and the file that set it.
-    values: dict[str, tuple[Any, str]] = field(default_factory=dict)
-    #: Each gauge, the file it came from, and its index in that file's table.
-    gauges: list[tuple[GaugeDeclaration, str, int]] = field(default_factory=list)
-
-    def add(self, declaration: CommandDeclaration, source: str) -> CommandProblems:
-        """Take one file's table (already validated); the problems of merging it."""
-        problems: CommandProblems = []
-        for key in sorted(declaration.model_fields_set - {"name", "gauges"}):
-            if self.builtin is not None:
-                message = f"{self.name} is built in; only gauges may be added to it"
-                problems.append((source, self.path(key), message))
-            elif key in self.values:
-                message = f"already set in {quote(self.values[key][1])}"
-                problems.append((source, self.path(key), message))
-            else:
-                self.values[key] = (getattr(declaration, key), source)
-        for index, gauge in enumerate(declaration.gauges):
-            self.gauges.append((gauge, source, index))
-        return problems
-
-    def declaration(self) -> CommandDeclaration:
-        """The merged table: a built-in's own, or the values set, with every gauge."""
-        gauges = tuple(gauge for gauge, _, _ in self.gauges)
-        if self.builtin is not None:
-            return self.builtin.model_copy(update={"gauges": self.builtin.gauges + gauges})
-        values = {key: value for key, (value, _) in self.values.items()}
-        return CommandDeclaration.model_construct(
-            set(values) | {"name", "gauges"},
-            **{**_defaults(), **values, "name": self.name, "gauges": gauges},
-        )
-
-    def source_of(self, key: str) -> str:
-        """The file that set ``key``, else the first file that gave the command anything."""
-        if key in self.values:
-            return self.values[key][1]
-        sources = [source for _, source in self.values.values()]
-        sources += [source for _, source, _ in self.gauges]
-        return sources[0] if sources else "built-in"
-
-    def path(self, *inside: PathPart) -> tuple[PathPart, ...]:
-        return ("commands", self.name, *inside)
-
-
-#: Problems found across tables: each with the file and the path from ``commands``.
-CommandProblems = list[tuple[str, tuple[PathPart, ...], str]]
-
-
-def _defaults() -> dict[str, Any]:
-    return {
-        key: info.get_default(call_default_factory=True)
-        for key, info in CommandDeclaration.model_fields.items()
-        if key not in ("name", "gauges")
-    }
-
-
-def check_commands(commands: Sequence[CommandParts]) -> CommandProblems:
-    """Rules across one command's tables, and across commands: a declared command names its
-    payload; each field is read once; a built-in is extended only on fields it does not
-    read; ``omit_zero`` names a gauge's field; each metric has one owner. Paths start at
-    ``commands``."""
-    problems: CommandProblems = []
-    owners: dict[str, tuple[str, str]] = {}  # metric -> (command, file)
-    for parts in commands:
-        declaration = parts.declaration()
-        problems += [
-            (source, parts.path(*path), message)
-            for source, path, message in _check_one(parts, declaration, commands)
-        ]
-        for metric, source, path in _metrics_of(parts, declaration):
-            if metric in owners and owners[metric][0] != parts.name:
-                command, first = owners[metric]
-                message = (
-                    f"{quote(metric)} is already exported by {command} ({quote(first)}); "
-                    "a metric has one owner"
-                )
-                problems.append((source, path, message))
-            elif metric in owners:
-                problems.append((source, path, f"{quote(metric)} is exported twice here"))
-            else:
-                owners[metric] = (parts.name, source)
-    return problems
-
-
-def _check_one(
-    parts: CommandParts, declaration: CommandDeclaration, commands: Sequence[CommandParts]
-) -> CommandProblems:
-    """One command's rules; paths inside its table."""
-    problems: CommandProblems = []
-    first = parts.source_of("payload")
-    if parts.builtin is None and "payload" not in parts.values:
-        problems.append(
-            (
-                first,
-                ("payload",),
-                'missing required key: the reply key holding the entries, such as "info"',
-            )
-        )
-    if declaration.info_labels and declaration.info_metric is None:
-        problems.append(
-            (
-                parts.source_of("info_labels"),
-                ("info_labels",),
-                "needs info_metric, the always-1 gauge that carries them",
-            )
-        )
-    if declaration.key_label_name in declaration.info_labels:
-        problems.append(
-            (
-                parts.source_of("info_labels"),
-                ("info_labels",),
-                f"{quote(declaration.key_label_name)} is the key's label already",
-            )
-        )
-    own = parts.builtin.fields_read() if parts.builtin is not None else {}
-    elsewhere = set(declaration.also_carries)
-    read = {
-        declaration.key_field: "the key",
-        **{label: "info_labels" for label in declaration.info_labels},
-    }
-    base = len(parts.builtin.gauges) if parts.builtin is not None else 0
-    for number, (gauge, source, index) in enumerate(parts.gauges):
-        path: tuple[PathPart, ...] = ("gauges", index, "field")
-        if gauge.field in own:
-            problems.append(
-                (
-                    source,
-                    path,
-                    f"{parts.name} already reads {quote(gauge.field)} ({own[gauge.field]})",
-                )
-            )
-        elif gauge.field in elsewhere:
-            owner = _exporter_of(gauge.field, parts.name, commands)
-            problems.append(
-                (
-                    source,
-                    path,
-                    f"{quote(gauge.field)} is exported by {owner}; a field has one owner",
-                )
-            )
-        elif gauge.field in read:
-            problems.append(
-                (source, path, f"{quote(gauge.field)} is already read ({read[gauge.field]})")
-            )
-        read.setdefault(gauge.field, f"gauges[{base + number}]")
-    gauge_fields = {gauge.field for gauge in declaration.gauges}
-    for gauge, source, index in parts.gauges:
-        if isinstance(gauge.omit_zero, str) and gauge.omit_zero not in gauge_fields:
-            problems.append(
-                (
-                    source,
-                    ("gauges", index, "omit_zero"),
-                    f"names {quote(gauge.omit_zero)}, which no gauge of {parts.name} reads",
-                )
-            )
-    return problems
-
-
-def _exporter_of(field_name: str, name: str, commands: Iterable[CommandParts]) -> str:
-    for parts in commands:
-        if parts.name != name and any(
-            gauge.field == field_name for gauge in parts.declaration().gauges
-        ):
-            return parts.name
-    return "another command"
-
-
-def _metrics_of(
-    parts: CommandParts, declaration: CommandDeclaration
-) -> list[tuple[str, str, tuple[PathPart, ...]]]:
-    """Each metric the command exports, where it was declared."""
-    found: list[tuple[str, str, tuple[PathPart, ...]]] = []
-    if declaration.info_metric is not None:
-        source = "built-in" if parts.builtin is not None else parts.source_of("info_metric")
-        found.append((declaration.info_metric, source, parts.path("info_metric")))
-    if parts.builtin is not None:
-        found += [
-            (g.metric, "built-in", parts.path("gauges", i, "metric"))
-            for i, g in enumerate(parts.builtin.gauges)
-        ]
-    found += [
-        (g.metric, source, parts.path("gauges", index, "metric"))
-        for g, source, index in parts.gauges
-    ]
-    return found

@@ -17,11 +17,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from aaisp_multi_exporter.config.command_rules import CommandParts, check_commands
 from aaisp_multi_exporter.config.commands import (
     CommandDeclaration,
-    CommandParts,
     builtin_declarations,
-    check_commands,
     command_name_problem,
 )
 from aaisp_multi_exporter.config.example import missing_file_hint

@@ -45,16 +45,9 @@ from aaisp_multi_exporter.chaos.client import (
 )
 from aaisp_multi_exporter.chaos.commands import BUILTIN, Command, compile_commands
 from aaisp_multi_exporter.chaos.errors import ChaosError, Outcome
-from aaisp_multi_exporter.chaos.replies import (
-    LineIndex,
-    LineRecord,
-    Reply,
-    load_json,
-    normalise_key,
-    parse_reply,
-    refusal,
-)
-from aaisp_multi_exporter.chaos.replies import describe as describe_value
+from aaisp_multi_exporter.chaos.records import LineIndex, LineRecord, normalise_key
+from aaisp_multi_exporter.chaos.records import describe as describe_value
+from aaisp_multi_exporter.chaos.replies import Reply, load_json, parse_reply, refusal
 from aaisp_multi_exporter.chaos.text import clean_text
 from aaisp_multi_exporter.config import AuthConfig, Config
 from aaisp_multi_exporter.probe import suggest

@@ -15,7 +15,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.samples import Sample
 
 from aaisp_multi_exporter.chaos.commands import Command
-from aaisp_multi_exporter.chaos.replies import LineRecord, Reply
+from aaisp_multi_exporter.chaos.records import LineRecord
+from aaisp_multi_exporter.chaos.replies import Reply
 from aaisp_multi_exporter.probe.exposition import EOF, TEXT, Format, encode, head, write_samples
 from aaisp_multi_exporter.probe.results import CommandResult, ProbeResult
 

@@ -13,7 +13,8 @@ from typing import NamedTuple
 
 from aaisp_multi_exporter.chaos.commands import Command
 from aaisp_multi_exporter.chaos.errors import Outcome
-from aaisp_multi_exporter.chaos.replies import LineRecord, Reply
+from aaisp_multi_exporter.chaos.records import LineRecord
+from aaisp_multi_exporter.chaos.replies import Reply
 
 
 class FailureKind(StrEnum):

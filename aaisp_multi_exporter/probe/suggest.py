@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aaisp_multi_exporter.chaos.commands import Command, parse_count, parse_number
-from aaisp_multi_exporter.chaos.replies import LineIndex, normalise_key
+from aaisp_multi_exporter.chaos.records import LineIndex, normalise_key
 from aaisp_multi_exporter.config.problems import quote, toml_key
 
 _NOT_NAME = re.compile(r"[^a-z0-9_]+")

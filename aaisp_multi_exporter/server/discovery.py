@@ -17,7 +17,8 @@ from json.encoder import encode_basestring_ascii
 from typing import TypedDict
 
 from aaisp_multi_exporter.chaos.commands import INFO, Command
-from aaisp_multi_exporter.chaos.replies import LineIndex, Reply
+from aaisp_multi_exporter.chaos.records import LineIndex
+from aaisp_multi_exporter.chaos.replies import Reply
 from aaisp_multi_exporter.chaos.snapshots import Policy, SnapshotKey
 from aaisp_multi_exporter.config import AuthConfig, Config, ModuleConfig
 from aaisp_multi_exporter.obs.logs import fields

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from aaisp_multi_exporter.chaos.commands import INFO
 from aaisp_multi_exporter.chaos.errors import ChaosError
 from aaisp_multi_exporter.chaos.jsonwalk import BATCH, WALKED, NotAnObject, walk
-from aaisp_multi_exporter.chaos.replies import parse_line, parse_reply, parse_reply_async
+from aaisp_multi_exporter.chaos.records import parse_line
+from aaisp_multi_exporter.chaos.replies import parse_reply, parse_reply_async
 
 
 def run(text: str, payload: str = "info") -> tuple[list[object], dict[str, object], int]:

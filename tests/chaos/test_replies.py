@@ -10,14 +10,8 @@ import pytest
 
 from aaisp_multi_exporter.chaos.commands import INFO, QUOTA
 from aaisp_multi_exporter.chaos.errors import ChaosError, Outcome, classify_error
-from aaisp_multi_exporter.chaos.replies import (
-    MAX_NOTES,
-    MAX_UNUSABLE_ENTRIES,
-    LineIndex,
-    LineRecord,
-    parse_line,
-    parse_reply,
-)
+from aaisp_multi_exporter.chaos.records import LineIndex, LineRecord, parse_line
+from aaisp_multi_exporter.chaos.replies import MAX_NOTES, MAX_UNUSABLE_ENTRIES, parse_reply
 
 
 def utc(year: int, month: int, day: int, hour: int = 0) -> float:

@@ -6,7 +6,7 @@ import pytest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from aaisp_multi_exporter.chaos.commands import INFO, QUOTA, Command
-from aaisp_multi_exporter.chaos.replies import LineRecord
+from aaisp_multi_exporter.chaos.records import LineRecord
 from aaisp_multi_exporter.probe.metrics import line_families, timing_families
 from aaisp_multi_exporter.probe.results import CommandResult, ModuleResult, ProbeResult
 
