@@ -29,6 +29,7 @@ __all__ = [
     "GaugeDeclaration",
     "builtin_declarations",
     "command_name_problem",
+    "field_problem",
     "normalise_field",
 ]
 
@@ -66,6 +67,13 @@ def command_name_problem(name: str) -> str | None:
             f"{quote(command)} is not a read-only command, and the exporter never calls one "
             f"that changes a line; read-only: {', '.join(READ_ONLY)}"
         )
+    return None
+
+
+def field_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a declared field (``--chaos.suggest`` skips such a field)."""
+    if not _FIELD.fullmatch(name):
+        return f"must be a field name (letters, digits, _ and -), got {quote(name)}"
     return None
 
 
@@ -111,8 +119,7 @@ class GaugeDeclaration(Table):
     @field_validator("field")
     @classmethod
     def _field(cls, name: str) -> str:
-        if not _FIELD.fullmatch(name):
-            _raise(f"must be a field name (letters, digits, _ and -), got {quote(name)}")
+        _raise(field_problem(name))
         return normalise_field(name)
 
     @field_validator("metric")

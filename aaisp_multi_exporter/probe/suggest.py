@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aaisp_multi_exporter.chaos.commands import Command, parse_count, parse_number
 from aaisp_multi_exporter.chaos.records import LineIndex, normalise_key
+from aaisp_multi_exporter.config.commands import field_problem
 from aaisp_multi_exporter.config.problems import quote, toml_key
 
 _NOT_NAME = re.compile(r"[^a-z0-9_]+")
@@ -60,11 +61,21 @@ class Suggestions:
         found = []
         for command, fields in self.seen.items():
             for seen in fields.values():
-                if seen.numeric:
+                if seen.numeric and field_problem(seen.spelling) is None:
                     metric = _metric_name(command, seen.spelling, names)
                     names.add(metric)
                     found.append((command, seen, metric))
         return found
+
+    def undeclarable(self) -> list[tuple[str, FieldSeen]]:
+        """Numeric fields whose name a declaration cannot hold (a space, a dot, 65 letters):
+        named in a comment, so nothing is left out without a word."""
+        return [
+            (command, seen)
+            for command, fields in self.seen.items()
+            for seen in fields.values()
+            if seen.numeric and field_problem(seen.spelling) is not None
+        ]
 
 
 def _metric_name(command: str, spelling: str, taken: set[str]) -> str:
@@ -95,12 +106,18 @@ def render(suggestions: Suggestions, taken: Iterable[str], checked: Mapping[str,
         "# (docs/commands.md). No value or credential is written here.",
     ]
     if not gauges:
-        commands = ", ".join(f"{name} ({count} entries)" for name, count in checked.items())
+        commands = ", ".join(f"{name} ({_entries(count)})" for name, count in checked.items())
         lines.append(f"# Nothing to suggest from {commands or 'no reply'}.")
+    for command, seen in suggestions.undeclarable():
+        lines.append(
+            f"# Not suggested: {command} field {_shown(seen.spelling)} (carried by "
+            f"{_entries(seen.lines)}): its name is not one a declaration can hold."
+        )
     for command, seen, metric in gauges:
         parse = "count" if seen.whole else "number"
         lines += [
             "",
+            f"# {quote(seen.spelling)}: carried by {_entries(seen.lines)}",
             f"[[commands.{toml_key(command)}.gauges]]",
             f"field = {quote(seen.spelling)}",
             f"metric = {quote(metric)}",
@@ -111,10 +128,17 @@ def render(suggestions: Suggestions, taken: Iterable[str], checked: Mapping[str,
 
 
 def _help(command: str, seen: FieldSeen) -> str:
-    return (
-        f"CHAOS {command} field {seen.spelling} (seen on {seen.lines} entries); "
-        "its unit is not known."
-    )
+    """The same whatever the replies held: a HELP line is part of a series' identity."""
+    return f"CHAOS {command} field {seen.spelling}; its unit is not known."
+
+
+def _shown(spelling: str) -> str:
+    """A field name from a reply, as a TOML string: escaped, and cut when it is long."""
+    return quote(spelling) if len(spelling) <= 80 else quote(spelling[:77]) + "..."
+
+
+def _entries(count: int) -> str:
+    return "1 entry" if count == 1 else f"{count:,} entries"
 
 
 def write(path: Path, text: str) -> str:
