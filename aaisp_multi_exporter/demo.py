@@ -8,6 +8,11 @@ own simulated account, so the example runs against ``--demo`` with only its addr
   10000-10011, the ones ``/discover?auth=default`` lists;
 * ``reseller``: an account-number login with lines 20040-20051, which include the lines the
   example lists in ``targets/reseller.yml`` and as static targets (20040-20045).
+
+It also declares a command the exporter does not build in, ``telephony/info``, as
+docs/commands.md's worked example does, so the landing page, ``/discover?module=phones`` and
+the debug text show what a declared command looks like. Its reply is made up: no public
+reply shows that command's shape (docs/chaos-api.md).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from aaisp_multi_exporter.config import Config, parse_config
 from aaisp_multi_exporter.simulator import (
     DEMO_LOGIN,
     DEMO_PASSWORD,
+    Fault,
     SimAccount,
     Simulator,
     generate_lines,
@@ -33,6 +39,14 @@ RESELLER_CONTROL_LOGIN = "reseller@a"
 RESELLER_ACCOUNT_NUMBER = "A1234A"
 # A fake credential that only opens the local simulator; printing it is harmless.
 RESELLER_ACCOUNT_PASSWORD = "reseller-demo-password"  # noqa: S105
+#: The illustrative telephony/info reply of docs/commands.md: every field name is made up, and
+#: the numbers are Ofcom's drama range.
+ILLUSTRATIVE_TELEPHONY = {
+    "info": [
+        {"number": "01632960001", "name": "Office", "credit": "12.50", "calls_today": "7"},
+        {"number": "01632960002", "name": "Fax", "credit": "0.00", "calls_today": "0"},
+    ]
+}
 
 
 @dataclass(frozen=True)
@@ -97,6 +111,25 @@ commands = ["broadband/info"]
 auth = "default"
 timeout_seconds = 10
 cache_seconds = 60
+
+# A declared command (docs/commands.md). ILLUSTRATIVE: the simulator's telephony/info reply is
+# made up, as no public reply shows that command's shape.
+[commands."telephony/info"]
+payload = "info"
+key = "number"
+info_metric = "aaisp_telephony_number_info"
+info_labels = ["name"]
+
+[[commands."telephony/info".gauges]]
+field = "credit"
+metric = "aaisp_telephony_credit_gbp"
+help = "Prepaid credit of the number (CHAOS credit), in pounds sterling."
+
+[modules.phones]
+commands = ["telephony/info"]
+auth = "default"
+timeout_seconds = 10
+cache_seconds = 60
 """
 
 
@@ -113,6 +146,14 @@ class Demo:
 async def start_demo(lines: int = DEMO_LINES) -> Demo:
     accounts = demo_accounts(lines)
     simulator = Simulator(accounts.all())
+    simulator.add_fault(  # the default account's numbers; the reseller has none
+        Fault(
+            "body",
+            command="telephony/info",
+            login=accounts.default.control_login,
+            body=ILLUSTRATIVE_TELEPHONY,
+        )
+    )
     url = await simulator.start()
     text = demo_config_text(url, accounts)
 
@@ -127,7 +168,9 @@ async def start_demo(lines: int = DEMO_LINES) -> Demo:
         f"/probe?target={reseller_id}&module=quota,line&auth=reseller",
         f"/probe?target={ids[1]}&module=line&debug=true",
         "/probe?target=99999&module=quota&debug=true",
+        "/probe?target=01632960001&module=phones",
         "/discover?auth=default",
+        "/discover?module=phones",
         "/",
     ]
     return Demo(simulator=simulator, loader=loader, example_paths=paths)

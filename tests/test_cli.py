@@ -176,6 +176,18 @@ async def test_demo_serves_probes_and_reloads_on_sighup(demo: Process) -> None:
             got = samples(await response.text())
         assert got["probe_success"] == 1
         assert any(name.startswith("aaisp_broadband_line_info{") for name in got)
+        # The demo's declared command (docs/commands.md's illustrative telephony example).
+        async with http.get(demo.url + "/probe?target=01632960001&module=phones") as response:
+            got = samples(await response.text())
+        assert got["probe_success"] == 1
+        assert got["aaisp_telephony_credit_gbp"] == 12.5
+        assert got['aaisp_telephony_number_info{name="Office",number="01632960001"}'] == 1
+        async with http.get(demo.url + "/discover?module=phones") as response:
+            groups = await response.json()
+        assert [(g["targets"], g["labels"]["__meta_aaisp_name"]) for g in groups] == [
+            (["01632960001"], "Office"),
+            (["01632960002"], "Fax"),
+        ]
         demo.proc.send_signal(signal.SIGHUP)
         await demo.wait_for_log("configuration reloaded on SIGHUP")
         async with http.get(demo.url + "/metrics") as response:

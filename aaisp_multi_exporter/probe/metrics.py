@@ -224,12 +224,12 @@ def render_result(
             summaries.put(key, head)
     parts = [head, encode(timing_families(result), fmt)]
     for command_result in result.records:
+        if lines is not None:  # the row is parsed only when its series are not kept yet
+            parts.append(lines.text(command_result, fmt))
+            continue
         record = command_result.record
         assert record is not None
-        if lines is not None:
-            parts.append(lines.text(command_result, fmt))
-        else:
-            parts.append(encode(line_families(command_result.command, record), fmt))
+        parts.append(encode(line_families(command_result.command, record), fmt))
     if fmt.openmetrics:
         parts.append(EOF)
     return b"".join(parts)
