@@ -227,6 +227,14 @@ def write_samples(family: Metric) -> str | None:
     return "".join(out)
 
 
+def gauge_line(name: str, value: float, label: str = "", label_value: str = "") -> str:
+    """One sample line of a plain gauge with at most one label, as ``write_samples`` writes
+    it: for the few series a probe writes afresh every time."""
+    if not label:
+        return f"{name} {_number(value)}\n"
+    return f'{name}{{{label}="{_escape_label_value(label_value)}"}} {_number(value)}\n'
+
+
 @functools.lru_cache(maxsize=256)
 def head(name: str, documentation: str, is_openmetrics: bool) -> str:
     """HELP and TYPE lines; the text format leaves double quotes in help unescaped."""

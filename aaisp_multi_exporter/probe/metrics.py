@@ -17,7 +17,15 @@ from prometheus_client.samples import Sample
 from aaisp_multi_exporter.chaos.commands import Command
 from aaisp_multi_exporter.chaos.records import LineRecord
 from aaisp_multi_exporter.chaos.replies import Reply
-from aaisp_multi_exporter.probe.exposition import EOF, TEXT, Format, encode, head, write_samples
+from aaisp_multi_exporter.probe.exposition import (
+    EOF,
+    TEXT,
+    Format,
+    encode,
+    gauge_line,
+    head,
+    write_samples,
+)
 from aaisp_multi_exporter.probe.results import CommandResult, ProbeResult
 
 #: Templates kept: a few per command (formats times which families a line fills).
@@ -193,6 +201,25 @@ def timing_families(result: ProbeResult) -> list[Metric]:
     return [_fresh(_DURATION, duration), _fresh(_DATA_AGE, ages)]
 
 
+def timing_text(result: ProbeResult, fmt: Format) -> bytes:
+    """``encode(timing_families(result), fmt)`` without making the families: the one part of
+    a cached probe's answer that is new every time. ``tests/probe/test_metrics.py`` holds the
+    two to equal."""
+    if not fmt.written_here:
+        return encode(timing_families(result), fmt)
+    openmetrics = fmt.openmetrics
+    parts = [
+        head(_DURATION.name, _DURATION.documentation, openmetrics),
+        gauge_line(_DURATION.name, result.duration),
+        head(_DATA_AGE.name, _DATA_AGE.documentation, openmetrics),
+    ]
+    for module in result.modules:
+        age = module.data_age
+        if age is not None:
+            parts.append(gauge_line(_DATA_AGE.name, age, "module", module.name))
+    return "".join(parts).encode()
+
+
 def _fresh(empty: GaugeMetricFamily, samples: list[Sample]) -> GaugeMetricFamily:
     """A new family like ``empty`` with these samples: what GaugeMetricFamily's constructor
     and ``add_metric`` make, without checking the same name again on every probe.
@@ -217,12 +244,12 @@ def render_result(
     once per reply and format in ``lines``.
     """
     key = (fmt.content_type, result.timeout, result.module_successes)  # success follows
-    head = summaries.get(key) if summaries is not None else None
-    if head is None:
-        head = encode(summary_families(result), fmt)
+    summary = summaries.get(key) if summaries is not None else None
+    if summary is None:
+        summary = encode(summary_families(result), fmt)
         if summaries is not None:
-            summaries.put(key, head)
-    parts = [head, encode(timing_families(result), fmt)]
+            summaries.put(key, summary)
+    parts = [summary, timing_text(result, fmt)]
     for command_result in result.records:
         if lines is not None:  # the row is parsed only when its series are not kept yet
             parts.append(lines.text(command_result, fmt))

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from aaisp_multi_exporter.chaos.commands import INFO, QUOTA, Command
 from aaisp_multi_exporter.chaos.records import LineRecord
-from aaisp_multi_exporter.probe.metrics import line_families, timing_families
+from aaisp_multi_exporter.probe.exposition import EOF, FORMATS, Format
+from aaisp_multi_exporter.probe.metrics import line_families, timing_families, timing_text
 from aaisp_multi_exporter.probe.results import CommandResult, ModuleResult, ProbeResult
 
 
@@ -162,3 +165,35 @@ def test_timing_families_are_what_the_constructor_makes(modules: tuple[ModuleRes
     assert made == expected
     assert [vars(family) for family in made] == [vars(family) for family in expected]
     assert all(type(family) is GaugeMetricFamily for family in made)
+
+
+DURATIONS = st.floats(min_value=0, max_value=1e6, allow_nan=False) | st.sampled_from(
+    [0.0, 1.5e-05, 8.965100005298154e-05, 0.001, 123456.789, 1e-300]
+)
+MODULE_NAMES = st.text(min_size=1, max_size=12) | st.sampled_from(["line", 'a"b', "a\\b\nc"])
+
+
+class Collected:
+    """What a registry's ``collect`` gives, for the library's own encoders."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> list[Metric]:
+        return self.families
+
+
+@given(
+    duration=DURATIONS,
+    ages=st.lists(st.tuples(MODULE_NAMES, DURATIONS | st.none()), max_size=4),
+    fmt=st.sampled_from(FORMATS),
+)
+def test_timing_text_is_what_the_library_writes(
+    duration: float, ages: list[tuple[str, float | None]], fmt: Format
+) -> None:
+    """Written straight to text for speed, the per-probe gauges must be prometheus_client's
+    bytes in every format, whatever the figures and module names."""
+    modules = tuple(module(name, age) for name, age in ages)
+    result = ProbeResult("10001", True, duration, 10.0, modules)
+    library = fmt.encoder(Collected(made_by_the_constructor(result)))  # type: ignore[arg-type]
+    assert timing_text(result, fmt) == library.removesuffix(EOF)
