@@ -341,14 +341,22 @@ async def check_chaos(
                 suggestions.add(command, call.reply.lines)
                 entries[command.name] = entries.get(command.name, 0) + len(call.reply.lines)
                 if example is None and call.reply.lines:
-                    line_id = redactor.redact_text(next(iter(call.reply.lines)))
-                    module = next(iter(config.modules))
-                    example = f"/probe?target={line_id}&module={module}&auth={auth.name}"
+                    key = next(iter(call.reply.lines))
+                    example = _example(config, command, auth.name, key, redactor.redact_text(key))
     if suggest_path is not None:
         taken = [metric for command in config.commands.values() for metric in command.metrics()]
         say("", suggest.write(suggest_path, suggest.render(suggestions, taken, entries)))
     say("", *_summary(list(config.auths), failed, example))
     return 1 if failed else 0
+
+
+def _example(config: Config, command: Command, auth: str, key: str, shown: str) -> str:
+    """A probe to try next: a module that reads ``command``, and the first key its reply
+    listed, or a placeholder when that key is personal data the report does not print (a
+    phone number)."""
+    module = next(name for name, plan in config.modules.items() if command.name in plan.commands)
+    target = key if shown == key else f"<{command.key_spelling}>"
+    return f"/probe?target={target}&module={module}&auth={auth}"
 
 
 def _save(directory: Path, call: Call, data: bytes, *, is_json: bool) -> str:

@@ -127,7 +127,7 @@ async def test_check_reports_every_set_and_command(simulator: Simulator) -> None
     assert text.endswith(
         "OK: every credential set (2) answered every command.\n"
         "Next: start the exporter with this configuration and open "
-        "/probe?target=10000&module=quota&auth=home\n"
+        "/probe?target=10000&module=line&auth=home\n"  # a module that reads broadband/info
     )
     # Logins and postcodes are placeholders, as in a capture; no password anywhere.
     assert_no_personal_data(

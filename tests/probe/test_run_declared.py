@@ -184,6 +184,24 @@ async def test_suggest_round_trip(
     assert got["aaisp_telephony_minutes_left"] == 120
 
 
+async def test_the_check_names_a_probe_to_try_without_printing_a_number(
+    make_exporter: ExporterFactory, simulator: Simulator
+) -> None:
+    """A phone number is personal data the report does not print: the probe to try next
+    names the key instead, with a module that reads the command."""
+    exporter = await telephony(make_exporter, simulator)
+    assert exporter.state.config is not None
+    phones_only = exporter.state.config.model_copy(
+        update={"modules": {"phones": exporter.state.config.modules["phones"]}}
+    )
+    report = io.StringIO()
+    assert await check_chaos(phones_only, report) == 0
+    assert report.getvalue().endswith("open /probe?target=<number>&module=phones&auth=home\n"), (
+        report.getvalue()
+    )
+    assert PHONE not in report.getvalue()
+
+
 async def test_a_reload_adds_and_removes_a_declared_command(
     make_exporter: ExporterFactory, simulator: Simulator, tmp_path: Path
 ) -> None:
