@@ -14,8 +14,9 @@ pausing for the event loop every few thousand, and each line is kept as one comp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,8 +69,16 @@ def load_json(body: bytes, charset: str | None = None) -> Any:
     are refused by the field parsers. ``charset`` is the one the reply's ``Content-Type``
     names, if any.
     """
-    try:
+    with _read_errors():
         return json.loads(decode_body(body, charset), parse_int=bounded_int)
+
+
+@contextlib.contextmanager
+def _read_errors() -> Iterator[None]:
+    """A reply that cannot be read ends as one ``invalid_response``; retried only when it is
+    not JSON at all (an outage page, a cut connection), never when it is too deep."""
+    try:
+        yield
     except RecursionError:
         raise ChaosError(Outcome.INVALID_RESPONSE, "reply is nested too deeply") from None
     except json.JSONDecodeError as exc:
@@ -223,19 +232,12 @@ def _parse(
     rows = _Rows(command, keep_entries=keep_entries)
     key = command.payload_key
     try:
-        kept = yield from walk(text, key, rows, parse_int=bounded_int)
+        with _read_errors():
+            kept = yield from walk(text, key, rows, parse_int=bounded_int)
     except NotAnObject:
         document = load_json(body, charset)
         raise ChaosError(
             Outcome.INVALID_RESPONSE, f"reply is a JSON {_json_type(document)}, not an object"
-        ) from None
-    except RecursionError:
-        raise ChaosError(Outcome.INVALID_RESPONSE, "reply is nested too deeply") from None
-    except json.JSONDecodeError as exc:
-        raise ChaosError(
-            Outcome.INVALID_RESPONSE,
-            f"reply is not JSON ({exc.__class__.__name__})",
-            retryable=True,
         ) from None
     refused = refusal(kept)
     if refused is not None:

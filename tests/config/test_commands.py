@@ -16,20 +16,10 @@ from aaisp_multi_exporter.config import (
     parse_config,
 )
 from tests.config.support import MINIMAL, problems_of
+from tests.declared import TELEPHONY_COMMAND
 
 PHONES = '[modules.phones]\ncommands = ["telephony/info"]\n'
-TELEPHONY = """
-[commands."telephony/info"]
-payload = "info"
-key = "number"
-info_metric = "aaisp_telephony_number_info"
-info_labels = ["name"]
-
-[[commands."telephony/info".gauges]]
-field = "credit"
-metric = "aaisp_telephony_credit_pounds"
-help = "Prepaid credit of the number (CHAOS credit), in pounds."
-"""
+TELEPHONY = TELEPHONY_COMMAND
 
 
 def gauge(field: str, metric: str, extra: str = "", command: str = "telephony/info") -> str:
@@ -93,12 +83,12 @@ T = 'modules.toml: commands."telephony/info"'
             id="misspelt-key",
         ),
         pytest.param(
-            TELEPHONY.replace('metric = "aaisp_telephony_credit_pounds"', 'metric = "credit"'),
+            TELEPHONY.replace('metric = "aaisp_telephony_credit_gbp"', 'metric = "credit"'),
             [f'{T}.gauges[0].metric: must start with "aaisp_", got "credit"'],
             id="metric-prefix",
         ),
         pytest.param(
-            TELEPHONY.replace('"aaisp_telephony_credit_pounds"', '"aaisp_probe_credit"'),
+            TELEPHONY.replace('"aaisp_telephony_credit_gbp"', '"aaisp_probe_credit"'),
             [
                 f'{T}.gauges[0].metric: must not start with "aaisp_probe_" or '
                 '"aaisp_exporter_", got "aaisp_probe_credit"'
@@ -106,7 +96,7 @@ T = 'modules.toml: commands."telephony/info"'
             id="metric-exporter-prefix",
         ),
         pytest.param(
-            TELEPHONY.replace('"aaisp_telephony_credit_pounds"', '"aaisp_telephony_calls_total"'),
+            TELEPHONY.replace('"aaisp_telephony_credit_gbp"', '"aaisp_telephony_calls_total"'),
             [
                 f'{T}.gauges[0].metric: must not end in "_total", "_created", "_bucket", '
                 '"_count", "_sum": they are for counters and histograms'
@@ -114,7 +104,7 @@ T = 'modules.toml: commands."telephony/info"'
             id="metric-counter-suffix",
         ),
         pytest.param(
-            TELEPHONY.replace('"aaisp_telephony_credit_pounds"', '"aaisp_telephony:credit"'),
+            TELEPHONY.replace('"aaisp_telephony_credit_gbp"', '"aaisp_telephony:credit"'),
             [
                 f"{T}.gauges[0].metric: must be a metric name (letters, digits and _), "
                 'got "aaisp_telephony:credit"'
@@ -167,17 +157,17 @@ T = 'modules.toml: commands."telephony/info"'
             id="omit-zero-names-no-gauge",
         ),
         pytest.param(
-            TELEPHONY + gauge("calls", "aaisp_telephony_credit_pounds"),
-            [f'{T}.gauges[1].metric: "aaisp_telephony_credit_pounds" is exported twice here'],
+            TELEPHONY + gauge("calls", "aaisp_telephony_credit_gbp"),
+            [f'{T}.gauges[1].metric: "aaisp_telephony_credit_gbp" is exported twice here'],
             id="metric-twice-in-one-command",
         ),
         pytest.param(
             TELEPHONY
             + '[commands."telephony/usage"]\npayload = "usage"\n'
-            + gauge("spend", "aaisp_telephony_credit_pounds", command="telephony/usage"),
+            + gauge("spend", "aaisp_telephony_credit_gbp", command="telephony/usage"),
             [
                 'modules.toml: commands."telephony/usage".gauges[0].metric: '
-                '"aaisp_telephony_credit_pounds" is already exported by telephony/info '
+                '"aaisp_telephony_credit_gbp" is already exported by telephony/info '
                 '("modules.toml"); a metric has one owner'
             ],
             id="second-owner-across-commands",
@@ -239,7 +229,7 @@ def test_a_module_may_use_a_declared_command() -> None:
         "number",
         "number",
     )
-    assert [gauge.metric for gauge in declared.gauges] == ["aaisp_telephony_credit_pounds"]
+    assert [gauge.metric for gauge in declared.gauges] == ["aaisp_telephony_credit_gbp"]
     assert list(config.commands) == ["broadband/info", "broadband/quota", "telephony/info"]
 
 
@@ -268,7 +258,7 @@ def test_tables_of_one_command_add_up_across_files(tmp_path: Path) -> None:
     (tmp_path / "more.toml").write_text(gauge("calls_today", "aaisp_telephony_calls_today"))
     config = load_config([tmp_path / "modules.toml", tmp_path / "more.toml"], env={})
     metrics = [gauge.metric for gauge in config.commands["telephony/info"].gauges]
-    assert metrics == ["aaisp_telephony_credit_pounds", "aaisp_telephony_calls_today"]
+    assert metrics == ["aaisp_telephony_credit_gbp", "aaisp_telephony_calls_today"]
     (tmp_path / "more.toml").write_text('[commands."telephony/info"]\npayload = "numbers"\n')
     with pytest.raises(ConfigError) as caught:
         load_config([tmp_path / "modules.toml", tmp_path / "more.toml"], env={})

@@ -19,22 +19,14 @@ import pytest
 from aaisp_multi_exporter.probe.check import check_chaos
 from aaisp_multi_exporter.simulator import Fault, Simulator
 from tests.conftest import HOME_LOGIN, SENTINEL, Exporter, ExporterFactory, config_text, samples
+from tests.declared import TELEPHONY_COMMAND
 from tests.realprograms import require_program
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "illustrative-telephony-info.json"
 PHONE = "01632960001"
-TELEPHONY = """
-[commands."telephony/info"]
-payload = "info"
-key = "number"
-info_metric = "aaisp_telephony_number_info"
-info_labels = ["name"]
-
-[[commands."telephony/info".gauges]]
-field = "credit"
-metric = "aaisp_telephony_credit_gbp"
-help = "Prepaid credit of the number (CHAOS credit), in pounds sterling."
-
+TELEPHONY = (
+    TELEPHONY_COMMAND
+    + """
 [modules.phones]
 commands = ["telephony/info"]
 auth = "home"
@@ -44,6 +36,7 @@ commands = ["telephony/info"]
 auth = "home"
 scope = "line"
 """
+)
 
 
 async def telephony(make_exporter: ExporterFactory, simulator: Simulator) -> Exporter:

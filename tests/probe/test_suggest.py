@@ -16,22 +16,9 @@ from aaisp_multi_exporter.chaos.replies import parse_reply
 from aaisp_multi_exporter.config import parse_config
 from aaisp_multi_exporter.probe.suggest import Suggestions, _metric_name, render
 from tests.config.support import MINIMAL
+from tests.declared import TELEPHONY_COMMAND
 
-DECLARED = """
-[modules.phones]
-commands = ["telephony/info"]
-
-[commands."telephony/info"]
-payload = "info"
-key = "number"
-info_metric = "aaisp_telephony_number_info"
-info_labels = ["name"]
-
-[[commands."telephony/info".gauges]]
-field = "credit"
-metric = "aaisp_telephony_credit_pounds"
-help = "Prepaid credit, in pounds."
-"""
+DECLARED = '[modules.phones]\ncommands = ["telephony/info"]\n' + TELEPHONY_COMMAND
 NAME = "telephony/info"
 
 
