@@ -14,7 +14,6 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
-from typing import TypedDict
 
 from aaisp_multi_exporter.chaos.commands import INFO, Command
 from aaisp_multi_exporter.chaos.records import LineIndex
@@ -37,13 +36,6 @@ MAX_BYTES = 64 * 1024 * 1024
 RENDER_BATCH = 2000
 
 
-class TargetGroup(TypedDict):
-    """One entry of Prometheus' HTTP SD JSON."""
-
-    targets: list[str]
-    labels: dict[str, str]
-
-
 def _meta_reader(reply: Reply, command: Command) -> Callable[[str], dict[str, str]]:
     """A line's ``__meta_aaisp_<label>`` labels: the command's info labels it carries."""
     lines = reply.lines
@@ -58,17 +50,10 @@ def _meta_reader(reply: Reply, command: Command) -> Callable[[str], dict[str, st
     return meta
 
 
-def target_groups(auth: str, reply: Reply, command: Command = INFO) -> list[TargetGroup]:
-    """One group per line (or entry), so its labels travel with it: the command's info
-    labels as ``__meta_aaisp_<label>`` (pure; ``_render`` writes the same as JSON)."""
-    base = {"__param_auth": auth, "__meta_aaisp_auth": auth}
-    meta = _meta_reader(reply, command)
-    return [{"targets": [line_id], "labels": {**base, **meta(line_id)}} for line_id in reply.lines]
-
-
 async def _render(listed: Sequence[_Listed], added: Mapping[str, str]) -> bytes:
-    """The HTTP SD JSON of every line of ``listed``, as ``json.dumps`` writes
-    ``target_groups`` with ``added`` labels, without building them: a reseller's 100,000
+    """The HTTP SD JSON of every line of ``listed``, byte for byte what ``json.dumps`` writes
+    for one group per line (its labels: the credential set, the command's info labels as
+    ``__meta_aaisp_<label>``, then ``added``), without building them: a reseller's 100,000
     lines are written in a few hundred milliseconds, a batch at a time between pauses for
     the event loop."""
     quote = encode_basestring_ascii

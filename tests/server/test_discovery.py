@@ -40,6 +40,35 @@ async def test_every_line_of_every_credential_set(exporter: Exporter, simulator:
     assert groups == expected_groups(simulator, 0, "home") + expected_groups(simulator, 1, "other")
 
 
+async def test_the_json_is_what_json_dumps_writes(
+    make_exporter: ExporterFactory, simulator: Simulator
+) -> None:
+    """Written line by line for speed, the answer is byte for byte ``json.dumps``'s, with
+    labels that need escaping (quotes, backslashes, control and non-ASCII characters)."""
+    odd = [
+        {"ID": "1", "login": 'a"b\\c@a', "postcode": "  XX1\t1XX "},
+        {"ID": "2", "login": "caf\u00e9 \U0001f600@a\n"},
+        {"ID": "3", "postcode": "\x7f\u2028"},
+    ]
+    simulator.add_fault(Fault("body", body={"info": odd}, login=HOME_LOGIN))
+    exporter = await make_exporter()
+    status, text, _ = await exporter.get("/discover?auth=home&module=line")
+    assert status == 200
+    labels = {"__param_auth": "home", "__meta_aaisp_auth": "home"}
+    expected = [
+        {
+            "targets": [line["ID"]],
+            "labels": {
+                **labels,
+                **{f"__meta_aaisp_{k}": v.strip() for k, v in line.items() if k != "ID"},
+                "__param_module": "line",
+            },
+        }
+        for line in odd
+    ]
+    assert text == json.dumps(expected)
+
+
 async def test_filters(exporter: Exporter, simulator: Simulator) -> None:
     assert await discover(exporter, "?auth=other&module=line") == expected_groups(
         simulator, 1, "other", "line"
