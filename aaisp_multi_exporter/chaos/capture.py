@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 from aaisp_multi_exporter.chaos.text import clean_text, decode_body, escape_surrogates
+from aaisp_multi_exporter.config import normalise_field
 
 Category = Literal["login", "account", "postcode", "phone", "address", "label"]
 
@@ -75,14 +76,9 @@ HARMLESS_LABELS = frozenset(
 )
 
 
-def normalise_key(key: str) -> str:
-    """CHAOS treats attribute names case-insensitively with ``-`` equal to ``_``."""
-    return key.strip().lower().replace("-", "_")
-
-
 def category_of(key: str) -> Category | Literal["password"] | None:
     """What a field named ``key`` holds, as far as redaction cares."""
-    name = normalise_key(key)
+    name = normalise_field(key)
     if "password" in name:
         return "password"
     if name in _ACCOUNT_KEYS:
@@ -126,7 +122,7 @@ class Redactor:
     ) -> None:
         self._secrets = {secret for secret in secrets if secret}
         #: Fields declared commands carry as labels: their values are replaced too.
-        self._label_fields = {normalise_key(name) for name in label_fields} - HARMLESS_LABELS
+        self._label_fields = {normalise_field(name) for name in label_fields} - HARMLESS_LABELS
         self._placeholders: dict[tuple[Category, str], str] = {}
         self._counts: dict[Category, int] = {}
         #: Original spellings of every value found by key, for the free-text pass.
@@ -137,7 +133,7 @@ class Redactor:
 
     def _category(self, key: str) -> Category | Literal["password"] | None:
         found = category_of(key)
-        if found is None and normalise_key(key) in self._label_fields:
+        if found is None and normalise_field(key) in self._label_fields:
             return "label"
         return found
 
@@ -281,7 +277,7 @@ def _service_titles(option: Mapping[object, object]) -> list[tuple[str, str]]:
     word is the login, the rest the postcode, whatever either looks like. The empty-valued
     "Select service" choice is no line. Anything else gives nothing.
     """
-    if not isinstance(option.get("name"), str) or normalise_key(str(option["name"])) != "service":
+    if not isinstance(option.get("name"), str) or normalise_field(str(option["name"])) != "service":
         return []
     choices = option.get("choice")
     found = []

@@ -15,6 +15,7 @@ from typing import Any, TypeVar, overload
 
 from aaisp_multi_exporter.chaos.commands import Command, FieldValue
 from aaisp_multi_exporter.chaos.text import clean_text
+from aaisp_multi_exporter.config import normalise_field
 
 #: Line IDs are the probe's target, which is at most 64 characters.
 MAX_ID_CHARS = 64
@@ -39,11 +40,6 @@ class LineRecord:
 
     def get(self, name: str) -> FieldValue | None:
         return self.values.get(name)
-
-
-def normalise_key(key: str) -> str:
-    """CHAOS treats attribute names case-insensitively with ``-`` equal to ``_``."""
-    return key.strip().lower().replace("-", "_")
 
 
 def describe(value: object) -> str:
@@ -89,7 +85,7 @@ def key_of(raw: Mapping[str, Any], command: Command) -> str | None:
     if command.key_spelling in raw:
         return usable_id(raw[command.key_spelling])
     for key, value in raw.items():
-        if isinstance(key, str) and normalise_key(key) == command.key:
+        if isinstance(key, str) and normalise_field(key) == command.key:
             return usable_id(value)
     return None
 
@@ -99,7 +95,7 @@ def parse_line(command: Command, raw: Mapping[str, Any]) -> LineRecord | None:
     line_id = key_of(raw, command)
     if line_id is None:
         return None
-    given = {normalise_key(key): value for key, value in raw.items() if isinstance(key, str)}
+    given = {normalise_field(key): value for key, value in raw.items() if isinstance(key, str)}
     return _record(
         command, line_id, tuple(given.get(name, MISSING) for name in command.field_names)
     )

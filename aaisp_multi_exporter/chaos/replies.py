@@ -33,10 +33,10 @@ from aaisp_multi_exporter.chaos.records import (
     Row,
     bounded_int,
     describe,
-    normalise_key,
     usable_id,
 )
 from aaisp_multi_exporter.chaos.text import clean_text, decode_body
+from aaisp_multi_exporter.config import normalise_field
 
 #: Notes kept per reply; the rest are counted, so a flood of bad entries costs no memory.
 MAX_NOTES = 20
@@ -156,7 +156,7 @@ class _Rows:
         key: str | None = None
         spellings: list[str | None] = [None] * len(slots)
         for spelling in keys:
-            name = normalise_key(spelling)
+            name = normalise_field(spelling)
             if name == command.key:
                 key = spelling
             elif name in slots:

@@ -10,6 +10,7 @@ from aaisp_multi_exporter.config.commands import (
     CommandDeclaration,
     GaugeDeclaration,
     builtin_declarations,
+    normalise_field,
 )
 from aaisp_multi_exporter.config.credentials import CREDENTIAL_FIELDS, CredentialSource
 from aaisp_multi_exporter.config.load import load_config, parse_config
@@ -42,6 +43,7 @@ __all__ = [
     "Secret",
     "builtin_declarations",
     "load_config",
+    "normalise_field",
     "parse_config",
     "render_config_toml",
     "subset_config",

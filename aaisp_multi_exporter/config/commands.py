@@ -25,6 +25,7 @@ from aaisp_multi_exporter.config.tables import LoadContext, NamedTable, Table, T
 
 __all__ = [
     "READ_ONLY",
+    "RESERVED_SUFFIXES",
     "CommandDeclaration",
     "GaugeDeclaration",
     "builtin_declarations",
@@ -41,7 +42,8 @@ _FIELD = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _METRIC = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _OWN_PREFIXES = ("aaisp_probe_", "aaisp_exporter_")
-_RESERVED_SUFFIXES = ("_total", "_created", "_bucket", "_count", "_sum")
+#: Endings of counters and histograms: a gauge's metric never takes one.
+RESERVED_SUFFIXES = ("_total", "_created", "_bucket", "_count", "_sum")
 #: Labels Prometheus or the exporter sets on every probe series.
 _RESERVED_LABELS = frozenset({"instance", "job", "module"})
 _MAX_HELP = 300
@@ -84,8 +86,8 @@ def _metric_problem(name: str) -> str | None:
         return f'must start with "aaisp_", got {quote(name)}'
     if name.startswith(_OWN_PREFIXES):
         return f'must not start with "aaisp_probe_" or "aaisp_exporter_", got {quote(name)}'
-    if name.endswith(_RESERVED_SUFFIXES):
-        endings = ", ".join(quote(ending) for ending in _RESERVED_SUFFIXES)
+    if name.endswith(RESERVED_SUFFIXES):
+        endings = ", ".join(quote(ending) for ending in RESERVED_SUFFIXES)
         return f"must not end in {endings}: they are for counters and histograms"
     return None
 

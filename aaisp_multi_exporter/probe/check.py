@@ -45,11 +45,11 @@ from aaisp_multi_exporter.chaos.client import (
 )
 from aaisp_multi_exporter.chaos.commands import BUILTIN, Command, compile_commands
 from aaisp_multi_exporter.chaos.errors import ChaosError, Outcome
-from aaisp_multi_exporter.chaos.records import LineIndex, LineRecord, normalise_key
+from aaisp_multi_exporter.chaos.records import LineIndex, LineRecord
 from aaisp_multi_exporter.chaos.records import describe as describe_value
 from aaisp_multi_exporter.chaos.replies import Reply, load_json, parse_reply, refusal
 from aaisp_multi_exporter.chaos.text import clean_text
-from aaisp_multi_exporter.config import AuthConfig, Config
+from aaisp_multi_exporter.config import AuthConfig, Config, normalise_field
 from aaisp_multi_exporter.probe import suggest
 from aaisp_multi_exporter.probe.exposition import encode
 from aaisp_multi_exporter.probe.metrics import line_families
@@ -181,7 +181,7 @@ def field_table(
     for line_id in lines:
         record = lines[line_id]
         for key in lines.raw(line_id):
-            name = normalise_key(key) if isinstance(key, str) else ""
+            name = normalise_field(key) if isinstance(key, str) else ""
             if name == command.key or name in documented:
                 carried[name] += 1
                 if name in command.field_names and record.get(name) is None:

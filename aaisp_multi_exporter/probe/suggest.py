@@ -15,12 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aaisp_multi_exporter.chaos.commands import Command, parse_count, parse_number
-from aaisp_multi_exporter.chaos.records import LineIndex, normalise_key
-from aaisp_multi_exporter.config.commands import field_problem
+from aaisp_multi_exporter.chaos.records import LineIndex
+from aaisp_multi_exporter.config.commands import (
+    RESERVED_SUFFIXES,
+    field_problem,
+    normalise_field,
+)
 from aaisp_multi_exporter.config.problems import quote, toml_key
 
 _NOT_NAME = re.compile(r"[^a-z0-9_]+")
-_RESERVED_SUFFIXES = ("_total", "_created", "_bucket", "_count", "_sum")
 
 
 @dataclass
@@ -45,7 +48,7 @@ class Suggestions:
         fields = self.seen.setdefault(command.name, {})
         for line_id in lines:
             for key, value in lines.raw(line_id).items():
-                name = normalise_key(key) if isinstance(key, str) else ""
+                name = normalise_field(key) if isinstance(key, str) else ""
                 if not name or name in read or value is None or value == "":
                     continue
                 seen = fields.setdefault(name, FieldSeen(key))
@@ -81,9 +84,9 @@ class Suggestions:
 def _metric_name(command: str, spelling: str, taken: set[str]) -> str:
     """``aaisp_<subsystem>_<field>``; the command's name goes in too if that is taken."""
     subsystem, _, name = command.partition("/")
-    field_name = _NOT_NAME.sub("_", normalise_key(spelling)).strip("_") or "field"
+    field_name = _NOT_NAME.sub("_", normalise_field(spelling)).strip("_") or "field"
     candidates = [f"aaisp_{subsystem}_{field_name}", f"aaisp_{subsystem}_{name}_{field_name}"]
-    candidates = [f"{c}_value" if c.endswith(_RESERVED_SUFFIXES) else c for c in candidates]
+    candidates = [f"{c}_value" if c.endswith(RESERVED_SUFFIXES) else c for c in candidates]
     for metric in candidates:
         if metric not in taken:
             return metric
