@@ -26,7 +26,7 @@ from tenacity.wait import wait_base
 from aaisp_multi_exporter import __version__
 from aaisp_multi_exporter.chaos.commands import Command
 from aaisp_multi_exporter.chaos.errors import ChaosError, Outcome
-from aaisp_multi_exporter.chaos.replies import Reply, load_json, parse_reply_async, refusal
+from aaisp_multi_exporter.chaos.replies import Reply, json_or_none, parse_reply_async, refusal
 
 if TYPE_CHECKING:
     from aaisp_multi_exporter.config import AuthConfig
@@ -235,7 +235,7 @@ def http_failure(
 ) -> ChaosError:
     """A non-2xx answer: CHAOS's refusal when its body carries one (never retried), else an
     HTTP error, retried for 429 and 5xx."""
-    refused = refusal(_document(body, charset)) if body else None
+    refused = refusal(json_or_none(body, charset)) if body else None
     if refused is not None:
         return ChaosError(refused.outcome, f"{refused} (sent with HTTP {status})")
     return ChaosError(
@@ -244,13 +244,6 @@ def http_failure(
         retryable=status == 429 or status >= 500,
         retry_after=parse_retry_after(retry_after),
     )
-
-
-def _document(body: bytes, charset: str | None) -> object:
-    try:
-        return load_json(body, charset)
-    except ChaosError:
-        return None
 
 
 async def read_capped(

@@ -73,6 +73,15 @@ def load_json(body: bytes, charset: str | None = None) -> Any:
         return json.loads(decode_body(body, charset), parse_int=bounded_int)
 
 
+def json_or_none(body: bytes, charset: str | None = None) -> object:
+    """``load_json``, or None for what is not JSON: an error page may or may not carry
+    CHAOS's refusal."""
+    try:
+        return load_json(body, charset)
+    except ChaosError:
+        return None
+
+
 @contextlib.contextmanager
 def _read_errors() -> Iterator[None]:
     """A reply that cannot be read ends as one ``invalid_response``; retried only when it is

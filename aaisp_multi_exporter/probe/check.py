@@ -47,7 +47,7 @@ from aaisp_multi_exporter.chaos.commands import BUILTIN, Command, compile_comman
 from aaisp_multi_exporter.chaos.errors import ChaosError, Outcome
 from aaisp_multi_exporter.chaos.records import LineIndex, LineRecord
 from aaisp_multi_exporter.chaos.records import describe as describe_value
-from aaisp_multi_exporter.chaos.replies import Reply, load_json, parse_reply, refusal
+from aaisp_multi_exporter.chaos.replies import Reply, json_or_none, parse_reply, refusal
 from aaisp_multi_exporter.chaos.text import clean_text
 from aaisp_multi_exporter.config import AuthConfig, Config, normalise_field
 from aaisp_multi_exporter.probe import suggest
@@ -135,7 +135,7 @@ async def call_chaos(
         )
     if body is None:
         return done(Outcome.INVALID_RESPONSE, f"reply larger than {MAX_REPLY_BYTES} bytes")
-    document = _decode(body, charset)
+    document = json_or_none(body, charset)
     if not 200 <= status < 300:
         failure = http_failure(name, status, body, charset, None)
         problem = f"HTTP {status} {_phrase(status)}".rstrip()
@@ -145,13 +145,6 @@ async def call_chaos(
     except ChaosError as error:
         return done(error.outcome, str(error), body=body, charset=charset, document=document)
     return done(Outcome.OK, body=body, charset=charset, document=document, reply=reply)
-
-
-def _decode(body: bytes, charset: str | None) -> object:
-    try:
-        return load_json(body, charset)
-    except ChaosError:
-        return None
 
 
 def _phrase(status: int) -> str:

@@ -216,7 +216,7 @@ def write_samples(family: Metric) -> str | None:
         ):
             return None
         if not sample.labels:
-            out.append(f"{name} {_number(value)}\n")
+            out.append(gauge_line(name, value))
             continue
         pairs = []
         for label, label_value in sorted(sample.labels.items()):

@@ -62,9 +62,10 @@ class RenderedLines:
             lines = self._by_reply[reply] = {}
         kept = lines.get(line_id)
         if kept is None:
-            kept = _samples(command, reply.lines[line_id])
+            record = reply.lines[line_id]  # parsed here, once per line and reply
+            kept = _samples(command, record)
             if kept is None:  # not plain gauges: nothing to keep
-                return encode(line_families(command, reply.lines[line_id]), fmt)
+                return encode(line_families(command, record), fmt)
             lines[line_id] = kept
         present, samples = kept
         template = self._template(command, fmt.openmetrics, present)
