@@ -79,11 +79,14 @@ class CallLog(Protocol):
 
 
 class CallMetrics(Protocol):
-    """What the client counts: every attempt, by command and outcome, and each retry."""
+    """What the client counts: every attempt, by credential set, command and outcome; each
+    retry; and how each call ended, after its retries (``chaos_up``)."""
 
-    def chaos_request_done(self, command: str, outcome: str, seconds: float) -> None: ...
+    def chaos_request_done(self, auth: str, command: str, outcome: str, seconds: float) -> None: ...
 
     def chaos_retried(self, command: str) -> None: ...
+
+    def chaos_call_done(self, auth: str, command: str, success: bool) -> None: ...
 
 
 def _is_retryable(error: BaseException) -> bool:
@@ -156,14 +159,24 @@ class ChaosClient:
             sleep=asyncio.sleep,
         )
         attempts = 0
-        async for attempt in retrying:
-            with attempt:
-                attempts += 1
-                if attempts > 1:
-                    self._metrics.chaos_retried(name)
-                    log.debug("retrying CHAOS request", command=name, attempt=attempts)
-                return await self._attempt(url, command, auth, form, deadline, log)
-        raise AssertionError("tenacity ended without an outcome")  # pragma: no cover
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    if attempts > 1:
+                        self._metrics.chaos_retried(name)
+                        log.debug("retrying CHAOS request", command=name, attempt=attempts)
+                    reply = await self._attempt(url, command, auth, form, deadline, log)
+                    break
+            else:  # pragma: no cover
+                raise AssertionError("tenacity ended without an outcome")
+        except ChaosError:
+            # A call stopped by a reload or shutdown (CancelledError) ended with no answer
+            # either way, and is not told.
+            self._metrics.chaos_call_done(auth.name, name, False)
+            raise
+        self._metrics.chaos_call_done(auth.name, name, True)
+        return reply
 
     async def _attempt(
         self,
@@ -203,7 +216,9 @@ class ChaosClient:
             outcome = Outcome.TIMEOUT  # stopped by a reload or shutdown: no answer was had
             raise
         finally:
-            self._metrics.chaos_request_done(name, outcome.value, time.perf_counter() - started)
+            self._metrics.chaos_request_done(
+                auth.name, name, outcome.value, time.perf_counter() - started
+            )
 
     async def _post(self, url: str, command: Command, form: Mapping[str, str]) -> Reply:
         """One POST; the body is read whatever the status, because CHAOS may send its

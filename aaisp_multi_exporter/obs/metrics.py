@@ -1,12 +1,13 @@
 """The exporter's own metrics for ``/metrics``: fixed cardinality, never a target label.
 
-A leaf any layer may use: the label values it pre-creates (CHAOS outcomes, commands,
-modules) are handed in by whoever knows them, so nothing here imports another layer.
+A leaf any layer may use: the label values it pre-creates (CHAOS outcomes, credential sets,
+commands, modules) are handed in by whoever knows them, so nothing here imports another layer.
 """
 
 from __future__ import annotations
 
 import platform
+import time
 from collections.abc import Iterable, Sequence
 
 from prometheus_client import (
@@ -18,7 +19,7 @@ from prometheus_client import (
     ProcessCollector,
     disable_created_metrics,
 )
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.registry import Collector
 
@@ -66,6 +67,25 @@ class LoopCounter(Collector):
         yield family
 
 
+class LoopGauges(Collector):
+    """Labelled gauges kept as plain numbers, for what the CHAOS client reports on the loop.
+
+    ``values`` maps label values to the gauge's value; a key that is absent has no series.
+    """
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._labelnames = tuple(labelnames)
+        self.values: dict[tuple[str, ...], float] = {}
+
+    def collect(self) -> Iterable[Metric]:
+        family = GaugeMetricFamily(self._name, self._documentation, labels=self._labelnames)
+        for labels, value in self.values.items():
+            family.add_metric(labels, value)
+        yield family
+
+
 class ExporterMetrics:
     """One registry per exporter instance, so tests can run several side by side."""
 
@@ -75,6 +95,8 @@ class ExporterMetrics:
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self._modules: set[str] = set()
         self._commands: set[str] = set()
+        #: The (credential set, command) pairs whose CHAOS series exist.
+        self._pairs: set[tuple[str, str]] = set()
         self._chaos_outcomes = tuple(chaos_outcomes)
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
@@ -102,12 +124,26 @@ class ExporterMetrics:
             "Probes running now.",
             registry=self.registry,
         )
-        self.chaos_requests = Counter(
+        self.chaos_requests = LoopCounter(
             f"{prefix}_chaos_requests",
-            "HTTP requests sent to CHAOS (every attempt), by command and outcome.",
-            ["command", "outcome"],
-            registry=self.registry,
+            "HTTP requests sent to CHAOS (every attempt), by credential set, command and outcome.",
+            ["auth", "command", "outcome"],
         )
+        self.registry.register(self.chaos_requests)
+        self.chaos_up = LoopGauges(
+            f"{prefix}_chaos_up",
+            "1 if the latest CHAOS call (retries included) for the credential set and command "
+            "succeeded, 0 if it failed or was refused; no series before the first call ends.",
+            ["auth", "command"],
+        )
+        self.registry.register(self.chaos_up)
+        self.chaos_last_success = LoopGauges(
+            f"{prefix}_chaos_last_success_timestamp_seconds",
+            "When a CHAOS call for the credential set and command last succeeded, in Unix "
+            "seconds; no series before the first success.",
+            ["auth", "command"],
+        )
+        self.registry.register(self.chaos_last_success)
         self.chaos_duration = Histogram(
             f"{prefix}_chaos_request_duration_seconds",
             "Time taken by each CHAOS request attempt.",
@@ -142,29 +178,54 @@ class ExporterMetrics:
             self.rejected.labels(reason)
         self.snapshot_lookups.counts.update(((result,), 0.0) for result in LOOKUP_RESULTS)
 
-    def init_commands(self, commands: Iterable[str]) -> None:
-        """Follow the configuration: pre-create every command's series (each outcome at 0),
-        and drop those of commands a reload removed."""
-        wanted = set(commands)
+    def init_chaos(self, auths: Iterable[str], commands: Iterable[str]) -> None:
+        """Follow the configuration: pre-create the series of every credential set and command
+        the modules can call (each outcome at 0), and drop those of sets and commands a reload
+        removed, ``chaos_up`` and the last success included."""
+        auths, wanted = set(auths), set(commands)
         for command in self._commands - wanted:
             self.chaos_retries.remove(command)
             self.chaos_duration.remove(command)
-            for outcome in self._chaos_outcomes:
-                self.chaos_requests.remove(command, outcome)
         for command in sorted(wanted - self._commands):
             self.chaos_retries.labels(command)
             self.chaos_duration.labels(command)
+        pairs = {(auth, command) for auth in auths for command in wanted}
+        requests = self.chaos_requests.counts
+        for key in [key for key in requests if key[:2] not in pairs]:
+            del requests[key]
+        for gauges in (self.chaos_up.values, self.chaos_last_success.values):
+            for key in [key for key in gauges if key not in pairs]:
+                del gauges[key]
+        for auth, command in sorted(pairs):
             for outcome in self._chaos_outcomes:
-                self.chaos_requests.labels(command, outcome)
+                requests.setdefault((auth, command, outcome), 0.0)
         self._commands = wanted
+        self._pairs = pairs
 
-    def chaos_request_done(self, command: str, outcome: str, seconds: float) -> None:
-        """One CHAOS request attempt ended (the CHAOS client's ``CallMetrics``)."""
-        self.chaos_requests.labels(command, outcome).inc()
+    def chaos_request_done(self, auth: str, command: str, outcome: str, seconds: float) -> None:
+        """One CHAOS request attempt ended (the CHAOS client's ``CallMetrics``). An attempt a
+        reload raced (its credential set or command gone) is not counted, so the series of a
+        removed set never come back."""
+        if (auth, command) not in self._pairs:
+            return
+        key = (auth, command, outcome)
+        counts = self.chaos_requests.counts
+        counts[key] = counts.get(key, 0.0) + 1
         self.chaos_duration.labels(command).observe(seconds)
 
+    def chaos_call_done(self, auth: str, command: str, success: bool) -> None:
+        """One CHAOS call ended, after its retries: its success or failure is the pair's
+        ``chaos_up``. A failure shared with many probes was one call, and is told once."""
+        pair = (auth, command)
+        if pair not in self._pairs:
+            return
+        self.chaos_up.values[pair] = 1.0 if success else 0.0
+        if success:
+            self.chaos_last_success.values[pair] = time.time()
+
     def chaos_retried(self, command: str) -> None:
-        self.chaos_retries.labels(command).inc()
+        if command in self._commands:
+            self.chaos_retries.labels(command).inc()
 
     def init_modules(self, modules: Iterable[str]) -> None:
         """Follow the configuration: pre-create the series of every module, so one that never

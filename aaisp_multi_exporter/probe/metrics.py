@@ -112,7 +112,8 @@ def _samples(command: Command, record: LineRecord) -> tuple[int, bytes] | None:
 
 
 class SummaryTexts:
-    """Rendered summary gauges by (format, timeout, module successes), bounded.
+    """Rendered summary gauges by (format, timeout, module successes and failure kinds),
+    bounded.
 
     A handful of combinations repeat across every probe of a process; odd Accept headers or
     timeouts cannot grow it past the bound (it starts afresh when full).
@@ -159,15 +160,27 @@ def line_families(command: Command, record: LineRecord) -> list[Metric]:
 
 
 def summary_families(result: ProbeResult) -> list[Metric]:
-    """The probe's gauges that say how it went; the same values give the same text."""
+    """The probe's gauges that say how it went; the same values give the same text.
+
+    A failed module also has ``aaisp_probe_module_failure_info{module,kind} 1``, one series
+    whatever the number of its failed commands (``ModuleResult.failure_kind`` chooses); with
+    no failed module the family is left out.
+    """
     module_success = GaugeMetricFamily(
         "aaisp_probe_module_success",
         "1 if the module got CHAOS data for the line.",
         labels=["module"],
     )
-    for name, success in result.module_successes:
+    failure_info = GaugeMetricFamily(
+        "aaisp_probe_module_failure_info",
+        "Always 1, for each module that failed; kind says why (docs/troubleshooting.md).",
+        labels=["module", "kind"],
+    )
+    for name, success, kind in result.module_states:
         module_success.add_metric([name], int(success))
-    return [
+        if not success and kind is not None:
+            failure_info.add_metric([name, kind.value], 1)
+    families: list[Metric] = [
         GaugeMetricFamily(
             "probe_success",
             "1 if every requested module got CHAOS data for the line.",
@@ -178,6 +191,9 @@ def summary_families(result: ProbeResult) -> list[Metric]:
         ),
         module_success,
     ]
+    if failure_info.samples:
+        families.append(failure_info)
+    return families
 
 
 #: The per-probe gauges' empty families, made (and their names checked) once by
@@ -240,11 +256,11 @@ def render_result(
     """The probe's answer in the format the scraper asked for (text by default).
 
     The probe's gauges come from registries made for this request. Those that only say
-    how it went (success, timeout, per-module success) repeat from probe to probe, so
-    their text is kept per set of values in ``summaries``; the line's series are rendered
-    once per reply and format in ``lines``.
+    how it went (success, timeout, per-module success and failure kind) repeat from probe to
+    probe, so their text is kept per set of values in ``summaries``; the line's series are
+    rendered once per reply and format in ``lines``.
     """
-    key = (fmt.content_type, result.timeout, result.module_successes)  # success follows
+    key = (fmt.content_type, result.timeout, result.module_states)  # success follows
     summary = summaries.get(key) if summaries is not None else None
     if summary is None:
         summary = encode(summary_families(result), fmt)

@@ -19,7 +19,8 @@ from aaisp_multi_exporter.chaos.replies import Reply
 
 class FailureKind(StrEnum):
     """Why a command or module failed: how its CHAOS request ended (``Outcome``), or the
-    probe's own reasons. De-duplicated failure logs and the landing page group by it."""
+    probe's own reasons. De-duplicated failure logs and the landing page group by it, and a
+    failed module's ``aaisp_probe_module_failure_info`` carries it as ``kind``."""
 
     AUTH_ERROR = Outcome.AUTH_ERROR.value
     API_ERROR = Outcome.API_ERROR.value
@@ -66,6 +67,9 @@ class CommandResult(NamedTuple):
 
 
 class ModuleResult(NamedTuple):
+    """A module's outcome; a failed one's ``failure_kind`` is that of its first failed
+    command in the module's order, or ``not_found`` when no reply lists the line."""
+
     name: str
     auth: str
     success: bool
@@ -94,8 +98,9 @@ class ProbeResult(NamedTuple):
     records: tuple[CommandResult, ...] = ()
 
     @property
-    def module_successes(self) -> tuple[tuple[str, bool], ...]:
-        return tuple((module.name, module.success) for module in self.modules)
+    def module_states(self) -> tuple[tuple[str, bool, FailureKind | None], ...]:
+        """Each module's name, success and failure kind: what the summary gauges show."""
+        return tuple((module.name, module.success, module.failure_kind) for module in self.modules)
 
     @property
     def reasons(self) -> list[str]:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from aaisp_multi_exporter.chaos.client import ChaosClient
-from aaisp_multi_exporter.chaos.commands import Command, compile_commands
+from aaisp_multi_exporter.chaos.commands import INFO, Command, compile_commands
 from aaisp_multi_exporter.chaos.errors import Outcome
 from aaisp_multi_exporter.chaos.snapshots import SnapshotStore
 from aaisp_multi_exporter.config import Config, ConfigError
@@ -78,13 +78,21 @@ class ExporterState:
         self.metrics.reload_successful.set(1)
         self.metrics.reload_timestamp.set(self.last_reload.at)
         self.metrics.init_modules(config.modules)
-        self.metrics.init_commands(self.commands)
+        self.metrics.init_chaos(config.auths, called_commands(config))
         self.discovery.forget_missing(config)
         self.services.store.retain(
             ((name, auth.secret_fingerprint()) for name, auth in config.auths.items()),
             changed_commands=changed,
         )
         return config
+
+
+def called_commands(config: Config) -> list[str]:
+    """The commands a probe or ``/discover`` can call: the modules', and ``broadband/info``,
+    with which discovery lists a credential set's lines. Every credential set can call each
+    (``auth=`` picks the set for any module), so these are the pairs ``/metrics`` shows."""
+    names = {name for module in config.modules.values() for name in module.commands}
+    return sorted(names | {INFO.name})
 
 
 def build_state(

@@ -52,16 +52,22 @@ class Told:
     lines: list[tuple[str, dict[str, object]]] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)
     retries: list[str] = field(default_factory=list)
+    #: How each call ended, after its retries: (auth, command, success).
+    calls: list[tuple[str, str, bool]] = field(default_factory=list)
 
     def debug(self, message: str, **fields: object) -> None:
         self.lines.append((message, fields))
 
-    def chaos_request_done(self, command: str, outcome: str, seconds: float) -> None:
+    def chaos_request_done(self, auth: str, command: str, outcome: str, seconds: float) -> None:
         assert seconds >= 0
+        assert auth == "home"
         self.requests.append((command, outcome))
 
     def chaos_retried(self, command: str) -> None:
         self.retries.append(command)
+
+    def chaos_call_done(self, auth: str, command: str, success: bool) -> None:
+        self.calls.append((auth, command, success))
 
 
 @pytest.fixture
@@ -120,6 +126,7 @@ async def test_an_answer(simulator: Simulator, client_told: tuple[ChaosClient, T
     assert len(reply.lines) == 40
     assert told.requests == [(INFO, "ok")]
     assert told.retries == []
+    assert told.calls == [("home", INFO, True)]
     assert [message for message, _ in told.lines] == ["CHAOS answered"]
 
 
@@ -141,6 +148,8 @@ async def test_transient_failures_are_retried(
     assert len(reply.lines) == 40
     assert told.requests == [(INFO, outcome), (INFO, outcome), (INFO, "ok")]
     assert told.retries == [INFO, INFO]
+    # One call, however many attempts: it succeeded in the end.
+    assert told.calls == [("home", INFO, True)]
     assert simulator.total_calls == 3
 
 
@@ -154,6 +163,7 @@ async def test_retries_end_with_the_last_failure(
     assert caught.value.outcome is Outcome.HTTP_ERROR
     assert str(caught.value) == f"CHAOS answered HTTP 500 ({INFO})"
     assert simulator.total_calls == 2
+    assert told.calls == [("home", INFO, False)]
 
 
 @pytest.mark.parametrize("status", [200, 403, 500])
@@ -168,6 +178,7 @@ async def test_a_refusal_is_never_retried_whatever_its_status(
     assert not caught.value.retryable
     assert simulator.total_calls == 1
     assert told.retries == []
+    assert told.calls == [("home", INFO, False)]
     assert SENTINEL not in str(caught.value)
 
 
@@ -193,6 +204,28 @@ async def test_no_attempt_runs_past_the_deadline(
     assert time.perf_counter() - started < 3  # well before the simulator's 5 s
     assert caught.value.outcome is Outcome.TIMEOUT
     assert simulator.total_calls == 1  # no retry could start before the deadline
+    assert told.requests == [(INFO, "timeout")]
+    assert told.calls == [("home", INFO, False)]
+
+
+async def test_a_call_stopped_is_neither_success_nor_failure(
+    simulator: Simulator, client_told: tuple[ChaosClient, Told]
+) -> None:
+    """A reload or shutdown stops a call (it is cancelled): it got no answer, so ``chaos_up``
+    is not told either way; its attempt still counts."""
+    client, told = client_told
+    gate = asyncio.Event()
+    simulator.add_fault(Fault("gate", gate=gate))
+    call = asyncio.create_task(fetch(client, simulator, told))
+    for _ in range(500):
+        if simulator.in_flight == 1:
+            break
+        await asyncio.sleep(0.01)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    gate.set()
+    assert told.calls == []
     assert told.requests == [(INFO, "timeout")]
 
 

@@ -202,7 +202,9 @@ async def test_a_reload_adds_and_removes_a_declared_command(
     path = tmp_path / "modules.toml"
     path.write_text(config_text(simulator.url))
     exporter = await make_exporter(path=path)
-    series = 'aaisp_exporter_chaos_requests_total{command="telephony/info",outcome="ok"}'
+    series = (
+        'aaisp_exporter_chaos_requests_total{auth="home",command="telephony/info",outcome="ok"}'
+    )
     assert series not in await exporter.self_metrics()
     status, _ = await exporter.probe(f"target={PHONE}&module=phones")
     assert status == 400

@@ -19,7 +19,8 @@ OK_QUERY = "target=10001&module=line"
 
 def outcome_count(metrics: dict[str, float], outcome: str) -> float:
     return metrics[
-        f'aaisp_exporter_chaos_requests_total{{command="broadband/info",outcome="{outcome}"}}'
+        "aaisp_exporter_chaos_requests_total"
+        f'{{auth="home",command="broadband/info",outcome="{outcome}"}}'
     ]
 
 

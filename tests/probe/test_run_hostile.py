@@ -12,7 +12,7 @@ from aaisp_multi_exporter.simulator import HUGE_FLOAT, HUGE_INTEGER, Fault, Simu
 from tests.conftest import Exporter, ExporterFactory, config_text
 
 DEADLINE = {"X-Prometheus-Scrape-Timeout-Seconds": "5.5"}  # 5 s after the offset
-OUTCOME = 'aaisp_exporter_chaos_requests_total{command="%s",outcome="%s"}'
+OUTCOME = 'aaisp_exporter_chaos_requests_total{auth="home",command="%s",outcome="%s"}'
 FULL_TIER = """
 [modules.full]
 commands = ["broadband/info", "broadband/quota"]

@@ -80,7 +80,7 @@ async def test_any_error_string_is_sent_once_for_every_line(
     assert set(await probe_lines(exporter, 20)) == {0.0}
     assert simulator.total_calls == 1
     metrics = await exporter.self_metrics()
-    key = 'aaisp_exporter_chaos_requests_total{command="broadband/info",outcome="%s"}'
+    key = 'aaisp_exporter_chaos_requests_total{auth="home",command="broadband/info",outcome="%s"}'
     assert metrics[key % outcome] == 1
     assert metrics['aaisp_exporter_chaos_retries_total{command="broadband/info"}'] == 0
     exporter.clock.advance(2)

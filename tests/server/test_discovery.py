@@ -181,9 +181,12 @@ async def test_unparseable_reply_leaves_only_that_set_out(
     assert status == 503
     assert "entries without a usable ID" in text
     metrics = await exporter.self_metrics()
-    outcome = 'aaisp_exporter_chaos_requests_total{command="broadband/info",outcome="%s"}'
-    assert metrics[outcome % "invalid_response"] == 1
-    assert metrics[outcome % "ok"] == 1  # the other set only
+    outcome = 'aaisp_exporter_chaos_requests_total{auth="%s",command="broadband/info",outcome="%s"}'
+    assert metrics[outcome % ("home", "invalid_response")] == 1
+    assert metrics[outcome % ("home", "ok")] == 0
+    assert metrics[outcome % ("other", "ok")] == 1
+    up = 'aaisp_exporter_chaos_up{auth="%s",command="broadband/info"}'
+    assert (metrics[up % "home"], metrics[up % "other"]) == (0, 1)
 
 
 async def test_repeated_discovery_reuses_the_rendered_answer(
