@@ -67,8 +67,10 @@ class CommandResult(NamedTuple):
 
 
 class ModuleResult(NamedTuple):
-    """A module's outcome; a failed one's ``failure_kind`` is that of its first failed
-    command in the module's order, or ``not_found`` when no reply lists the line."""
+    """A module's outcome. A failed one's ``failure_kind`` is that of its first failed
+    command in the command table's order (the built-ins, then declared commands as
+    declared; the order the module lists them in does not matter), or ``not_found`` when
+    none failed and no reply lists the line."""
 
     name: str
     auth: str
