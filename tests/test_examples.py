@@ -187,14 +187,21 @@ def rule_exprs(path: Path) -> Iterator[tuple[str, str]]:
 async def exported_names(exporter: Exporter, simulator: Simulator) -> set[str]:
     """Every sample name a real exporter serves: /metrics and /probe over every line."""
     names: set[str] = set()
-    _, text, _ = await exporter.get("/metrics")
+    text = ""
     for line in simulator.accounts[0].lines:
         status, probe = await exporter.probe(f"target={line['ID']}&module=quota,line")
         assert status == 200
         text += probe
+    # A line CHAOS does not list: a failed probe, with the kind of its failure.
+    status, probe = await exporter.probe("target=99999&module=quota,line")
+    assert status == 200
+    text += probe
+    # After the probes' calls: the per-credential-set gauges.
+    text += (await exporter.get("/metrics"))[1]
     for family in text_string_to_metric_families(text):
         names.update(sample.name for sample in family.samples)
     assert "aaisp_broadband_quota_total_bytes" in names
+    assert {"aaisp_probe_module_failure_info", "aaisp_exporter_chaos_up"} <= names
     return names
 
 
@@ -310,8 +317,12 @@ def test_migrating_doc_snippets_pass_promtool(tmp_path: Path) -> None:
     code, out = promtool("check", "config", str(config_path))
     assert code == 0, out
 
-    # The rules are the shipped recording rules; the jobs relabel as the shipped example does.
-    assert yaml.safe_load(rules_text)["groups"] == load_yaml(RULES / "recording.yml")["groups"]
+    # The rules are the shipped quota recording rules (the page is about line metrics; the
+    # exporter's own are in the file too); the jobs relabel as the shipped example does.
+    shipped = load_yaml(RULES / "recording.yml")["groups"]
+    assert yaml.safe_load(rules_text)["groups"] == [
+        g for g in shipped if g["name"] == "aaisp-quota"
+    ]
     example = prometheus_config()
     for name in ("aaisp_quota", "aaisp_line"):
         ours = job(yaml.safe_load(config_text), name)
@@ -501,6 +512,10 @@ def test_dashboard_is_valid_grafana_json() -> None:
         "Quota used this month",
         "Age of quota figures",
         "CHAOS requests by outcome",
+        "Failing probes and why",
+        "Failing probes by kind",
+        "CHAOS by credential set and command",
+        "Failed CHAOS requests by credential set",
     ):
         assert wanted in titles
 
@@ -519,7 +534,10 @@ async def test_dashboard_uses_only_exported_metrics(exported_names: set[str]) ->
         "aaisp_broadband_quota_remaining_bytes",
         "aaisp_broadband_quota_timestamp_seconds",
         "aaisp_exporter_chaos_requests_total",
+        "aaisp_exporter_chaos_up",
+        "aaisp_exporter_chaos_last_success_timestamp_seconds",
         "aaisp_probe_module_success",
+        "aaisp_probe_module_failure_info",
     } <= used
 
 
