@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from aaisp_multi_exporter.cli import build_parser
+from aaisp_multi_exporter.probe.results import FailureKind
 from aaisp_multi_exporter.simulator import Simulator
 from aaisp_multi_exporter.simulator.model import Fault
 from tests.conftest import ExporterFactory
@@ -50,6 +51,25 @@ def message_cells(markdown: str) -> list[str]:
         if in_messages and not line.startswith("|---"):
             messages += re.findall(r"`([^`]+)`", cells[0])
     return messages
+
+
+def table_rows(markdown: str, first_header: str) -> list[list[str]]:
+    """The rows (as cells) of every table whose first header is ``first_header``."""
+    rows: list[list[str]] = []
+    lines = markdown.splitlines()
+    inside = False
+    for index, line in enumerate(lines):
+        if not line.startswith("|"):
+            inside = False
+            continue
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        following = lines[index + 1] if index + 1 < len(lines) else ""
+        if following.startswith(("|---", "| ---")):
+            inside = cells[0] == first_header
+            continue
+        if inside and not line.startswith(("|---", "| ---")):
+            rows.append(cells)
+    return rows
 
 
 def message_pattern(message: str) -> re.Pattern[str]:
@@ -115,6 +135,27 @@ def written(message: str, literals: list[str]) -> bool:
 )
 def test_message_cells(markdown: str, messages: list[str]) -> None:
     assert message_cells(markdown) == messages
+
+
+@pytest.mark.parametrize(
+    ("markdown", "rows"),
+    [
+        ("| Kind | x |\n|---|---|\n| `a` | b |\n\n| Other |\n|---|\n| c |\n", [["`a`", "b"]]),
+        ("| Where | x |\n|---|---|\n| `a` | b |\n", []),
+    ],
+)
+def test_table_rows(markdown: str, rows: list[list[str]]) -> None:
+    assert table_rows(markdown, "Kind") == rows
+
+
+def test_every_failure_kind_is_documented() -> None:
+    """Each value ``aaisp_probe_module_failure_info``'s ``kind`` can take has its row, with a
+    cause and what to do, and the table names no other."""
+    rows = table_rows(DOC.read_text(), "Kind")
+    documented = [re.fullmatch(r"`(\w+)`", row[0]) for row in rows]
+    assert all(documented), rows
+    assert sorted(match.group(1) for match in documented if match) == sorted(FailureKind)
+    assert all(len(row) == 3 and row[1] and row[2] for row in rows), rows
 
 
 @pytest.mark.parametrize(
@@ -246,10 +287,15 @@ def test_flags_mentioned_are_the_exporters() -> None:
 async def test_metrics_mentioned_are_exported(make_exporter: ExporterFactory) -> None:
     exporter = await make_exporter()
     text = (await exporter.get("/probe?target=10000&module=line,quota"))[1]
+    text += (await exporter.get("/probe?target=99999&module=line"))[1]  # a failure's kind
     text += (await exporter.get("/metrics"))[1]
     exported = set(re.findall(r"^(aaisp_\w+)", text, re.MULTILINE))
     jobs = {job["job_name"] for job in yaml.safe_load(EXAMPLE.read_text())["scrape_configs"]}
     mentioned = set(re.findall(r"\b(aaisp_\w+?)(?:\{|\b)", DOC.read_text())) - jobs
     assert jobs >= {"aaisp_quota", "aaisp_line", "aaisp_exporter"}
-    assert "aaisp_probe_data_age_seconds" in mentioned
+    assert {
+        "aaisp_probe_data_age_seconds",
+        "aaisp_probe_module_failure_info",
+        "aaisp_exporter_chaos_up",
+    } <= mentioned
     assert mentioned - exported == set()
