@@ -9,89 +9,45 @@ parsers. docs/commands.md has the format.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
-from aaisp_multi_exporter.chaos.text import clean_text
+from aaisp_multi_exporter.chaos.parsers import (
+    LIMIT,
+    MAX_TEXT_CHARS,
+    PARSERS,
+    UK,
+    FieldValue,
+    parse_count,
+    parse_number,
+    parse_text,
+    parse_uk_timestamp,
+)
 from aaisp_multi_exporter.config import (
     CommandDeclaration,
     GaugeDeclaration,
     builtin_declarations,
 )
 
-UK = ZoneInfo("Europe/London")
-
-#: Beyond this a number is not a sane counter or rate: left out, never exported.
-LIMIT = 2**63
-#: Longer digit strings are refused before conversion: they cannot be below LIMIT, and
-#: converting thousands of digits is slow (and refused by Python past 4,300).
-_MAX_DIGITS = 20
-#: Label values longer than this are not a login or a postcode.
-MAX_TEXT_CHARS = 256
-
-_INTEGER = re.compile(rf"\s*-?\d{{1,{_MAX_DIGITS}}}\s*")
-_DECIMAL = re.compile(
-    rf"\s*-?(?:\d{{1,{_MAX_DIGITS}}}(?:\.\d{{0,{_MAX_DIGITS}}})?|\.\d{{1,{_MAX_DIGITS}}})\s*"
-)
-_TIMESTAMP = re.compile(r"\s*(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})\s*")
-
-FieldValue = str | int | float
-
-
-def parse_text(value: object) -> str | None:
-    """A string field, stripped (postcodes arrive padded with spaces: NATM), and writable as
-    UTF-8 (``clean_text``)."""
-    if not isinstance(value, str) or len(value) > MAX_TEXT_CHARS:
-        return None
-    return clean_text(value.strip())
-
-
-def parse_count(value: object) -> int | None:
-    """A CHAOS number: a decimal string (64-bit), tolerating a bare JSON integer."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, str) and _INTEGER.fullmatch(value):
-        number = int(value)
-    else:
-        return None
-    return number if -LIMIT < number < LIMIT else None
-
-
-def parse_number(value: object) -> float | None:
-    """A decimal (``"12.34"``, ``"-0.5"``, ``"7"``), or a bare JSON number; finite and below
-    2^63 in size, like a count."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float) or (isinstance(value, str) and _DECIMAL.fullmatch(value)):
-        number = float(value)
-    else:
-        return None
-    return number if math.isfinite(number) and -LIMIT < number < LIMIT else None
-
-
-def parse_uk_timestamp(value: object) -> float | None:
-    """``YYYY-MM-DD HH:MM:SS`` in UK local time to Unix seconds.
-
-    In the repeated hour when clocks go back the first (BST) reading is taken; CHAOS gives no
-    offset to tell them apart.
-    """
-    if not isinstance(value, str) or len(value) > 40:
-        return None
-    match = _TIMESTAMP.fullmatch(value)
-    if match is None:
-        return None
-    try:
-        year, month, day, hour, minute, second = (int(part) for part in match.groups())
-        local = datetime(year, month, day, hour, minute, second, tzinfo=UK)
-    except ValueError:
-        return None
-    return local.timestamp()
+__all__ = [
+    "BUILTIN",
+    "INFO",
+    "LIMIT",
+    "MAX_TEXT_CHARS",
+    "QUOTA",
+    "UK",
+    "Command",
+    "Field",
+    "FieldValue",
+    "Gauge",
+    "InfoMetric",
+    "compile_command",
+    "compile_commands",
+    "parse_count",
+    "parse_number",
+    "parse_text",
+    "parse_uk_timestamp",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,11 +105,6 @@ class Command:
 
 
 TEXT = "a string of at most 256 characters"
-PARSERS: Mapping[str, tuple[Callable[[object], FieldValue | None], str]] = {
-    "count": (parse_count, "a whole number below 2^63"),
-    "number": (parse_number, "a decimal number below 2^63"),
-    "uk_time": (parse_uk_timestamp, "YYYY-MM-DD HH:MM:SS"),
-}
 
 
 def _present(name: str) -> Callable[[Mapping[str, FieldValue]], bool]:
