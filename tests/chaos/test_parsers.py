@@ -225,7 +225,8 @@ def test_state_parser(value: object, expected: str | None) -> None:
 def test_every_parse_name_has_a_parser_that_never_raises() -> None:
     """The names a declaration may give, each tried on every kind of JSON value."""
     assert set(PARSERS) == {"count", "number", "uk_time", "bool", "present", "date", "duration"}
+    values: list[object] = [None, True, 1, 1.5, float("nan"), "", "x" * 10**6, [], {}, "\u0663"]
     for parse, expect in PARSERS.values():
         assert expect
-        for value in (None, True, 1, 1.5, float("nan"), "", "x" * 10**6, [], {}, "\u0663"):
+        for value in values:
             parse(value)
