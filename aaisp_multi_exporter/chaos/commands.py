@@ -18,15 +18,19 @@ from aaisp_multi_exporter.chaos.parsers import (
     PARSERS,
     UK,
     FieldValue,
+    Parser,
+    mapping_parser,
     parse_count,
     parse_number,
     parse_text,
     parse_uk_timestamp,
+    state_parser,
 )
 from aaisp_multi_exporter.config import (
     CommandDeclaration,
     GaugeDeclaration,
     builtin_declarations,
+    normalise_field,
 )
 
 __all__ = [
@@ -61,6 +65,8 @@ class Gauge:
     when: Callable[[Mapping[str, FieldValue]], bool] | None = None
     #: The field whose 0 or absence leaves the series out, for the probe's log.
     omitted_without: str | None = None
+    #: A state set's states as declared: the field's value is one of them (or none).
+    states: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +77,8 @@ class Field:
     parse: Callable[[object], FieldValue | None]
     expect: str  # what a usable value looks like, for the note when it is not
     gauge: Gauge | None = None
+    #: The value of a field the entry does not carry (a checkbox's 0); None leaves it out.
+    when_absent: FieldValue | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,11 +105,23 @@ class Command:
     key: str = "id"
     key_spelling: str = "ID"
     builtin: bool = True
+    #: The steps from the reply to the entries: ``(payload_key,)`` unless nested.
+    payload_path: tuple[str, ...] = ()
+    #: Which entries a probe reads (SPEC 6b): "first", "latest", "each" or "all".
+    entries: str = "first"
+    #: The date or time field that orders entries for "latest", normalised.
+    order_by: str | None = None
+    #: Fields labelling every series of the command ("each", "all"), normalised.
+    labels: tuple[str, ...] = ()
+    #: Export the service's adjustable settings (``options``) too.
+    settings: bool = False
 
     field_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "field_names", tuple(spec.name for spec in self.fields))
+        if not self.payload_path:
+            object.__setattr__(self, "payload_path", (self.payload_key,))
 
 
 TEXT = "a string of at most 256 characters"
@@ -115,8 +135,19 @@ def _present(name: str) -> Callable[[Mapping[str, FieldValue]], bool]:
     return present
 
 
+def _reader(declaration: GaugeDeclaration) -> tuple[Parser, str]:
+    """The parser a gauge's value goes through, and what a usable value looks like."""
+    if declaration.states is not None:
+        return state_parser(declaration.states), "one of " + ", ".join(declaration.states)
+    if declaration.map is not None:
+        return mapping_parser(declaration.map, declaration.default), "one of " + ", ".join(
+            declaration.map
+        )
+    return PARSERS[declaration.kind]
+
+
 def _gauge_field(declaration: GaugeDeclaration) -> Field:
-    parse, expect = PARSERS[declaration.parse]
+    parse, expect = _reader(declaration)
     omit = declaration.omit_zero
     without = declaration.field if omit is True else omit or None
     gauge = Gauge(
@@ -125,8 +156,10 @@ def _gauge_field(declaration: GaugeDeclaration) -> Field:
         declaration.scale,
         when=_present(without) if without else None,
         omitted_without=without,
+        states=declaration.states,
     )
-    return Field(declaration.field, parse, expect, gauge)
+    absent = 0 if declaration.kind == "present" else None
+    return Field(declaration.field, parse, expect, gauge, when_absent=absent)
 
 
 def compile_command(declaration: CommandDeclaration, *, builtin: bool) -> Command:
@@ -141,7 +174,11 @@ def compile_command(declaration: CommandDeclaration, *, builtin: bool) -> Comman
             + "."
         )
         info = InfoMetric(declaration.info_metric, help_text, labels, declaration.key_label_name)
-    fields = [Field(label, parse_text, TEXT) for label in declaration.info_labels]
+    texts = [*declaration.info_labels, *declaration.labels]
+    if declaration.order_by is not None:
+        texts.append(normalise_field(declaration.order_by))
+    gauged = {gauge.field for gauge in declaration.gauges}
+    fields = [Field(name, parse_text, TEXT) for name in dict.fromkeys(texts) if name not in gauged]
     fields += [_gauge_field(gauge) for gauge in declaration.gauges]
     return Command(
         name=declaration.name,
@@ -152,6 +189,11 @@ def compile_command(declaration: CommandDeclaration, *, builtin: bool) -> Comman
         key=declaration.key_field,
         key_spelling=declaration.key,
         builtin=builtin,
+        payload_path=declaration.payload_path,
+        entries=declaration.entries,
+        order_by=None if declaration.order_by is None else normalise_field(declaration.order_by),
+        labels=declaration.labels,
+        settings=declaration.settings,
     )
 
 
