@@ -167,15 +167,19 @@ def mapping_parser(table: Mapping[str, float], default: float | None) -> Parser:
     return parse_mapped
 
 
+#: A state parser's answer for a text that is none of the states: every state 0.
+NO_STATE = ""
+
+
 def state_parser(states: Sequence[str]) -> Parser:
-    """Text to one of ``states`` as declared (compared case-insensitively); other text gives
-    nothing, and the caller writes every state 0."""
+    """Text to one of ``states`` as declared (compared case-insensitively); any other text
+    gives NO_STATE (every state 0, and a note); what is not text, nothing."""
     folded = {state.strip().casefold(): state for state in states}
 
     def parse_state(value: object) -> str | None:
         if not isinstance(value, str) or len(value) > MAX_TEXT_CHARS:
             return None
-        return folded.get(value.strip().casefold())
+        return folded.get(value.strip().casefold(), NO_STATE)
 
     return parse_state
 

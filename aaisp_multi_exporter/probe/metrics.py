@@ -10,11 +10,13 @@ are kept per set of values.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Mapping, Sequence
+from typing import cast
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric, StateSetMetricFamily
 from prometheus_client.samples import Sample
 
-from aaisp_multi_exporter.chaos.commands import Command
+from aaisp_multi_exporter.chaos.commands import Command, FieldValue
 from aaisp_multi_exporter.chaos.records import LineRecord
 from aaisp_multi_exporter.chaos.replies import Reply
 from aaisp_multi_exporter.probe.exposition import (
@@ -132,30 +134,73 @@ class SummaryTexts:
 
 
 def line_families(command: Command, record: LineRecord) -> list[Metric]:
-    """The series ``command`` owns for one line; a field CHAOS left out is left out, never 0."""
+    """The series ``command`` owns for one line (or, for ``entries = "each"`` or ``"all"``,
+    each of its entries, told apart by the command's ``labels``); a field CHAOS left out is
+    left out, never 0."""
+    rows = record.rows()
+    names = command.labels
     families: list[Metric] = []
-    values = record.values
     if command.info is not None:
-        labels = [values.get(name) for name in command.info.labels]
-        # Only a record that carries some label gets the series, so it never flips between
-        # label sets as lines with and without data are scraped.
-        if any(label is not None for label in labels):
-            info = GaugeMetricFamily(
-                command.info.metric,
-                command.info.help,
-                labels=[command.info.key_label, *command.info.labels],
-            )
-            info.add_metric([record.line_id, *("" if v is None else str(v) for v in labels)], 1)
+        info = _info_family(command, record, rows)
+        if info is not None:
             families.append(info)
     for field in command.fields:
         gauge = field.gauge
-        value = values.get(field.name)
-        if gauge is None or value is None or isinstance(value, str):
+        if gauge is None:
             continue
-        if gauge.when is not None and not gauge.when(values):
-            continue
-        families.append(GaugeMetricFamily(gauge.metric, gauge.help, value=value * gauge.scale))
+        family: Metric | None = None
+        for values in rows:
+            value = values.get(field.name)
+            if value is None or (gauge.when is not None and not gauge.when(values)):
+                continue
+            labels = [_label_value(values.get(name)) for name in names]
+            if gauge.states is not None:
+                if family is None:
+                    family = StateSetMetricFamily(gauge.metric, gauge.help, labels=names)
+                # A text that is none of the states gives every state 0 (noted at parsing).
+                current = {state: state == value for state in gauge.states}
+                cast(StateSetMetricFamily, family).add_metric(labels, current)
+            elif not isinstance(value, str):
+                if family is None:
+                    family = GaugeMetricFamily(gauge.metric, gauge.help, labels=names)
+                cast(GaugeMetricFamily, family).add_metric(labels, value * gauge.scale)
+        if family is not None:
+            families.append(family)
     return families
+
+
+def _info_family(
+    command: Command, record: LineRecord, rows: Sequence[Mapping[str, FieldValue]]
+) -> Metric | None:
+    """The always-1 info metric: the key (not for an account-level table, whose entries are
+    not the target's), the text labels, and the command's labels."""
+    info = command.info
+    assert info is not None
+    keyed = command.entries != "all"
+    family = GaugeMetricFamily(
+        info.metric,
+        info.help,
+        labels=[*([info.key_label] if keyed else []), *info.labels, *command.labels],
+    )
+    for values in rows:
+        texts = [values.get(name) for name in info.labels]
+        # Only an entry that carries some text label gets the series, so it never flips
+        # between label sets as lines with and without data are scraped.
+        if texts and all(text is None for text in texts):
+            continue
+        family.add_metric(
+            [
+                *([record.line_id] if keyed else []),
+                *(_label_value(text) for text in texts),
+                *(_label_value(values.get(name)) for name in command.labels),
+            ],
+            1,
+        )
+    return family if family.samples else None
+
+
+def _label_value(value: FieldValue | None) -> str:
+    return "" if value is None else str(value)
 
 
 def summary_families(result: ProbeResult) -> list[Metric]:

@@ -213,7 +213,8 @@ def test_mapping_without_default(value: object, expected: float | None) -> None:
         ("Active", "Active"),
         ("ACTIVE", "Active"),
         (" suspended ", "Suspended"),
-        ("Gone", None),
+        ("Gone", ""),  # none of the states: every state 0
+        ("", ""),
         (1, None),
         (None, None),
     ],
