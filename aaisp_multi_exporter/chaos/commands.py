@@ -113,8 +113,9 @@ class Command:
     order_by: str | None = None
     #: Fields labelling every series of the command ("each", "all"), normalised.
     labels: tuple[str, ...] = ()
-    #: Export the service's adjustable settings (``options``) too.
-    settings: bool = False
+    #: The families of the service's adjustable settings (``options``): checkboxes,
+    #: quantities, the rest; empty unless ``settings = true``.
+    settings: tuple[str, ...] = ()
 
     field_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
@@ -193,7 +194,7 @@ def compile_command(declaration: CommandDeclaration, *, builtin: bool) -> Comman
         entries=declaration.entries,
         order_by=None if declaration.order_by is None else normalise_field(declaration.order_by),
         labels=declaration.labels,
-        settings=declaration.settings,
+        settings=tuple(declaration.settings_metrics()),
     )
 
 

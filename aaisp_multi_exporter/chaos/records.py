@@ -8,6 +8,7 @@ or unusable is left out with a note, never a zero and never an exception.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any, TypeVar, overload
 
 from aaisp_multi_exporter.chaos.commands import Command, FieldValue
 from aaisp_multi_exporter.chaos.parsers import NO_STATE
+from aaisp_multi_exporter.chaos.settings import Setting
 from aaisp_multi_exporter.chaos.text import clean_text
 from aaisp_multi_exporter.config import normalise_field
 
@@ -41,6 +43,8 @@ class LineRecord:
     #: With ``entries = "each"`` or ``"all"``, every entry's values, the first's included
     #: (``values``); empty for one entry.
     entries: tuple[Mapping[str, FieldValue], ...] = field(default=(), compare=False)
+    #: The service's adjustable settings (``settings = true``), from the reply's options.
+    settings: tuple[Setting, ...] = field(default=(), compare=False)
 
     def rows(self) -> tuple[Mapping[str, FieldValue], ...]:
         """The values of each entry the record stands for: usually one."""
@@ -175,7 +179,7 @@ class LineIndex(Mapping[str, LineRecord]):
     CHAOS sent them, for ``--chaos.check``, when the reply was read with ``keep_entries``.
     """
 
-    __slots__ = ("_command", "_entries", "_more", "_rows")
+    __slots__ = ("_command", "_entries", "_more", "_rows", "_settings")
 
     def __init__(
         self,
@@ -183,15 +187,24 @@ class LineIndex(Mapping[str, LineRecord]):
         rows: dict[str, Row],
         entries: dict[str, Mapping[str, Any]] | None = None,
         more: Mapping[str, Sequence[Row]] | None = None,
+        settings: tuple[Setting, ...] = (),
     ) -> None:
         self._command = command
         self._rows = rows
         self._entries = entries
         #: The rows after a key's first, for ``entries = "each"`` or ``"all"``.
         self._more = more or {}
+        #: The reply's settings: a line-scope reply's, so its one line's.
+        self._settings = settings
 
     def __getitem__(self, line_id: str) -> LineRecord:
-        return _record(self._command, line_id, self._rows[line_id], self._more.get(line_id, ()))
+        return self._make(line_id, self._rows[line_id])
+
+    def _make(self, line_id: str, row: Row) -> LineRecord:
+        record = _record(self._command, line_id, row, self._more.get(line_id, ()))
+        if self._settings:
+            return dataclasses.replace(record, settings=self._settings)
+        return record
 
     @overload
     def get(self, line_id: str, /) -> LineRecord | None: ...
@@ -200,9 +213,7 @@ class LineIndex(Mapping[str, LineRecord]):
     def get(self, line_id: str, /, default: object = None) -> object:
         """``Mapping.get`` without its KeyError."""
         row = self._rows.get(line_id)
-        if row is None:
-            return default
-        return _record(self._command, line_id, row, self._more.get(line_id, ()))
+        return default if row is None else self._make(line_id, row)
 
     def __contains__(self, line_id: object) -> bool:
         return line_id in self._rows

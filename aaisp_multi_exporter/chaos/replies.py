@@ -35,6 +35,7 @@ from aaisp_multi_exporter.chaos.records import (
     describe,
     usable_id,
 )
+from aaisp_multi_exporter.chaos.settings import Setting, read_settings
 from aaisp_multi_exporter.chaos.shapes import MAX_TABLE_ENTRIES, descend, json_type, moment_of
 from aaisp_multi_exporter.chaos.text import clean_text, decode_body
 from aaisp_multi_exporter.config import normalise_field
@@ -303,9 +304,10 @@ def _parse(
     key = path[0]
     nested: list[object] = []
     take = rows if len(path) == 1 else nested.append
+    keep = frozenset({"error", "options"} if command.settings else {"error"})
     try:
         with _read_errors():
-            kept = yield from walk(text, key, take, parse_int=bounded_int)
+            kept = yield from walk(text, key, take, keep=keep, parse_int=bounded_int)
     except NotAnObject:
         document = load_json(body, charset)
         raise ChaosError(
@@ -334,8 +336,13 @@ def _parse(
             f"the table has {MAX_TABLE_ENTRIES + rows.dropped} entries; the first "
             f"{MAX_TABLE_ENTRIES} are read"
         )
+    settings: tuple[Setting, ...] = ()
+    if command.settings:
+        settings, notes = read_settings(kept.get("options"))
+        for note in notes:
+            rows.notes.add(note)
     return Reply(
-        lines=LineIndex(command, rows.rows, rows.entries, rows.more),
+        lines=LineIndex(command, rows.rows, rows.entries, rows.more, settings),
         notes=tuple(rows.notes.kept),
         note_count=rows.notes.count,
         skipped=rows.unusable,

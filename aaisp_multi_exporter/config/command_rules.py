@@ -237,4 +237,8 @@ def _metrics_of(
         (g.metric, source, parts.path("gauges", index, "metric"))
         for g, source, index in parts.gauges
     ]
+    found += [
+        (metric, parts.source_of("settings"), parts.path("settings"))
+        for metric in declaration.settings_metrics()
+    ]
     return found

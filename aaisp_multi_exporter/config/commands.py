@@ -393,7 +393,18 @@ class CommandDeclaration(NamedTable):
         return read
 
     def metrics(self) -> list[str]:
-        return [*([self.info_metric] if self.info_metric else []), *(g.metric for g in self.gauges)]
+        return [
+            *([self.info_metric] if self.info_metric else []),
+            *(g.metric for g in self.gauges),
+            *self.settings_metrics(),
+        ]
+
+    def settings_metrics(self) -> list[str]:
+        """The families ``settings = true`` writes: checkboxes, quantities, the rest."""
+        if not self.settings:
+            return []
+        prefix = f"aaisp_{self.name.partition('/')[0]}_setting"
+        return [f"{prefix}_enabled", f"{prefix}_value", f"{prefix}_info"]
 
 
 @cache

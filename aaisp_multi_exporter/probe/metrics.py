@@ -17,8 +17,10 @@ from prometheus_client.core import GaugeMetricFamily, Metric, StateSetMetricFami
 from prometheus_client.samples import Sample
 
 from aaisp_multi_exporter.chaos.commands import Command, FieldValue
+from aaisp_multi_exporter.chaos.parsers import parse_number
 from aaisp_multi_exporter.chaos.records import LineRecord
 from aaisp_multi_exporter.chaos.replies import Reply
+from aaisp_multi_exporter.chaos.settings import Setting
 from aaisp_multi_exporter.probe.exposition import (
     EOF,
     TEXT,
@@ -166,7 +168,37 @@ def line_families(command: Command, record: LineRecord) -> list[Metric]:
                 cast(GaugeMetricFamily, family).add_metric(labels, value * gauge.scale)
         if family is not None:
             families.append(family)
+    if command.settings and record.settings:
+        families += settings_families(command.settings, record.settings)
     return families
+
+
+def settings_families(names: Sequence[str], settings: Sequence[Setting]) -> list[Metric]:
+    """Each setting by its own type (SPEC 6b): a checkbox 0/1, a quantity its number, any
+    other type an info series carrying the value."""
+    enabled, value, info = (
+        GaugeMetricFamily(name, help_text, labels=labels)
+        for name, help_text, labels in zip(
+            names,
+            (
+                "1 if the service's checkbox setting is set (CHAOS options).",
+                "The service's quantity setting (CHAOS options).",
+                "Always 1; the service's setting and its value (CHAOS options).",
+            ),
+            (["setting"], ["setting"], ["setting", "value"]),
+            strict=True,
+        )
+    )
+    for setting in settings:
+        if setting.type == "checkbox":
+            enabled.add_metric([setting.name], float(setting.value))
+        elif setting.type == "quantity":
+            number = parse_number(setting.value)
+            if number is not None:
+                value.add_metric([setting.name], number)
+        else:
+            info.add_metric([setting.name, setting.value], 1)
+    return [family for family in (enabled, value, info) if family.samples]
 
 
 def _info_family(
