@@ -87,7 +87,10 @@ async def test_a_recipe_gives_the_series_it_shows(
     list(text_string_to_metric_families(text))
     status, body, _ = await exporter.get(f"/probe?{query}", headers={"Accept": OPENMETRICS})
     assert status == 200
-    families = {family.name: family for family in openmetrics_families(body)}
+    families = {
+        family.name: family
+        for family in openmetrics_families(body)  # type: ignore[no-untyped-call]
+    }
     for name in re.findall(r'metric = "([^"]+)"\n[^\n]*\nstates = ', recipe.toml):
         assert families[name].type == "stateset"
 
@@ -104,7 +107,10 @@ async def test_a_state_set_is_a_stateset_in_openmetrics(
         _, body, _ = await exporter.get(
             f"/probe?target={target}&module=logins", headers={"Accept": OPENMETRICS}
         )
-        families = {family.name: family for family in openmetrics_families(body)}
+        families = {
+            family.name: family
+            for family in openmetrics_families(body)  # type: ignore[no-untyped-call]
+        }
         state = families["aaisp_login_state"]
         assert state.type == "stateset"
         got = {sample.labels["aaisp_login_state"]: sample.value for sample in state.samples}
