@@ -46,6 +46,8 @@ MAX_NOTES = 20
 MAX_UNUSABLE_ENTRIES = 10_000
 #: Key layouts of entries remembered per reply; CHAOS sends one or two.
 _MAX_PLANS = 256
+#: Field names of keyless entries remembered for --chaos.check.
+_MAX_FIELDS_NAMED = 64
 
 
 @dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
@@ -61,6 +63,8 @@ class Reply:
     note_count: int = 0
     #: Entries left out for having no usable ``ID``.
     skipped: int = 0
+    #: The fields those entries carried (``--chaos.check`` names them: the key may be one).
+    unkeyed_fields: tuple[str, ...] = ()
 
 
 def load_json(body: bytes, charset: str | None = None) -> Any:
@@ -160,6 +164,8 @@ class _Rows:
         #: The first entry carrying no key field at all: a line-scope reply's one entry.
         self.keyless: Row | None = None
         self.dropped = 0  # entries of an "all" table past MAX_TABLE_ENTRIES
+        #: Fields of the entries without a usable key, for --chaos.check (keep_entries).
+        self.unkeyed: dict[str, None] | None = {} if keep_entries else None
         self._mode = command.entries
         self._order = (
             command.field_names.index(command.order_by) if command.order_by is not None else -1
@@ -206,6 +212,8 @@ class _Rows:
             self._table_row(entry)
             return
         if line_id is None:
+            if self.unkeyed is not None and isinstance(entry, dict):
+                self._remember_fields(entry)
             if index == 0 and isinstance(entry, dict) and plan[0] is None:
                 self.keyless = self._row(entry, plan[1])  # noted unusable at the end, if so
                 return
@@ -219,6 +227,14 @@ class _Rows:
         rows[line_id] = self._row(entry, spellings)
         if self.entries is not None:
             self.entries[line_id] = entry
+
+    def _remember_fields(self, entry: Mapping[str, Any]) -> None:
+        assert self.unkeyed is not None
+        for name in entry:
+            if len(self.unkeyed) >= _MAX_FIELDS_NAMED:
+                return
+            if isinstance(name, str):
+                self.unkeyed.setdefault(clean_text(name[:64]))
 
     def finish(self) -> None:
         """A reply of one entry that does not name its key is the one asked for (a line-scope
@@ -346,6 +362,7 @@ def _parse(
         notes=tuple(rows.notes.kept),
         note_count=rows.notes.count,
         skipped=rows.unusable,
+        unkeyed_fields=tuple(rows.unkeyed or ()),
     )
 
 

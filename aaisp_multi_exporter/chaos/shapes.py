@@ -14,7 +14,7 @@ from aaisp_multi_exporter.chaos.parsers import parse_date, parse_uk_timestamp
 from aaisp_multi_exporter.chaos.records import ABSENT, MISSING, SEP, Row, describe
 from aaisp_multi_exporter.config import normalise_field
 
-__all__ = ["MAX_TABLE_ENTRIES", "descend", "json_type", "moment_of"]
+__all__ = ["MAX_TABLE_ENTRIES", "descend", "json_type", "members", "moment_of"]
 
 #: Entries of an account-level table (``entries = "all"``) a probe reads; the rest noted.
 MAX_TABLE_ENTRIES = 1000
@@ -56,7 +56,7 @@ def descend(value: object, path: tuple[str, ...]) -> object:
         if step not in value and not spelt:
             raise ChaosError(
                 Outcome.INVALID_RESPONSE,
-                f'reply has no "{step}" in "{where}" (members there: {_members(value)})',
+                f'reply has no "{step}" in "{where}" (members there: {members(value)})',
             )
         value = value[step if step in value else spelt[-1]]
     if not isinstance(value, list | dict):
@@ -67,7 +67,7 @@ def descend(value: object, path: tuple[str, ...]) -> object:
     return value
 
 
-def _members(value: Mapping[str, object]) -> str:
+def members(value: Mapping[str, object]) -> str:
     """A few of an object's member names, for a message (CHAOS's names, never values)."""
     names = [describe(name) for name in list(value)[:10]]
     more = len(value) - len(names)

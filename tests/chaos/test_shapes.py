@@ -10,7 +10,8 @@ import pytest
 
 from aaisp_multi_exporter.chaos.commands import Command, compile_commands
 from aaisp_multi_exporter.chaos.errors import ChaosError
-from aaisp_multi_exporter.chaos.replies import MAX_TABLE_ENTRIES, parse_reply
+from aaisp_multi_exporter.chaos.replies import parse_reply
+from aaisp_multi_exporter.chaos.shapes import MAX_TABLE_ENTRIES
 from aaisp_multi_exporter.config import parse_config
 from aaisp_multi_exporter.probe.exposition import TEXT, encode
 from aaisp_multi_exporter.probe.metrics import line_families
