@@ -290,7 +290,7 @@ def make_redactor(config: Config, table: Mapping[str, Command] = BUILTIN) -> Red
         for command in table.values()
         if not command.builtin
         for label in command.field_names
-        if command.info is not None and label in command.info.labels
+        if label in command.labels or (command.info is not None and label in command.info.labels)
     }
     return Redactor(secrets, known, label_fields=labels)
 
