@@ -9,89 +9,49 @@ parsers. docs/commands.md has the format.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
-from aaisp_multi_exporter.chaos.text import clean_text
+from aaisp_multi_exporter.chaos.parsers import (
+    LIMIT,
+    MAX_TEXT_CHARS,
+    PARSERS,
+    UK,
+    FieldValue,
+    Parser,
+    mapping_parser,
+    parse_count,
+    parse_number,
+    parse_text,
+    parse_uk_timestamp,
+    state_parser,
+)
 from aaisp_multi_exporter.config import (
     CommandDeclaration,
     GaugeDeclaration,
     builtin_declarations,
+    normalise_field,
 )
 
-UK = ZoneInfo("Europe/London")
-
-#: Beyond this a number is not a sane counter or rate: left out, never exported.
-LIMIT = 2**63
-#: Longer digit strings are refused before conversion: they cannot be below LIMIT, and
-#: converting thousands of digits is slow (and refused by Python past 4,300).
-_MAX_DIGITS = 20
-#: Label values longer than this are not a login or a postcode.
-MAX_TEXT_CHARS = 256
-
-_INTEGER = re.compile(rf"\s*-?\d{{1,{_MAX_DIGITS}}}\s*")
-_DECIMAL = re.compile(
-    rf"\s*-?(?:\d{{1,{_MAX_DIGITS}}}(?:\.\d{{0,{_MAX_DIGITS}}})?|\.\d{{1,{_MAX_DIGITS}}})\s*"
-)
-_TIMESTAMP = re.compile(r"\s*(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})\s*")
-
-FieldValue = str | int | float
-
-
-def parse_text(value: object) -> str | None:
-    """A string field, stripped (postcodes arrive padded with spaces: NATM), and writable as
-    UTF-8 (``clean_text``)."""
-    if not isinstance(value, str) or len(value) > MAX_TEXT_CHARS:
-        return None
-    return clean_text(value.strip())
-
-
-def parse_count(value: object) -> int | None:
-    """A CHAOS number: a decimal string (64-bit), tolerating a bare JSON integer."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, str) and _INTEGER.fullmatch(value):
-        number = int(value)
-    else:
-        return None
-    return number if -LIMIT < number < LIMIT else None
-
-
-def parse_number(value: object) -> float | None:
-    """A decimal (``"12.34"``, ``"-0.5"``, ``"7"``), or a bare JSON number; finite and below
-    2^63 in size, like a count."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float) or (isinstance(value, str) and _DECIMAL.fullmatch(value)):
-        number = float(value)
-    else:
-        return None
-    return number if math.isfinite(number) and -LIMIT < number < LIMIT else None
-
-
-def parse_uk_timestamp(value: object) -> float | None:
-    """``YYYY-MM-DD HH:MM:SS`` in UK local time to Unix seconds.
-
-    In the repeated hour when clocks go back the first (BST) reading is taken; CHAOS gives no
-    offset to tell them apart.
-    """
-    if not isinstance(value, str) or len(value) > 40:
-        return None
-    match = _TIMESTAMP.fullmatch(value)
-    if match is None:
-        return None
-    try:
-        year, month, day, hour, minute, second = (int(part) for part in match.groups())
-        local = datetime(year, month, day, hour, minute, second, tzinfo=UK)
-    except ValueError:
-        return None
-    return local.timestamp()
+__all__ = [
+    "BUILTIN",
+    "INFO",
+    "LIMIT",
+    "MAX_TEXT_CHARS",
+    "QUOTA",
+    "UK",
+    "Command",
+    "Field",
+    "FieldValue",
+    "Gauge",
+    "InfoMetric",
+    "compile_command",
+    "compile_commands",
+    "parse_count",
+    "parse_number",
+    "parse_text",
+    "parse_uk_timestamp",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +65,8 @@ class Gauge:
     when: Callable[[Mapping[str, FieldValue]], bool] | None = None
     #: The field whose 0 or absence leaves the series out, for the probe's log.
     omitted_without: str | None = None
+    #: A state set's states as declared: the field's value is one of them (or none).
+    states: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +77,8 @@ class Field:
     parse: Callable[[object], FieldValue | None]
     expect: str  # what a usable value looks like, for the note when it is not
     gauge: Gauge | None = None
+    #: The value of a field the entry does not carry (a checkbox's 0); None leaves it out.
+    when_absent: FieldValue | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,19 +105,27 @@ class Command:
     key: str = "id"
     key_spelling: str = "ID"
     builtin: bool = True
+    #: The steps from the reply to the entries: ``(payload_key,)`` unless nested.
+    payload_path: tuple[str, ...] = ()
+    #: Which entries a probe reads (SPEC 6b): "first", "latest", "each" or "all".
+    entries: str = "first"
+    #: The date or time field that orders entries for "latest", normalised.
+    order_by: str | None = None
+    #: Fields labelling every series of the command ("each", "all"), normalised.
+    labels: tuple[str, ...] = ()
+    #: The families of the service's adjustable settings (``options``): checkboxes,
+    #: quantities, the rest; empty unless ``settings = true``.
+    settings: tuple[str, ...] = ()
 
     field_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "field_names", tuple(spec.name for spec in self.fields))
+        if not self.payload_path:
+            object.__setattr__(self, "payload_path", (self.payload_key,))
 
 
 TEXT = "a string of at most 256 characters"
-PARSERS: Mapping[str, tuple[Callable[[object], FieldValue | None], str]] = {
-    "count": (parse_count, "a whole number below 2^63"),
-    "number": (parse_number, "a decimal number below 2^63"),
-    "uk_time": (parse_uk_timestamp, "YYYY-MM-DD HH:MM:SS"),
-}
 
 
 def _present(name: str) -> Callable[[Mapping[str, FieldValue]], bool]:
@@ -164,8 +136,19 @@ def _present(name: str) -> Callable[[Mapping[str, FieldValue]], bool]:
     return present
 
 
+def _reader(declaration: GaugeDeclaration) -> tuple[Parser, str]:
+    """The parser a gauge's value goes through, and what a usable value looks like."""
+    if declaration.states is not None:
+        return state_parser(declaration.states), "one of " + ", ".join(declaration.states)
+    if declaration.map is not None:
+        return mapping_parser(declaration.map, declaration.default), "one of " + ", ".join(
+            declaration.map
+        )
+    return PARSERS[declaration.kind]
+
+
 def _gauge_field(declaration: GaugeDeclaration) -> Field:
-    parse, expect = PARSERS[declaration.parse]
+    parse, expect = _reader(declaration)
     omit = declaration.omit_zero
     without = declaration.field if omit is True else omit or None
     gauge = Gauge(
@@ -174,8 +157,10 @@ def _gauge_field(declaration: GaugeDeclaration) -> Field:
         declaration.scale,
         when=_present(without) if without else None,
         omitted_without=without,
+        states=declaration.states,
     )
-    return Field(declaration.field, parse, expect, gauge)
+    absent = 0 if declaration.kind == "present" else None
+    return Field(declaration.field, parse, expect, gauge, when_absent=absent)
 
 
 def compile_command(declaration: CommandDeclaration, *, builtin: bool) -> Command:
@@ -190,7 +175,11 @@ def compile_command(declaration: CommandDeclaration, *, builtin: bool) -> Comman
             + "."
         )
         info = InfoMetric(declaration.info_metric, help_text, labels, declaration.key_label_name)
-    fields = [Field(label, parse_text, TEXT) for label in declaration.info_labels]
+    texts = [*declaration.info_labels, *declaration.labels]
+    if declaration.order_by is not None:
+        texts.append(normalise_field(declaration.order_by))
+    gauged = {gauge.field for gauge in declaration.gauges}
+    fields = [Field(name, parse_text, TEXT) for name in dict.fromkeys(texts) if name not in gauged]
     fields += [_gauge_field(gauge) for gauge in declaration.gauges]
     return Command(
         name=declaration.name,
@@ -201,6 +190,11 @@ def compile_command(declaration: CommandDeclaration, *, builtin: bool) -> Comman
         key=declaration.key_field,
         key_spelling=declaration.key,
         builtin=builtin,
+        payload_path=declaration.payload_path,
+        entries=declaration.entries,
+        order_by=None if declaration.order_by is None else normalise_field(declaration.order_by),
+        labels=declaration.labels,
+        settings=tuple(declaration.settings_metrics()),
     )
 
 

@@ -8,12 +8,15 @@ or unusable is left out with a note, never a zero and never an exception.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
 from aaisp_multi_exporter.chaos.commands import Command, FieldValue
+from aaisp_multi_exporter.chaos.parsers import NO_STATE
+from aaisp_multi_exporter.chaos.settings import Setting
 from aaisp_multi_exporter.chaos.text import clean_text
 from aaisp_multi_exporter.config import normalise_field
 
@@ -37,6 +40,15 @@ class LineRecord:
     notes: tuple[str, ...] = field(default=(), compare=False)
     #: Fields the command is read for that CHAOS left out (or sent unusable), for the log.
     absent: tuple[str, ...] = field(default=(), compare=False)
+    #: With ``entries = "each"`` or ``"all"``, every entry's values, the first's included
+    #: (``values``); empty for one entry.
+    entries: tuple[Mapping[str, FieldValue], ...] = field(default=(), compare=False)
+    #: The service's adjustable settings (``settings = true``), from the reply's options.
+    settings: tuple[Setting, ...] = field(default=(), compare=False)
+
+    def rows(self) -> tuple[Mapping[str, FieldValue], ...]:
+        """The values of each entry the record stands for: usually one."""
+        return self.entries or (self.values,)
 
     def get(self, name: str) -> FieldValue | None:
         return self.values.get(name)
@@ -110,21 +122,50 @@ def _split(row: Row, count: int) -> tuple[object, ...]:
     return tuple(MISSING if part == ABSENT else part for part in row.split(SEP))
 
 
-def _record(command: Command, line_id: str, row: Row) -> LineRecord:
+def _values(command: Command, row: Row, notes: list[str]) -> dict[str, FieldValue]:
     """A row's values parsed, with a note for each that is unusable."""
     raw = _split(row, len(command.fields))
     values: dict[str, FieldValue] = {}
-    notes: list[str] = []
     for spec, given in zip(command.fields, raw, strict=True):
         if given is MISSING:
+            if spec.when_absent is not None:
+                values[spec.name] = spec.when_absent
             continue
         parsed = spec.parse(given)
         if parsed is None:
             notes.append(f"field {spec.name} is not {spec.expect}: {describe(given)}; ignored")
-        else:
-            values[spec.name] = parsed
+            continue
+        if parsed == NO_STATE and spec.gauge is not None and spec.gauge.states is not None:
+            notes.append(f"field {spec.name} is not {spec.expect}: {describe(given)}; all 0")
+        values[spec.name] = parsed
+    return values
+
+
+def _record(command: Command, line_id: str, row: Row, more: Sequence[Row] = ()) -> LineRecord:
+    """A row parsed; with ``more`` (``entries = "each"`` or ``"all"``), every row, told
+    apart by the command's labels (a repeat of the labels is left out with a note)."""
+    notes: list[str] = []
+    values = _values(command, row, notes)
     absent = tuple(name for name in command.field_names if name not in values)
-    return LineRecord(line_id=line_id, values=values, notes=tuple(notes), absent=absent)
+    if not more:
+        return LineRecord(line_id=line_id, values=values, notes=tuple(notes), absent=absent)
+    seen: set[tuple[object, ...]] = set()
+    entries: list[Mapping[str, FieldValue]] = []
+    for index, each in enumerate((row, *more)):
+        parsed = values if index == 0 else _values(command, each, notes)
+        labels = tuple(parsed.get(name) for name in command.labels)
+        if labels in seen:
+            shown = ", ".join(
+                f"{name}={describe(value)}"
+                for name, value in zip(command.labels, labels, strict=True)
+            )
+            notes.append(f"entry {index} repeats the labels of an earlier one ({shown}); left out")
+            continue
+        seen.add(labels)
+        entries.append(parsed)
+    return LineRecord(
+        line_id=line_id, values=values, notes=tuple(notes), absent=absent, entries=tuple(entries)
+    )
 
 
 _T = TypeVar("_T")
@@ -138,20 +179,32 @@ class LineIndex(Mapping[str, LineRecord]):
     CHAOS sent them, for ``--chaos.check``, when the reply was read with ``keep_entries``.
     """
 
-    __slots__ = ("_command", "_entries", "_rows")
+    __slots__ = ("_command", "_entries", "_more", "_rows", "_settings")
 
     def __init__(
         self,
         command: Command,
         rows: dict[str, Row],
         entries: dict[str, Mapping[str, Any]] | None = None,
+        more: Mapping[str, Sequence[Row]] | None = None,
+        settings: tuple[Setting, ...] = (),
     ) -> None:
         self._command = command
         self._rows = rows
         self._entries = entries
+        #: The rows after a key's first, for ``entries = "each"`` or ``"all"``.
+        self._more = more or {}
+        #: The reply's settings: a line-scope reply's, so its one line's.
+        self._settings = settings
 
     def __getitem__(self, line_id: str) -> LineRecord:
-        return _record(self._command, line_id, self._rows[line_id])
+        return self._make(line_id, self._rows[line_id])
+
+    def _make(self, line_id: str, row: Row) -> LineRecord:
+        record = _record(self._command, line_id, row, self._more.get(line_id, ()))
+        if self._settings:
+            return dataclasses.replace(record, settings=self._settings)
+        return record
 
     @overload
     def get(self, line_id: str, /) -> LineRecord | None: ...
@@ -160,7 +213,7 @@ class LineIndex(Mapping[str, LineRecord]):
     def get(self, line_id: str, /, default: object = None) -> object:
         """``Mapping.get`` without its KeyError."""
         row = self._rows.get(line_id)
-        return default if row is None else _record(self._command, line_id, row)
+        return default if row is None else self._make(line_id, row)
 
     def __contains__(self, line_id: object) -> bool:
         return line_id in self._rows
@@ -183,7 +236,10 @@ class LineIndex(Mapping[str, LineRecord]):
             found: dict[str, FieldValue] = {}
             for index, spec in picks:
                 given = raw[index]
-                if given is not MISSING:
+                if given is MISSING:
+                    if spec.when_absent is not None:
+                        found[spec.name] = spec.when_absent
+                else:
                     parsed = spec.parse(given)
                     if parsed is not None:
                         found[spec.name] = parsed

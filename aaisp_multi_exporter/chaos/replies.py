@@ -35,6 +35,8 @@ from aaisp_multi_exporter.chaos.records import (
     describe,
     usable_id,
 )
+from aaisp_multi_exporter.chaos.settings import Setting, read_settings
+from aaisp_multi_exporter.chaos.shapes import MAX_TABLE_ENTRIES, descend, json_type, moment_of
 from aaisp_multi_exporter.chaos.text import clean_text, decode_body
 from aaisp_multi_exporter.config import normalise_field
 
@@ -44,6 +46,8 @@ MAX_NOTES = 20
 MAX_UNUSABLE_ENTRIES = 10_000
 #: Key layouts of entries remembered per reply; CHAOS sends one or two.
 _MAX_PLANS = 256
+#: Field names of keyless entries remembered for --chaos.check.
+_MAX_FIELDS_NAMED = 64
 
 
 @dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
@@ -59,6 +63,8 @@ class Reply:
     note_count: int = 0
     #: Entries left out for having no usable ``ID``.
     skipped: int = 0
+    #: The fields those entries carried (``--chaos.check`` names them: the key may be one).
+    unkeyed_fields: tuple[str, ...] = ()
 
 
 def load_json(body: bytes, charset: str | None = None) -> Any:
@@ -153,6 +159,17 @@ class _Rows:
         self.unusable = 0
         self._index = 0
         self._plans: dict[tuple[str, ...], tuple[str | None, tuple[str | None, ...]]] = {}
+        #: Rows after a key's first (``entries = "each"``; every row for ``"all"``).
+        self.more: dict[str, list[Row]] = {}
+        #: The first entry carrying no key field at all: a line-scope reply's one entry.
+        self.keyless: Row | None = None
+        self.dropped = 0  # entries of an "all" table past MAX_TABLE_ENTRIES
+        #: Fields of the entries without a usable key, for --chaos.check (keep_entries).
+        self.unkeyed: dict[str, None] | None = {} if keep_entries else None
+        self._mode = command.entries
+        self._order = (
+            command.field_names.index(command.order_by) if command.order_by is not None else -1
+        )
 
     def _plan(self, keys: tuple[str, ...]) -> tuple[str | None, tuple[str | None, ...]]:
         """Which of an entry's keys is the key field and which is each field (CHAOS reads
@@ -191,17 +208,79 @@ class _Rows:
                     line_id = value if value == value.strip() else usable_id(value)
                 else:
                     line_id = usable_id(value)
+        if self._mode == "all" and isinstance(entry, dict):
+            self._table_row(entry)
+            return
         if line_id is None:
+            if self.unkeyed is not None and isinstance(entry, dict):
+                self._remember_fields(entry)
+            if index == 0 and isinstance(entry, dict) and plan[0] is None:
+                self.keyless = self._row(entry, plan[1])  # noted unusable at the end, if so
+                return
             self._unusable(index)
             return
         assert isinstance(entry, dict)
         rows = self.rows
         if line_id in rows:
-            self.notes.add(
-                f"{self.command.payload_key}[{index}] repeats {self.command.key_spelling} "
-                f"{describe(line_id)}; the first entry is used"
-            )
+            self._repeat(index, line_id, self._row(entry, spellings))
             return
+        rows[line_id] = self._row(entry, spellings)
+        if self.entries is not None:
+            self.entries[line_id] = entry
+
+    def _remember_fields(self, entry: Mapping[str, Any]) -> None:
+        assert self.unkeyed is not None
+        for name in entry:
+            if len(self.unkeyed) >= _MAX_FIELDS_NAMED:
+                return
+            if isinstance(name, str):
+                self.unkeyed.setdefault(clean_text(name[:64]))
+
+    def finish(self) -> None:
+        """A reply of one entry that does not name its key is the one asked for (a line-scope
+        reply answers for the ``service`` sent); otherwise that entry was unusable."""
+        if self.keyless is None:
+            return
+        if self._index == 1:
+            self.rows[""] = self.keyless
+        else:
+            self._unusable(0)
+
+    def _table_row(self, entry: dict[str, Any]) -> None:
+        """An ``entries = "all"`` table: every entry, whatever its key, at most
+        MAX_TABLE_ENTRIES."""
+        row = self._row(entry, self._plan(tuple(entry))[1])
+        if "" not in self.rows:
+            self.rows[""] = row
+            if self.entries is not None:
+                self.entries[""] = entry
+            return
+        more = self.more.setdefault("", [])
+        if len(more) + 1 < MAX_TABLE_ENTRIES:
+            more.append(row)
+        else:
+            self.dropped += 1
+
+    def _repeat(self, index: int, line_id: str, row: Row) -> None:
+        """A key seen before: kept for "each", the later by ``order_by`` for "latest", else
+        noted (9: the first entry is used)."""
+        if self._mode == "each":
+            self.more.setdefault(line_id, []).append(row)
+            return
+        if self._mode == "latest":
+            latest = moment_of(row, self._order)
+            if latest is not None and (
+                (kept := moment_of(self.rows[line_id], self._order)) is None or latest > kept
+            ):
+                self.rows[line_id] = row
+            return
+        self.notes.add(
+            f"{self.command.payload_key}[{index}] repeats {self.command.key_spelling} "
+            f"{describe(line_id)}; the first entry is used"
+        )
+
+    def _row(self, entry: Mapping[str, Any], spellings: tuple[str | None, ...]) -> Row:
+        """The entry's values as one string, or a tuple when one is not a plain string."""
         joined = [ABSENT if name is None else entry[name] for name in spellings]
         try:
             row: Row = SEP.join(joined)
@@ -213,9 +292,7 @@ class _Rows:
                 and any(ABSENT in entry[name] for name in spellings if name is not None)
             ):
                 row = self._tuple(entry, spellings)  # a value holds a separator
-        rows[line_id] = row
-        if self.entries is not None:
-            self.entries[line_id] = entry
+        return row
 
     @staticmethod
     def _tuple(entry: Mapping[str, Any], spellings: tuple[str | None, ...]) -> Row:
@@ -239,14 +316,18 @@ def _parse(
     text = decode_body(body, charset)
     yield  # decoding 30 MB took a few milliseconds: let the loop run
     rows = _Rows(command, keep_entries=keep_entries)
-    key = command.payload_key
+    path = command.payload_path
+    key = path[0]
+    nested: list[object] = []
+    take = rows if len(path) == 1 else nested.append
+    keep = frozenset({"error", "options"} if command.settings else {"error"})
     try:
         with _read_errors():
-            kept = yield from walk(text, key, rows, parse_int=bounded_int)
+            kept = yield from walk(text, key, take, keep=keep, parse_int=bounded_int)
     except NotAnObject:
         document = load_json(body, charset)
         raise ChaosError(
-            Outcome.INVALID_RESPONSE, f"reply is a JSON {_json_type(document)}, not an object"
+            Outcome.INVALID_RESPONSE, f"reply is a JSON {json_type(document)}, not an object"
         ) from None
     refused = refusal(kept)
     if refused is not None:
@@ -254,16 +335,34 @@ def _parse(
     if kept.get("error") is not None:
         rows.notes.first('CHAOS sent an empty "error"; the reply is used')
     payload = kept.get(key)
-    if isinstance(payload, dict):
+    if len(path) > 1:
+        payload = descend(nested if payload is WALKED else payload, path)
+        for count, entry in enumerate(payload if isinstance(payload, list) else [payload]):
+            rows(entry)
+            if count % 1000 == 999:
+                yield
+    elif isinstance(payload, dict):
         rows(payload)  # "arrays are used normally": a lone object is one entry
     elif payload is not WALKED:
-        found = "missing" if payload is None else f"a {_json_type(payload)}"
+        found = "missing" if payload is None else f"a {json_type(payload)}"
         raise ChaosError(Outcome.INVALID_RESPONSE, f'reply has no "{key}" array ({found})')
+    rows.finish()
+    if rows.dropped:
+        rows.notes.add(
+            f"the table has {MAX_TABLE_ENTRIES + rows.dropped} entries; the first "
+            f"{MAX_TABLE_ENTRIES} are read"
+        )
+    settings: tuple[Setting, ...] = ()
+    if command.settings:
+        settings, notes = read_settings(kept.get("options"))
+        for note in notes:
+            rows.notes.add(note)
     return Reply(
-        lines=LineIndex(command, rows.rows, rows.entries),
+        lines=LineIndex(command, rows.rows, rows.entries, rows.more, settings),
         notes=tuple(rows.notes.kept),
         note_count=rows.notes.count,
         skipped=rows.unusable,
+        unkeyed_fields=tuple(rows.unkeyed or ()),
     )
 
 
@@ -295,14 +394,3 @@ async def parse_reply_async(command: Command, body: bytes, charset: str | None =
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
         await asyncio.sleep(0)
-
-
-def _json_type(value: object) -> str:
-    return {
-        list: "array",
-        dict: "object",
-        str: "string",
-        bool: "boolean",
-        int: "number",
-        float: "number",
-    }.get(type(value), "value")

@@ -37,8 +37,8 @@ class CommandParts:
         """Take one file's table (already validated); the problems of merging it."""
         problems: CommandProblems = []
         for key in sorted(declaration.model_fields_set - {"name", "gauges"}):
-            if self.builtin is not None:
-                message = f"{self.name} is built in; only gauges may be added to it"
+            if self.builtin is not None and key not in _BUILTIN_ADDITIONS:
+                message = f"{self.name} is built in; only gauges and info_labels may be added to it"
                 problems.append((source, self.path(key), message))
             elif key in self.values:
                 message = f"already set in {quote(self.values[key][1])}"
@@ -53,7 +53,13 @@ class CommandParts:
         """The merged table: a built-in's own, or the values set, with every gauge."""
         gauges = tuple(gauge for gauge, _, _ in self.gauges)
         if self.builtin is not None:
-            return self.builtin.model_copy(update={"gauges": self.builtin.gauges + gauges})
+            added = self.values.get("info_labels", ((), ""))[0]
+            return self.builtin.model_copy(
+                update={
+                    "gauges": self.builtin.gauges + gauges,
+                    "info_labels": self.builtin.info_labels + tuple(added),
+                }
+            )
         values = {key: value for key, (value, _) in self.values.items()}
         return CommandDeclaration.model_construct(
             set(values) | {"name", "gauges"},
@@ -71,6 +77,9 @@ class CommandParts:
     def path(self, *inside: PathPart) -> tuple[PathPart, ...]:
         return ("commands", self.name, *inside)
 
+
+#: What a user's table may add to a built-in command (SPEC 6b).
+_BUILTIN_ADDITIONS = frozenset({"info_labels"})
 
 #: Problems found across tables: each with the file and the path from ``commands``.
 CommandProblems = list[tuple[str, tuple[PathPart, ...], str]]
@@ -126,6 +135,10 @@ def _check_one(
                 'missing required key: the reply key holding the entries, such as "info"',
             )
         )
+    problems += [
+        (parts.source_of(str(path[0])), path, message)
+        for path, message in declaration.entry_rules()
+    ]
     if declaration.info_labels and declaration.info_metric is None:
         problems.append(
             (
@@ -144,9 +157,21 @@ def _check_one(
         )
     own = parts.builtin.fields_read() if parts.builtin is not None else {}
     elsewhere = set(declaration.also_carries)
+    for label in parts.values.get("info_labels", ((), ""))[0] if parts.builtin else ():
+        if label in own or label in elsewhere:
+            problems.append(
+                (
+                    parts.source_of("info_labels"),
+                    ("info_labels",),
+                    f"{parts.name} already reads {quote(label)}"
+                    if label in own
+                    else f"{quote(label)} is exported by another command; a field has one owner",
+                )
+            )
     read = {
         declaration.key_field: "the key",
         **{label: "info_labels" for label in declaration.info_labels},
+        **{label: "labels" for label in declaration.labels},
     }
     base = len(parts.builtin.gauges) if parts.builtin is not None else 0
     for number, (gauge, source, index) in enumerate(parts.gauges):
@@ -211,5 +236,9 @@ def _metrics_of(
     found += [
         (g.metric, source, parts.path("gauges", index, "metric"))
         for g, source, index in parts.gauges
+    ]
+    found += [
+        (metric, parts.source_of("settings"), parts.path("settings"))
+        for metric in declaration.settings_metrics()
     ]
     return found

@@ -48,7 +48,13 @@ RESERVED_SUFFIXES = ("_total", "_created", "_bucket", "_count", "_sum")
 _RESERVED_LABELS = frozenset({"instance", "job", "module"})
 _MAX_HELP = 300
 
-Parse = Literal["count", "number", "uk_time"]
+Parse = Literal["count", "number", "uk_time", "bool", "present", "date", "duration"]
+#: The parsers whose values are quantities: only these take ``scale`` and ``omit_zero``.
+NUMERIC = ("count", "number", "duration")
+Entries = Literal["first", "latest", "each", "all"]
+_MAX_MAP = 256
+_MAX_STATES = 64
+_MAX_WORD = 128
 
 
 def normalise_field(name: str) -> str:
@@ -106,13 +112,25 @@ def _raise(problem: str | None) -> None:
         raise PydanticCustomError("command", "{message}", {"message": problem})
 
 
+#: A list of names in TOML (strict strings, in a tuple so the table stays frozen).
+_Names = Annotated[tuple[Annotated[str, Strict()], ...], Strict(False)]
+
+
 class GaugeDeclaration(Table):
-    """One ``[[commands."<name>".gauges]]`` entry: a field exported as a per-line gauge."""
+    """One ``[[commands."<name>".gauges]]`` entry: a field exported as a per-line gauge, read
+    by one of ``parse``, ``map`` or ``states`` (SPEC 6b)."""
 
     field: str
     metric: str
     help: Annotated[str, Field(min_length=1, max_length=_MAX_HELP)]
     parse: Parse = "number"
+    """How the text becomes a number, unless ``map`` or ``states`` says instead."""
+    map: dict[str, float] | None = None
+    """Text to a number, compared case-insensitively."""
+    default: float | None = None
+    """``map``'s number for any other text; without it such a text is left out."""
+    states: _Names | None = None
+    """A state set: one series per state, 1 for the current one."""
     scale: float = 1.0
     omit_zero: bool | str = False
     """Leave the series out when the value is 0, or, naming a field, when that one is 0 or
@@ -130,6 +148,22 @@ class GaugeDeclaration(Table):
         _raise(_metric_problem(name))
         return name
 
+    @field_validator("map")
+    @classmethod
+    def _map(cls, table: dict[str, float]) -> dict[str, float]:
+        if not 1 <= len(table) <= _MAX_MAP:
+            _raise(f"must map 1 to {_MAX_MAP} texts to numbers, got {len(table)}")
+        _raise(_words_problem(list(table), "text"))
+        return table
+
+    @field_validator("states")
+    @classmethod
+    def _states(cls, states: tuple[str, ...]) -> tuple[str, ...]:
+        if not 1 <= len(states) <= _MAX_STATES:
+            _raise(f"must list 1 to {_MAX_STATES} states, got {len(states)}")
+        _raise(_words_problem(list(states), "state"))
+        return tuple(state.strip() for state in states)
+
     @field_validator("scale")
     @classmethod
     def _scale(cls, scale: float) -> float:
@@ -146,15 +180,65 @@ class GaugeDeclaration(Table):
             return normalise_field(value)
         return value
 
+    @classmethod
+    def from_table(
+        cls, table: Mapping[str, Any], *, context: LoadContext | None = None, name: str = ""
+    ) -> Self:
+        """The table's keys one by one, then how they go together (each problem at its key)."""
+        model, found = cls._validate_table(table, cls._fixed(name), context or LoadContext())
+        if model is not None:
+            found += model._together()
+        if found or model is None:
+            raise TableInvalid(found)
+        return model
 
-_Names = Annotated[tuple[Annotated[str, Strict()], ...], Strict(False)]
+    def _together(self) -> list[tuple[tuple[PathPart, ...], str]]:
+        given = [key for key in ("parse", "map", "states") if key in self.model_fields_set]
+        found: list[tuple[tuple[PathPart, ...], str]] = [
+            ((key,), f"{' and '.join(given)} are alternatives: give one of parse, map, states")
+            for key in given[1:]
+        ]
+        if "default" in self.model_fields_set and self.map is None:
+            found.append((("default",), "needs map: it is the number for a text map leaves out"))
+        if self.kind not in NUMERIC:
+            # omit_zero naming another field applies to any gauge; its own 0, to numbers only
+            numbers_only = {"scale": self.scale != 1.0, "omit_zero": self.omit_zero is True}
+            found += [
+                ((key,), f"applies to numbers only (parse = {', '.join(NUMERIC)})")
+                for key, used in numbers_only.items()
+                if used
+            ]
+        return found
+
+    @property
+    def kind(self) -> str:
+        """``map``, ``states``, or the parser's name."""
+        if self.states is not None:
+            return "states"
+        if self.map is not None:
+            return "map"
+        return self.parse
+
+
+def _words_problem(words: list[str], what: str) -> str | None:
+    """Map keys and state names: short printable texts, each once whatever its case."""
+    seen: dict[str, str] = {}
+    for word in words:
+        folded = word.strip().casefold()
+        if not folded or len(word) > _MAX_WORD or not word.isprintable():
+            return f"each {what} must be 1 to {_MAX_WORD} printable characters, got {quote(word)}"
+        if folded in seen:
+            return f"{quote(seen[folded])} and {quote(word)} are one {what} (case is ignored)"
+        seen[folded] = word
+    return None
 
 
 class CommandDeclaration(NamedTable):
     """``[commands."<subsystem>/<command>"]``: a read-only command's reply and series."""
 
     payload: str | None = None
-    """The reply key holding the entries: an array, or a lone object."""
+    """The reply key holding the entries (an array, or a lone object), or a dotted path to
+    them through objects and one-element arrays (``rate_card.rates.rate``)."""
     key: str = "ID"
     """The entry field a probe's target is matched against."""
     key_label: str | None = None
@@ -164,14 +248,39 @@ class CommandDeclaration(NamedTable):
     info_labels: _Names = ()
     also_carries: _Names = ()
     """Fields the reply carries that another command exports: never read here."""
+    entries: Entries = "first"
+    """Which entries a probe reads: the target's first, its latest by ``order_by``, each of
+    its own (told apart by ``labels``), or all of them (an account-level table)."""
+    order_by: str | None = None
+    labels: _Names = ()
+    """Fields labelling every series of the command, for ``entries = "each"`` or ``"all"``."""
+    settings: bool = False
+    """Export the service's adjustable settings that an ``info`` reply lists in ``options``."""
     gauges: tuple[GaugeDeclaration, ...] = ()
 
-    @field_validator("payload", "key")
+    @field_validator("payload")
+    @classmethod
+    def _payload(cls, path: str | None) -> str | None:
+        if path is not None and not all(_FIELD.fullmatch(step) for step in path.split(".")):
+            _raise(
+                "must be a field name, or field names joined by dots "
+                f"(letters, digits, _ and -), got {quote(path)}"
+            )
+        return path
+
+    @field_validator("key", "order_by")
     @classmethod
     def _a_field(cls, name: str | None) -> str | None:
         if name is not None and not _FIELD.fullmatch(name):
             _raise(f"must be a field name (letters, digits, _ and -), got {quote(name)}")
         return name
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, labels: tuple[str, ...]) -> tuple[str, ...]:
+        for label in labels:
+            _raise(_label_problem(label))
+        return tuple(normalise_field(label) for label in labels)
 
     @field_validator("key_label")
     @classmethod
@@ -239,17 +348,63 @@ class CommandDeclaration(NamedTable):
     def payload_key(self) -> str:
         return self.payload or self.name.partition("/")[2]
 
+    @property
+    def payload_path(self) -> tuple[str, ...]:
+        """The steps to the entries: one for a plain ``payload``."""
+        return tuple(self.payload_key.split("."))
+
+    def entry_rules(self) -> list[tuple[tuple[PathPart, ...], str]]:
+        """How ``entries``, ``order_by``, ``labels`` and ``settings`` go together (SPEC 6b),
+        for the merged declaration; each problem at its key."""
+        found: list[tuple[tuple[PathPart, ...], str]] = []
+        if self.entries == "latest" and self.order_by is None:
+            found.append((("order_by",), 'entries = "latest" needs order_by, a date field'))
+        if self.order_by is not None and self.entries != "latest":
+            found.append((("order_by",), 'is read with entries = "latest" only'))
+        if self.entries in ("each", "all") and not self.labels:
+            found.append(
+                (("labels",), f'entries = "{self.entries}" needs labels that tell entries apart')
+            )
+        if self.labels and self.entries not in ("each", "all"):
+            found.append((("labels",), 'label entries with entries = "each" or "all" only'))
+        if self.settings and self.entries != "first":
+            found.append((("settings",), 'settings are one service\'s: entries = "first" only'))
+        taken = {self.key_label_name: "the key's label", **dict.fromkeys(self.info_labels, "")}
+        taken.update({g.metric: "a state set's name" for g in self.gauges if g.states})
+        seen: set[str] = set()
+        for label in self.labels:
+            if label in seen:
+                found.append((("labels",), f"{quote(label)} is given twice"))
+            elif label in taken:
+                why = taken[label] or "an info label"
+                found.append((("labels",), f"{quote(label)} is {why} already"))
+            seen.add(label)
+        return found
+
     def fields_read(self) -> dict[str, str]:
-        """Every field read, with what reads it: the key, the info labels, the gauges."""
+        """Every field read, with what reads it: the key, the labels, the gauges."""
         read = {self.key_field: "the key"}
-        for label in self.info_labels:
-            read.setdefault(label, "info_labels")
+        if self.order_by is not None:
+            read.setdefault(normalise_field(self.order_by), "order_by")
+        for label in (*self.info_labels, *self.labels):
+            read.setdefault(label, "info_labels" if label in self.info_labels else "labels")
         for index, gauge in enumerate(self.gauges):
             read.setdefault(gauge.field, f"gauges[{index}]")
         return read
 
     def metrics(self) -> list[str]:
-        return [*([self.info_metric] if self.info_metric else []), *(g.metric for g in self.gauges)]
+        return [
+            *([self.info_metric] if self.info_metric else []),
+            *(g.metric for g in self.gauges),
+            *self.settings_metrics(),
+        ]
+
+    def settings_metrics(self) -> list[str]:
+        """The families ``settings = true`` writes: checkboxes, quantities, the rest."""
+        if not self.settings:
+            return []
+        prefix = f"aaisp_{self.name.partition('/')[0]}_setting"
+        return [f"{prefix}_enabled", f"{prefix}_value", f"{prefix}_info"]
 
 
 @cache

@@ -196,6 +196,7 @@ class _Merge:
             self._document(doc, context)
         for source, path, message in check_commands(list(self.commands.values())):
             self.problems.append(f"{source}: {format_path(path)}: {message}")
+        self._settings_in_line_scope()
         if self.complete:
             for section, what in (("auths", "credential set"), ("modules", "module")):
                 if section not in self.not_tables and not self.owners_of(section):
@@ -212,6 +213,18 @@ class _Merge:
             commands={name: parts.declaration() for name, parts in self.commands.items()},
             origins={format_path(path): file for path, file in self.owners.items()},
         )
+
+    def _settings_in_line_scope(self) -> None:
+        """Settings are one service's: a module reading them asks for one service."""
+        for name, module in self.modules.items():
+            for command in module.commands:
+                parts = self.commands.get(command)
+                if parts is not None and parts.declaration().settings and module.scope != "line":
+                    source = self.owners.get(("modules", name), self.source)
+                    self.problems.append(
+                        f"{source}: {format_path(('modules', name, 'scope'))}: {command} reads "
+                        'a service\'s settings (settings = true): needs scope = "line"'
+                    )
 
     def owners_of(self, section: str) -> list[str]:
         return [path[1] for path in self.owners if path[0] == section and len(path) == 2]

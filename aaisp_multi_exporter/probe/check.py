@@ -48,6 +48,7 @@ from aaisp_multi_exporter.chaos.errors import ChaosError, Outcome
 from aaisp_multi_exporter.chaos.records import LineIndex, LineRecord
 from aaisp_multi_exporter.chaos.records import describe as describe_value
 from aaisp_multi_exporter.chaos.replies import Reply, json_or_none, parse_reply, refusal
+from aaisp_multi_exporter.chaos.shapes import members
 from aaisp_multi_exporter.chaos.text import clean_text
 from aaisp_multi_exporter.config import AuthConfig, Config, normalise_field
 from aaisp_multi_exporter.probe import suggest
@@ -143,7 +144,19 @@ async def call_chaos(
     try:
         reply = parse_reply(command, body, charset, keep_entries=True)
     except ChaosError as error:
-        return done(error.outcome, str(error), body=body, charset=charset, document=document)
+        problem = str(error)
+        if isinstance(document, dict) and command.payload_path[0] not in document:
+            problem += f"; the reply's members: {members(document)}"
+        return done(error.outcome, problem, body=body, charset=charset, document=document)
+    if reply.skipped and not reply.lines:
+        fields = ", ".join(reply.unkeyed_fields) or "none"
+        problem = (
+            f"no entry carries a usable {command.key_spelling} (the key); the entries carry: "
+            f"{fields}"
+        )
+        return done(
+            Outcome.INVALID_RESPONSE, problem, body=body, charset=charset, document=document
+        )
     return done(Outcome.OK, body=body, charset=charset, document=document, reply=reply)
 
 
@@ -277,7 +290,7 @@ def make_redactor(config: Config, table: Mapping[str, Command] = BUILTIN) -> Red
         for command in table.values()
         if not command.builtin
         for label in command.field_names
-        if command.info is not None and label in command.info.labels
+        if label in command.labels or (command.info is not None and label in command.info.labels)
     }
     return Redactor(secrets, known, label_fields=labels)
 

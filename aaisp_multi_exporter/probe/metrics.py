@@ -10,13 +10,17 @@ are kept per set of values.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Mapping, Sequence
+from typing import cast
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric, StateSetMetricFamily
 from prometheus_client.samples import Sample
 
-from aaisp_multi_exporter.chaos.commands import Command
+from aaisp_multi_exporter.chaos.commands import Command, FieldValue
+from aaisp_multi_exporter.chaos.parsers import parse_number
 from aaisp_multi_exporter.chaos.records import LineRecord
 from aaisp_multi_exporter.chaos.replies import Reply
+from aaisp_multi_exporter.chaos.settings import Setting
 from aaisp_multi_exporter.probe.exposition import (
     EOF,
     TEXT,
@@ -133,30 +137,103 @@ class SummaryTexts:
 
 
 def line_families(command: Command, record: LineRecord) -> list[Metric]:
-    """The series ``command`` owns for one line; a field CHAOS left out is left out, never 0."""
+    """The series ``command`` owns for one line (or, for ``entries = "each"`` or ``"all"``,
+    each of its entries, told apart by the command's ``labels``); a field CHAOS left out is
+    left out, never 0."""
+    rows = record.rows()
+    names = command.labels
     families: list[Metric] = []
-    values = record.values
     if command.info is not None:
-        labels = [values.get(name) for name in command.info.labels]
-        # Only a record that carries some label gets the series, so it never flips between
-        # label sets as lines with and without data are scraped.
-        if any(label is not None for label in labels):
-            info = GaugeMetricFamily(
-                command.info.metric,
-                command.info.help,
-                labels=[command.info.key_label, *command.info.labels],
-            )
-            info.add_metric([record.line_id, *("" if v is None else str(v) for v in labels)], 1)
+        info = _info_family(command, record, rows)
+        if info is not None:
             families.append(info)
     for field in command.fields:
         gauge = field.gauge
-        value = values.get(field.name)
-        if gauge is None or value is None or isinstance(value, str):
+        if gauge is None:
             continue
-        if gauge.when is not None and not gauge.when(values):
-            continue
-        families.append(GaugeMetricFamily(gauge.metric, gauge.help, value=value * gauge.scale))
+        family: Metric | None = None
+        for values in rows:
+            value = values.get(field.name)
+            if value is None or (gauge.when is not None and not gauge.when(values)):
+                continue
+            labels = [_label_value(values.get(name)) for name in names]
+            if gauge.states is not None:
+                if family is None:
+                    family = StateSetMetricFamily(gauge.metric, gauge.help, labels=names)
+                # A text that is none of the states gives every state 0 (noted at parsing).
+                current = {state: state == value for state in gauge.states}
+                cast(StateSetMetricFamily, family).add_metric(labels, current)
+            elif not isinstance(value, str):
+                if family is None:
+                    family = GaugeMetricFamily(gauge.metric, gauge.help, labels=names)
+                cast(GaugeMetricFamily, family).add_metric(labels, value * gauge.scale)
+        if family is not None:
+            families.append(family)
+    if command.settings and record.settings:
+        families += settings_families(command.settings, record.settings)
     return families
+
+
+def settings_families(names: Sequence[str], settings: Sequence[Setting]) -> list[Metric]:
+    """Each setting by its own type (SPEC 6b): a checkbox 0/1, a quantity its number, any
+    other type an info series carrying the value."""
+    enabled, value, info = (
+        GaugeMetricFamily(name, help_text, labels=labels)
+        for name, help_text, labels in zip(
+            names,
+            (
+                "1 if the service's checkbox setting is set (CHAOS options).",
+                "The service's quantity setting (CHAOS options).",
+                "Always 1; the service's setting and its value (CHAOS options).",
+            ),
+            (["setting"], ["setting"], ["setting", "value"]),
+            strict=True,
+        )
+    )
+    for setting in settings:
+        if setting.type == "checkbox":
+            enabled.add_metric([setting.name], float(setting.value))
+        elif setting.type == "quantity":
+            number = parse_number(setting.value)
+            if number is not None:
+                value.add_metric([setting.name], number)
+        else:
+            info.add_metric([setting.name, setting.value], 1)
+    return [family for family in (enabled, value, info) if family.samples]
+
+
+def _info_family(
+    command: Command, record: LineRecord, rows: Sequence[Mapping[str, FieldValue]]
+) -> Metric | None:
+    """The always-1 info metric: the key (not for an account-level table, whose entries are
+    not the target's), the text labels, and the command's labels."""
+    info = command.info
+    assert info is not None
+    keyed = command.entries != "all"
+    family = GaugeMetricFamily(
+        info.metric,
+        info.help,
+        labels=[*([info.key_label] if keyed else []), *info.labels, *command.labels],
+    )
+    for values in rows:
+        texts = [values.get(name) for name in info.labels]
+        # Only an entry that carries some text label gets the series, so it never flips
+        # between label sets as lines with and without data are scraped.
+        if texts and all(text is None for text in texts):
+            continue
+        family.add_metric(
+            [
+                *([record.line_id] if keyed else []),
+                *(_label_value(text) for text in texts),
+                *(_label_value(values.get(name)) for name in command.labels),
+            ],
+            1,
+        )
+    return family if family.samples else None
+
+
+def _label_value(value: FieldValue | None) -> str:
+    return "" if value is None else str(value)
 
 
 def summary_families(result: ProbeResult) -> list[Metric]:

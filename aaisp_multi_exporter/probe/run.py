@@ -55,13 +55,16 @@ class ProbeServices:
     failure_log: LogThrottle = field(default_factory=lambda: LogThrottle(FAILURE_LOG_SECONDS))
 
 
-def find_line(reply: Reply, target: str, scope: str) -> str | None:
+def find_line(reply: Reply, target: str, scope: str, entries: str = "first") -> str | None:
     """The line's key in the reply: a dictionary lookup, whatever the number of lines.
 
     In ``line`` scope the target may be a phone number or circuit ID, so a one-line reply is
-    taken as the line asked for.
+    taken as the line asked for. An account-level table (``entries = "all"``) is every
+    probe's, whatever its target (kept under the key ``""``).
     """
     lines = reply.lines
+    if entries == "all":
+        return "" if "" in lines else None
     if target in lines:
         return target
     if scope == "line" and len(lines) == 1:
@@ -150,7 +153,7 @@ def _command_result(need: _Need, served: Served | None, services: ProbeServices)
         return CommandResult(command, failure=reason, failure_kind=kind, used=used)
     reply = snapshot.reply
     assert reply is not None
-    line_id = find_line(reply, need.target, need.plan.module.scope)
+    line_id = find_line(reply, need.target, need.plan.module.scope, command.entries)
     used = SnapshotUse(how, age, len(reply.lines))
     return CommandResult(command, line_id=line_id, age=age, used=used, reply=reply)
 

@@ -80,7 +80,7 @@ def numbers_as_values(texts: dict[str, str]) -> dict[str, list[object]]:
         ("7.", 7.0),
         (42, 42.0),
         (1.25, 1.25),
-        ("1e3", None),
+        ("1e3", 1000.0),  # SPEC 6b: an exponent is a number (it was refused before R4)
         ("12,50", None),
         ("nan", None),
         (float("inf"), None),

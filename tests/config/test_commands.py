@@ -143,7 +143,10 @@ T = 'modules.toml: commands."telephony/info"'
         ),
         pytest.param(
             TELEPHONY + gauge("calls", "aaisp_telephony_calls", 'parse = "float"\n'),
-            [f'{T}.gauges[1].parse: must be "count" or "number" or "uk_time", got string "float"'],
+            [
+                f'{T}.gauges[1].parse: must be "count" or "number" or "uk_time" or "bool" or '
+                '"present" or "date" or "duration", got string "float"'
+            ],
             id="parser-unknown",
         ),
         pytest.param(
@@ -183,10 +186,10 @@ T = 'modules.toml: commands."telephony/info"'
         pytest.param(
             '[commands."broadband/info"]\npayload = "lines"\nkey = "service"\n',
             [
-                'modules.toml: commands."broadband/info".key: broadband/info is built in; only '
-                "gauges may be added to it",
+                'modules.toml: commands."broadband/info".key: broadband/info is built in; '
+                "only gauges and info_labels may be added to it",
                 'modules.toml: commands."broadband/info".payload: broadband/info is built in; '
-                "only gauges may be added to it",
+                "only gauges and info_labels may be added to it",
             ],
             id="built-in-changed",
         ),

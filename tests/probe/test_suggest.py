@@ -56,7 +56,7 @@ def suggested(entries: list[dict[str, object]]) -> str:
 def gauges_loaded(text: str) -> list[tuple[str, str, str]]:
     """The file loads beside the configuration; the gauges it added."""
     config = parse_config(MINIMAL + DECLARED + "\n" + text, env={})
-    return [(g.field, g.metric, g.parse) for g in config.commands[NAME].gauges[1:]]
+    return [(g.field, g.metric, g.kind) for g in config.commands[NAME].gauges[1:]]
 
 
 @pytest.mark.parametrize(
