@@ -10,10 +10,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from aaisp_multi_exporter import eventloop
-from aaisp_multi_exporter.config import ConfigError
+from aaisp_multi_exporter.config import ConfigError, config_paths
 from aaisp_multi_exporter.config.example import example_text
 from aaisp_multi_exporter.obs.logs import LEVELS, configure_logging, fields
 from aaisp_multi_exporter.probe.check import run_chaos_check
+from aaisp_multi_exporter.probe.suggest import refusal as suggest_refusal
 from aaisp_multi_exporter.serve import Options, config_loader, print_problems, serve
 from aaisp_multi_exporter.server.history import DEFAULT_LIMIT as DEFAULT_HISTORY_LIMIT
 from aaisp_multi_exporter.versioninfo import VersionAction
@@ -271,10 +272,18 @@ def chaos_check(patterns: Sequence[str], capture_dir: str, suggest_file: str = "
     except ConfigError as error:
         print_problems(", ".join(patterns), error.problems)
         return 1
+    files = config_paths(patterns)
+    suggest_path = Path(suggest_file) if suggest_file else None
+    # Refused before CHAOS is asked, so a wrong file name costs no calls.
+    problem = None if suggest_path is None else suggest_refusal(suggest_path, files)
+    if problem is not None:
+        print(f"--chaos.suggest: {problem}", file=sys.stderr)
+        return 1
     return run_chaos_check(
         config,
         capture_dir=Path(capture_dir) if capture_dir else None,
-        suggest_path=Path(suggest_file) if suggest_file else None,
+        suggest_path=suggest_path,
+        config_files=files,
     )
 
 
