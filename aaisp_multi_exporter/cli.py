@@ -6,14 +6,15 @@ import argparse
 import logging
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from aaisp_multi_exporter import eventloop
-from aaisp_multi_exporter.config import ConfigError
+from aaisp_multi_exporter.config import ConfigError, config_paths
 from aaisp_multi_exporter.config.example import example_text
 from aaisp_multi_exporter.obs.logs import LEVELS, configure_logging, fields
 from aaisp_multi_exporter.probe.check import run_chaos_check
+from aaisp_multi_exporter.probe.suggest import refusal as suggest_refusal
 from aaisp_multi_exporter.serve import Options, config_loader, print_problems, serve
 from aaisp_multi_exporter.server.history import DEFAULT_LIMIT as DEFAULT_HISTORY_LIMIT
 from aaisp_multi_exporter.versioninfo import VersionAction
@@ -28,7 +29,7 @@ from aaisp_multi_exporter.web.listener import (
     InvalidListenAddress,
     parse_listen_address,
 )
-from aaisp_multi_exporter.web.paths import InvalidWebPath, external_path, normalise_prefix
+from aaisp_multi_exporter.web.paths import InvalidWebPath, web_paths
 
 LOGGER = logging.getLogger("aaisp_multi_exporter")
 DEFAULT_PORT = 9099
@@ -102,7 +103,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--web.external-url",
         dest="external_url",
-        type=_flag_check(external_path),
         default="",
         metavar="URL",
         help="the URL under which the exporter is reached, e.g. behind a reverse proxy; its "
@@ -111,7 +111,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--web.route-prefix",
         dest="route_prefix",
-        type=_flag_check(normalise_prefix),
         default="",
         metavar="PATH",
         help="path under which every endpoint is served (default: the path of "
@@ -195,21 +194,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _flag_check(check: Callable[[str], object]) -> Callable[[str], str]:
-    """An argparse ``type`` that keeps the text as given once ``check`` accepts it (empty:
-    the flag's default, not given)."""
-
-    def checked(text: str) -> str:
-        try:
-            if text:
-                check(text)
-        except InvalidWebPath as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
-        return text
-
-    return checked
-
-
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -271,10 +255,18 @@ def chaos_check(patterns: Sequence[str], capture_dir: str, suggest_file: str = "
     except ConfigError as error:
         print_problems(", ".join(patterns), error.problems)
         return 1
+    files = config_paths(patterns)
+    suggest_path = Path(suggest_file) if suggest_file else None
+    # Refused before CHAOS is asked, so a wrong file name costs no calls.
+    problem = None if suggest_path is None else suggest_refusal(suggest_path, files)
+    if problem is not None:
+        print(f"--chaos.suggest: {problem}", file=sys.stderr)
+        return 1
     return run_chaos_check(
         config,
         capture_dir=Path(capture_dir) if capture_dir else None,
-        suggest_path=Path(suggest_file) if suggest_file else None,
+        suggest_path=suggest_path,
+        config_files=files,
     )
 
 
@@ -288,6 +280,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.listen_address = args.listen_address or [f":{DEFAULT_PORT}"]
     options = Options(**vars(args))
     configure_logging(options.log_level, "json" if options.log_format == "json" else "logfmt")
+    try:
+        web_paths(options.external_url, options.route_prefix)
+    except InvalidWebPath as error:
+        LOGGER.error(
+            f"invalid {error.flag}; not starting",
+            extra=fields(value=error.shown, reason=error.reason),
+        )
+        return 1
     if options.config_check:
         return check_config(options.config_file, options.web_config_file)
     if options.chaos_check or options.chaos_capture or options.chaos_suggest:

@@ -44,6 +44,7 @@ from aaisp_multi_exporter.web.listener import (
     parse_listen_address,
     systemd_sockets,
 )
+from aaisp_multi_exporter.web.malformed import MALFORMED, RequestErrorLog
 from aaisp_multi_exporter.web.paths import WebPaths, web_paths
 
 LOGGER = logging.getLogger("aaisp_multi_exporter")
@@ -200,6 +201,7 @@ async def serve(options: Options) -> int:
                 paths=paths,
             ),
             access_log=None,
+            logger=RequestErrorLog(state.metrics.rejected.labels(MALFORMED).inc),
             shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
             keepalive_timeout=rules.idle_timeout,
         )

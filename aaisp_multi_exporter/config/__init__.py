@@ -13,7 +13,7 @@ from aaisp_multi_exporter.config.commands import (
     normalise_field,
 )
 from aaisp_multi_exporter.config.credentials import CREDENTIAL_FIELDS, CredentialSource
-from aaisp_multi_exporter.config.load import load_config, parse_config
+from aaisp_multi_exporter.config.load import config_paths, load_config, parse_config
 from aaisp_multi_exporter.config.models import (
     DEFAULT_CHAOS_URL,
     KNOWN_COMMANDS,
@@ -42,6 +42,7 @@ __all__ = [
     "ProblemError",
     "Secret",
     "builtin_declarations",
+    "config_paths",
     "load_config",
     "normalise_field",
     "parse_config",

@@ -31,6 +31,7 @@ __all__ = [
     "builtin_declarations",
     "command_name_problem",
     "field_problem",
+    "metric_problem",
     "normalise_field",
 ]
 
@@ -85,7 +86,8 @@ def field_problem(name: str) -> str | None:
     return None
 
 
-def _metric_problem(name: str) -> str | None:
+def metric_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a declared metric (``--chaos.suggest`` never writes one)."""
     if not _METRIC.fullmatch(name):
         return f"must be a metric name (letters, digits and _), got {quote(name)}"
     if not name.startswith("aaisp_"):
@@ -145,7 +147,7 @@ class GaugeDeclaration(Table):
     @field_validator("metric")
     @classmethod
     def _metric(cls, name: str) -> str:
-        _raise(_metric_problem(name))
+        _raise(metric_problem(name))
         return name
 
     @field_validator("map")
@@ -293,7 +295,7 @@ class CommandDeclaration(NamedTable):
     @classmethod
     def _info_metric(cls, name: str | None) -> str | None:
         if name is not None:
-            _raise(_metric_problem(name))
+            _raise(metric_problem(name))
         return name
 
     @field_validator("info_labels")

@@ -100,6 +100,12 @@ def parse_config(
     return _Merge(source, environ, problems, complete=data is not None).run(documents)
 
 
+def config_paths(patterns: Sequence[str]) -> list[str]:
+    """The files ``patterns`` name now, globs expanded as a load expands them (a file that
+    ``--chaos.suggest`` must never write over)."""
+    return _expand(patterns, [])
+
+
 def _expand(patterns: Sequence[str], problems: list[str]) -> list[str]:
     """Files in the order given, each glob sorted; a file named twice is read once."""
     files: list[str] = []

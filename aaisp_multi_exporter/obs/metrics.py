@@ -36,6 +36,7 @@ REJECT_REASONS = (
     "invalid_parameter",
     "invalid_timeout_header",
     "too_many_requests",
+    "malformed_request",  # any request aiohttp could not parse (web/malformed.py)
 )
 
 PROBE_RESULTS = ("success", "failure")

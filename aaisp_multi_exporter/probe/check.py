@@ -300,11 +300,13 @@ async def check_chaos(
     out: TextIO,
     capture_dir: Path | None = None,
     suggest_path: Path | None = None,
+    config_files: Sequence[str | Path] = (),
 ) -> int:
     """Run the check, print the report to ``out``; 0 when every set answered every command.
 
     With ``suggest_path``, also write declarations for the numeric fields no command exports
-    (``--chaos.suggest``, ``probe/suggest.py``)."""
+    (``--chaos.suggest``, ``probe/suggest.py``), never over one of ``config_files``; 1 when
+    they cannot be written."""
     table = compile_commands(config.commands)
     used = {command for module in config.modules.values() for command in module.commands}
     commands = [command for name, command in table.items() if name in used]
@@ -349,11 +351,14 @@ async def check_chaos(
                 if example is None and call.reply.lines:
                     key = next(iter(call.reply.lines))
                     example = _example(config, command, auth.name, key, redactor.redact_text(key))
+    written = True
     if suggest_path is not None:
         taken = [metric for command in config.commands.values() for metric in command.metrics()]
-        say("", suggest.write(suggest_path, suggest.render(suggestions, taken, entries)))
+        text = suggest.render(suggestions, taken, entries)
+        written, line = suggest.write(suggest_path, text, config_files)
+        say("", line)
     say("", *_summary(list(config.auths), failed, example))
-    return 1 if failed else 0
+    return 1 if failed or not written else 0
 
 
 def _example(config: Config, command: Command, auth: str, key: str, shown: str) -> str:
@@ -395,8 +400,9 @@ def run_chaos_check(
     *,
     capture_dir: Path | None = None,
     suggest_path: Path | None = None,
+    config_files: Sequence[str | Path] = (),
     out: TextIO | None = None,
 ) -> int:
     """Entry point for the command line: exit status 0 or 1."""
     report = sys.stdout if out is None else out
-    return asyncio.run(check_chaos(config, report, capture_dir, suggest_path))
+    return asyncio.run(check_chaos(config, report, capture_dir, suggest_path, config_files))

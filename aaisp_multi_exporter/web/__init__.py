@@ -14,7 +14,8 @@ One module per job, following exporter-toolkit's ``web/`` (``tls_config.go``, ``
 - ``listener``: ``--web.listen-address`` (one listener each), ``--web.systemd-socket`` and
   the bound sockets;
 - ``paths``: ``--web.external-url`` and ``--web.route-prefix``, where the routes live;
-- ``connections``: the connection limit, the request-head deadline, quiet accept errors.
+- ``connections``: the connection limit, the request-head deadline, quiet accept errors;
+- ``malformed``: requests aiohttp cannot parse, counted and logged once per interval.
 
 The watcher and the authenticator are apart because they change for different reasons: one
 follows a file, the other guards a thread and two caches that outlive any one file.

@@ -138,13 +138,19 @@ def systemd_sockets(
     """
     environ = os.environ if environ is None else environ
     pid = os.getpid() if pid is None else pid
-    listen_pid = environ.pop("LISTEN_PID", "").strip()
-    listen_fds = environ.pop("LISTEN_FDS", "").strip()
+    values = {name: environ.pop(name, None) for name in ("LISTEN_PID", "LISTEN_FDS")}
     environ.pop("LISTEN_FDNAMES", None)
-    if not listen_pid or not listen_fds:
+    # Name what is missing: "LISTEN_FDS unset" when it is set sends the operator astray.
+    missing = [
+        f"{name} {'unset' if value is None else 'empty'}"
+        for name, value in values.items()
+        if not (value or "").strip()
+    ]
+    if missing:
         raise ListenError(
-            SYSTEMD, "no socket activation file descriptors found (LISTEN_PID, LISTEN_FDS unset)"
+            SYSTEMD, f"no socket activation file descriptors found ({', '.join(missing)})"
         )
+    listen_pid, listen_fds = ((value or "").strip() for value in values.values())
     if not (listen_pid.isdigit() and listen_fds.isdigit()) or len(listen_fds) > 4:
         raise ListenError(SYSTEMD, "LISTEN_PID and LISTEN_FDS must be small whole numbers")
     if int(listen_pid) != pid:

@@ -21,7 +21,19 @@ _SHOWN = 80
 
 
 class InvalidWebPath(ValueError):
-    """A ``--web.external-url`` or ``--web.route-prefix`` that cannot be used, and why."""
+    """A ``--web.external-url`` or ``--web.route-prefix`` that cannot be used, and why:
+    ``flag`` is set once ``web_paths`` knows which flag gave ``value``."""
+
+    def __init__(self, value: str, reason: str, flag: str = "") -> None:
+        self.value = value
+        self.reason = reason
+        self.flag = flag
+        super().__init__(f"{flag + ' ' if flag else ''}{_shown(value)}: {reason}")
+
+    @property
+    def shown(self) -> str:
+        """The value, cut so that one line stays one readable line."""
+        return self.value if len(self.value) <= _SHOWN else self.value[: _SHOWN - 3] + "..."
 
 
 def _shown(text: str) -> str:
@@ -29,13 +41,23 @@ def _shown(text: str) -> str:
 
 
 def normalise_prefix(path: str) -> str:
-    """``/`` or ``/a/b`` (no trailing slash): Prometheus's ``"/" + strings.Trim(p, "/")``."""
+    """``/`` or ``/a/b`` (no trailing slash): Prometheus's ``"/" + strings.Trim(p, "/")``.
+
+    A ``.`` or ``..`` segment, or an empty one inside (``/a//b``), is refused: a client or
+    proxy resolves it before asking, so the path asked for is never the one served (``/.``
+    redirected to itself for ever; ``/a/../b`` made every endpoint 404)."""
     if not _PATH.fullmatch(path):
         raise InvalidWebPath(
-            f"{_shown(path)}: a path may hold only letters, digits and - . _ ~ ! $ & ' ( ) "
-            "* + , ; = : @ /"
+            path,
+            "a path may hold only letters, digits and - . _ ~ ! $ & ' ( ) * + , ; = : @ /",
         )
-    return "/" + path.strip("/")
+    trimmed = path.strip("/")
+    segments = trimmed.split("/") if trimmed else []
+    if any(segment in (".", "..") for segment in segments):
+        raise InvalidWebPath(path, "no . or .. segment allowed")
+    if "" in segments:
+        raise InvalidWebPath(path, "no empty segment (//) allowed")
+    return "/" + trimmed
 
 
 def external_path(url: str) -> str:
@@ -43,12 +65,15 @@ def external_path(url: str) -> str:
     try:
         parts = urlsplit(url)
     except ValueError as error:
-        raise InvalidWebPath(f"{_shown(url)}: not a URL ({error})") from None
+        raise InvalidWebPath(url, f"not a URL ({error})") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InvalidWebPath(f"{_shown(url)}: want an absolute http or https URL")
-    if parts.query or parts.fragment:
-        raise InvalidWebPath(f"{_shown(url)}: no query or fragment")
-    return normalise_prefix(parts.path)
+        raise InvalidWebPath(url, "want an absolute http or https URL")
+    if "?" in url or "#" in url:  # an empty one too: "http://h/x?" is no one's address
+        raise InvalidWebPath(url, "no query or fragment")
+    try:
+        return normalise_prefix(parts.path)
+    except InvalidWebPath as error:
+        raise InvalidWebPath(url, f"its path {_shown(parts.path)}: {error.reason}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +106,11 @@ def web_paths(external_url: str = "", route_prefix: str = "") -> WebPaths:
     try:
         outside = external_path(external_url) if external_url else None
     except InvalidWebPath as error:
-        raise InvalidWebPath(f"--web.external-url {error}") from None
+        raise InvalidWebPath(error.value, error.reason, "--web.external-url") from None
     try:
         prefix = normalise_prefix(route_prefix) if route_prefix else (outside or "/")
     except InvalidWebPath as error:
-        raise InvalidWebPath(f"--web.route-prefix {error}") from None
+        raise InvalidWebPath(error.value, error.reason, "--web.route-prefix") from None
     inside = prefix.rstrip("/")
     # An external URL at its root says nothing about paths: the route prefix is what is seen.
     return WebPaths(inside, (outside or "").rstrip("/") or inside)

@@ -138,15 +138,22 @@ def test_port_in_use_is_one_line_and_exit_1(args: tuple[str, ...]) -> None:
     )
 
 
-UNSET = "no socket activation file descriptors found (LISTEN_PID, LISTEN_FDS unset)"
+NOT_FOUND = "no socket activation file descriptors found"
 
 
 @pytest.mark.parametrize(
     ("environ", "reason"),
     [
-        pytest.param({}, UNSET, id="unset"),
-        pytest.param({"LISTEN_FDS": "1"}, UNSET, id="no-pid"),
-        pytest.param({"LISTEN_PID": "1234"}, UNSET, id="no-fds"),
+        pytest.param({}, f"{NOT_FOUND} (LISTEN_PID unset, LISTEN_FDS unset)", id="unset"),
+        # Before: "(LISTEN_PID, LISTEN_FDS unset)" whichever was missing.
+        pytest.param({"LISTEN_FDS": "1"}, f"{NOT_FOUND} (LISTEN_PID unset)", id="no-pid"),
+        pytest.param({"LISTEN_PID": "1234"}, f"{NOT_FOUND} (LISTEN_FDS unset)", id="no-fds"),
+        pytest.param(
+            {"LISTEN_PID": "1234", "LISTEN_FDS": " "}, f"{NOT_FOUND} (LISTEN_FDS empty)", id="empty"
+        ),
+        pytest.param(
+            {"LISTEN_PID": "", "LISTEN_FDS": "2"}, f"{NOT_FOUND} (LISTEN_PID empty)", id="no-pid2"
+        ),
         pytest.param(
             {"LISTEN_PID": "4242", "LISTEN_FDS": "1"},
             "LISTEN_PID is not this process (1234): sockets not ours",

@@ -15,6 +15,9 @@ from aaisp_multi_exporter.web.paths import InvalidWebPath, WebPaths, web_paths
         pytest.param("", "aaisp", WebPaths("/aaisp", "/aaisp"), id="prefix-without-slash"),
         pytest.param("", "/a/b/", WebPaths("/a/b", "/a/b"), id="prefix-trailing-slash"),
         pytest.param("", "//a//", WebPaths("/a", "/a"), id="prefix-slashes-trimmed"),
+        pytest.param("", "//", WebPaths("", ""), id="only-slashes"),
+        # Dots inside a segment are a name like any other.
+        pytest.param("", "/a.b/.c/...", WebPaths("/a.b/.c/...", "/a.b/.c/..."), id="dots-in-names"),
         pytest.param("http://h:9099", "", WebPaths("", ""), id="url-without-path"),
         pytest.param("http://h/", "", WebPaths("", ""), id="url-root-path"),
         # Prometheus: the route prefix defaults to the external URL's path.
@@ -58,12 +61,34 @@ def test_what_each_path_is_used_for(
         pytest.param("http://h/x?a=1", "", "no query or fragment", id="query"),
         pytest.param("http://h/x#top", "", "no query or fragment", id="fragment"),
         pytest.param("http://[::1/x", "", "not a URL", id="bad-ipv6"),
-        pytest.param("http://h/{x}", "", "--web.external-url '/{x}': a path may", id="br"),
+        pytest.param(
+            "http://h/{x}",
+            "",
+            "--web.external-url 'http://h/{x}': its path '/{x}': a path",
+            id="br",
+        ),
         pytest.param("", "/{name}", "--web.route-prefix '/{name}': a path may hold only", id="v"),
         pytest.param("", "/a b", "a path may hold only", id="space"),
         pytest.param("", "/a%20b", "a path may hold only", id="percent"),
         pytest.param("", "/a?b", "a path may hold only", id="query-in-prefix"),
         pytest.param("", "{" + "x" * 200, "'{" + "x" * 76 + "...': a path", id="long-value-cut"),
+        # A client resolves dot segments before asking: /. redirected to itself for ever, and
+        # under /a/../b every endpoint was a 404.
+        pytest.param("", "/.", "--web.route-prefix '/.': no . or .. segment allowed", id="dot"),
+        pytest.param("", "/a/../b", "'/a/../b': no . or .. segment allowed", id="dot-dot"),
+        pytest.param("", "..", "'..': no . or .. segment allowed", id="bare-dot-dot"),
+        pytest.param("", "/a/./", "'/a/./': no . or .. segment allowed", id="trailing-dot"),
+        pytest.param("", "/a//b", "'/a//b': no empty segment (//) allowed", id="empty-segment"),
+        pytest.param(
+            "http://h/a/../b",
+            "",
+            "--web.external-url 'http://h/a/../b': its path '/a/../b': no . or .. segment",
+            id="url-dot-dot",
+        ),
+        pytest.param("http://h/.", "", "its path '/.': no . or .. segment", id="url-dot"),
+        pytest.param("http://h/a//b", "", "its path '/a//b': no empty segment", id="url-empty"),
+        pytest.param("http://h/x?", "", "'http://h/x?': no query or fragment", id="empty-query"),
+        pytest.param("http://h/x#", "", "no query or fragment", id="empty-fragment"),
     ],
 )
 def test_bad_web_paths(external_url: str, route_prefix: str, message: str) -> None:
