@@ -178,10 +178,12 @@ async def reload_by_post(session: aiohttp.ClientSession, soak: Soak) -> tuple[bo
     return None, f"POST /-/reload answered {answer.status}: {text[:200]}"
 
 
-#: One reload in ten starts a storm: this many valid reloads by POST, ``STORM_GAP`` apart, so
-#: that reloads land between a probe's CHAOS task being created and its first step.
+#: One reload in ten starts a storm: this many valid reloads by POST, ``STORM_GAP`` apart,
+#: each sent with ``STORM_PROBES`` probes at once, so that reloads land between a probe's
+#: CHAOS call being created and its first step (issue 23, N1).
 STORM = 10
 STORM_GAP = 0.05
+STORM_PROBES = 4
 
 
 async def reload_once(
@@ -217,14 +219,19 @@ async def reloader(soak: Soak) -> None:
     """A new configuration every ``--reload-every`` seconds, by POST or (one in three) SIGHUP;
     now and then a storm of them."""
     timeout = aiohttp.ClientTimeout(total=soakclients.ANSWER_SECONDS)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    connector = aiohttp.TCPConnector(force_close=True, limit=0)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         while True:
             await asyncio.sleep(soak.args.reload_every)
             if time.monotonic() >= soak.load.until:
                 return
             if soak.rng.random() < 0.1:
                 for _ in range(STORM):
-                    await reload_once(session, soak, "POST", broken="")
+                    probes = [soakclients.storm_probe(soak.rng) for _ in range(STORM_PROBES)]
+                    await asyncio.gather(
+                        reload_once(session, soak, "POST", broken=""),
+                        *(soakclients.send(session, soak.load, probe) for probe in probes),
+                    )
                     await asyncio.sleep(STORM_GAP)
             else:
                 how = "SIGHUP" if soak.rng.random() < 1 / 3 else "POST"
@@ -311,8 +318,8 @@ def settings(args: argparse.Namespace, soak: Soak) -> dict[str, str]:
         "steady requests": f"{args.rate:g}/s from {args.workers} loops: /probe 80 % (text, "
         "OpenMetrics, debug=true; 4 modules, one a declared command), the other endpoints",
         "reloads": f"every {args.reload_every:g} s, POST /-/reload or SIGHUP, one in ten a "
-        f"storm of {STORM} {1000 * STORM_GAP:g} ms apart; declarations and credentials change, "
-        "about one in seven broken",
+        f"storm of {STORM} {1000 * STORM_GAP:g} ms apart with {STORM_PROBES} probes each; "
+        "declarations and credentials change, about one in seven broken",
         "hostile": f"one request every {args.hostile_interval:g} s over a raw socket; "
         f"{args.slow} slow connections at a time",
         "CHAOS": f"simulator, {ACCOUNTS} accounts of {LINES} lines, every fault mixed in, an "

@@ -111,6 +111,19 @@ OTHERS = [
 ]
 
 
+def storm_probe(rng: random.Random) -> Request:
+    """A probe sent with a reload: its answer must come from the old configuration or the
+    new, never a closed connection."""
+    probe = _probe(rng)
+    return Request(
+        f"probe with a reload ({probe.kind[6:]})",
+        probe.path,
+        probe.headers,
+        probe.expected,
+        probe.body,
+    )
+
+
 def steady_request(rng: random.Random) -> Request:
     """Four probes in five; the rest spread over the other endpoints."""
     return _probe(rng) if rng.random() < 0.8 else rng.choice(OTHERS)
