@@ -30,6 +30,7 @@ from pathlib import Path
 import aiohttp
 
 from benchmarks import procs, soakclients
+from benchmarks.openloop import percentile
 from benchmarks.procs import HOST, InfraError, Server
 from benchmarks.soakclients import Load, Tally
 from benchmarks.soakconfig import ACCOUNTS, LINES, fault_mix, outage_mix, variant
@@ -112,7 +113,7 @@ def progress(window: Window) -> str:
         if not kind.startswith("hostile"):
             statuses[outcome] = statuses.get(outcome, 0) + count
     shown = ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))
-    p99 = sorted(tally.latencies)[int(0.99 * (len(tally.latencies) - 1))] if tally.latencies else 0
+    p99 = percentile(sorted(tally.latencies), 99) if tally.latencies else 0.0
     return (
         f"[{sample.seconds:7.1f}s] window {window.label}: {shown or 'no requests'}; "
         f"probe p99 {1000 * p99:.0f} ms; RSS {sample.rss_mb:.1f} MB; fds {sample.fds}; "
@@ -306,13 +307,16 @@ def start(args: argparse.Namespace, workdir: Path, rng: random.Random) -> tuple[
 
 def settings(args: argparse.Namespace, soak: Soak) -> dict[str, str]:
     command = shlex.join(args.exporter_cmd).replace(f"{procs.ROOT}/", "")
+    try:
+        loop = soak.exporter.server.event_loop()
+    except OSError:
+        loop = "an event loop no longer readable (it exited)"
     return {
         "seconds": f"{args.seconds:g}",
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "git": procs.git("rev-parse", "--short", "HEAD")
         + (" with uncommitted changes" if procs.git("status", "--porcelain", "-uno") else ""),
-        "exporter": f"`{command}` on {soak.exporter.server.event_loop()}, Python "
-        f"{platform.python_version()}",
+        "exporter": f"`{command}` on {loop}, Python {platform.python_version()}",
         "machine": f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the end",
         "windows": f"{window_seconds(args.seconds):g} s (the first is warm-up)",
         "steady requests": f"{args.rate:g}/s from {args.workers} loops: /probe 80 % (text, "
