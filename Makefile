@@ -19,7 +19,7 @@ LOWEST_CONSTRAINTS := .ci/lowest-constraints.txt
 # Chromium, the benchmark harness's py-spy and wrk).
 LOWEST_ARGS ?= -q -m 'not slow' --ignore=tests/test_browser.py --ignore=tests/test_benchmarks.py
 
-.PHONY: demo run test test-lowest lint fmt examples lock bench clean
+.PHONY: demo run test test-lowest lint fmt examples lock bench soak clean
 
 # A current pip installs the rest faster than the one ensurepip bundles, upgrade included.
 $(BIN)/python:
@@ -88,6 +88,15 @@ bench: $(DEV)
 		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y wrk prometheus-blackbox-exporter; \
 	fi
 	$(BIN)/python -m benchmarks.run $(ARGS)
+
+# The exporter for a long run under faults, reloads, hostile clients and steady probes; exit 1
+# when anything broke (benchmarks/README.md, "make soak"). `make soak SECONDS=120` for a short
+# run. SECONDS is read from make's command line or the environment only: bash's own $SECONDS
+# (seconds since the shell started) is never exported, so it cannot leak in.
+SOAK_SECONDS := $(if $(filter command line environment,$(origin SECONDS)),$(SECONDS),1800)
+
+soak: $(DEV)
+	$(BIN)/python -m benchmarks.soak --seconds $(SOAK_SECONDS) $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(LOWEST) .mypy_cache .pytest_cache .ruff_cache
