@@ -1,11 +1,16 @@
-"""Everything about talking to CHAOS, A&A's control API.
+"""Everything about talking to CHAOS, A&A's control API: what each command is, how a reply is
+read, how calls are made and shared.
 
-- ``commands``: the one table of what each read-only command is (payload key, fields and how
-  each is parsed, the metric families it owns);
-- ``errors``: how a call can end (``Outcome``) and the one error that carries it
-  (``ChaosError``);
-- ``replies``: pure, bounded parsing of a reply into line records;
+- ``commands``: each read-only command as a probe runs it (declarations compiled to parsers);
+- ``parsers``: one parser per attribute type of the CHAOS manual (count, number, dates...);
+- ``errors``: how a call can end (``Outcome``) and the one error that carries it;
+- ``text``: characters from CHAOS made writable (charsets, lone surrogates);
+- ``jsonwalk``: a large reply read a piece at a time, pausing for the event loop;
+- ``replies``: a reply's envelope and refusals, and its entries into compact rows;
+- ``shapes``: where a reply's entries are (nested payloads) and which of them a probe reads;
+- ``records``: compact rows, parsed into line records only when asked for;
+- ``settings``: a service's adjustable settings from the reply's ``options``;
 - ``client``: the HTTP client (one aiohttp session, tenacity retries, per-credential limits);
-- ``snapshots``: answers and failures shared between probes, cached, refreshed ahead;
-- ``check`` and ``capture``: ``--chaos.check`` and its redacted ``--chaos.capture`` files.
+- ``snapshots``: replies and failures shared between probes, cached, refreshed ahead;
+- ``capture``: ``--chaos.capture``'s redaction of a reply.
 """

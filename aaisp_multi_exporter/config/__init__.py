@@ -1,9 +1,16 @@
-"""``modules.toml``: the modules (tiers) and auths (credential sets), from one or more files.
+"""``modules.toml``: the modules (tiers), auths (credential sets) and commands, from one or
+more files.
 
-``models`` (the pydantic models that are the configuration), ``credentials`` (the inline,
-``_file`` and ``_env`` forms), ``load`` (files, globs, merging), ``render`` (``/config``),
-``problems`` (how a problem is told), ``secret`` (a password that cannot leak by accident) and
-``example`` (the shipped ``modules.toml``, for ``--config.example``).
+- ``models``: the pydantic models that are the configuration;
+- ``tables``: the shape every table shares (no unknown keys, problems collected);
+- ``credentials``: the inline, ``_file`` and ``_env`` forms of a credential;
+- ``commands``: ``[commands."<subsystem>/<command>"]`` tables, one at a time;
+- ``command_rules``: one command's tables merged across files, and rules across commands;
+- ``load``: files, globs and merging into one ``Config``;
+- ``render``: the effective configuration as TOML, for ``/config``;
+- ``problems``: how a problem is told, with file, table and key;
+- ``secret``: a password that cannot leak by accident;
+- ``example``: the shipped ``modules.toml``, for ``--config.example``.
 """
 
 from aaisp_multi_exporter.config.commands import (

@@ -1,7 +1,13 @@
-"""One ``/probe`` request, from query to exposition text, in the order it happens.
+"""One ``/probe`` request, from query to exposition text, in the order it happens, and the
+diagnostics that call CHAOS once from the command line.
 
 - ``request``: the query's rules (every 400) and the deadline (blackbox_exporter's rule);
-- ``run``: the CHAOS answers each module needs, as results (a failure is a result too);
-- ``metrics``: results to Prometheus families and text, from registries made for the request;
-- ``log``: the probe's own log and the ``debug=true`` answer built from it.
+- ``run``: the CHAOS replies each module needs, as results (a failure is a result too);
+- ``results``: what a probe found, per command, module and probe;
+- ``metrics``: results to Prometheus families and text;
+- ``exposition``: the negotiated format, and the bytes of each;
+- ``log``: the probe's own log;
+- ``report``: the ``debug=true`` answer built from it;
+- ``check``: ``--chaos.check`` and ``--chaos.capture``;
+- ``suggest``: ``--chaos.suggest``'s declarations.
 """

@@ -3,14 +3,17 @@
 It follows docs/chaos-api.md closely, quirks included, and speaks JSON only: XML or SOAP requests
 and ``/xml`` or ``/soap`` suffixes get HTTP 501. One module per job:
 
-* ``server``: the ``Simulator``, its routes and lifecycle, the order a request takes, counting.
-* ``attributes``: a request's attributes from query, body and Basic auth.
-* ``auth``: which account a request is, or which of CHAOS's authentication errors.
-* ``envelope``: the JSON reply, envelope and payload of each command.
-* ``model``: the data served (``SimAccount``) and the faults it can inject (``Fault``, each
-  kind documented there); ``lines``: generated lines and their quirk-by-index table.
-* ``faults``: which fault a request gets; ``faultreplies``: what each fault sends instead.
-* ``admin``: the ``/_sim/`` endpoints; ``__main__``: the stand-alone command line.
+- ``server``: the ``Simulator``, its routes and lifecycle, the order a request takes, counting;
+- ``attributes``: a request's attributes from query, body and Basic auth;
+- ``auth``: which account a request is, or which of CHAOS's authentication errors;
+- ``envelope``: the JSON reply, envelope and payload of each command;
+- ``model``: the data served (``SimAccount``) and the faults it can inject (``Fault``, each
+  kind documented there);
+- ``lines``: generated lines and their quirk-by-index table;
+- ``faults``: which fault a request gets;
+- ``faultreplies``: what each fault sends instead;
+- ``admin``: the ``/_sim/`` endpoints;
+- ``__main__``: the stand-alone command line.
 """
 
 from .auth import ACCOUNT_AUTH_FAILED, BAD_CONTROL_LOGIN, CONTROL_AUTH_FAILED
