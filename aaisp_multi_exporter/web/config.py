@@ -4,7 +4,8 @@ The models are the configuration, as in ``config/models.py``: a key is a field, 
 its validator; ``load.py`` turns their errors into messages with ``config/problems.py``, so a
 problem reads the same here as in ``modules.toml``. The format is exporter-toolkit's
 (its web-configuration.md; ours is docs/web-config.md), so one file can serve this exporter
-and the Go exporters beside it; what Python's ``ssl`` cannot do the same way is refused with a message that says so.
+and the Go exporters beside it; what Python's ``ssl`` cannot do the same way is refused
+with a message that says so.
 """
 
 from __future__ import annotations
