@@ -9,6 +9,7 @@ or unusable is left out with a note, never a zero and never an exception.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
@@ -121,6 +122,15 @@ def _record(command: Command, line_id: str, row: Row) -> LineRecord:
         parsed = spec.parse(given)
         if parsed is None:
             notes.append(f"field {spec.name} is not {spec.expect}: {describe(given)}; ignored")
+        elif (
+            spec.gauge is not None
+            and not isinstance(parsed, str)
+            and not math.isfinite(parsed * spec.gauge.scale)
+        ):
+            notes.append(
+                f"field {spec.name} times its scale {spec.gauge.scale!r} is not a finite "
+                f"number: {describe(given)}; ignored"
+            )
         else:
             values[spec.name] = parsed
     absent = tuple(name for name in command.field_names if name not in values)

@@ -138,8 +138,9 @@ def line_families(command: Command, record: LineRecord) -> list[Metric]:
     if command.info is not None:
         labels = [values.get(name) for name in command.info.labels]
         # Only a record that carries some label gets the series, so it never flips between
-        # label sets as lines with and without data are scraped.
-        if any(label is not None for label in labels):
+        # label sets as lines with and without data are scraped; with no info labels, the
+        # key alone is its label, and every entry has one.
+        if not labels or any(label is not None for label in labels):
             info = GaugeMetricFamily(
                 command.info.metric,
                 command.info.help,
