@@ -50,7 +50,7 @@ _OWN_PREFIXES = ("aaisp_probe_", "aaisp_exporter_")
 RESERVED_SUFFIXES = ("_total", "_created", "_bucket", "_count", "_sum")
 #: Labels Prometheus or the exporter sets on every probe series.
 _RESERVED_LABELS = frozenset({"instance", "job", "module"})
-#: Labels of histograms' buckets and summaries' quantiles: promtool refuses them on a gauge.
+#: Labels of histograms' buckets and summaries' quantiles: promtool reports them on a gauge.
 _SERIES_LABELS = frozenset({"le", "quantile"})
 #: The labels ``/discover`` writes for itself as ``__meta_aaisp_<label>``, with what they
 #: carry (server/discovery.py): an info label of the same name would be written twice.
@@ -107,8 +107,8 @@ def _metric_problem(name: str) -> str | None:
 
 
 def label_problem(field_name: str) -> str | None:
-    """Why the label made from ``field_name`` cannot be written: invalid, or one that
-    Prometheus, the exporter or a job's relabelling sets."""
+    """Why the label made from ``field_name`` cannot be written: not a label name,
+    Prometheus's own (``__``), one Prometheus or the exporter sets, or a histogram's."""
     label = normalise_field(field_name)
     if not _LABEL.fullmatch(label):
         return (
