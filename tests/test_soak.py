@@ -31,8 +31,6 @@ from benchmarks.soakreport import (
     verdict,
 )
 
-ISSUE_23 = {"info labels differing in case", "info label auth", "reserved key label"}
-
 
 def json_line(level: str, msg: str, **more: str) -> str:
     return json.dumps({"ts": "t", "level": level, "logger": "x", "msg": msg, **more}) + "\n"
@@ -146,20 +144,7 @@ def test_every_configuration_the_soak_writes_loads_unless_it_is_broken(tmp_path:
     assert kinds == {"valid", "broken"}
 
 
-@pytest.mark.parametrize(
-    "mistake",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(
-                strict=True, reason="issue 23 item 2: accepted until its fix; then drop this mark"
-            ),
-        )
-        if name in ISSUE_23
-        else name
-        for name in sorted(BROKEN)
-    ],
-)
+@pytest.mark.parametrize("mistake", sorted(BROKEN))
 def test_each_broken_configuration_is_refused(mistake: str, tmp_path: Path) -> None:
     chosen = variant("http://127.0.0.1:1", 3, random.Random(0), tmp_path, broken=mistake)
     assert not chosen.valid

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
@@ -134,6 +135,16 @@ def _values(command: Command, row: Row, notes: list[str]) -> dict[str, FieldValu
         parsed = spec.parse(given)
         if parsed is None:
             notes.append(f"field {spec.name} is not {spec.expect}: {describe(given)}; ignored")
+            continue
+        if (
+            spec.gauge is not None
+            and not isinstance(parsed, str)
+            and not math.isfinite(parsed * spec.gauge.scale)
+        ):
+            notes.append(
+                f"field {spec.name} times its scale {spec.gauge.scale!r} is not a finite "
+                f"number: {describe(given)}; ignored"
+            )
             continue
         if parsed == NO_STATE and spec.gauge is not None and spec.gauge.states is not None:
             notes.append(f"field {spec.name} is not {spec.expect}: {describe(given)}; all 0")

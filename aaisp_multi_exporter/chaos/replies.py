@@ -173,20 +173,25 @@ class _Rows:
 
     def _plan(self, keys: tuple[str, ...]) -> tuple[str | None, tuple[str | None, ...]]:
         """Which of an entry's keys is the key field and which is each field (CHAOS reads
-        names case-insensitively, ``-`` as ``_``; the last spelling wins), per layout."""
+        names case-insensitively, ``-`` as ``_``; the last spelling wins), per layout.
+
+        A field read twice (the loader refuses it; a command built another way may not) fills
+        each of its slots."""
         plan = self._plans.get(keys)
         if plan is not None:
             return plan
         command = self.command
-        slots = {name: index for index, name in enumerate(command.field_names)}
+        slots: dict[str, list[int]] = {}
+        for index, name in enumerate(command.field_names):
+            slots.setdefault(name, []).append(index)
         key: str | None = None
-        spellings: list[str | None] = [None] * len(slots)
+        spellings: list[str | None] = [None] * len(command.field_names)
         for spelling in keys:
             name = normalise_field(spelling)
             if name == command.key:
                 key = spelling
-            elif name in slots:
-                spellings[slots[name]] = spelling
+            for index in slots.get(name, ()):
+                spellings[index] = spelling
         plan = (key, tuple(spellings))
         if len(self._plans) < _MAX_PLANS:
             self._plans[keys] = plan

@@ -14,6 +14,7 @@ more files.
 """
 
 from aaisp_multi_exporter.config.commands import (
+    DISCOVERY_LABELS,
     CommandDeclaration,
     GaugeDeclaration,
     builtin_declarations,
@@ -36,6 +37,7 @@ from aaisp_multi_exporter.config.secret import REDACTED, Secret
 __all__ = [
     "CREDENTIAL_FIELDS",
     "DEFAULT_CHAOS_URL",
+    "DISCOVERY_LABELS",
     "KNOWN_COMMANDS",
     "REDACTED",
     "AuthConfig",

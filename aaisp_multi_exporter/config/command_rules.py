@@ -12,7 +12,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aaisp_multi_exporter.config.commands import CommandDeclaration, GaugeDeclaration
+from aaisp_multi_exporter.config.commands import (
+    CommandDeclaration,
+    GaugeDeclaration,
+    label_problem,
+)
 from aaisp_multi_exporter.config.problems import PathPart, quote
 
 __all__ = ["CommandParts", "CommandProblems", "check_commands"]
@@ -32,10 +36,13 @@ class CommandParts:
     values: dict[str, tuple[Any, str]] = field(default_factory=dict)
     #: Each gauge, the file it came from, and its index in that file's table.
     gauges: list[tuple[GaugeDeclaration, str, int]] = field(default_factory=list)
+    #: The files that gave the command a table, even an empty one, in load order.
+    sources: list[str] = field(default_factory=list)
 
     def add(self, declaration: CommandDeclaration, source: str) -> CommandProblems:
         """Take one file's table (already validated); the problems of merging it."""
         problems: CommandProblems = []
+        self.sources.append(source)
         for key in sorted(declaration.model_fields_set - {"name", "gauges"}):
             if self.builtin is not None and key not in _BUILTIN_ADDITIONS:
                 message = f"{self.name} is built in; only gauges and info_labels may be added to it"
@@ -67,12 +74,10 @@ class CommandParts:
         )
 
     def source_of(self, key: str) -> str:
-        """The file that set ``key``, else the first file that gave the command anything."""
+        """The file that set ``key``, else the first file that gave the command a table."""
         if key in self.values:
             return self.values[key][1]
-        sources = [source for _, source in self.values.values()]
-        sources += [source for _, source, _ in self.gauges]
-        return sources[0] if sources else "built-in"
+        return self.sources[0] if self.sources else "built-in"
 
     def path(self, *inside: PathPart) -> tuple[PathPart, ...]:
         return ("commands", self.name, *inside)
@@ -147,14 +152,7 @@ def _check_one(
                 "needs info_metric, the always-1 gauge that carries them",
             )
         )
-    if declaration.key_label_name in declaration.info_labels:
-        problems.append(
-            (
-                parts.source_of("info_labels"),
-                ("info_labels",),
-                f"{quote(declaration.key_label_name)} is the key's label already",
-            )
-        )
+    problems += _key_label_problems(parts, declaration)
     own = parts.builtin.fields_read() if parts.builtin is not None else {}
     elsewhere = set(declaration.also_carries)
     for label in parts.values.get("info_labels", ((), ""))[0] if parts.builtin else ():
@@ -208,6 +206,28 @@ def _check_one(
                     f"names {quote(gauge.omit_zero)}, which no gauge of {parts.name} reads",
                 )
             )
+    return problems
+
+
+def _key_label_problems(parts: CommandParts, declaration: CommandDeclaration) -> CommandProblems:
+    """The key's label on the info metric: a valid label name (when it is the key's own
+    name), and neither an info label nor the key read again as one."""
+    problems: CommandProblems = []
+    label = declaration.key_label_name
+    if declaration.info_metric is not None and declaration.key_label is None:
+        problem = label_problem(declaration.key)
+        if problem is not None:
+            message = f"the key's label: {problem}; name it with key_label"
+            problems.append((parts.source_of("key"), ("key",), message))
+    if label in declaration.info_labels:
+        message = f"{quote(label)} is the key's label already"
+        problems.append((parts.source_of("info_labels"), ("info_labels",), message))
+    elif declaration.key_field in declaration.info_labels:
+        message = (
+            f"{quote(declaration.key_field)} is the key, which the info metric carries "
+            f"already (label {quote(label)})"
+        )
+        problems.append((parts.source_of("info_labels"), ("info_labels",), message))
     return problems
 
 

@@ -20,10 +20,13 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import Field, Strict, field_validator
 from pydantic_core import PydanticCustomError
 
-from aaisp_multi_exporter.config.problems import PathPart, quote
+from aaisp_multi_exporter.config.problems import PathPart, quote, toml_value
 from aaisp_multi_exporter.config.tables import LoadContext, NamedTable, Table, TableInvalid
 
 __all__ = [
+    "DISCOVERY_LABELS",
+    "ENVELOPE",
+    "MAX_SCALE",
     "READ_ONLY",
     "RESERVED_SUFFIXES",
     "CommandDeclaration",
@@ -31,6 +34,7 @@ __all__ = [
     "builtin_declarations",
     "command_name_problem",
     "field_problem",
+    "label_problem",
     "metric_problem",
     "normalise_field",
 ]
@@ -47,6 +51,16 @@ _OWN_PREFIXES = ("aaisp_probe_", "aaisp_exporter_")
 RESERVED_SUFFIXES = ("_total", "_created", "_bucket", "_count", "_sum")
 #: Labels Prometheus or the exporter sets on every probe series.
 _RESERVED_LABELS = frozenset({"instance", "job", "module"})
+#: Labels of histograms' buckets and summaries' quantiles: promtool reports them on a gauge.
+_SERIES_LABELS = frozenset({"le", "quantile"})
+#: The labels ``/discover`` writes for itself as ``__meta_aaisp_<label>``, with what they
+#: carry (server/discovery.py): an info label of the same name would be written twice.
+DISCOVERY_LABELS: Mapping[str, str] = {"auth": "the credential set's name"}
+#: The members every CHAOS reply carries around its payload (docs/chaos-api.md section 4).
+ENVELOPE = ("subsystem", "command", "request", "prices", "state", "options", "error")
+#: A scale converts units (0.125 bits to bytes, 1e9 giga to base units); beyond this in size
+#: it is a typo, and a value below 2^63 times it could overflow to +Inf.
+MAX_SCALE = 1e12
 _MAX_HELP = 300
 
 Parse = Literal["count", "number", "uk_time", "bool", "present", "date", "duration"]
@@ -100,12 +114,50 @@ def metric_problem(name: str) -> str | None:
     return None
 
 
-def _label_problem(field_name: str) -> str | None:
+def label_problem(field_name: str) -> str | None:
+    """Why the label made from ``field_name`` cannot be written: not a label name,
+    Prometheus's own (``__``), one Prometheus or the exporter sets, or a histogram's."""
     label = normalise_field(field_name)
-    if not _LABEL.fullmatch(label) or label.startswith("__"):
-        return f"{quote(field_name)} cannot be a label name (letters, digits and _)"
+    if not _LABEL.fullmatch(label):
+        return (
+            f"{quote(field_name)} cannot be a label name (letters, digits and _, "
+            "not starting with a digit)"
+        )
+    if label.startswith("__"):
+        return (
+            f"{quote(field_name)} cannot be a label name: names starting with "
+            '"__" are reserved for Prometheus'
+        )
     if label in _RESERVED_LABELS:
         return f"{quote(label)} is a label Prometheus or the exporter sets"
+    if label in _SERIES_LABELS:
+        return f"{quote(label)} is the label of a histogram's or a summary's series, not a gauge's"
+    return None
+
+
+def _info_label_problems(labels: tuple[str, ...]) -> str | None:
+    """The first problem of ``info_labels``: a label that cannot be written, one that
+    ``/discover`` writes itself, or one field given twice in two spellings."""
+    seen: dict[str, str] = {}
+    for label in labels:
+        problem = label_problem(label) or field_problem(label)
+        if problem is not None:
+            return problem
+        name = normalise_field(label)
+        if name in DISCOVERY_LABELS:
+            return (
+                f"{quote(name)} is a label /discover writes itself: __meta_aaisp_{name} "
+                f"carries {DISCOVERY_LABELS[name]}"
+            )
+        if name in seen:
+            first = seen[name]
+            if first == label:
+                return f"{quote(label)} is given twice"
+            return (
+                f"{quote(first)} and {quote(label)} are one field (names are compared "
+                'case-insensitively, with "-" as "_")'
+            )
+        seen[name] = label
     return None
 
 
@@ -171,6 +223,11 @@ class GaugeDeclaration(Table):
     def _scale(cls, scale: float) -> float:
         if scale == 0:
             _raise("must not be 0")
+        if abs(scale) > MAX_SCALE:
+            _raise(
+                "must be at most 1e12 in size (a unit conversion, such as 0.125 or 1000), "
+                f"got {toml_value(scale)}"
+            )
         return scale
 
     @field_validator("omit_zero")
@@ -246,7 +303,7 @@ class CommandDeclaration(NamedTable):
     key_label: str | None = None
     """The label carrying the key on the info metric; by default the key field's name."""
     info_metric: str | None = None
-    info_help: str | None = None
+    info_help: Annotated[str, Field(min_length=1, max_length=_MAX_HELP)] | None = None
     info_labels: _Names = ()
     also_carries: _Names = ()
     """Fields the reply carries that another command exports: never read here."""
@@ -273,22 +330,32 @@ class CommandDeclaration(NamedTable):
     @field_validator("key", "order_by")
     @classmethod
     def _a_field(cls, name: str | None) -> str | None:
-        if name is not None and not _FIELD.fullmatch(name):
-            _raise(f"must be a field name (letters, digits, _ and -), got {quote(name)}")
+        if name is not None:
+            _raise(field_problem(name))
+        return name
+
+    @field_validator("payload")
+    @classmethod
+    def _not_envelope(cls, name: str | None) -> str | None:
+        if name is not None and normalise_field(name) in ENVELOPE:
+            _raise(
+                f"{quote(name)} is a member of every CHAOS reply, not a payload "
+                f"(the envelope: {', '.join(ENVELOPE)})"
+            )
         return name
 
     @field_validator("labels")
     @classmethod
     def _labels(cls, labels: tuple[str, ...]) -> tuple[str, ...]:
         for label in labels:
-            _raise(_label_problem(label))
+            _raise(label_problem(label))
         return tuple(normalise_field(label) for label in labels)
 
     @field_validator("key_label")
     @classmethod
     def _key_label(cls, label: str | None) -> str | None:
         if label is not None:
-            _raise(_label_problem(label))
+            _raise(label_problem(label))
         return label
 
     @field_validator("info_metric")
@@ -301,8 +368,7 @@ class CommandDeclaration(NamedTable):
     @field_validator("info_labels")
     @classmethod
     def _info_labels(cls, labels: tuple[str, ...]) -> tuple[str, ...]:
-        for label in labels:
-            _raise(_label_problem(label))
+        _raise(_info_label_problems(labels))
         return tuple(normalise_field(label) for label in labels)
 
     @field_validator("also_carries")

@@ -190,10 +190,12 @@ class ModuleConfig(NamedTable):
     ) -> tuple[str, ...]:
         """Type errors per item and unknown commands together, each duplicate once."""
         context = info.context
-        known = sorted(
-            context.command_names
-            if isinstance(context, LoadContext) and context.command_names
-            else KNOWN_COMMANDS
+        known = sorted(  # a built-in extended in a file is named there too: once here
+            set(
+                context.command_names
+                if isinstance(context, LoadContext) and context.command_names
+                else KNOWN_COMMANDS
+            )
         )
         allowed_text = ", ".join(known)
         errors: list[InitErrorDetails] = []

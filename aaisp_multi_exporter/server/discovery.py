@@ -19,7 +19,7 @@ from aaisp_multi_exporter.chaos.commands import INFO, Command
 from aaisp_multi_exporter.chaos.records import LineIndex
 from aaisp_multi_exporter.chaos.replies import Reply
 from aaisp_multi_exporter.chaos.snapshots import Policy, SnapshotKey
-from aaisp_multi_exporter.config import AuthConfig, Config, ModuleConfig
+from aaisp_multi_exporter.config import DISCOVERY_LABELS, AuthConfig, Config, ModuleConfig
 from aaisp_multi_exporter.obs.logs import fields
 from aaisp_multi_exporter.probe.log import ProbeLog
 from aaisp_multi_exporter.probe.run import ProbeServices
@@ -37,10 +37,13 @@ RENDER_BATCH = 2000
 
 
 def _meta_reader(reply: Reply, command: Command) -> Callable[[str], dict[str, str]]:
-    """A line's ``__meta_aaisp_<label>`` labels: the command's info labels it carries."""
+    """A line's ``__meta_aaisp_<label>`` labels: the command's info labels it carries, less
+    those discovery writes itself (the loader refuses them; a command built another way may
+    not)."""
     lines = reply.lines
     assert isinstance(lines, LineIndex)
-    names = command.info.labels if command.info is not None else ()
+    labels = command.info.labels if command.info is not None else ()
+    names = [name for name in labels if name not in DISCOVERY_LABELS]
     read = lines.reader(names)
     keys = {name: f"__meta_aaisp_{name}" for name in names}
 

@@ -11,12 +11,13 @@ from prometheus_client.core import GaugeMetricFamily
 
 from aaisp_multi_exporter.chaos.commands import (
     BUILTIN,
+    compile_command,
     compile_commands,
     parse_number,
 )
 from aaisp_multi_exporter.chaos.errors import ChaosError
 from aaisp_multi_exporter.chaos.replies import parse_reply
-from aaisp_multi_exporter.config import parse_config
+from aaisp_multi_exporter.config import CommandDeclaration, parse_config
 from aaisp_multi_exporter.probe.exposition import encode, negotiate
 from aaisp_multi_exporter.probe.metrics import line_families
 from tests.config.support import MINIMAL
@@ -164,3 +165,58 @@ def test_the_table_keeps_the_configurations_order() -> None:
     assert list(table) == ["broadband/info", "broadband/quota", "telephony/info"]
     assert [command.builtin for command in table.values()] == [True, True, False]
     assert table["telephony/info"].info is None
+
+
+INFO_ALONE = """
+[commands."telephony/info"]
+payload = "info"
+key = "number"
+info_metric = "aaisp_telephony_number_info"
+"""
+
+
+@pytest.mark.parametrize(
+    ("accept", "series"),
+    [
+        ("text", 'aaisp_telephony_number_info{number="1"} 1.0'),
+        ("openmetrics", 'aaisp_telephony_number_info{number="1"} 1.0'),
+    ],
+)
+def test_an_info_metric_without_info_labels_carries_the_key_alone(accept: str, series: str) -> None:
+    """N13: it was never written, the loader having accepted it."""
+    command = compile_commands(parse_config(MINIMAL + INFO_ALONE, env={}).commands)[
+        "telephony/info"
+    ]
+    reply = parse_reply(command, json.dumps({"info": [{"number": "1"}]}).encode())
+    text = encode(line_families(command, reply.lines["1"]), negotiate(ACCEPTS[accept])).decode()
+    assert series in text.splitlines()
+
+
+def refused_declaration(**changes: object) -> CommandDeclaration:
+    """A declaration the loader refuses, built around it: what the reply reader and the
+    exposition do with one must still not crash or write +Inf."""
+    declared = parse_config(MINIMAL + DECLARED, env={}).commands["telephony/info"]
+    return declared.model_copy(update=changes)
+
+
+def test_a_field_read_twice_fills_both_slots() -> None:
+    """N2: the reader's plan was one slot short, and every reply an IndexError."""
+    declaration = refused_declaration(
+        info_metric="aaisp_telephony_number_info", info_labels=("name", "name")
+    )
+    command = compile_command(declaration, builtin=False)
+    reply = parse_reply(command, json.dumps({"info": [{"number": "1", "NAME": "x"}]}).encode())
+    assert reply.lines["1"].values["name"] == "x"
+    assert command.field_names.count("name") == 1  # compiled once, whatever the declaration
+
+
+def test_a_scaled_value_that_is_not_finite_is_left_out_with_a_note() -> None:
+    gauges = refused_declaration().gauges
+    declaration = refused_declaration(gauges=(gauges[0].model_copy(update={"scale": 1e308}),))
+    command = compile_command(declaration, builtin=False)
+    reply = parse_reply(command, json.dumps({"info": [{"number": "1", "credit": "5"}]}).encode())
+    record = reply.lines["1"]
+    assert encode(line_families(command, record)) == b""
+    assert record.notes == (
+        'field credit times its scale 1e+308 is not a finite number: "5"; ignored',
+    )

@@ -78,6 +78,14 @@ T = 'modules.toml: commands."telephony/info"'
             id="payload-missing",
         ),
         pytest.param(
+            '[commands."telephony/info"]\n',
+            [
+                f"{T}.payload: missing required key: the reply key holding the entries, "
+                'such as "info"'
+            ],
+            id="payload-missing-from-an-empty-table",  # was told of "built-in", not the file
+        ),
+        pytest.param(
             TELEPHONY.replace("payload =", "paylaod ="),
             [f'{T}.paylaod: unknown key; did you mean "payload"?'],
             id="misspelt-key",
@@ -118,7 +126,10 @@ T = 'modules.toml: commands."telephony/info"'
         ),
         pytest.param(
             TELEPHONY.replace('info_labels = ["name"]', 'info_labels = ["__name"]'),
-            [f'{T}.info_labels: "__name" cannot be a label name (letters, digits and _)'],
+            [
+                f'{T}.info_labels: "__name" cannot be a label name: names starting with "__" '
+                "are reserved for Prometheus"
+            ],
             id="double-underscore-label",
         ),
         pytest.param(

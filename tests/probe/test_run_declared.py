@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from aaisp_multi_exporter.config import DISCOVERY_LABELS
 from aaisp_multi_exporter.probe.check import check_chaos
 from aaisp_multi_exporter.simulator import Fault, Simulator
 from tests.conftest import HOME_LOGIN, SENTINEL, Exporter, ExporterFactory, config_text, samples
 from tests.declared import TELEPHONY_COMMAND
+from tests.processes import run_exporter
 from tests.realprograms import require_program
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "illustrative-telephony-info.json"
@@ -215,3 +217,118 @@ async def test_a_reload_adds_and_removes_a_declared_command(
     await asyncio.to_thread(path.write_text, config_text(simulator.url))
     exporter.state.reload()
     assert not [name for name in await exporter.self_metrics() if "telephony" in name]
+
+
+#: Issue 23's rows that loaded and then failed or wrote wrong series, each refused at load now.
+REFUSED_ROWS = {
+    "n2": (
+        TELEPHONY_COMMAND.replace('info_labels = ["name"]', 'info_labels = ["name", "NAME"]'),
+        'info_labels: "name" and "NAME" are one field (names are compared case-insensitively, '
+        'with "-" as "_")',
+    ),
+    "n4": (
+        TELEPHONY_COMMAND.replace('key = "number"', 'key = "__name__"'),
+        'key: the key\'s label: "__name__" cannot be a label name: names starting with "__" are '
+        "reserved for Prometheus; name it with key_label",
+    ),
+    "n5": (
+        TELEPHONY_COMMAND.replace('info_labels = ["name"]', 'info_labels = ["auth"]'),
+        'info_labels: "auth" is a label /discover writes itself: __meta_aaisp_auth carries the '
+        "credential set's name",
+    ),
+    "n13-payload": (
+        TELEPHONY_COMMAND.replace('payload = "info"', 'payload = "error"'),
+        'payload: "error" is a member of every CHAOS reply, not a payload (the envelope: '
+        "subsystem, command, request, prices, state, options, error)",
+    ),
+    "n13-scale": (
+        TELEPHONY_COMMAND + "scale = 1e308\n",
+        "gauges[0].scale: must be at most 1e12 in size (a unit conversion, such as 0.125 or "
+        "1000), got 1e+308",
+    ),
+    "n13-info-help": (
+        TELEPHONY_COMMAND.replace('info_labels = ["name"]', f'info_help = "{"h" * 301}"'),
+        "info_help: String should have at most 300 characters",
+    ),
+}
+
+
+def test_config_check_refuses_each_row_with_file_table_and_key(tmp_path: Path) -> None:
+    """``--config.check`` as a process, one file per row: each problem names its file."""
+    base = tmp_path / "base.toml"
+    base.write_text(config_text("http://127.0.0.1:9"))
+    files = ["--config.file", str(base)]
+    for row, (declared, _) in REFUSED_ROWS.items():
+        path = tmp_path / f"{row}.toml"
+        path.write_text(declared.replace('"telephony/info"', f'"{row.replace("-", "_")}/info"'))
+        files += ["--config.file", str(path)]
+    result = run_exporter("--config.check", *files)
+    assert result.returncode == 1
+    expected = [
+        f'{tmp_path / f"{row}.toml"}: commands."{row.replace("-", "_")}/info".{problem}'
+        for row, (_, problem) in REFUSED_ROWS.items()
+    ]
+    assert sorted(result.stderr.splitlines()[:-1]) == sorted(expected)
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("row", list(REFUSED_ROWS))
+async def test_a_reload_refuses_each_row_and_keeps_serving(
+    make_exporter: ExporterFactory, simulator: Simulator, tmp_path: Path, row: str
+) -> None:
+    """Before: the reload succeeded, and every probe and /discover of the command was a 500
+    (N2), or wrote a reserved label (N4), a label twice (N5), +Inf or nothing (N13)."""
+    simulator.add_fault(Fault("replay", command="telephony/info", path=str(FIXTURE)))
+    path = tmp_path / "modules.toml"
+    path.write_text(config_text(simulator.url, extra=TELEPHONY))
+    exporter = await make_exporter(path=path)
+    declared, problem = REFUSED_ROWS[row]
+    await asyncio.to_thread(
+        path.write_text,
+        config_text(simulator.url, extra=TELEPHONY.replace(TELEPHONY_COMMAND, declared)),
+    )
+    async with exporter.http.post(exporter.url + "/-/reload") as response:
+        assert response.status == 500
+        assert f'{path}: commands."telephony/info".{problem}' in await response.text()
+    got = await exporter.samples(f"target={PHONE}&module=phones")
+    assert got[f'aaisp_telephony_number_info{{name="Office",number="{PHONE}"}}'] == 1
+    status, body, _ = await exporter.get("/discover?module=phones&auth=home")
+    assert status == 200, body
+
+
+async def test_an_info_metric_without_info_labels_is_served_with_the_key(
+    make_exporter: ExporterFactory, simulator: Simulator
+) -> None:
+    """N13: it loaded and was never written; SPEC 6a: the info labels "plus the key"."""
+    simulator.add_fault(Fault("replay", command="telephony/info", path=str(FIXTURE)))
+    alone = TELEPHONY.replace('info_labels = ["name"]\n', "")
+    exporter = await make_exporter(config_text(simulator.url, extra=alone))
+    for accept in ("text/plain", "application/openmetrics-text;version=1.0.0"):
+        status, text = await exporter.probe(
+            f"target={PHONE}&module=phones", headers={"Accept": accept}
+        )
+        assert status == 200, text
+        assert f'aaisp_telephony_number_info{{number="{PHONE}"}} 1.0' in text.splitlines()
+    promtool_clean((await exporter.probe(f"target={PHONE}&module=phones"))[1])
+    status, body, _ = await exporter.get("/discover?module=phones&auth=home")
+    assert json.loads(body)[0]["labels"] == {
+        "__param_auth": "home",
+        "__meta_aaisp_auth": "home",
+        "__param_module": "phones",
+    }
+
+
+async def test_discovery_writes_only_the_meta_labels_the_loader_keeps_from_info_labels(
+    make_exporter: ExporterFactory, simulator: Simulator
+) -> None:
+    """N5: the loader refuses an info label named as one of discovery's own; this holds its
+    list to what discovery writes."""
+    exporter = await telephony(make_exporter, simulator)
+    _, body, _ = await exporter.get("/discover?module=phones&auth=home")
+    own = {
+        name.removeprefix("__meta_aaisp_")
+        for group in json.loads(body)
+        for name in group["labels"]
+        if name.startswith("__meta_aaisp_")
+    } - {"name"}
+    assert own == set(DISCOVERY_LABELS)
