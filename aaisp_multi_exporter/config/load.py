@@ -44,7 +44,7 @@ from aaisp_multi_exporter.config.problems import (
     quote,
 )
 
-__all__ = ["load_config", "parse_config"]
+__all__ = ["config_files", "load_config", "parse_config"]
 
 _SECTIONS = ("chaos", "auths", "modules", "commands")
 _BAD_NAME = "invalid name; use 1 to 64 characters of A-Z, a-z, 0-9, _ and -"
@@ -98,6 +98,11 @@ def parse_config(
     documents = [] if data is None else [_Document(source, data, base_dir)]
     environ = os.environ if env is None else env
     return _Merge(source, environ, problems, complete=data is not None).run(documents)
+
+
+def config_files(patterns: Sequence[str]) -> list[str]:
+    """The files ``load_config`` would read now: each glob expanded afresh, in order."""
+    return _expand(patterns, [])
 
 
 def _expand(patterns: Sequence[str], problems: list[str]) -> list[str]:

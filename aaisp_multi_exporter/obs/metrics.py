@@ -35,6 +35,7 @@ REJECT_REASONS = (
     "invalid_parameter",
     "invalid_timeout_header",
     "too_many_requests",
+    "outside_route_prefix",
 )
 
 PROBE_RESULTS = ("success", "failure")
