@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from aaisp_multi_exporter.config import Config, ConfigError
 from aaisp_multi_exporter.config.watch import checksum, secret_files
@@ -36,14 +37,21 @@ def reload_logged(state: ExporterState, how: str) -> Config | None:
     return config
 
 
-async def auto_reload(state: ExporterState, patterns: Sequence[str], interval: float) -> None:
-    """Until cancelled: every ``interval`` seconds, checksum the configuration files (globs
-    expanded again) and the secret files they name, and reload when that changed.
+def auto_reload(
+    state: ExporterState, patterns: Sequence[str], interval: float
+) -> Coroutine[Any, Any, None]:
+    """The task of ``--config.enable-auto-reload``: every ``interval`` seconds, checksum the
+    configuration files (globs expanded again) and the secret files they name, and reload
+    when that changed. The first checksum is taken now, just after the configuration in force
+    was loaded, so a change made as soon as the exporter listens is not taken for the start.
 
-    A failed reload is not tried again for the same contents: the next change is. The files
-    are read in a thread, so a slow disk never holds up a probe."""
+    A failed reload is not tried again for the same contents: the next change is. Later
+    checksums are made in a thread, so a slow disk never holds up a probe."""
     files = list(patterns)
-    seen = await asyncio.to_thread(checksum, files, state.config)
+    return _watch(state, files, interval, checksum(files, state.config))
+
+
+async def _watch(state: ExporterState, files: list[str], interval: float, seen: str) -> None:
     while True:
         await asyncio.sleep(interval)
         before = state.config
