@@ -63,6 +63,25 @@ class Process:
                 if re.search(pattern, line):
                     return line
 
+    async def wait_healthy(self, within: float = 20) -> None:
+        """Poll ``/-/healthy`` (bounded): for runs whose log level hides "listening"."""
+        host, port = self.url.removeprefix("http://").rsplit(":", 1)
+        request = f"GET /-/healthy HTTP/1.0\r\nHost: {host}\r\n\r\n".encode()
+        async with asyncio.timeout(within):
+            while self.proc.returncode is None:
+                try:
+                    reader, writer = await asyncio.open_connection(host, int(port))
+                except OSError:
+                    await asyncio.sleep(0.05)
+                    continue
+                writer.write(request)
+                answer = await reader.read()
+                writer.close()
+                if answer.split(b" ", 2)[1:2] == [b"200"]:
+                    return
+                await asyncio.sleep(0.05)
+        raise AssertionError(f"exited {self.proc.returncode} before it was healthy")
+
     async def stop(self, within: float = 30) -> str:
         """SIGTERM, as systemd and Kubernetes stop it; asserts a clean exit, and returns the
         whole log."""
@@ -77,10 +96,11 @@ class Process:
 
 @contextlib.asynccontextmanager
 async def running_exporter(
-    *args: str, env: Mapping[str, str] | None = None
+    *args: str, env: Mapping[str, str] | None = None, wait_for: str | None = "msg=listening"
 ) -> AsyncIterator[Process]:
     """The exporter as a real process on a free port, killed on the way out if still up;
-    ``env`` None inherits the test's environment."""
+    ``env`` None inherits the test's environment. Ready when it logs ``wait_for``, or (None:
+    a log level that hides the line) when ``/-/healthy`` answers."""
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -96,7 +116,10 @@ async def running_exporter(
     )
     process = Process(proc, f"http://127.0.0.1:{port}")
     try:
-        await process.wait_for_log("msg=listening")
+        if wait_for is None:
+            await process.wait_healthy()
+        else:
+            await process.wait_for_log(wait_for)
         yield process
     finally:
         if proc.returncode is None:
