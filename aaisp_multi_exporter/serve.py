@@ -25,7 +25,7 @@ from aaisp_multi_exporter.demo import start_demo
 from aaisp_multi_exporter.obs.logs import fields
 from aaisp_multi_exporter.probe.request import MAX_TIMEOUT_SECONDS
 from aaisp_multi_exporter.server.app import create_app
-from aaisp_multi_exporter.server.reloads import auto_reload, reload_logged
+from aaisp_multi_exporter.server.reloads import ON_SIGHUP, auto_reload, reload_logged
 from aaisp_multi_exporter.server.state import ExporterState, build_state
 from aaisp_multi_exporter.web import (
     Authenticator,
@@ -281,7 +281,7 @@ def _follow_signals_and_files(
     stopping = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
     loop.add_signal_handler(signal.SIGINT, stopping.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: reload_logged(state, "on SIGHUP"))
+    loop.add_signal_handler(signal.SIGHUP, lambda: reload_logged(state, ON_SIGHUP))
     if options.config_auto_reload and not options.demo:
         watching = asyncio.create_task(
             auto_reload(state, options.config_file, options.config_auto_reload_interval)

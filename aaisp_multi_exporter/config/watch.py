@@ -3,8 +3,9 @@ values only a restart can change.
 
 A reload reads the configuration files again, and every ``_file`` they name. It cannot see
 a new value of an environment variable (``_env``): a process's environment is fixed when it
-starts. Nor a new systemd credential: systemd copies ``LoadCredential=`` files into
-``$CREDENTIALS_DIRECTORY`` when the service starts, and the copies never change.
+starts. Nor, as a rule, a new systemd credential: systemd copies ``LoadCredential=`` files into
+``$CREDENTIALS_DIRECTORY`` when the service starts (only recent releases can refresh them on
+reload, with ``RefreshOnReload=``).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def restart_bound(config: Config, environ: Mapping[str, str] | None = None) -> l
         if kind == "env":
             why = "read from the environment, which only a restart changes"
         elif kind == "file" and credentials and _inside(reference, credentials):
-            why = "a systemd credential, which systemd copies only when the service starts"
+            why = "a systemd credential, copied when the service starts (RefreshOnReload= aside)"
         else:
             continue
         keys.setdefault((table, why), []).append(key)

@@ -19,21 +19,27 @@ from aaisp_multi_exporter.obs.logs import fields
 from aaisp_multi_exporter.server.state import ExporterState
 
 LOGGER = logging.getLogger("aaisp_multi_exporter")
-#: How the auto-reload's log lines name it, beside "on SIGHUP".
-ON_CHANGE = "after its files changed"
+#: What a reload's log lines say, by what started it: when it worked, and when it failed.
+ON_SIGHUP = (
+    "configuration reloaded on SIGHUP",
+    "reload on SIGHUP failed; keeping the running configuration",
+)
+ON_CHANGE = (
+    "configuration reloaded after its files changed",
+    "reload after its files changed failed; keeping the running configuration",
+)
 
 
-def reload_logged(state: ExporterState, how: str) -> Config | None:
-    """Reload, and say how it went; None when it failed and the running one stays."""
+def reload_logged(state: ExporterState, lines: tuple[str, str]) -> Config | None:
+    """Reload, and say how it went (``ON_SIGHUP``, ``ON_CHANGE``); None when it failed and
+    the running configuration stays."""
+    reloaded, failed = lines
     try:
         config = state.reload()
     except ConfigError as error:
-        LOGGER.error(
-            f"reload {how} failed; keeping the running configuration",
-            extra=fields(error=str(error)),
-        )
+        LOGGER.error(failed, extra=fields(error=str(error)))
         return None
-    LOGGER.info(f"configuration reloaded {how}", extra=fields(modules=len(config.modules)))
+    LOGGER.info(reloaded, extra=fields(modules=len(config.modules)))
     return config
 
 

@@ -44,7 +44,7 @@ def test_restart_bound_names_env_sets_and_systemd_credentials(tmp_path: Path) ->
         RestartBound(
             "auths.systemd",
             ("control_password_file",),
-            "a systemd credential, which systemd copies only when the service starts",
+            "a systemd credential, copied when the service starts (RefreshOnReload= aside)",
         ),
         RestartBound("chaos", ("proxy_url_env",), from_env),
     ]
