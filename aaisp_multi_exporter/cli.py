@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -34,6 +35,10 @@ from aaisp_multi_exporter.web.paths import InvalidWebPath, web_paths
 LOGGER = logging.getLogger("aaisp_multi_exporter")
 DEFAULT_PORT = 9099
 DEFAULT_RULES = ConnectionRules()
+#: blackbox_exporter's default for --config.auto-reload-interval.
+DEFAULT_AUTO_RELOAD_SECONDS = 30.0
+#: 128 + SIGPIPE, what a shell reports for ``yes | head -1``'s ``yes``.
+CLOSED_PIPE_STATUS = 141
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +59,21 @@ def build_parser() -> argparse.ArgumentParser:
         dest="config_check",
         action="store_true",
         help="validate the configuration, print every problem, exit 0 or 1",
+    )
+    parser.add_argument(
+        "--config.enable-auto-reload",
+        dest="config_auto_reload",
+        action="store_true",
+        help="re-read the configuration when its files change (checked every "
+        "--config.auto-reload-interval, globs expanded again), as SIGHUP does",
+    )
+    parser.add_argument(
+        "--config.auto-reload-interval",
+        dest="config_auto_reload_interval",
+        type=_duration,
+        default=DEFAULT_AUTO_RELOAD_SECONDS,
+        metavar="DURATION",
+        help="how often --config.enable-auto-reload compares the files' checksums (default: 30s)",
     )
     parser.add_argument(
         "--config.example",
@@ -120,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--web.config.file",
         dest="web_config_file",
         default="",
+        metavar="FILE",
         help="exporter-toolkit web config: TLS and basic auth on every endpoint "
         "(see docs/web-config.md; default: none)",
     )
@@ -144,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="read_header_timeout",
         type=_duration,
         default=DEFAULT_RULES.read_header_timeout,
+        metavar="DURATION",
         help="a new connection (after its TLS handshake, which gets as long) that has not "
         "sent a complete request head in this time is closed, e.g. 10s, 500ms "
         "(default: %(default)ss)",
@@ -153,15 +175,18 @@ def build_parser() -> argparse.ArgumentParser:
         dest="idle_timeout",
         type=_duration,
         default=DEFAULT_RULES.idle_timeout,
+        metavar="DURATION",
         help="a keep-alive connection idle this long between requests is closed "
         "(default: %(default)ss)",
     )
     parser.add_argument(
         "--timeout-offset",
         dest="timeout_offset",
-        type=float,
+        type=_offset,
         default=0.5,
-        help="seconds subtracted from Prometheus' scrape timeout (default: %(default)s)",
+        metavar="DURATION",
+        help="time left for the answer: subtracted from Prometheus' scrape timeout to make "
+        "the probe's deadline, e.g. 500ms or 1s (default: %(default)ss)",
     )
     parser.add_argument(
         "--history.limit",
@@ -176,14 +201,16 @@ def build_parser() -> argparse.ArgumentParser:
         dest="log_level",
         choices=list(LEVELS),
         default="info",
-        help="(default: %(default)s)",
+        help="log messages at this level and above: debug, info, warn (or warning), error "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--log.format",
         dest="log_format",
         choices=["logfmt", "json"],
         default="logfmt",
-        help="(default: %(default)s)",
+        help="how a log line is written on stderr: logfmt, or one JSON object a line "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--demo",
@@ -204,12 +231,22 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+#: Prometheus's units (``model.ParseDuration``): a year is 365 days.
+_DURATION_UNITS = {
+    "ms": 0.001,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+    "w": 7 * 86400.0,
+    "y": 365 * 86400.0,
+}
 
 
-def _duration(text: str) -> float:
-    """Seconds from a Prometheus-style duration (``10s``, ``1m30s``, ``500ms``) or a number."""
+def parse_duration(text: str, *, allow_zero: bool = False) -> float:
+    """Seconds from a Prometheus-style duration (``10s``, ``1h30m``, ``500ms``) or a bare
+    number of seconds; argparse's error when it is neither, or not above 0."""
     stripped = text.strip()
     try:
         seconds = float(stripped)
@@ -217,12 +254,23 @@ def _duration(text: str) -> float:
         parts = _DURATION_PART.findall(stripped)
         if not parts or "".join(number + unit for number, unit in parts) != stripped:
             raise argparse.ArgumentTypeError(
-                f"not a duration: {text!r} (want e.g. 10s, 1m30s, 500ms)"
+                f"not a duration: {text!r} (want e.g. 10s, 1m30s, 500ms, or seconds)"
             ) from None
         seconds = sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts)
+    if allow_zero and seconds == 0:
+        return 0.0
     if not 0 < seconds < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
+        least = "0 or more" if allow_zero else "more than 0"
+        raise argparse.ArgumentTypeError(f"must be {least}: {text!r}")
     return seconds
+
+
+def _duration(text: str) -> float:
+    return parse_duration(text)
+
+
+def _offset(text: str) -> float:
+    return parse_duration(text, allow_zero=True)
 
 
 def check_config(patterns: Sequence[str], web_config_path: str = "") -> int:
@@ -271,6 +319,30 @@ def chaos_check(patterns: Sequence[str], capture_dir: str, suggest_file: str = "
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _main(argv)
+        finally:
+            # Here, not at the interpreter's exit (also after --help and --version), so a
+            # closed pipe is met where it can be handled.
+            sys.stdout.flush()
+    except BrokenPipeError:
+        return closed_pipe()
+
+
+def closed_pipe() -> int:
+    """Output cut short by its reader (``--version | head -1``): nobody is left to tell, so
+    end quietly, with the status a shell gives a program ended by SIGPIPE.
+
+    Standard output is pointed at /dev/null first, or the interpreter's last flush of what is
+    still buffered would print a traceback of its own."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return CLOSED_PIPE_STATUS
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.config_example:
         sys.stdout.write(example_text())

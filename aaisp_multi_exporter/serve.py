@@ -20,10 +20,13 @@ from aiohttp import web
 
 from aaisp_multi_exporter import __version__, eventloop
 from aaisp_multi_exporter.config import Config, ConfigError, load_config
+from aaisp_multi_exporter.config.models import MAX_MODULE_TIMEOUT_SECONDS
 from aaisp_multi_exporter.demo import start_demo
 from aaisp_multi_exporter.obs.logs import fields
+from aaisp_multi_exporter.probe.request import MAX_TIMEOUT_SECONDS
 from aaisp_multi_exporter.server.app import create_app
-from aaisp_multi_exporter.server.state import build_state
+from aaisp_multi_exporter.server.reloads import ON_SIGHUP, auto_reload, reload_logged
+from aaisp_multi_exporter.server.state import ExporterState, build_state
 from aaisp_multi_exporter.web import (
     Authenticator,
     WebConfigError,
@@ -48,8 +51,9 @@ from aaisp_multi_exporter.web.malformed import MALFORMED, RequestErrorLog
 from aaisp_multi_exporter.web.paths import WebPaths, web_paths
 
 LOGGER = logging.getLogger("aaisp_multi_exporter")
-#: How long SIGTERM waits for probes in flight; the longest deadline a probe can have.
-SHUTDOWN_GRACE_SECONDS = 125.0
+#: How long SIGTERM waits for probes in flight: the longest deadline a probe can have (a
+#: module's ``timeout_seconds``, or the scrape timeout a probe is given), and a little more.
+SHUTDOWN_GRACE_SECONDS = max(MAX_MODULE_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS) + 5.0
 
 
 @dataclass
@@ -57,6 +61,8 @@ class Options:
     config_file: list[str]
     """Every ``--config.file`` given, in order: paths or glob patterns."""
     config_check: bool
+    config_auto_reload: bool
+    config_auto_reload_interval: float
     config_example: bool
     chaos_check: bool
     chaos_capture: str
@@ -186,12 +192,7 @@ async def serve(options: Options) -> int:
                 "invalid configuration; not starting", extra=fields(problems=len(error.problems))
             )
             return 1
-        # Signals are handled before the port accepts, so a SIGHUP sent as soon as the
-        # "listening" line appears reloads instead of killing the process.
-        stopping = asyncio.Event()
-        loop.add_signal_handler(signal.SIGTERM, stopping.set)
-        loop.add_signal_handler(signal.SIGINT, stopping.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: _reload_from_signal(state.reload))
+        stopping = _follow_signals_and_files(options, state, stack)
         runner = web.AppRunner(
             create_app(
                 state,
@@ -270,13 +271,28 @@ def _browse_base(host: str | None, port: int, scheme: str = "http") -> str:
     return f"{scheme}://{shown}:{port}"
 
 
-def _reload_from_signal(reload: Callable[[], Config]) -> None:
-    try:
-        config = reload()
-    except ConfigError as error:
-        LOGGER.error(
-            "reload on SIGHUP failed; keeping the running configuration",
-            extra=fields(error=str(error)),
+def _follow_signals_and_files(
+    options: Options, state: ExporterState, stack: contextlib.AsyncExitStack
+) -> asyncio.Event:
+    """SIGTERM and SIGINT set the event returned; SIGHUP reloads, and so does a change of the
+    files with ``--config.enable-auto-reload``.
+
+    Signals are handled before the port accepts, so a SIGHUP sent as soon as the "listening"
+    line appears reloads instead of killing the process."""
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stopping.set)
+    loop.add_signal_handler(signal.SIGINT, stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: reload_logged(state, ON_SIGHUP))
+    if options.config_auto_reload and not options.demo:
+        watching = asyncio.create_task(
+            auto_reload(state, options.config_file, options.config_auto_reload_interval)
         )
-        return
-    LOGGER.info("configuration reloaded on SIGHUP", extra=fields(modules=len(config.modules)))
+        stack.push_async_callback(_stop, watching)
+    return stopping
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

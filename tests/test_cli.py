@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib.metadata
 import importlib.util
 import platform
@@ -20,7 +19,7 @@ import pytest
 from aaisp_multi_exporter import __version__
 from aaisp_multi_exporter.cli import build_parser
 from tests.conftest import samples
-from tests.processes import REPO, SHIPPED_ENV, free_port, run_exporter
+from tests.processes import SHIPPED_ENV, Process, run_exporter, running_exporter
 
 ENV = SHIPPED_ENV
 
@@ -116,50 +115,6 @@ def test_bad_duration_flags(text: str, capsys: pytest.CaptureFixture[str]) -> No
         build_parser().parse_args(["--web.read-header-timeout", text])
     assert caught.value.code == 2
     assert "--web.read-header-timeout" in capsys.readouterr().err
-
-
-class Process:
-    def __init__(self, proc: asyncio.subprocess.Process, url: str) -> None:
-        self.proc = proc
-        self.url = url
-        self.stderr: list[str] = []
-
-    async def wait_for_log(self, pattern: str, within: float = 15) -> str:
-        assert self.proc.stderr is not None
-        async with asyncio.timeout(within):
-            while True:
-                raw = await self.proc.stderr.readline()
-                if not raw:
-                    raise AssertionError("process ended; log was:\n" + "".join(self.stderr))
-                line = raw.decode()
-                self.stderr.append(line)
-                if re.search(pattern, line):
-                    return line
-
-
-@contextlib.asynccontextmanager
-async def running_exporter(*args: str) -> AsyncIterator[Process]:
-    """The exporter as a real process on a free port, killed on the way out if still up."""
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "aaisp_multi_exporter",
-        *args,
-        "--web.listen-address",
-        f"127.0.0.1:{port}",
-        stderr=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.DEVNULL,
-        cwd=REPO,
-    )
-    process = Process(proc, f"http://127.0.0.1:{port}")
-    try:
-        await process.wait_for_log("msg=listening")
-        yield process
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
 
 @pytest.fixture

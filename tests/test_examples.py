@@ -681,18 +681,33 @@ def pod_labels(objects: dict[str, dict[str, Any]]) -> dict[str, str]:
     return labels
 
 
-def test_kubernetes_configmap_loads_with_the_secret() -> None:
+def test_kubernetes_configmap_loads_with_the_secret(tmp_path: Path) -> None:
+    """The Secret reaches the exporter as files in a volume (SPEC 8, R4: a reload re-reads a
+    file, never an environment variable), whose paths the ConfigMap names; and the
+    Deployment reloads when they change."""
     objects = k8s_objects()
     secret = objects["Secret/aaisp-exporter-credentials"]["stringData"]
     assert all("CHANGE-ME" in value for value in secret.values())
+    pod = objects["Deployment/aaisp-exporter"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert "envFrom" not in container
+    assert "env" not in container
+    assert "--config.enable-auto-reload" in container["args"]
+    volume = next(v for v in pod["volumes"] if "secret" in v)
+    assert volume["secret"]["secretName"] == "aaisp-exporter-credentials"
+    mount = next(m for m in container["volumeMounts"] if m["name"] == volume["name"])
+    assert "subPath" not in mount  # a subPath mount is never updated
     text = objects["ConfigMap/aaisp-exporter-config"]["data"]["modules.toml"]
-    # The exporter's own loader, with exactly the Secret's keys as the environment.
-    config = parse_config(text, source="configmap", env=secret)
+    for key in secret:
+        assert f'{key}_file = "{mount["mountPath"]}/{key}"' in text
+    # The exporter's own loader, with the Secret's keys as the files Kubernetes makes.
+    for key, value in secret.items():
+        (tmp_path / key).write_text(value)
+    config = parse_config(text.replace(mount["mountPath"], str(tmp_path)), source="configmap")
     shipped = shipped_config()
     assert dict(config.modules) == dict(shipped.modules)
     assert set(config.auths) == set(shipped.auths)
-    with pytest.raises(Exception, match="control_password_env: names an environment variable"):
-        parse_config(text, source="configmap", env={})
+    assert config.auths["default"].form_fields() == secret
 
 
 def camel(key: str) -> str:

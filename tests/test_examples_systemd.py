@@ -11,6 +11,7 @@ socket unit's.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import signal
@@ -24,6 +25,9 @@ from pathlib import Path
 import pytest
 
 from aaisp_multi_exporter.cli import DEFAULT_PORT, build_parser
+from aaisp_multi_exporter.config import load_config
+from aaisp_multi_exporter.config.models import MAX_MODULE_TIMEOUT_SECONDS, ModuleConfig
+from aaisp_multi_exporter.probe.request import MAX_TIMEOUT_SECONDS
 from aaisp_multi_exporter.serve import SHUTDOWN_GRACE_SECONDS
 from tests.processes import REPO, free_port
 from tests.realprograms import require_program
@@ -31,6 +35,9 @@ from tests.realprograms import require_program
 SYSTEMD = REPO / "examples" / "systemd"
 SERVICE = SYSTEMD / "aaisp-multi-exporter.service"
 SOCKET = SYSTEMD / "aaisp-multi-exporter.socket"
+CONFIG = SYSTEMD / "modules.toml"
+#: Where systemd puts the service's LoadCredential= files (``$CREDENTIALS_DIRECTORY``).
+CREDENTIALS = f"/run/credentials/{SERVICE.name}"
 #: Where the service's comments install the exporter.
 UNIT_PROGRAM = "/opt/aaisp-multi-exporter/bin/aaisp-multi-exporter"
 #: The console script of the environment running the tests (a pip install makes it).
@@ -110,6 +117,46 @@ def test_service_runs_the_exporter_on_the_socket_unit() -> None:
     assert only(socket_unit, "Socket", "Accept") == "no"
 
 
+def test_stopping_waits_for_the_longest_deadline_a_module_may_set() -> None:
+    """SPEC 8, R4: TimeoutStopSec covers the longest deadline: the largest
+    ``timeout_seconds`` the model accepts, or the largest scrape timeout a probe takes."""
+    limits = ModuleConfig.model_fields["timeout_seconds"].metadata
+    largest = max(getattr(limit, "le", 0) or 0 for limit in limits)
+    assert largest == MAX_MODULE_TIMEOUT_SECONDS == 600
+    assert max(largest, MAX_TIMEOUT_SECONDS) <= SHUTDOWN_GRACE_SECONDS
+    stop = only(service(), "Service", "TimeoutStopSec")
+    assert float(stop.removesuffix("s")) > SHUTDOWN_GRACE_SECONDS
+
+
+def credentials() -> dict[str, str]:
+    """LoadCredential= of the service: the name systemd gives each file, and where it reads it."""
+    loaded = [value.split(":", 1) for value in values(service(), "Service", "LoadCredential")]
+    return {name: path for name, path in loaded}
+
+
+def test_credentials_reach_the_exporter_as_files() -> None:
+    """No credential in the environment (no EnvironmentFile=, no Environment=): systemd passes
+    files, and the unit's modules.toml is the repository's, its credential set reading those
+    files instead of variables."""
+    unit = service()
+    assert values(unit, "Service", "EnvironmentFile") == []
+    assert values(unit, "Service", "Environment") == []
+    assert credentials() == {
+        "control_login": "/etc/aaisp-multi-exporter/control_login",
+        "control_password": "/etc/aaisp-multi-exporter/control_password",
+    }
+    shipped = (REPO / "modules.toml").read_text()
+    reading_files = shipped.replace(
+        'control_login_env = "AAISP_EXPORTER_AUTH__CONTROL_LOGIN"\n'
+        'control_password_env = "AAISP_EXPORTER_AUTH__CONTROL_PASSWORD"\n',
+        "# The files systemd passes the service (its LoadCredential= lines).\n"
+        f'control_login_file = "{CREDENTIALS}/control_login"\n'
+        f'control_password_file = "{CREDENTIALS}/control_password"\n',
+    )
+    assert reading_files != shipped
+    assert CONFIG.read_text() == reading_files
+
+
 def verify(directory: Path) -> subprocess.CompletedProcess[str]:
     analyze = require_program("systemd-analyze", HINT)
     return subprocess.run(
@@ -156,21 +203,31 @@ def http_status(url: str) -> int:
 
 def test_service_command_line_under_socket_activation(tmp_path: Path) -> None:
     """ExecStart word for word (the program and the configuration's path moved into this
-    checkout), with the variables of EnvironmentFile, on a socket that
-    ``systemd-socket-activate`` binds as the socket unit would: ready with the shipped
-    configuration, and a clean exit on SIGTERM."""
+    checkout), with examples/systemd/modules.toml reading the credentials from a directory
+    made as systemd makes ``$CREDENTIALS_DIRECTORY``, on a socket that
+    ``systemd-socket-activate`` binds as the socket unit would: ready with that
+    configuration, a reload that says the credentials need a restart, and a clean exit on
+    SIGTERM."""
     activate = require_program("systemd-socket-activate", HINT)
+    directory = tmp_path / "credentials"
+    directory.mkdir()
+    (directory / "control_login").write_text("ab12@a")
+    (directory / "control_password").write_text("S3NTINEL-unit\n")
     config = tmp_path / "modules.toml"
-    config.write_text((REPO / "modules.toml").read_text())
+    config.write_text(CONFIG.read_text().replace(CREDENTIALS, str(directory)))
+    assert load_config(config).auths["default"].form_fields() == {
+        "control_login": "ab12@a",
+        "control_password": "S3NTINEL-unit",
+    }
     shipped = "/etc/aaisp-multi-exporter/modules.toml"
     args = [arg.replace(shipped, str(config)) for arg in exec_start()[1:]]
     port = free_port()
-    env = {
-        "AAISP_EXPORTER_AUTH__CONTROL_LOGIN": "ab12@a",
-        "AAISP_EXPORTER_AUTH__CONTROL_PASSWORD": "S3NTINEL-unit",
-    }
-    setenv = [f"--setenv={name}={value}" for name, value in env.items()]
     log = tmp_path / "exporter.log"
+    # systemd-socket-activate passes no environment but what it is told: the tests' own
+    # PYTHONPATH (a checkout under test) goes too.
+    setenv = [f"--setenv=CREDENTIALS_DIRECTORY={directory}"]
+    if "PYTHONPATH" in os.environ:
+        setenv.append(f"--setenv=PYTHONPATH={os.environ['PYTHONPATH']}")
     with log.open("wb") as out:
         process = subprocess.Popen(
             [activate, f"--listen=127.0.0.1:{port}", *setenv, PROGRAM, *args],
@@ -185,6 +242,9 @@ def test_service_command_line_under_socket_activation(tmp_path: Path) -> None:
             except OSError:
                 time.sleep(0.1)
         assert status == 200, log.read_text()
+        process.send_signal(signal.SIGHUP)  # ExecReload=
+        while time.monotonic() < deadline and "reloaded on SIGHUP" not in log.read_text():
+            time.sleep(0.1)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     finally:
@@ -193,4 +253,9 @@ def test_service_command_line_under_socket_activation(tmp_path: Path) -> None:
             process.wait(timeout=15)
     text = log.read_text()
     assert re.search(rf"msg=listening addresses=127\.0\.0\.1:{port} ", text), text
+    notes = [line for line in text.splitlines() if "restart the exporter" in line]
+    assert len(notes) == 1, text
+    (note,) = notes
+    assert "table=auths.default keys=control_login_file,control_password_file" in note
+    assert "systemd credential" in note
     assert "S3NTINEL" not in text

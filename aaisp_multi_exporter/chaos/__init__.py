@@ -11,6 +11,7 @@ read, how calls are made and shared.
 - ``records``: compact rows, parsed into line records only when asked for;
 - ``settings``: a service's adjustable settings from the reply's ``options``;
 - ``client``: the HTTP client (one aiohttp session, tenacity retries, per-credential limits);
+- ``proxy``: which proxy, if any, a call goes through (``proxy_url``, else the environment);
 - ``snapshots``: replies and failures shared between probes, cached, refreshed ahead;
 - ``capture``: ``--chaos.capture``'s redaction of a reply.
 """

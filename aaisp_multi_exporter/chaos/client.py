@@ -26,10 +26,12 @@ from tenacity.wait import wait_base
 from aaisp_multi_exporter import __version__
 from aaisp_multi_exporter.chaos.commands import Command
 from aaisp_multi_exporter.chaos.errors import ChaosError, Outcome
+from aaisp_multi_exporter.chaos.proxy import Proxy, choose_proxy
 from aaisp_multi_exporter.chaos.replies import Reply, json_or_none, parse_reply_async, refusal
 
 if TYPE_CHECKING:
     from aaisp_multi_exporter.config import AuthConfig
+    from aaisp_multi_exporter.config.proxy import ProxyAddress
 
 USER_AGENT = f"aaisp-multi-exporter/{__version__}"
 
@@ -104,6 +106,20 @@ class ChaosClient:
         self._metrics = metrics
         self._limits: dict[tuple[str, int], asyncio.Semaphore] = {}
         self._open: aiohttp.ClientSession | None = None
+        self._configured_proxy: ProxyAddress | None = None
+        #: The proxy of each CHAOS base URL, chosen once per configuration.
+        self._proxies: dict[str, Proxy | None] = {}
+
+    def use_proxy(self, configured: ProxyAddress | None) -> None:
+        """``[chaos] proxy_url`` of the configuration in force (a reload may change it)."""
+        self._configured_proxy = configured
+        self._proxies.clear()
+
+    def proxy_for(self, base_url: str) -> Proxy | None:
+        """The proxy requests to ``base_url`` go through; the environment is read once."""
+        if base_url not in self._proxies:
+            self._proxies[base_url] = choose_proxy(base_url, self._configured_proxy)
+        return self._proxies[base_url]
 
     async def open(self) -> None:
         if self._open is None:
@@ -148,6 +164,7 @@ class ChaosClient:
             form["service"] = service
         name = command.name
         url = f"{base_url}/{name}/json"
+        proxy = self.proxy_for(base_url)
         # tenacity measures from its own start on the same monotonic clock as loop.time();
         # it stops when the next attempt could not start before the deadline.
         time_left = deadline - asyncio.get_running_loop().time() - MIN_ATTEMPT_SECONDS
@@ -166,7 +183,7 @@ class ChaosClient:
                     if attempts > 1:
                         self._metrics.chaos_retried(name)
                         log.debug("retrying CHAOS request", command=name, attempt=attempts)
-                    reply = await self._attempt(url, command, auth, form, deadline, log)
+                    reply = await self._attempt(url, command, auth, form, deadline, log, proxy)
                     break
             else:  # pragma: no cover
                 raise AssertionError("tenacity ended without an outcome")
@@ -186,6 +203,7 @@ class ChaosClient:
         form: Mapping[str, str],
         deadline: float,
         log: CallLog,
+        proxy: Proxy | None = None,
     ) -> Reply:
         started = time.perf_counter()
         name = command.name
@@ -195,7 +213,7 @@ class ChaosClient:
                 waited = time.perf_counter() - started
                 if waited > 0.01:
                     log.debug("waited for a CHAOS slot", auth=auth.name, seconds=round(waited, 3))
-                reply = await self._post(url, command, form)
+                reply = await self._post(url, command, form, proxy)
             log.debug(
                 "CHAOS answered",
                 command=name,
@@ -220,42 +238,65 @@ class ChaosClient:
                 auth.name, name, outcome.value, time.perf_counter() - started
             )
 
-    async def _post(self, url: str, command: Command, form: Mapping[str, str]) -> Reply:
+    async def _post(
+        self, url: str, command: Command, form: Mapping[str, str], proxy: Proxy | None
+    ) -> Reply:
         """One POST; the body is read whatever the status, because CHAOS may send its
         refusal with an HTTP error (a public client reports HTTP 500), and a refusal must
         never be retried."""
+        if proxy is not None and proxy.problem is not None:
+            raise ChaosError(
+                Outcome.TRANSPORT_ERROR, f"cannot reach CHAOS ({command.name}): {proxy.problem}"
+            )
+        options = {} if proxy is None else proxy.request_options(url)
         try:
-            async with self._session.post(url, data=form, allow_redirects=False) as response:
+            async with self._session.post(
+                url, data=form, allow_redirects=False, **options
+            ) as response:
                 status = response.status
                 charset = response.charset
                 retry_after = response.headers.get("Retry-After")
                 ok = 200 <= status < 300
                 body = await read_capped(response, MAX_REPLY_BYTES if ok else MAX_ERROR_BYTES)
         except aiohttp.ClientError as error:
-            # aiohttp's messages name the host and port only; the form body is never in them.
+            # aiohttp's messages name the host and port only (the proxy's has no credentials:
+            # they travel in a header); the form body is never in them.
             raise ChaosError(
                 Outcome.TRANSPORT_ERROR,
-                f"cannot reach CHAOS ({command.name}): {error.__class__.__name__}: {error}",
+                f"cannot reach CHAOS{through(proxy)} ({command.name}): "
+                f"{error.__class__.__name__}: {error}",
                 retryable=True,
             ) from None
         if not ok:
-            raise http_failure(command.name, status, body, charset, retry_after)
+            raise http_failure(command.name, status, body, charset, retry_after, proxy)
         if body is None:
             raise ChaosError(Outcome.INVALID_RESPONSE, f"CHAOS reply too large ({command.name})")
         return await parse_reply_async(command, body, charset)
 
 
+def through(proxy: Proxy | None) -> str:
+    """`` through proxy http://proxy:3128 (from HTTPS_PROXY)`` for a reason, or nothing."""
+    return "" if proxy is None else f" through proxy {proxy}"
+
+
 def http_failure(
-    command: str, status: int, body: bytes | None, charset: str | None, retry_after: str | None
+    command: str,
+    status: int,
+    body: bytes | None,
+    charset: str | None,
+    retry_after: str | None,
+    proxy: Proxy | None = None,
 ) -> ChaosError:
     """A non-2xx answer: CHAOS's refusal when its body carries one (never retried), else an
-    HTTP error, retried for 429 and 5xx."""
+    HTTP error, retried for 429 and 5xx. Through a proxy, the answer may be the proxy's (a
+    407, a 502 when it cannot reach CHAOS): the reason names it."""
     refused = refusal(json_or_none(body, charset)) if body else None
     if refused is not None:
         return ChaosError(refused.outcome, f"{refused} (sent with HTTP {status})")
+    answered = "the proxy" if status == 407 else "CHAOS"
     return ChaosError(
         Outcome.HTTP_ERROR,
-        f"CHAOS answered HTTP {status} ({command})",
+        f"{answered} answered HTTP {status}{through(proxy)} ({command})",
         retryable=status == 429 or status >= 500,
         retry_after=parse_retry_after(retry_after),
     )

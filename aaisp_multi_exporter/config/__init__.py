@@ -4,9 +4,11 @@ more files.
 - ``models``: the pydantic models that are the configuration;
 - ``tables``: the shape every table shares (no unknown keys, problems collected);
 - ``credentials``: the inline, ``_file`` and ``_env`` forms of a credential;
+- ``proxy``: ``[chaos] proxy_url`` taken apart, so its user and password stay secrets;
 - ``commands``: ``[commands."<subsystem>/<command>"]`` tables, one at a time;
 - ``command_rules``: one command's tables merged across files, and rules across commands;
 - ``load``: files, globs and merging into one ``Config``;
+- ``watch``: what a reload can see: the files to watch, the values only a restart changes;
 - ``render``: the effective configuration as TOML, for ``/config``;
 - ``problems``: how a problem is told, with file, table and key;
 - ``secret``: a password that cannot leak by accident;

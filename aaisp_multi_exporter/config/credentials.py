@@ -36,6 +36,7 @@ __all__ = [
     "given_forms",
     "pairing_problem",
     "resolve_credentials",
+    "resolve_one",
 ]
 
 CREDENTIAL_FIELDS: tuple[str, ...] = (
@@ -153,20 +154,29 @@ def resolve_credentials(
     sources: dict[str, CredentialSource] = {}
     found: Problems = []
     for name in CREDENTIAL_FIELDS:
-        try:
-            forms = CredentialForms.from_table(name, table)
-        except ValidationError as exc:
-            found += [_relocated(name, error) for error in exc.errors()]
-            continue
-        if forms is None:
-            continue
-        try:
-            value, sources[name] = forms.resolve(env, base_dir)
-        except PydanticCustomError as exc:
-            found.append(((CredentialForms.key_of(name, forms.kind),), exc.message()))
-            continue
-        values[name] = Secret(value) if name in SECRET_FIELDS else value
+        resolved, problems = resolve_one(name, table, env, base_dir)
+        found += problems
+        if resolved is not None:
+            value, sources[name] = resolved
+            values[name] = Secret(value) if name in SECRET_FIELDS else value
     return {**values, "sources": sources}, found
+
+
+def resolve_one(
+    name: str, table: Mapping[str, Any], env: Mapping[str, str], base_dir: Path | None
+) -> tuple[tuple[str, CredentialSource] | None, Problems]:
+    """One value given in the three forms (``name``, ``name_file``, ``name_env``): the
+    value and its source, None when the table gives none; and the problems, at their key."""
+    try:
+        forms = CredentialForms.from_table(name, table)
+    except ValidationError as exc:
+        return None, [_relocated(name, error) for error in exc.errors()]
+    if forms is None:
+        return None, []
+    try:
+        return forms.resolve(env, base_dir), []
+    except PydanticCustomError as exc:
+        return None, [((CredentialForms.key_of(name, forms.kind),), exc.message())]
 
 
 def _relocated(name: str, error: ErrorDetails) -> tuple[tuple[PathPart, ...], str]:

@@ -44,7 +44,7 @@ from aaisp_multi_exporter.config.problems import (
     quote,
 )
 
-__all__ = ["load_config", "parse_config"]
+__all__ = ["config_paths", "load_config", "parse_config"]
 
 _SECTIONS = ("chaos", "auths", "modules", "commands")
 _BAD_NAME = "invalid name; use 1 to 64 characters of A-Z, a-z, 0-9, _ and -"
@@ -101,8 +101,8 @@ def parse_config(
 
 
 def config_paths(patterns: Sequence[str]) -> list[str]:
-    """The files ``patterns`` name now, globs expanded as a load expands them (a file that
-    ``--chaos.suggest`` must never write over)."""
+    """The files ``load_config`` would read now: each glob expanded afresh, in order (what
+    the auto-reload watches, and what ``--chaos.suggest`` must never write over)."""
     return _expand(patterns, [])
 
 

@@ -38,6 +38,7 @@ from aaisp_multi_exporter.config.credentials import (
     given_forms,
     pairing_problem,
     resolve_credentials,
+    resolve_one,
 )
 from aaisp_multi_exporter.config.problems import (
     custom_error,
@@ -45,6 +46,7 @@ from aaisp_multi_exporter.config.problems import (
     quote,
     reraisable,
 )
+from aaisp_multi_exporter.config.proxy import PROXY_KEYS, ProxyAddress, parse_proxy_url
 from aaisp_multi_exporter.config.secret import Secret
 from aaisp_multi_exporter.config.tables import (
     LoadContext,
@@ -58,6 +60,7 @@ from aaisp_multi_exporter.config.tables import (
 __all__ = [
     "DEFAULT_CHAOS_URL",
     "KNOWN_COMMANDS",
+    "MAX_MODULE_TIMEOUT_SECONDS",
     "AuthConfig",
     "ChaosSettings",
     "Config",
@@ -72,12 +75,23 @@ KNOWN_COMMANDS: frozenset[str] = frozenset(builtin_declarations())
 """The built-in read-only CHAOS commands; others are declared (``config/commands.py``)."""
 
 DEFAULT_CHAOS_URL = "https://chaos2.aa.net.uk"
+#: The longest ``timeout_seconds`` a module may set (the systemd unit's TimeoutStopSec and
+#: the shutdown grace follow it).
+MAX_MODULE_TIMEOUT_SECONDS = 600.0
 
 
 class ChaosSettings(Table):
-    """``[chaos]``: where the API lives (tests and ``--demo`` point it at the simulator)."""
+    """``[chaos]``: where the API lives (tests and ``--demo`` point it at the simulator),
+    and the proxy to reach it through, if the environment's is not the one."""
+
+    hidden_keys: ClassVar[frozenset[str]] = frozenset(PROXY_KEYS)
 
     url: str = DEFAULT_CHAOS_URL
+    proxy_url: Annotated[
+        Secret | None, Unset("the environment's HTTPS_PROXY, HTTP_PROXY and NO_PROXY apply")
+    ] = None
+    """The whole URL is kept as a secret: its user and password are."""
+    proxy_source: CredentialSource | None = Field(None, exclude=True)
 
     @field_validator("url")
     @classmethod
@@ -86,6 +100,35 @@ class ChaosSettings(Table):
         if problem is not None:
             raise PydanticCustomError("url", problem)
         return url.rstrip("/")
+
+    @classmethod
+    def file_keys(cls) -> list[str]:
+        return [key for key in super().file_keys() if key != "proxy_url"] + list(PROXY_KEYS)
+
+    @classmethod
+    def from_table(cls, table: Mapping[str, Any], *, context: LoadContext, name: str = "") -> Self:
+        """``proxy_url`` in one of its three forms, resolved and checked as a credential is."""
+        resolved, found = resolve_one("proxy_url", table, context.env, context.base_dir)
+        fixed: dict[str, Any] = {}
+        if resolved is not None:
+            value, source = resolved
+            try:
+                parse_proxy_url(value)
+            except ValueError as error:
+                key = "proxy_url" if source.kind == "inline" else f"proxy_url_{source.kind}"
+                found.append(((key,), str(error)))
+            fixed = {"proxy_url": Secret(value), "proxy_source": source}
+        rest = {key: value for key, value in table.items() if key not in PROXY_KEYS}
+        model, more = cls._validate_table(rest, fixed, context)
+        found += more
+        if found or model is None:
+            raise TableInvalid(found)
+        return model
+
+    @property
+    def proxy(self) -> ProxyAddress | None:
+        """The configured proxy, taken apart; None when the environment decides."""
+        return None if self.proxy_url is None else parse_proxy_url(self.proxy_url.reveal())
 
 
 class AuthConfig(NamedTable):
@@ -175,7 +218,9 @@ class ModuleConfig(NamedTable):
         str | None, Unset("the ?auth= parameter or the only credential set is used")
     ] = None
     timeout_seconds: Annotated[
-        float | None, Unset("the scrape timeout (or 120 s) applies"), Field(gt=0, le=600)
+        float | None,
+        Unset("the scrape timeout (or 120 s) applies"),
+        Field(gt=0, le=MAX_MODULE_TIMEOUT_SECONDS),
     ] = None
     retries: int = Field(2, ge=0, le=10)
     cache_seconds: float = Field(60.0, ge=0, le=86400)

@@ -114,12 +114,23 @@ def _keys(table: _Table) -> list[str]:
         if info.exclude or key in CREDENTIAL_FIELDS:
             continue
         value = getattr(table, key)
-        if value is None:
+        if isinstance(table, ChaosSettings) and key == "proxy_url" and value is not None:
+            lines.append(_proxy(table))
+        elif value is None:
             meaning = next((item.meaning for item in info.metadata if isinstance(item, Unset)), "")
             lines.append(f"# {key}: not set" + (f"; {meaning}" if meaning else ""))
         else:
             lines.append(f"{key} = {toml_value(value)}")
     return lines
+
+
+def _proxy(chaos: ChaosSettings) -> str:
+    """Inline: the URL with its user and password as ``<secret>``; else where it was read."""
+    source = chaos.proxy_source or CredentialSource("inline")
+    if source.kind != "inline":
+        return f"proxy_url_{source.kind} = {toml_value(source.reference or '')}"
+    proxy = chaos.proxy
+    return f"proxy_url = {toml_value(REDACTED if proxy is None else proxy.shown)}"
 
 
 def _credentials(auth: AuthConfig) -> list[str]:

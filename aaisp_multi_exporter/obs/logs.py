@@ -17,6 +17,14 @@ LEVELS = {
     "warning": logging.WARNING,
     "error": logging.ERROR,
 }
+#: How a line names its level: exporter-toolkit's four names, never Python's ``warning``.
+LEVEL_NAMES = {
+    logging.DEBUG: "debug",
+    logging.INFO: "info",
+    logging.WARNING: "warn",
+    logging.ERROR: "error",
+    logging.CRITICAL: "error",
+}
 
 #: LogRecord attributes that are not caller-supplied ``extra`` fields.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
@@ -46,6 +54,13 @@ def fields(**values: object) -> dict[str, object]:
     return {"fields": values}
 
 
+def level_name(level: int) -> str:
+    """``warn`` for a warning, as go-kit and slog write it; levels between the named ones
+    take the name below them."""
+    named = [number for number in LEVEL_NAMES if number <= level]
+    return LEVEL_NAMES[max(named)] if named else "debug"
+
+
 def iso_timestamp(seconds: float) -> str:
     """RFC 3339 UTC with milliseconds, as Prometheus components print."""
     stamp = datetime.fromtimestamp(seconds, tz=UTC)
@@ -71,7 +86,7 @@ class _FieldsFormatter(logging.Formatter):
     def document(self, record: logging.LogRecord) -> dict[str, object]:
         document: dict[str, object] = {
             "ts": _timestamp(record),
-            "level": record.levelname.lower(),
+            "level": level_name(record.levelno),
             "logger": record.name,
             "msg": record.getMessage(),
         }

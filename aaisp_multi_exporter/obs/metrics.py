@@ -37,6 +37,7 @@ REJECT_REASONS = (
     "invalid_timeout_header",
     "too_many_requests",
     "malformed_request",  # any request aiohttp could not parse (web/malformed.py)
+    "outside_route_prefix",
 )
 
 PROBE_RESULTS = ("success", "failure")

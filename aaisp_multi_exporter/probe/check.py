@@ -42,9 +42,11 @@ from aaisp_multi_exporter.chaos.client import (
     http_failure,
     make_session,
     read_capped,
+    through,
 )
 from aaisp_multi_exporter.chaos.commands import BUILTIN, Command, compile_commands
 from aaisp_multi_exporter.chaos.errors import ChaosError, Outcome
+from aaisp_multi_exporter.chaos.proxy import Proxy, choose_proxy
 from aaisp_multi_exporter.chaos.records import LineIndex, LineRecord
 from aaisp_multi_exporter.chaos.records import describe as describe_value
 from aaisp_multi_exporter.chaos.replies import Reply, json_or_none, parse_reply, refusal
@@ -109,6 +111,7 @@ async def call_chaos(
     command: Command,
     *,
     limit_seconds: float = CALL_TIMEOUT_SECONDS,
+    proxy: Proxy | None = None,
 ) -> Call:
     """POST ``command`` once for ``auth`` in account scope; never raises for CHAOS's sake."""
     started = time.perf_counter()
@@ -117,11 +120,14 @@ async def call_chaos(
     def done(outcome: Outcome, problem: str | None = None, **found: Any) -> Call:
         return Call(auth.name, name, time.perf_counter() - started, outcome, problem, **found)
 
+    if proxy is not None and proxy.problem is not None:
+        return done(Outcome.TRANSPORT_ERROR, f"cannot reach CHAOS: {proxy.problem}")
+    options = {} if proxy is None else proxy.request_options(base_url)
     try:
         async with (
             asyncio.timeout(limit_seconds),
             session.post(
-                f"{base_url}/{name}/json", data=auth.form_fields(), allow_redirects=False
+                f"{base_url}/{name}/json", data=auth.form_fields(), allow_redirects=False, **options
             ) as response,
         ):
             status = response.status
@@ -132,13 +138,14 @@ async def call_chaos(
     except aiohttp.ClientError as error:
         # aiohttp names the host and port only; the form body is never in its messages.
         return done(
-            Outcome.TRANSPORT_ERROR, f"cannot reach CHAOS: {error.__class__.__name__}: {error}"
+            Outcome.TRANSPORT_ERROR,
+            f"cannot reach CHAOS{through(proxy)}: {error.__class__.__name__}: {error}",
         )
     if body is None:
         return done(Outcome.INVALID_RESPONSE, f"reply larger than {MAX_REPLY_BYTES} bytes")
     document = json_or_none(body, charset)
     if not 200 <= status < 300:
-        failure = http_failure(name, status, body, charset, None)
+        failure = http_failure(name, status, body, charset, None, proxy)
         problem = f"HTTP {status} {_phrase(status)}".rstrip()
         return done(failure.outcome, problem, body=body, charset=charset, document=document)
     try:
@@ -319,8 +326,10 @@ async def check_chaos(
         out.flush()
 
     sets = ", ".join(config.auths)
+    proxy = choose_proxy(config.chaos.url, config.chaos.proxy)
+    route = "directly (no proxy applies)" if proxy is None else f"through proxy {proxy}"
     say(
-        f"Checking CHAOS at {redactor.redact_text(config.chaos.url)}: "
+        f"Checking CHAOS at {redactor.redact_text(config.chaos.url)} {route}: "
         f"{len(config.auths)} credential set(s) ({sets}), "
         f"{' and '.join(command.name for command in commands)}, "
         "one call each, account scope.",
@@ -335,7 +344,7 @@ async def check_chaos(
     async with make_session() as session:
         for auth in config.auths.values():
             for command in commands:
-                call = await call_chaos(session, config.chaos.url, auth, command)
+                call = await call_chaos(session, config.chaos.url, auth, command, proxy=proxy)
                 # Redacting the reply first teaches the redactor its logins and postcodes.
                 data, is_json = redacted_capture(redactor, call.body or b"", call.charset)
                 block = describe(call, redactor.redact_text, table)

@@ -6,7 +6,7 @@ import logging
 import time
 
 from aaisp_multi_exporter.obs.logs import fields as log_fields
-from aaisp_multi_exporter.obs.logs import iso_timestamp, logfmt_value
+from aaisp_multi_exporter.obs.logs import iso_timestamp, level_name, logfmt_value
 from aaisp_multi_exporter.probe.results import CommandResult, ProbeResult
 
 _LOGGER = logging.getLogger("aaisp_multi_exporter.probe")
@@ -173,6 +173,6 @@ def _shown(value: object) -> object:
 def _format(entry: _Entry) -> str:
     created, level, message, fields = entry
     pairs = " ".join(f"{key}={logfmt_value(_shown(value))}" for key, value in fields.items())
-    name = logging.getLevelName(level).lower()
+    name = level_name(level)
     stamp = iso_timestamp(created)
     return f"ts={stamp} level={name} msg={logfmt_value(message)} {pairs}".rstrip()

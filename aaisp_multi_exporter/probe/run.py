@@ -41,6 +41,9 @@ T = TypeVar("T")
 RENDER_MARGIN_SECONDS = 0.05
 #: Interval of the de-duplicated "probe failed" line; debug logs every failure.
 FAILURE_LOG_SECONDS = 60.0
+#: At most one warning a credential set this often: a refusal is kept at least this long
+#: (failure sharing), so this is one line per refusal CHAOS actually gave.
+REFUSAL_LOG_SECONDS = 60.0
 #: A background refresh's deadline when the module sets no timeout_seconds.
 REFRESH_TIMEOUT_SECONDS = 30.0
 
@@ -53,6 +56,7 @@ class ProbeServices:
     store: SnapshotStore
     metrics: ExporterMetrics
     failure_log: LogThrottle = field(default_factory=lambda: LogThrottle(FAILURE_LOG_SECONDS))
+    refusal_log: LogThrottle = field(default_factory=lambda: LogThrottle(REFUSAL_LOG_SECONDS))
 
 
 def find_line(reply: Reply, target: str, scope: str, entries: str = "first") -> str | None:
@@ -249,7 +253,7 @@ async def run_probe(
     for module in modules:
         services.metrics.probe_done(module.name, module.success)
         if not module.success:
-            _log_failure(services.failure_log, request.target, module)
+            _log_failure(services, request.target, module)
     result = ProbeResult(
         target=request.target,
         success=success,
@@ -262,15 +266,26 @@ async def run_probe(
     return result
 
 
-def _log_failure(throttle: LogThrottle, target: str, module: ModuleResult) -> None:
+def _log_failure(services: ProbeServices, target: str, module: ModuleResult) -> None:
     """Every failure is in the probe's own log (``ProbeLog.finish``) and, at debug, the
     process log; at info the process log gets one line per (module, auth, failure kind) per
-    minute, so 500 lines failing for one reason write a line, not 500."""
+    minute, so 500 lines failing for one reason write a line, not 500.
+
+    A refusal of the credentials is a warning (SPEC 8, R4): once a set each time CHAOS gives
+    one (a shared refusal is not a new one), so ``--log.level=warn`` still shows it."""
     fields = {"target": target, "module": module.name, "auth": module.auth}
+    if _refused_now(module):
+        held_back = services.refusal_log.admit(module.auth)
+        if held_back is not None:
+            _PROCESS_LOG.warning(
+                "CHAOS refused the credential set",
+                extra=log_fields(**fields, reason=module.reason, refusals_held_back=held_back),
+            )
+            return
     if _PROCESS_LOG.isEnabledFor(logging.DEBUG):
         _PROCESS_LOG.debug("probe failed", extra=log_fields(**fields, reason=module.reason))
         return
-    held_back = throttle.admit((module.name, module.auth, module.failure_kind))
+    held_back = services.failure_log.admit((module.name, module.auth, module.failure_kind))
     if held_back is None:
         return
     _PROCESS_LOG.info(
@@ -281,4 +296,14 @@ def _log_failure(throttle: LogThrottle, target: str, module: ModuleResult) -> No
             reason=module.reason,
             similar_failures_since_last_line=held_back,
         ),
+    )
+
+
+def _refused_now(module: ModuleResult) -> bool:
+    """A refusal of the credentials that this probe's own call (or one it joined) got."""
+    return any(
+        result.failure_kind is FailureKind.AUTH_ERROR
+        and result.used is not None
+        and result.used.lookup != Lookup.FAILURE_SHARED
+        for result in module.results
     )

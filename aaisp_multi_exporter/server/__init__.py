@@ -2,6 +2,7 @@
 
 - ``app``: the app factory, its routes and the probe handler;
 - ``state``: the configuration in force and the services every probe uses;
+- ``reloads``: reloads the process starts itself (SIGHUP, ``--config.enable-auto-reload``);
 - ``discovery``: Prometheus HTTP service discovery from CHAOS;
 - ``pages``: what a person sees: the landing page and ``/logs``;
 - ``history``: recent probes, in bounded memory;

@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
-from aiohttp import hdrs, web
+from aiohttp import hdrs, web, web_response
 from aiohttp.typedefs import Middleware
 
 from aaisp_multi_exporter import __version__
@@ -22,10 +22,12 @@ from aaisp_multi_exporter.probe.log import ProbeLog
 from aaisp_multi_exporter.probe.metrics import render_result
 from aaisp_multi_exporter.probe.report import debug_report
 from aaisp_multi_exporter.probe.request import (
+    MAX_ECHO,
     SCRAPE_TIMEOUT_HEADER,
     BadTimeoutHeader,
     ProbeRejected,
     ProbeRequest,
+    echo,
     parse_auth,
     parse_modules,
     probe_timeout,
@@ -44,6 +46,9 @@ GZIP_LEVEL = 1
 #: At most one "internal error" line (with its traceback) per path and error per interval.
 ERROR_LOG_SECONDS = 10.0
 
+
+#: The ``Server`` header of every answer: the product, never its or Python's version.
+SERVER_HEADER = "aaisp-multi-exporter"
 
 STATE = web.AppKey("state", ExporterState)
 PATHS = web.AppKey("paths", WebPaths)
@@ -82,7 +87,9 @@ def _errors(throttle: LogThrottle) -> Middleware:
     return errors
 
 
-def _refuse(request: web.Request, rejected: ProbeRejected) -> web.Response:
+def _refuse(
+    request: web.Request, rejected: ProbeRejected, log_key: str | None = None
+) -> web.Response:
     """Answer a refused request, and log it and list it on ``/`` so a bad job is visible."""
     request.app[STATE].rejections.add(
         request.path,
@@ -90,6 +97,7 @@ def _refuse(request: web.Request, rejected: ProbeRejected) -> web.Response:
         rejected.message,
         value=rejected.value,
         status=rejected.status,
+        log_key=log_key,
     )
     return _text(rejected.message, status=rejected.status)
 
@@ -301,10 +309,15 @@ def create_app(
         if authenticator is None:
             raise ValueError("web_config needs its authenticator (the caller owns and closes it)")
         middlewares = [*middlewares, basic_auth_middleware(web_config, authenticator)]
-    app = web.Application(middlewares=[*middlewares, _errors(LogThrottle(ERROR_LOG_SECONDS))])
+    middlewares = [*middlewares, _errors(LogThrottle(ERROR_LOG_SECONDS))]
+    if paths.route_prefix:
+        middlewares.append(_outside_prefix(paths.route_prefix))
+    app = web.Application(middlewares=middlewares)
     app[STATE] = state
     app[PATHS] = paths
     app.cleanup_ctx.append(_chaos_session)
+    _hide_versions()
+    app.on_response_prepare.append(_server_header)
     if web_config is not None:
         app.on_response_prepare.append(web_config.add_headers)
     route = paths.route
@@ -325,6 +338,40 @@ def create_app(
         app.router.add_get("/", _to_home)
         app.router.add_get(paths.route_prefix, _to_home)
     return app
+
+
+def _outside_prefix(prefix: str) -> Middleware:
+    """Under ``--web.route-prefix``, a request outside it is a job that forgot the prefix in
+    its ``metrics_path``: answer 404 with the path it meant, count it and log it (throttled,
+    one line for every path), so the mistake shows on the exporter's side too."""
+    inside = prefix + "/"
+
+    @web.middleware
+    async def outside(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        path = request.path
+        if path in ("/", prefix) or path.startswith(inside):
+            return await handler(request)
+        shown = path if len(path) <= MAX_ECHO and path.isprintable() else echo(path)
+        rejected = ProbeRejected(
+            "outside_route_prefix", f"served under {prefix}: try {prefix}{shown}", status=404
+        )
+        request.app[STATE].metrics.rejected.labels(rejected.reason).inc()
+        return _refuse(request, rejected, log_key=rejected.reason)
+
+    return outside
+
+
+async def _server_header(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers[hdrs.SERVER] = SERVER_HEADER
+
+
+def _hide_versions() -> None:
+    """aiohttp names itself and Python with their versions in ``Server``, also on the
+    answers it makes before any route or signal runs (a malformed request's 400): its
+    default is replaced for the process."""
+    web_response.SERVER_SOFTWARE = SERVER_HEADER  # type: ignore[attr-defined]  # its import
 
 
 async def _to_home(request: web.Request) -> web.Response:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from aaisp_multi_exporter.obs.logs import fields
@@ -59,10 +59,23 @@ class RecentRejections:
         self._seen: OrderedDict[tuple[str, str, str], Rejection] = OrderedDict()
 
     def add(
-        self, path: str, reason: str, message: str, *, value: str | None, status: int = 400
+        self,
+        path: str,
+        reason: str,
+        message: str,
+        *,
+        value: str | None,
+        status: int = 400,
+        log_key: str | None = None,
     ) -> None:
-        """``message`` is the answer's text; ``value`` is what the caller sent, if one."""
-        self._log(path, reason, message, value, status)
+        """``message`` is the answer's text; ``value`` is what the caller sent, if one.
+
+        Log lines are throttled per path and reason, or per ``log_key`` when the path is the
+        caller's choice (a request outside the route prefix), so a scan of many paths is
+        still one line per interval."""
+        self._log(
+            (path, reason) if log_key is None else log_key, path, reason, message, value, status
+        )
         now = self._clock()
         key = (path, reason, message)
         seen = self._seen.pop(key, None)
@@ -75,8 +88,16 @@ class RecentRejections:
         while len(self._seen) > self.limit:
             self._seen.popitem(last=False)
 
-    def _log(self, path: str, reason: str, message: str, value: str | None, status: int) -> None:
-        suppressed = self._throttle.admit((path, reason))
+    def _log(
+        self,
+        key: Hashable,
+        path: str,
+        reason: str,
+        message: str,
+        value: str | None,
+        status: int,
+    ) -> None:
+        suppressed = self._throttle.admit(key)
         if suppressed is None:
             return
         shown = {} if value is None else {"value": echo(value)}

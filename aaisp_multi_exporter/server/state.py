@@ -6,6 +6,7 @@ CHAOS session around the server's life.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from aaisp_multi_exporter.chaos.commands import INFO, Command, compile_commands
 from aaisp_multi_exporter.chaos.errors import Outcome
 from aaisp_multi_exporter.chaos.snapshots import SnapshotStore
 from aaisp_multi_exporter.config import Config, ConfigError
+from aaisp_multi_exporter.config.watch import restart_bound
+from aaisp_multi_exporter.obs.logs import fields
 from aaisp_multi_exporter.obs.metrics import ExporterMetrics
 from aaisp_multi_exporter.probe.metrics import RenderedLines, SummaryTexts
 from aaisp_multi_exporter.probe.request import QueryParser
@@ -22,6 +25,8 @@ from aaisp_multi_exporter.probe.run import ProbeServices
 from aaisp_multi_exporter.server.discovery import Discovery
 from aaisp_multi_exporter.server.history import DEFAULT_LIMIT, ProbeHistory
 from aaisp_multi_exporter.server.rejections import RecentRejections
+
+LOGGER = logging.getLogger("aaisp_multi_exporter")
 
 
 @dataclass
@@ -69,9 +74,11 @@ class ExporterState:
             self.last_reload = ReloadStatus(success=False, at=time.time(), error=str(error))
             self.metrics.reload_successful.set(0)
             raise
+        reloading = self.config is not None
         previous = self.config.commands if self.config is not None else {}
         changed = [name for name in previous if previous[name] != config.commands.get(name)]
         self.config = config
+        self.services.client.use_proxy(config.chaos.proxy)
         self.commands = compile_commands(config.commands)
         self.parser = QueryParser(config, self.commands)
         self.last_reload = ReloadStatus(success=True, at=time.time())
@@ -84,6 +91,8 @@ class ExporterState:
             ((name, auth.secret_fingerprint()) for name, auth in config.auths.items()),
             changed_commands=changed,
         )
+        if reloading:
+            log_restart_bound(config)
         return config
 
 
@@ -93,6 +102,16 @@ def called_commands(config: Config) -> list[str]:
     (``auth=`` picks the set for any module), so these are the pairs ``/metrics`` shows."""
     names = {name for module in config.modules.values() for name in module.commands}
     return sorted(names | {INFO.name})
+
+
+def log_restart_bound(config: Config) -> None:
+    """After a reload, say which values it could not have changed (``config/watch.py``):
+    an operator who fixed a password there and reloaded must know to restart."""
+    for bound in restart_bound(config):
+        LOGGER.info(
+            "a reload cannot change these values; restart the exporter to apply a new one",
+            extra=fields(table=bound.table, keys=",".join(bound.keys), why=bound.why),
+        )
 
 
 def build_state(

@@ -21,8 +21,7 @@ import pytest
 from aaisp_multi_exporter.obs.logs import LogfmtFormatter
 from aaisp_multi_exporter.simulator import Simulator
 from tests.conftest import SENTINEL, ExporterFactory, config_text
-from tests.processes import run_exporter
-from tests.test_cli import running_exporter
+from tests.processes import run_exporter, running_exporter
 
 #: Credential set -> its body, with the sentinel where a password does not belong.
 PLACEMENTS: dict[str, str] = {

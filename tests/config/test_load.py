@@ -20,7 +20,7 @@ from aaisp_multi_exporter.config import (
 )
 from aaisp_multi_exporter.config.example import missing_file_hint
 from tests.config.support import REPO_ROOT, TEST_ENV, TESTDATA
-from tests.test_cli import running_exporter
+from tests.processes import running_exporter
 
 EXAMPLE = REPO_ROOT / "examples" / "reseller"
 AUTH = '[auths.{name}]\ncontrol_login = "{name}@a"\ncontrol_password = "pw"\n'

@@ -72,6 +72,7 @@ def test_render_names_each_table_and_what_is_unset() -> None:
         "# in no file: the defaults apply\n"
         "[chaos]\n"
         'url = "https://chaos2.aa.net.uk"\n'
+        "# proxy_url: not set; the environment's HTTPS_PROXY, HTTP_PROXY and NO_PROXY apply\n"
         "\n"
         '# from "conf.d/home.toml"\n'
         "[auths.home]\n"

@@ -46,3 +46,24 @@ def test_json_log() -> None:
         "target": "1",
         "module": "line",
     }
+
+
+@pytest.mark.parametrize(
+    ("level", "name"),
+    [
+        (logging.DEBUG, "debug"),
+        (logging.INFO, "info"),
+        (logging.WARNING, "warn"),
+        (logging.ERROR, "error"),
+        (logging.CRITICAL, "error"),
+        (logging.WARNING + 5, "warn"),
+        (logging.NOTSET, "debug"),
+    ],
+)
+def test_level_names_are_exporter_toolkits(level: int, name: str) -> None:
+    """``level=warn``, never Python's ``warning``, in both formats (SPEC 8, R4)."""
+    record = _record("x")
+    record.levelno = level
+    record.levelname = logging.getLevelName(level)
+    assert f" level={name} " in LogfmtFormatter().format(record)
+    assert json.loads(JsonFormatter().format(record))["level"] == name

@@ -83,7 +83,10 @@ def series_in(report_block: str) -> dict[str, float]:
 async def test_check_reports_every_set_and_command(simulator: Simulator) -> None:
     status, text = await run_check(make_config(simulator.url))
     assert status == 0
-    assert text.startswith(f"Checking CHAOS at {simulator.url}: 2 credential set(s) (home, other)")
+    assert text.startswith(
+        f"Checking CHAOS at {simulator.url} directly (no proxy applies): "
+        "2 credential set(s) (home, other)"
+    )
     # Exactly one call per credential set and command, all in account scope.
     assert simulator.calls == {
         (login, command, ""): 1

@@ -100,7 +100,7 @@ def test_log_line_as_an_operator_reads_it(caplog: pytest.LogCaptureFixture) -> N
     (record,) = caplog.records
     line = LogfmtFormatter().format(record)
     assert line.endswith(
-        'level=warning logger=aaisp_multi_exporter.rejections msg="request rejected" '
+        'level=warn logger=aaisp_multi_exporter.rejections msg="request rejected" '
         'path=/probe status=400 reason=unknown_auth value="\\"default\\"" '
         'error="unknown auth \\"default\\"; known: demo" suppressed=0'
     )
