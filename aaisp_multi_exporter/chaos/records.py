@@ -101,10 +101,6 @@ def parse_line(command: Command, raw: Mapping[str, Any]) -> LineRecord | None:
     )
 
 
-def _none(_: object) -> None:
-    return None
-
-
 def _split(row: Row, count: int) -> tuple[object, ...]:
     """A row's raw values, MISSING for a field the entry did not carry."""
     if not isinstance(row, str):
@@ -177,11 +173,11 @@ class LineIndex(Mapping[str, LineRecord]):
 
     def reader(self, names: Sequence[str]) -> Callable[[str], list[FieldValue | None]]:
         """A function giving the named fields of a line parsed (None where absent or
-        unusable), in the order of ``names``, the others left alone: ``/discover`` needs
-        the labels of every line and nothing else, so this is its hot loop (a split and a
-        parse per label, no record, no dict)."""
-        slots = {spec.name: (index, spec.parse) for index, spec in enumerate(self._command.fields)}
-        picks = [slots.get(name, (-1, _none)) for name in names]
+        unusable), in the order of ``names`` (fields of the command), the others left alone:
+        ``/discover`` needs the labels of every line and nothing else, so this is its hot
+        loop (one bounded split and a parse per name; no record, no dict)."""
+        fields = {spec.name: (index, spec) for index, spec in enumerate(self._command.fields)}
+        picks = [fields[name] for name in names]
         rows = self._rows
         # Split no further than the last field read: info labels come first in a row.
         splits = max((index for index, _ in picks), default=-1) + 1
@@ -194,9 +190,9 @@ class LineIndex(Mapping[str, LineRecord]):
             else:
                 parts, absent = row, MISSING
             values: list[FieldValue | None] = []
-            for index, parse in picks:
-                given = parts[index] if index >= 0 else absent
-                values.append(None if given == absent else parse(given))
+            for index, spec in picks:
+                given = parts[index]
+                values.append(None if given == absent else spec.parse(given))
             return values
 
         return read

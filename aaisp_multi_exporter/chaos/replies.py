@@ -16,9 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any
 
 from aaisp_multi_exporter.chaos.commands import Command
@@ -45,9 +44,6 @@ MAX_NOTES = 20
 MAX_UNUSABLE_ENTRIES = 10_000
 #: Key layouts of entries remembered per reply; CHAOS sends one or two.
 _MAX_PLANS = 256
-#: An entry layout's key field and each field's spelling (None: absent), and a getter of
-#: every field at once when all are present.
-_Plan = tuple[str | None, tuple[str | None, ...], Callable[[Any], tuple[Any, ...]] | None]
 
 
 @dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
@@ -156,12 +152,11 @@ class _Rows:
         self.notes = _Notes()
         self.unusable = 0
         self._index = 0
-        self._plans: dict[tuple[str, ...], _Plan] = {}
+        self._plans: dict[tuple[str, ...], tuple[str | None, tuple[str | None, ...]]] = {}
 
-    def _plan(self, keys: tuple[str, ...]) -> _Plan:
+    def _plan(self, keys: tuple[str, ...]) -> tuple[str | None, tuple[str | None, ...]]:
         """Which of an entry's keys is the key field and which is each field (CHAOS reads
-        names case-insensitively, ``-`` as ``_``; the last spelling wins), per layout; and,
-        when the layout carries every field, one ``itemgetter`` for them all."""
+        names case-insensitively, ``-`` as ``_``; the last spelling wins), per layout."""
         plan = self._plans.get(keys)
         if plan is not None:
             return plan
@@ -175,9 +170,7 @@ class _Rows:
                 key = spelling
             elif name in slots:
                 spellings[slots[name]] = spelling
-        present = [name for name in spellings if name is not None]
-        getter = itemgetter(*present) if len(present) == len(spellings) > 1 else None
-        plan = (key, tuple(spellings), getter)
+        plan = (key, tuple(spellings))
         if len(self._plans) < _MAX_PLANS:
             self._plans[keys] = plan
         return plan
@@ -191,7 +184,7 @@ class _Rows:
         if isinstance(entry, dict):
             keys = tuple(entry)
             plan = self._plans.get(keys) or self._plan(keys)
-            key, spellings, getter = plan
+            key, spellings = plan
             if key is not None:
                 value = entry[key]
                 if type(value) is str and value.isascii() and 0 < len(value) <= MAX_ID_CHARS:
@@ -209,11 +202,7 @@ class _Rows:
                 f"{describe(line_id)}; the first entry is used"
             )
             return
-        joined: Sequence[Any]
-        if getter is not None:  # every field present: the usual entry
-            joined = getter(entry)
-        else:
-            joined = [ABSENT if name is None else entry[name] for name in spellings]
+        joined = [ABSENT if name is None else entry[name] for name in spellings]
         try:
             row: Row = SEP.join(joined)
         except TypeError:  # a value that is not a string
