@@ -149,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="max_requests",
         type=int,
         default=40,
-        help="probes allowed in flight at once; beyond it a probe gets 503; 0 for no limit "
+        help="probes starting CHAOS calls at once; beyond it such a probe gets 503 (a probe "
+        "waiting for a call already in flight is never refused); 0 for no limit "
         "(default: %(default)s)",
     )
     parser.add_argument(

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import TCPConnector
 
-COUNTED = ("http_errors", "transport_errors", "unexpected_bodies", "gauge_missing")
+COUNTED = ("http_errors", "http_503", "transport_errors", "unexpected_bodies", "gauge_missing")
 
 
 def gauge_max(body: bytes, name: bytes) -> float | None:
@@ -69,6 +69,7 @@ class Tally:
             return
         if status != 200:
             self.counts["http_errors"] += 1
+            self.counts["http_503"] += status == 503  # refused: --web.max-requests
             return
         self.latencies.append(loop.time() - scheduled)
         self.counts["unexpected_bodies"] += self.expect is not None and self.expect not in body

@@ -150,7 +150,11 @@ def module(*commands: str, **keys: object) -> dict[str, object]:
     return {"commands": list(commands), **defaults, **keys}
 
 
-def start_exporter(name: str, config: str, command: Sequence[str]) -> Server:
+def start_exporter(
+    name: str, config: str, command: Sequence[str], *, max_requests: int = 0
+) -> Server:
+    """An exporter on ``config``; ``--web.max-requests`` lifted (0) unless given: most
+    scenarios measure the probe path, not the limit."""
     path = OUT / f"{name}.toml"
     path.write_text(config, encoding="utf-8")
     port = free_port()
@@ -158,9 +162,8 @@ def start_exporter(name: str, config: str, command: Sequence[str]) -> Server:
     if "/" in program and not os.path.isabs(program):
         program = str(ROOT / program)  # servers run in OUT
     flags = f"--config.file {path} --web.listen-address {HOST}:{port} --log.level warning"
-    return spawn(
-        name, [program, *rest, *flags.split(), "--web.max-requests", "0"], "/-/ready", port
-    )
+    limit = ["--web.max-requests", str(max_requests)]
+    return spawn(name, [program, *rest, *flags.split(), *limit], "/-/ready", port)
 
 
 BLACKBOX_CONFIG = "modules:\n  http_2xx:\n    prober: http\n    timeout: 10s\n"

@@ -201,6 +201,52 @@ def scale(record: Record, rev: str) -> list[str]:
     ]
 
 
+SLOW = figures("""
+Cold start (5 s at 100/s from ready): p50, ms | cold.p50_ms | {:.0f}
+Cold start: p99, ms | cold.p99_ms | {:.0f}
+Cold start: max, ms | cold.max_ms | {:.0f}
+Cold start: refused (503) | cold.http_503 | {:.0f}
+Cold start: failed probes and errors, 503s included | cold.errors | {:.0f}
+Across refreshes: rate sent, /s | refresh.achieved_rate | {:.1f}
+Across refreshes: p50, ms | refresh.p50_ms | {:.1f}
+Across refreshes: p99, ms | refresh.p99_ms | {:.1f}
+Across refreshes: max, ms | refresh.max_ms | {:.1f}
+Across refreshes: latest send behind schedule, ms | refresh.max_send_lag_ms | {:.1f}
+Across refreshes: refused (503) | refresh.http_503 | {:.0f}
+Across refreshes: failed probes and errors, 503s included | refresh.errors | {:.0f}
+Across refreshes: CHAOS calls | refresh.chaos_calls | {:.0f}
+`snapshot_lookups_total{result="refreshed_ahead"}` | refreshed_ahead | {:.0f}
+Cold start after idling: p99, ms | idle_cold.p99_ms | {:.0f}
+Cold start after idling: max, ms | idle_cold.max_ms | {:.0f}
+Cold start after idling: refused (503) | idle_cold.http_503 | {:.0f}
+Cold start after idling: failed probes and errors | idle_cold.errors | {:.0f}
+/discover cold, s | discover_cold_s | {:.2f}
+/discover cold minus the CHAOS reply's own time, s | discover_cold_over_reply_s | {:.2f}
+""")
+#: What each CHAOS of ``benchmarks/slow.py`` is, for its section.
+SLOW_KINDS = {
+    "slow": "every call answered after {latency} (`--latency`), a third of the cache",
+    "busy": "each reply encoded and written a piece at a time (`--stream`) on the same cores "
+    "as the exporter and the load generator",
+}
+
+
+def slow(record: Record, rev: str) -> list[str]:
+    columns = [("exporter", record["now"]), (rev, record.get("today"))]
+    what = SLOW_KINDS[record["kind"]].format(latency="2 s")
+    return [
+        f"A simulator of {record['lines']:,} lines, {what}; its own time for `broadband/info` "
+        f"of the account: {record['reply_s']:.2f} s. Modules `line` and `quota`, account scope, "
+        f"`cache_seconds = {record['cache_seconds']}`, `--web.max-requests "
+        f"{record['max_requests']}`; each build fresh, back to back: a cold start "
+        f"({record['rate']} probes/s for {record['cold_seconds']} s from ready, every probe "
+        f"recorded), {record['seconds']} s across refresh-ahead cycles, no probe for longer "
+        f"than the cache then {record['cold_seconds']} s again; `/discover` cold in another "
+        "fresh exporter.",
+        side_by_side(SLOW, columns, (1,)),
+    ]
+
+
 def profile(record: Record) -> list[str]:
     if "error" in record:
         return [f"py-spy could not profile the exporter: {record['error']}"]
@@ -250,12 +296,16 @@ def render(results: Record) -> str:
         parts += ["## Refresh ahead", *refresh(results["refresh"])]
     if "memory" in results:
         parts += ["## Bounded memory", *memory(results["memory"])]
+    rev = f"today's build {results['today']['rev']}" if "rev" in results["today"] else "today"
     if "scale" in results:
-        rev = f"today's build {results['today']['rev']}" if "rev" in results["today"] else "today"
         parts += [
             f"## Scale: {results['scale']['lines']:,} lines (docs/scaling.md)",
             *scale(results["scale"], rev),
         ]
+    for kind, title in (("slow", "CHAOS slow"), ("busy", "CHAOS on a busy machine")):
+        if kind in results:
+            lines = results[kind]["lines"]
+            parts += [f"## {title}: {lines:,} lines (SPEC 11, R4)", *slow(results[kind], rev)]
     if "profile" in results:
         parts += ["## Profile of a cached probe", *profile(results["profile"])]
     parts += [

@@ -1,7 +1,8 @@
 """The whole benchmark: ``.venv/bin/python -m benchmarks.run`` (``make bench``).
 
-Runs the scenarios (``per_n``, ``refresh``, ``memory``, ``scale``; ``--only`` picks some), then
-evaluates ``goals.toml`` and writes ``RESULTS.md``, the raw figures ``out/results.json``.
+Runs the scenarios (``per_n``, ``refresh``, ``memory``, ``scale``, ``slow``, ``busy``; ``--only``
+picks some), then evaluates ``goals.toml`` and writes ``RESULTS.md``, the raw figures
+``out/results.json``.
 ``benchmarks/README.md`` says what each scenario does. Exit status 0 when the benchmark ran
 (missed goals are FAIL rows), 2 when it could not run (a tool missing, a server that died).
 """
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from benchmarks import goals, procs, profile, report, scale
+from benchmarks import goals, procs, profile, report, scale, slow
 from benchmarks.loads import SUCCESS, Target, errors, probe_paths, run_openloop, run_wrk
 from benchmarks.procs import FIRST_LINE_ID, OUT, InfraError, Server, exporter_config, module
 
@@ -250,7 +251,20 @@ def scale_scenario(run: Run) -> None:
     run.results["scale"] = scale.run(s.scale_lines, builds, run.progress)
 
 
-SCENARIOS = {"per_n": per_n, "refresh": refresh, "memory": memory, "scale": scale_scenario}
+def slow_chaos(kind: str, run: Run) -> None:
+    s = run.settings
+    builds = {"now": s.exporter_cmd} | ({"today": run.today} if run.today else {})
+    run.results[kind] = slow.run(kind, s.scale_lines, builds, run.progress)
+
+
+SCENARIOS = {
+    "per_n": per_n,
+    "refresh": refresh,
+    "memory": memory,
+    "scale": scale_scenario,
+    "slow": partial(slow_chaos, "slow"),
+    "busy": partial(slow_chaos, "busy"),
+}
 
 
 def first_line(command: str) -> str:

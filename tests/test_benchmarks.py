@@ -177,6 +177,31 @@ def test_report_shows_machine_goals_and_the_sections_that_ran() -> None:
     assert "## Refresh ahead" not in text
 
 
+def test_report_shows_a_slow_chaos_side_by_side_with_its_503s() -> None:
+    part = {"p50_ms": 3.0, "p99_ms": 40.0, "max_ms": 120.0, "http_503": 0, "errors": 0}
+    now = {"cold": part, "refresh": part, "idle_cold": part, "http_503": 0, "errors": 0}
+    today = {"cold": part | {"http_503": 98, "errors": 98}, "http_503": 98, "errors": 98}
+    results = figures() | {"scenarios": ["slow"], "today": {"rev": "f2b123f"}}
+    results["slow"] = {
+        "kind": "slow",
+        "lines": 100_000,
+        "reply_s": 2.4,
+        "cache_seconds": 6,
+        "max_requests": 40,
+        "rate": 100,
+        "cold_seconds": 5,
+        "seconds": 24,
+        "now": now,
+        "today": today,
+    }
+    rows = evaluate(goals.load(), results)
+    verdicts = {row["goal"]: row["passed"] for row in rows}
+    assert verdicts["CHAOS slow: probes refused with 503 (two cold starts and the refreshes)"]
+    section = report.slow(results["slow"], "today's build f2b123f")
+    assert "every call answered after 2 s (`--latency`)" in section[0]
+    assert "| Cold start: refused (503) | 0 | 98 | x0.00 |" in section[1]
+
+
 WRK = (
     'WRK_JSON {"requests":20000,"duration_us":2000000,"bytes":40000000,"connect":1,"read":2,'
     '"write":0,"status":3,"timeout":4,"p50_us":1500,"p90_us":2500,"p99_us":7000,'

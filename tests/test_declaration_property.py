@@ -196,7 +196,10 @@ ODD_TEXT = [
     "\u2028 line separator",
 ]
 PAYLOADS = ["info", "data", "entries"]
-ODD_PAYLOADS = ["error", "request", "options", "Error", "subsystem", "a.b", "", "x" * 65]
+ODD_PAYLOADS = [
+    *("error", "request", "options", "Error", "subsystem"),
+    *("a.b", "a..b", "error.x", "", "x" * 65),  # a dotted payload is a path (SPEC 6b)
+]
 SCALES: list[object] = [1, 1.0, 0.125, 1000, 8, -1.0, 1e-9]
 ODD_SCALES: list[object] = [0, 0.0, 1e12, -1e12, 1e13, 1e308, 5e-324, "2"]
 VALUES = ["12", "-3.5", "0", "2024-07-31 10:00:00", "9223372036854775807", " 7 ", "1e5"]
@@ -249,8 +252,13 @@ class Declared:
     def reply(self) -> dict[str, object]:
         key = str(self.table.get("key", "ID"))
         payload = str(self.table.get("payload", self.name.partition("/")[2]))
-        entries = [{**self.values, key: target} for target in (TARGET, OTHER)]
-        return {"subsystem": self.name.partition("/")[0], "command": "info", payload: entries}
+        entries: object = [{**self.values, key: target} for target in (TARGET, OTHER)]
+        *outer, last = payload.split(".")  # a dotted payload is a path (SPEC 6b)
+        nested: dict[str, object] = {last: entries}
+        for step in reversed(outer[1:]):
+            nested = {step: nested}
+        top = {outer[0]: nested} if outer else nested
+        return {"subsystem": self.name.partition("/")[0], "command": "info", **top}
 
 
 @st.composite

@@ -34,6 +34,10 @@ WALKED = object()
 Walk = Generator[None, None, dict[str, Any]]
 
 
+def _ignore(_: object) -> None:
+    """What a skipped array's elements go to."""
+
+
 class NotAnObject(Exception):
     """The reply's top level is not a JSON object; ``json.loads`` says what it is."""
 
@@ -166,11 +170,13 @@ class _Walker:
             if self._due():
                 yield
             return i
+        inner = depth + 1 < MAX_DESCENT
+        if not inner and opening == "[":  # each element decoded whole: the payload's loop
+            return (yield from self._entries(i, _ignore))
         close = "]" if opening == "[" else "}"
         i = self._ws(i + 1)
         if s[i : i + 1] == close:
             return i + 1
-        inner = depth + 1 < MAX_DESCENT
         more = True
         while more:
             if opening == "{":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
@@ -235,26 +235,32 @@ class LineIndex(Mapping[str, LineRecord]):
     def __len__(self) -> int:
         return len(self._rows)
 
-    def reader(self, names: Collection[str]) -> Callable[[str], dict[str, FieldValue]]:
-        """A function giving some of a line's fields parsed, the others left alone:
-        ``/discover`` needs the labels of every line, and nothing else."""
-        fields = self._command.fields
-        picks = [(index, spec) for index, spec in enumerate(fields) if spec.name in names]
-        rows, count = self._rows, len(fields)
+    def reader(self, names: Sequence[str]) -> Callable[[str], list[FieldValue | None]]:
+        """A function giving the named fields of a line parsed (None where absent or
+        unusable), in the order of ``names`` (fields of the command), the others left alone:
+        ``/discover`` needs the labels of every line and nothing else, so this is its hot
+        loop (one bounded split and a parse per name; no record, no dict)."""
+        fields = {spec.name: (index, spec) for index, spec in enumerate(self._command.fields)}
+        picks = [fields[name] for name in names]
+        rows = self._rows
+        # Split no further than the last field read: info labels come first in a row.
+        splits = max((index for index, _ in picks), default=-1) + 1
 
-        def read(line_id: str) -> dict[str, FieldValue]:
-            raw = _split(rows[line_id], count)
-            found: dict[str, FieldValue] = {}
+        def read(line_id: str) -> list[FieldValue | None]:
+            row = rows[line_id]
+            if type(row) is str:
+                parts: Sequence[object] = row.split(SEP, splits)
+                absent: object = ABSENT
+            else:
+                parts, absent = row, MISSING
+            values: list[FieldValue | None] = []
             for index, spec in picks:
-                given = raw[index]
-                if given is MISSING:
-                    if spec.when_absent is not None:
-                        found[spec.name] = spec.when_absent
+                given = parts[index]
+                if given == absent:
+                    values.append(spec.when_absent)
                 else:
-                    parsed = spec.parse(given)
-                    if parsed is not None:
-                        found[spec.name] = parsed
-            return found
+                    values.append(spec.parse(given))
+            return values
 
         return read
 

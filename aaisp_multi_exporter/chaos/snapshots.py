@@ -8,7 +8,8 @@ per backoff step instead of one per line.
 
 Refresh ahead: a probe that finds a reply in the last quarter of its module's
 ``cache_seconds`` starts one background refresh and is served the stored one, so under steady
-scraping no probe waits for CHAOS, and no reply is served past ``cache_seconds``.
+scraping no probe waits for CHAOS, and no reply is served past ``cache_seconds``. When the
+key's last fetches took longer than that quarter, the refresh starts earlier (the lead adapts).
 docs/design.md (Snapshots, Failure sharing, Refresh ahead) has the rules.
 """
 
@@ -31,8 +32,14 @@ from aaisp_multi_exporter.chaos.replies import Reply
 FIRST_BACKOFF_SECONDS = 5.0
 #: Refusals and the backoff cap are at least this long, whatever ``cache_seconds`` says.
 MIN_REFUSAL_SECONDS = 60.0
-#: A probe finding an answer older than this share of ``cache_seconds`` refreshes it ahead.
+#: A probe finding an answer older than this share of ``cache_seconds`` refreshes it ahead
+#: (the latest a refresh starts: see ``Policy.lead``).
 REFRESH_AHEAD_AT = 0.75
+#: A key whose recent fetches took longer than what 75 % leaves refreshes this many times their
+#: time before expiry, so the refresh lands before the answer expires, with room for a slower one.
+LEAD_FACTOR = 2.0
+#: How many of a key's last successful fetches its lead follows (the slowest of them).
+FETCH_TIMES_KEPT = 3
 SWEEP_EVERY_SECONDS = 30.0
 
 Fetch = Callable[[], Awaitable[Reply]]
@@ -70,6 +77,15 @@ class Snapshot:
     fetched_at: float  # the store's clock (time.monotonic())
     #: For a failure: when the next fetch may be made, for the module that looked it up.
     retry_at: float | None = None
+    #: For a reply: how long the key's last successful fetches took (this one last), in
+    #: seconds, and the slowest of them, which the refresh lead follows (``Policy.lead``).
+    fetch_times: tuple[float, ...] = ()
+    slowest: float = 0.0
+
+    @property
+    def took(self) -> float:
+        """Seconds the fetch that obtained this reply took (0 for a failure)."""
+        return self.fetch_times[-1] if self.fetch_times else 0.0
 
     def age(self, now: float) -> float:
         return max(0.0, now - self.fetched_at)
@@ -96,6 +112,25 @@ class Policy:
     def __post_init__(self) -> None:
         after = REFRESH_AHEAD_AT * self.cache_seconds if self.refresh_ahead else math.inf
         object.__setattr__(self, "refresh_after", after)
+
+    def lead(self, slowest: float) -> float:
+        """How long before expiry a refresh starts, given the slowest of the key's recent
+        fetches: the quarter that 75 % leaves, or ``LEAD_FACTOR`` times that fetch when it
+        took longer than the quarter, so the refresh lands before the answer expires; at most
+        ``cache_seconds`` (no refresh starts before the answer is stored). 0 without refresh
+        ahead."""
+        if not self.refresh_ahead:
+            return 0.0
+        quarter = self.cache_seconds - self.refresh_after
+        if slowest <= quarter:
+            return quarter
+        return min(self.cache_seconds, LEAD_FACTOR * slowest)
+
+    def refresh_from(self, slowest: float) -> float:
+        """The age from which a lookup refreshes an answer ahead (``lead`` before expiry)."""
+        if slowest <= self.cache_seconds - self.refresh_after:
+            return self.refresh_after  # the usual case, and inf without refresh ahead
+        return self.cache_seconds - self.lead(slowest)
 
     @property
     def max_backoff(self) -> float:
@@ -194,7 +229,7 @@ class SnapshotStore:
             if age < policy.cache_seconds:
                 answer.keep_for = max(answer.keep_for, policy.cache_seconds)
                 if (
-                    age >= policy.refresh_after
+                    age >= policy.refresh_from(snapshot.slowest)
                     and refresh is not None
                     and key not in self._in_flight
                     and key not in self._failures
@@ -224,12 +259,22 @@ class SnapshotStore:
         The call runs in its own task, so a probe that gives up (its deadline passed) does not
         cancel it for the other probes waiting on the same reply.
         """
-        task = self._in_flight.get(key)
-        how = Lookup.COALESCED
-        if task is None:
-            how = Lookup.FETCHED
-            task = self._start(key, fetch, policy)
+        task, how = self.call(key, fetch, policy)
         return Served(await asyncio.shield(task), how)
+
+    def calling(self, key: SnapshotKey) -> bool:
+        """Whether a call for ``key`` is in flight: a probe needing it would only wait."""
+        return key in self._in_flight
+
+    def call(
+        self, key: SnapshotKey, fetch: Fetch, policy: Policy
+    ) -> tuple[asyncio.Task[Snapshot], Lookup]:
+        """The call in flight for ``key`` (COALESCED), or a new one (FETCHED); synchronous,
+        so a caller that checked ``calling`` first knows which it gets."""
+        task = self._in_flight.get(key)
+        if task is not None:
+            return task, Lookup.COALESCED
+        return self._start(key, fetch, policy), Lookup.FETCHED
 
     def _start(self, key: SnapshotKey, fetch: Fetch, policy: Policy) -> asyncio.Task[Snapshot]:
         task = asyncio.create_task(self._run(key, fetch, policy), name=f"chaos {key.command}")
@@ -237,6 +282,7 @@ class SnapshotStore:
         return task
 
     async def _run(self, key: SnapshotKey, fetch: Fetch, policy: Policy) -> Snapshot:
+        started = self._clock()
         try:
             try:
                 reply = await fetch()
@@ -250,17 +296,22 @@ class SnapshotStore:
                     "CHAOS call stopped: the configuration changed or the exporter is stopping",
                 )
                 return Snapshot(reply=None, error=stopped, fetched_at=self._clock())
-            return self._store_answer(key, reply, policy)
+            return self._store_answer(key, reply, policy, self._clock() - started)
         finally:
             self._in_flight.pop(key, None)
 
-    def _store_answer(self, key: SnapshotKey, reply: Reply, policy: Policy) -> Snapshot:
+    def _store_answer(
+        self, key: SnapshotKey, reply: Reply, policy: Policy, took: float
+    ) -> Snapshot:
         """Kept for the longest ``cache_seconds`` of the modules that used the key; a
-        ``cache_seconds = 0`` module alone stores nothing."""
+        ``cache_seconds = 0`` module alone stores nothing. The fetch's time joins the key's
+        last ones, which its refresh lead follows."""
         now = self._clock()
-        snapshot = Snapshot(reply=reply, error=None, fetched_at=now)
-        self._failures.pop(key, None)  # a success ends the backoff
         previous = self._answers.get(key)
+        times = (previous.snapshot.fetch_times if previous is not None else ()) + (took,)
+        times = times[-FETCH_TIMES_KEPT:]
+        snapshot = Snapshot(reply, None, now, fetch_times=times, slowest=max(times))
+        self._failures.pop(key, None)  # a success ends the backoff
         keep_for = max(policy.cache_seconds, 0.0 if previous is None else previous.keep_for)
         if keep_for > 0:
             self._answers[key] = _Answer(snapshot, keep_for)

@@ -337,9 +337,10 @@ class CommandDeclaration(NamedTable):
     @field_validator("payload")
     @classmethod
     def _not_envelope(cls, name: str | None) -> str | None:
-        if name is not None and normalise_field(name) in ENVELOPE:
+        first = None if name is None else name.partition(".")[0]
+        if first is not None and normalise_field(first) in ENVELOPE:
             _raise(
-                f"{quote(name)} is a member of every CHAOS reply, not a payload "
+                f"{quote(first)} is a member of every CHAOS reply, not a payload "
                 f"(the envelope: {', '.join(ENVELOPE)})"
             )
         return name

@@ -126,8 +126,12 @@ def _command_lines(result: CommandResult) -> list[_ResultLine]:
     if result.used is None:
         return []  # the deadline came first: the reason says so
     name = result.command.name
-    lookup, age, listed = result.used
+    lookup, age, listed, took, lead = result.used
     fields: dict[str, object] = {"command": name, "lookup": lookup, "age_seconds": age}
+    if took is not None:
+        fields["fetch_seconds"] = took
+    if lead is not None:
+        fields["refresh_lead_seconds"] = lead
     lines: list[_ResultLine] = [(logging.DEBUG, "CHAOS answer", fields, True)]
     record = result.record
     if result.failure is not None:

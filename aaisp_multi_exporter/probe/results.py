@@ -40,6 +40,10 @@ class SnapshotUse(NamedTuple):
     lookup: str  # how the store served it (``chaos.snapshots.Lookup``)
     age: float
     listed: int  # lines its reply lists (0 for a failure)
+    #: For a reply: seconds the fetch that obtained it took, and how long before expiry the
+    #: module refreshes it ahead (``Policy.lead``: grows when the key's fetches are slow).
+    fetch_seconds: float | None = None
+    refresh_lead: float | None = None
 
 
 class CommandResult(NamedTuple):

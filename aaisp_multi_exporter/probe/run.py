@@ -19,7 +19,13 @@ from typing import Any, NamedTuple, TypeVar
 from aaisp_multi_exporter.chaos.client import ChaosClient
 from aaisp_multi_exporter.chaos.commands import Command
 from aaisp_multi_exporter.chaos.replies import Reply
-from aaisp_multi_exporter.chaos.snapshots import Lookup, Served, SnapshotKey, SnapshotStore
+from aaisp_multi_exporter.chaos.snapshots import (
+    Lookup,
+    Served,
+    Snapshot,
+    SnapshotKey,
+    SnapshotStore,
+)
 from aaisp_multi_exporter.obs.logs import fields as log_fields
 from aaisp_multi_exporter.obs.metrics import ExporterMetrics
 from aaisp_multi_exporter.obs.throttle import LogThrottle
@@ -32,6 +38,7 @@ from aaisp_multi_exporter.probe.results import (
     ProbeResult,
     SnapshotUse,
 )
+from aaisp_multi_exporter.probe.slots import ProbeSlots
 
 _PROCESS_LOG = logging.getLogger("aaisp_multi_exporter.probe")
 
@@ -57,6 +64,8 @@ class ProbeServices:
     metrics: ExporterMetrics
     failure_log: LogThrottle = field(default_factory=lambda: LogThrottle(FAILURE_LOG_SECONDS))
     refusal_log: LogThrottle = field(default_factory=lambda: LogThrottle(REFUSAL_LOG_SECONDS))
+    #: ``--web.max-requests``: probes that start CHAOS calls hold a slot (``probe.slots``).
+    slots: ProbeSlots = field(default_factory=ProbeSlots)
 
 
 def find_line(reply: Reply, target: str, scope: str, entries: str = "first") -> str | None:
@@ -122,19 +131,39 @@ async def _refresh(need: _Need, chaos_url: str, services: ProbeServices) -> Repl
     return await _fetch(need, chaos_url, services, until, log)
 
 
-async def _wait(
-    need: _Need, chaos_url: str, services: ProbeServices, deadline: float, log: ProbeLog
-) -> Served | None:
-    """Join or start the CHAOS call; None when the probe's deadline comes first."""
-    fetch = functools.partial(
-        _fetch, need, chaos_url, services, deadline - RENDER_MARGIN_SECONDS, log
-    )
+async def _wait(task: asyncio.Task[Snapshot], how: Lookup, deadline: float) -> Served | None:
+    """The CHAOS call's snapshot; None when the probe's deadline comes first.
+
+    The call runs in its own task (``SnapshotStore.call``): a probe that gives up does not
+    cancel it for the others waiting on it."""
     try:
         # Waiting for CHAOS is the only await of a probe; it ends before the deadline.
         async with asyncio.timeout_at(deadline - RENDER_MARGIN_SECONDS / 2):
-            return await services.store.join(need.key, fetch, need.plan.policy)
+            return Served(await asyncio.shield(task), how)
     except TimeoutError:
         return None
+
+
+async def _wait_all(
+    needs: list[_Need], chaos_url: str, services: ProbeServices, deadline: float, log: ProbeLog
+) -> list[Served | None]:
+    """Join or start the calls of ``needs``, holding a slot when one is started.
+
+    Whether the probe starts a call is decided, and the calls joined or started, without a
+    suspension in between, so a probe counted as only waiting never starts one."""
+    store = services.store
+    starts_work = not all(store.calling(need.key) for need in needs)
+    with services.slots.hold(starts_work):
+        until = deadline - RENDER_MARGIN_SECONDS
+        calls = [
+            store.call(
+                need.key,
+                functools.partial(_fetch, need, chaos_url, services, until, log),
+                need.plan.policy,
+            )
+            for need in needs
+        ]
+        return await _gather([_wait(task, how, deadline) for task, how in calls])
 
 
 def _command_result(need: _Need, served: Served | None, services: ProbeServices) -> CommandResult:
@@ -158,7 +187,9 @@ def _command_result(need: _Need, served: Served | None, services: ProbeServices)
     reply = snapshot.reply
     assert reply is not None
     line_id = find_line(reply, need.target, need.plan.module.scope, command.entries)
-    used = SnapshotUse(how, age, len(reply.lines))
+    policy = need.plan.policy
+    lead = policy.lead(snapshot.slowest) if policy.refresh_ahead else None
+    used = SnapshotUse(how, age, len(reply.lines), snapshot.took, lead)
     return CommandResult(command, line_id=line_id, age=age, used=used, reply=reply)
 
 
@@ -217,7 +248,9 @@ async def run_probe(
     """Every command of every module at once, each bounded by the deadline.
 
     Stored replies are looked up first, synchronously: a cached probe never suspends, and
-    needs no timeout. Only the commands without one wait, together, for CHAOS.
+    needs no timeout. Only the commands without one wait, together, for CHAOS; a probe that
+    would start a call when every ``--web.max-requests`` slot is taken raises
+    ``TooManyProbes`` (``probe.slots``).
     """
     # The deadline is on the loop's clock, which asyncio's timeouts use; the duration on a
     # high-resolution one (uvloop's loop clock counts whole milliseconds).
@@ -234,8 +267,8 @@ async def run_probe(
     ]
     missing = [index for index, entry in enumerate(served) if entry is None]
     if missing:
-        waited = await _gather(
-            [_wait(needs[index], chaos_url, services, deadline, log) for index in missing]
+        waited = await _wait_all(
+            [needs[index] for index in missing], chaos_url, services, deadline, log
         )
         for index, entry in zip(missing, waited, strict=True):
             served[index] = entry

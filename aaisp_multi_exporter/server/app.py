@@ -33,6 +33,7 @@ from aaisp_multi_exporter.probe.request import (
     probe_timeout,
 )
 from aaisp_multi_exporter.probe.run import run_probe
+from aaisp_multi_exporter.probe.slots import TooManyProbes
 from aaisp_multi_exporter.server.history import logs_response
 from aaisp_multi_exporter.server.pages import render_landing
 from aaisp_multi_exporter.server.state import ExporterState
@@ -127,17 +128,14 @@ async def probe(request: web.Request) -> web.Response:
         module=probe_request.plan.module_list,
         auth=probe_request.plan.auth_list,
     )
-    if state.max_requests and state.probes_running >= state.max_requests:
-        # Refuse at once rather than queue: a queue would only answer after the scrape
-        # timeout, and grows without bound under a flood.
-        metrics.rejected.labels("too_many_requests").inc()
-        message = f"too many probes in flight (limit {state.max_requests}); retry later"
-        return _refuse(request, ProbeRejected("too_many_requests", message, status=503))
-    state.probes_running += 1
     try:
         result = await run_probe(probe_request, config.chaos.url, state.services, timeout, log)
-    finally:
-        state.probes_running -= 1
+    except TooManyProbes as busy:
+        # A probe that would start a CHAOS call beyond --web.max-requests is refused at once
+        # rather than queued: a queue would only answer after the scrape timeout, and grows
+        # without bound under a flood. One that only waits for a call in flight is never.
+        metrics.rejected.labels("too_many_requests").inc()
+        return _refuse(request, ProbeRejected("too_many_requests", str(busy), status=503))
     # Every probe is kept, as blackbox_exporter does, so /logs can explain a failed scrape;
     # its report is rendered only when someone asks for it.
     report = functools.partial(debug_report, log, result, probe_request, config)

@@ -36,19 +36,27 @@ MAX_BYTES = 64 * 1024 * 1024
 RENDER_BATCH = 2000
 
 
-def _meta_reader(reply: Reply, command: Command) -> Callable[[str], dict[str, str]]:
-    """A line's ``__meta_aaisp_<label>`` labels: the command's info labels it carries, less
+def _meta_reader(reply: Reply, command: Command) -> Callable[[str], str]:
+    """A line's ``__meta_aaisp_<label>`` labels as JSON members (``, "name": "value"`` each,
+    as ``json.dumps`` writes them): the command's info labels it carries, in field order, less
     those discovery writes itself (the loader refuses them; a command built another way may
     not)."""
     lines = reply.lines
     assert isinstance(lines, LineIndex)
     labels = command.info.labels if command.info is not None else ()
-    names = [name for name in labels if name not in DISCOVERY_LABELS]
+    names = [
+        name for name in command.field_names if name in labels and name not in DISCOVERY_LABELS
+    ]
     read = lines.reader(names)
-    keys = {name: f"__meta_aaisp_{name}" for name in names}
+    keys = [f", {encode_basestring_ascii(f'__meta_aaisp_{name}')}: " for name in names]
+    quote = encode_basestring_ascii
 
-    def meta(line_id: str) -> dict[str, str]:
-        return {keys[name]: v for name, v in read(line_id).items() if isinstance(v, str)}
+    def meta(line_id: str) -> str:
+        text = ""
+        for key, value in zip(keys, read(line_id), strict=True):
+            if type(value) is str:
+                text += key + quote(value)
+        return text
 
     return meta
 
@@ -67,9 +75,8 @@ async def _render(listed: Sequence[_Listed], added: Mapping[str, str]) -> bytes:
         head = f'"__param_auth": {quote(entry.auth)}, "__meta_aaisp_auth": {quote(entry.auth)}'
         meta = _meta_reader(entry.reply, entry.command)
         for line_id in entry.reply.lines:
-            labels = [f", {quote(name)}: {quote(value)}" for name, value in meta(line_id).items()]
             batch.append(
-                f'{{"targets": [{quote(line_id)}], "labels": {{{head}{"".join(labels)}{tail}}}}}'
+                f'{{"targets": [{quote(line_id)}], "labels": {{{head}{meta(line_id)}{tail}}}}}'
             )
             if len(batch) == RENDER_BATCH:
                 chunks.append(", ".join(batch).encode())

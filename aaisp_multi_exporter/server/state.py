@@ -22,6 +22,7 @@ from aaisp_multi_exporter.obs.metrics import ExporterMetrics
 from aaisp_multi_exporter.probe.metrics import RenderedLines, SummaryTexts
 from aaisp_multi_exporter.probe.request import QueryParser
 from aaisp_multi_exporter.probe.run import ProbeServices
+from aaisp_multi_exporter.probe.slots import ProbeSlots
 from aaisp_multi_exporter.server.discovery import Discovery
 from aaisp_multi_exporter.server.history import DEFAULT_LIMIT, ProbeHistory
 from aaisp_multi_exporter.server.rejections import RecentRejections
@@ -48,8 +49,6 @@ class ExporterState:
     services: ProbeServices
     discovery: Discovery
     timeout_offset: float = 0.5
-    max_requests: int = 40
-    probes_running: int = 0
     config: Config | None = None
     #: Probe requests are read against ``config``; swapped with it.
     parser: QueryParser | None = None
@@ -130,15 +129,16 @@ def build_state(
     metrics = ExporterMetrics(chaos_outcomes=[outcome.value for outcome in Outcome])
     if store is None:
         store = SnapshotStore()
-    services = ProbeServices(client=ChaosClient(metrics), store=store, metrics=metrics)
+    slots = ProbeSlots(limit=max_requests)
+    client = ChaosClient(metrics)
+    services = ProbeServices(client=client, store=store, metrics=metrics, slots=slots)
     state = ExporterState(
         loader=loader,
         services=services,
         timeout_offset=timeout_offset,
-        max_requests=max_requests,
         discovery=Discovery(services),
         history=ProbeHistory(history_limit),
     )
     # Read when /metrics is scraped, so probes pay no lock for it.
-    metrics.in_flight.set_function(lambda: state.probes_running)
+    metrics.in_flight.set_function(lambda: slots.in_flight)
     return state

@@ -96,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave lines with no monthly quota out of quota[]",
     )
+    parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="write each reply a piece at a time as it is encoded (chunked), as a busy "
+        "server sends a large one",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     return parser
 
@@ -135,7 +141,7 @@ def faults_from_args(args: argparse.Namespace) -> list[Fault]:
 async def serve(args: argparse.Namespace) -> None:
     """Run until SIGINT or SIGTERM."""
     accounts = numbered_accounts(args.accounts, args.lines, seed=args.seed)
-    sim = Simulator(accounts, seed=args.seed)
+    sim = Simulator(accounts, seed=args.seed, stream=args.stream)
     for fault in faults_from_args(args):
         sim.add_fault(fault)
     host, port = args.listen

@@ -25,7 +25,7 @@ from yarl import URL
 from . import faultreplies
 from .admin import ADMIN, admin_routes
 from .attributes import BadBodyError, NotJsonError, read_attributes
-from .envelope import build_reply, json_response
+from .envelope import build_reply, json_response, streamed_response
 from .faults import FaultQueue
 from .model import Fault, SimAccount
 
@@ -39,8 +39,10 @@ class Simulator:
     tests may mutate accounts, lines and passwords between calls and see the effect at once.
     """
 
-    def __init__(self, accounts: list[SimAccount], *, seed: int = 0) -> None:
+    def __init__(self, accounts: list[SimAccount], *, seed: int = 0, stream: bool = False) -> None:
         self.accounts = accounts
+        #: Write each successful reply a piece at a time as it is encoded (``--stream``).
+        self.stream = stream
         self.calls: collections.Counter[tuple[str, str, str]] = collections.Counter()
         #: CHAOS requests being answered now, and the most at once since the last reset: how
         #: tests see the exporter's per-credential-set concurrency limit from the outside.
@@ -168,5 +170,5 @@ class Simulator:
             return await faultreplies.substitute_body(fault)
         reply = self.build_reply(subsystem, command, attrs)
         if fault is None:
-            return json_response(reply)
+            return await streamed_response(request, reply) if self.stream else json_response(reply)
         return faultreplies.altered_reply(reply, command, fault)

@@ -379,3 +379,71 @@ async def test_failure_backoff_follows_the_module_looking_up() -> None:
     clock.now += 500
     assert seen(store, LONG) is None
     assert refused.calls == 1
+
+
+# --------------------------------------------------------------- the lead adapts
+
+
+@pytest.mark.parametrize(
+    ("cache_seconds", "slowest", "lead"),
+    [
+        pytest.param(60, 0.0, 15, id="never-fetched-a-quarter"),
+        pytest.param(60, 15, 15, id="a-quarter-still-a-quarter"),
+        pytest.param(60, 16, 32, id="beyond-a-quarter-twice-the-fetch"),
+        pytest.param(6, 2, 4, id="a-third-of-the-cache-two-thirds-lead"),
+        pytest.param(60, 30, 60, id="half-refreshes-once-stored"),
+        pytest.param(60, 90, 60, id="never-before-stored"),
+        pytest.param(0, 1, 0, id="no-cache"),
+    ],
+)
+def test_the_lead_follows_the_slowest_recent_fetch(
+    cache_seconds: float, slowest: float, lead: float
+) -> None:
+    policy = Policy(cache_seconds)
+    assert policy.lead(slowest) == lead
+    assert policy.refresh_from(slowest) == cache_seconds - lead
+    assert Policy(cache_seconds, refresh_ahead=False).lead(slowest) == 0
+
+
+class SlowFetcher(Fetcher):
+    """A fetch that takes ``took`` seconds of the store's fake clock."""
+
+    def __init__(self, clock: Clock, took: float) -> None:
+        super().__init__()
+        self.clock, self.took = clock, took
+
+    async def __call__(self) -> Reply:
+        self.clock.now += self.took
+        return await super().__call__()
+
+
+async def test_a_slow_fetch_starts_the_refresh_earlier() -> None:
+    """Fetches taking 20 s of a 60 s cache: the refresh starts 40 s before expiry, not 15."""
+    clock = Clock()
+    store, refresh = SnapshotStore(clock=clock), SlowFetcher(clock, 20)
+    first, _, _ = await store.get(key(), SlowFetcher(clock, 20), CACHE60, refresh)
+    assert (first.took, first.slowest) == (20, 20)
+    clock.now += 19
+    assert seen(store, CACHE60, refresh) == (Lookup.CACHED, 19.0)
+    clock.now += 1  # 40 s before expiry
+    assert seen(store, CACHE60, refresh) == (Lookup.REFRESHED_AHEAD, 20.0)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    # The refresh took 20 s too: it landed 20 s before the old answer would have expired.
+    renewed = store.lookup(key(), CACHE60)
+    assert renewed is not None
+    assert renewed.snapshot is not first
+    assert renewed.snapshot.fetched_at == first.fetched_at + 40
+    assert renewed.snapshot.fetch_times == (20, 20)
+
+
+async def test_the_lead_follows_the_last_fetches_only() -> None:
+    """One slow fetch moves the lead until three faster ones have replaced it."""
+    clock = Clock()
+    store = SnapshotStore(clock=clock)
+    await store.get(key(), SlowFetcher(clock, 30), CACHE60)
+    for expected in [(30, 1), (30, 1, 1), (1, 1, 1)]:
+        clock.now += 60
+        snapshot, _, _ = await store.get(key(), SlowFetcher(clock, 1), CACHE60)
+        assert snapshot.fetch_times == expected
+        assert CACHE60.refresh_from(snapshot.slowest) == (45 if expected[0] == 1 else 0)

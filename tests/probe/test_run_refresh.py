@@ -4,7 +4,10 @@ holds the background refresh in flight for as long as the test needs."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
+
+import pytest
 
 from aaisp_multi_exporter.simulator import Fault, Simulator
 from tests.conftest import Exporter, ExporterFactory
@@ -89,3 +92,33 @@ async def test_failed_refresh_keeps_serving_until_expiry(
     got = await exporter.samples("target=10000&module=line")
     assert got["probe_success"] == 0
     assert simulator.total_calls == 3
+
+
+async def test_a_slow_fetch_starts_the_refresh_earlier(
+    make_exporter: ExporterFactory, simulator: Simulator
+) -> None:
+    """The first fetch takes 20 s of the store's clock (held at CHAOS while the clock moves):
+    the refresh then starts 40 s before expiry instead of 15, and the debug text says so."""
+    exporter = await make_exporter(cache_seconds="60", timeout_seconds="30")
+    gate = asyncio.Event()
+    simulator.add_fault(Fault("gate", gate=gate, count=1))
+    first = asyncio.create_task(age_of(exporter, 10000))
+    await until(lambda: simulator.in_flight == 1)
+    exporter.clock.advance(20)
+    gate.set()
+    assert await first == 0
+    status, text = await exporter.probe("target=10000&module=line&debug=true")
+    assert status == 200
+    (answer,) = [line for line in text.splitlines() if 'msg="CHAOS answer"' in line]
+    took = float(re.findall(r" fetch_seconds=([0-9.]+)", answer)[0])
+    lead = float(re.findall(r" refresh_lead_seconds=([0-9.]+)", answer)[0])
+    assert 20 <= took < 30
+    assert lead == pytest.approx(2 * took, abs=0.002)
+    exporter.clock.advance(59 - lead)  # a second before the lead: no refresh yet
+    assert await age_of(exporter, 10001) >= 59 - lead
+    assert (simulator.total_calls, exporter.state.services.store.in_flight) == (1, 0)
+    exporter.clock.advance(1.1)  # within the lead, far from 75 % (45 s)
+    assert await age_of(exporter, 10001) < 45
+    await until(lambda: simulator.total_calls == 2)
+    metrics = await exporter.self_metrics()
+    assert metrics[LOOKUPS % "refreshed_ahead"] == 1

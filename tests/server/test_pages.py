@@ -364,8 +364,8 @@ async def test_rejected_value_is_never_longer_than_the_echo(
 
 
 async def test_too_many_probes_is_listed(exporter: Exporter) -> None:
-    exporter.state.max_requests = 1
-    exporter.state.probes_running = 1  # as if one probe were running
+    slots = exporter.state.services.slots
+    slots.limit, slots.working = 1, 1  # as if one probe were fetching
     status, _ = await exporter.probe(f"target={LINE}&module=line")
     assert status == 503
     page, _ = await landing(exporter)

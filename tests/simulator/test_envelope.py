@@ -15,7 +15,7 @@ from aaisp_multi_exporter.simulator import (
     Simulator,
     line_ids_with_quirk,
 )
-from aaisp_multi_exporter.simulator.envelope import build_reply, dump_json
+from aaisp_multi_exporter.simulator.envelope import build_reply, dump_json, json_pieces
 from tests.simulator.support import (
     ACCOUNT,
     ACCOUNT_PASSWORD,
@@ -25,6 +25,7 @@ from tests.simulator.support import (
     make_accounts,
     option,
     post,
+    raw_post,
 )
 
 QUOTA_FIELDS = {"ID", "quota_monthly", "quota_remaining", "quota_timestamp"}
@@ -259,3 +260,29 @@ async def test_accounts_may_change_between_calls(
         session, sim, data={"control_login": LOGIN, "control_password": "rotated"}
     )
     assert len(reply["info"]) == 11
+
+
+@pytest.mark.parametrize("entries", [0, 1, 1000, 1001, 2500])
+def test_a_streamed_reply_is_dump_json_in_pieces(entries: int) -> None:
+    payload = {
+        "subsystem": "broadband",
+        "info": [{"ID": str(i), "x": "a/b"} for i in range(entries)],
+    }
+    pieces = list(json_pieces(payload))
+    assert b"".join(pieces) == dump_json(payload)
+    # "{", "subsystem", then "info" whole, or its head, a piece per 1,000 entries and "]"; "}".
+    expected = 4 if entries <= 1000 else 5 + -(-entries // 1000)
+    assert len(pieces) == expected
+
+
+async def test_a_streamed_reply_is_the_same_reply(
+    sim: Simulator, session: aiohttp.ClientSession
+) -> None:
+    whole = await raw_post(session, sim)
+    sim.stream = True
+    async with session.post(sim.url + "/broadband/info/json", data=CREDS) as resp:
+        assert resp.headers.get("Transfer-Encoding") == "chunked"
+        streamed = await resp.read()
+    # The same reply but for its uuid, drawn fresh for each request.
+    assert json.loads(streamed).keys() == json.loads(whole).keys()
+    assert json.loads(streamed)["info"] == json.loads(whole)["info"]
