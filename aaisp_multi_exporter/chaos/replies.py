@@ -154,6 +154,15 @@ class _Rows:
         self._index = 0
         self._plans: dict[tuple[str, ...], tuple[str | None, tuple[str | None, ...]]] = {}
 
+    def restart(self) -> None:
+        """The payload key came again: as ``json.loads``, only the last one counts."""
+        self.rows.clear()
+        if self.entries is not None:
+            self.entries.clear()
+        self.notes = _Notes()
+        self.unusable = 0
+        self._index = 0
+
     def _plan(self, keys: tuple[str, ...]) -> tuple[str | None, tuple[str | None, ...]]:
         """Which of an entry's keys is the key field and which is each field (CHAOS reads
         names case-insensitively, ``-`` as ``_``; the last spelling wins), per layout."""
@@ -242,7 +251,7 @@ def _parse(
     key = command.payload_key
     try:
         with _read_errors():
-            kept = yield from walk(text, key, rows, parse_int=bounded_int)
+            kept = yield from walk(text, key, rows, restart=rows.restart, parse_int=bounded_int)
     except NotAnObject:
         document = load_json(body, charset)
         raise ChaosError(
@@ -275,7 +284,8 @@ def parse_reply(
 
     Raises ChaosError: not JSON (retryable: an outage page or a cut connection), an
     ``error`` string (a refusal, never retried) or a payload of the wrong shape. A key
-    given twice keeps its first entry, and the repeat is noted.
+    given twice keeps its first entry, and the repeat is noted; a payload given twice is
+    read as ``json.loads`` reads it, the last one.
     """
     parsing = _parse(command, body, charset, keep_entries)
     while True:

@@ -8,7 +8,7 @@ A request's fault acts at one of four points, in this order:
 * ``substitute_body``: ``body``, ``raw`` and ``replay`` send given bytes whatever the
   credentials.
 * ``altered_reply``: the rest change the reply CHAOS would have sent; the payload reshapers
-  (``lone_object`` ... ``entries_without_id``) leave an error reply alone.
+  (``lone_object`` ... ``huge_value``) leave an error reply alone.
 """
 
 from __future__ import annotations
@@ -138,6 +138,12 @@ def reshaped_reply(reply: dict[str, Any], command: str, fault: Fault) -> bytes:
         return dump_json(reply).replace(
             _RAW_TOKEN, b'"' + number + b'"' if fault.as_string else number
         )
+    if fault.kind == "huge_value":
+        if fault.in_entry and payload and isinstance(payload[0], dict):
+            reply[command] = [{**payload[0], "huge": _RAW_MARKER}, *payload[1:]]
+        else:
+            reply["huge"] = _RAW_MARKER
+        return dump_json(reply).replace(_RAW_TOKEN, huge_value(fault))
     if fault.kind == "deep_nesting":
         raw = b"[" * fault.depth + b"]" * fault.depth
     elif fault.kind == "entries_without_id":
@@ -148,6 +154,16 @@ def reshaped_reply(reply: dict[str, Any], command: str, fault: Fault) -> bytes:
         raise ValueError(f"{fault.kind} does not reshape a payload")
     reply[command] = _RAW_MARKER
     return dump_json(reply).replace(_RAW_TOKEN, raw)
+
+
+def huge_value(fault: Fault) -> bytes:
+    """A ``huge_value`` fault's value: built by repeating bytes, so 60 MB take milliseconds."""
+    if fault.shape == "string":
+        core = b'"' + b"x" * fault.elements + b'"'
+    else:
+        element = b"1" if fault.shape == "numbers" else b"{}"
+        core = b"[" + (element + b",") * (fault.elements - 1) + element + b"]"
+    return b"[" * fault.nesting + core + b"]" * fault.nesting
 
 
 def _has_monthly_quota(entry: object) -> bool:
