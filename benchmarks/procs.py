@@ -197,6 +197,17 @@ def sim_reset(sim: Server) -> None:
     fetch(sim.base_url + "/_sim/reset", data=b"")
 
 
+def sim_fault(sim: Server, fault: Mapping[str, object] | None) -> None:
+    """Add a fault (a ``Fault`` as JSON) to the simulator; None clears them all."""
+    url = sim.base_url + "/_sim/faults"
+    request = urllib.request.Request(url, method="DELETE")
+    if fault is not None:
+        request = urllib.request.Request(url, data=json.dumps(fault).encode())
+    with _OPENER.open(request, timeout=10) as answer:
+        if answer.status not in (200, 201):
+            raise InfraError(f"simulator faults answered {answer.status}")
+
+
 def failures(exporter: Server) -> float:
     return counter(exporter, "aaisp_exporter_probes_total", result="failure")
 

@@ -245,8 +245,9 @@ class _Rows:
 def _parse(
     command: Command, body: bytes, charset: str | None, keep_entries: bool
 ) -> Generator[None, None, Reply]:
+    yield  # gathering a reply's bytes (64 MB at most) took tens of milliseconds
     text = decode_body(body, charset)
-    yield  # decoding 30 MB took a few milliseconds: let the loop run
+    yield  # and so did decoding them: let the loop run
     rows = _Rows(command, keep_entries=keep_entries)
     key = command.payload_key
     try:
