@@ -60,6 +60,16 @@ def fetch(url: str, data: bytes | None = None, timeout: float = 10) -> Answer:
         return 0, {}, b""
 
 
+def fetch_size(url: str, timeout: float = 120) -> tuple[int, int]:
+    """(status, bytes) of a GET, read a megabyte at a time: a 100 MB answer is never held
+    whole, so a thread polling beside it is not starved of the interpreter."""
+    size = 0
+    with _OPENER.open(urllib.request.Request(url), timeout=timeout) as answer:
+        while piece := answer.read(1 << 20):
+            size += len(piece)
+        return int(answer.status), size
+
+
 def parse_status(text: str) -> dict[str, int]:
     """The ``Vm*`` lines of ``/proc/PID/status``, in KiB."""
     pairs = (line.split(":", 1) for line in text.splitlines() if line.startswith("Vm"))

@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
+import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -83,24 +83,22 @@ def hostile_file(entries: int = HOSTILE_ENTRIES) -> Path:
 
 
 def polled(ex: Server, action: Callable[[], Record]) -> Record:
-    """``action``'s figures, while a thread polls ``/-/healthy`` every 10 ms: the longest
-    wait, the polls, VmRSS before and after, and VmHWM after less VmRSS before."""
-    before, waits, done = ex.mb(), list[float](), threading.Event()
-
-    def poll() -> None:
-        while not done.is_set():
-            started = time.monotonic()
-            procs.fetch(ex.base_url + "/-/healthy", timeout=60)
-            waits.append(time.monotonic() - started)
-            time.sleep(0.01)
-
-    poller = threading.Thread(target=poll, daemon=True)
-    poller.start()
-    time.sleep(0.2)
-    record = action()
-    time.sleep(0.2)
-    done.set()
-    poller.join()
+    """``action``'s figures, while another process polls ``/-/healthy`` every 10 ms
+    (``benchmarks/poller.py``): the longest wait, the polls, VmRSS before and after, and
+    VmHWM after less VmRSS before."""
+    before = ex.mb()
+    argv = [procs.PYTHON, str(procs.ROOT / "benchmarks" / "poller.py"), ex.base_url + "/-/healthy"]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as poller:
+        try:
+            time.sleep(0.2)
+            record = action()
+            time.sleep(0.2)
+        finally:
+            poller.terminate()
+        lines = (poller.stdout.read() if poller.stdout else "").split()
+    waits = [float(line) for line in lines if line.replace(".", "", 1).isdigit()]
+    if not waits:
+        raise procs.InfraError("the /-/healthy poller got no answer")
     record |= {"healthy_wait_ms": max(waits) * 1000, "polls": len(waits)}
     record |= {"rss_before_mb": before, "rss_after_mb": ex.mb()}
     record["growth_mb"] = ex.mb("VmHWM") - before
@@ -120,8 +118,11 @@ def hostile(label: str, cmd: list[str], sim: Server) -> Record:
         record = polled(ex, lambda: probed(ex, 1))
 
     def discovered() -> Record:
-        seconds, body = timed(ex.base_url + "/discover")
-        return {"discover_s": seconds, "answer_mb": len(body) / 1e6}
+        started = time.monotonic()
+        status, size = procs.fetch_size(ex.base_url + "/discover")
+        if status != 200:
+            raise procs.InfraError(f"/discover answered {status}")
+        return {"discover_s": time.monotonic() - started, "answer_mb": size / 1e6}
 
     with procs.start_exporter(f"hostile-discover-{label}", config, cmd) as ex:
         record["discover"] = polled(ex, discovered)
