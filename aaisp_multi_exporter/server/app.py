@@ -206,6 +206,8 @@ async def discover(request: web.Request) -> web.StreamResponse:
         reason = answer.never_answered[auth.name]
         return _text(f'auth "{auth.name}" has never answered discovery: {reason}', status=503)
     async with contextlib.aclosing(answer.pieces) as pieces:
+        if request.method == hdrs.METH_HEAD:  # a StreamResponse would send the body anyway
+            return web.Response(content_type="application/json")
         first = await anext(pieces)  # written before the status is sent, as is every CHAOS call
         response = web.StreamResponse()
         response.content_type = "application/json"

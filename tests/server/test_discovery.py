@@ -251,6 +251,17 @@ async def test_an_answer_in_many_pieces_is_what_json_dumps_writes(
     assert bool(exporter.state.discovery._rendered) == kept
 
 
+async def test_a_head_request_gets_no_body(exporter: Exporter) -> None:
+    """The answer is streamed, so HEAD is answered apart: a body after a HEAD's headers
+    would be read as the next answer on the connection."""
+    for _ in range(2):  # written, then kept
+        await discover(exporter)
+        async with exporter.http.head(exporter.url + "/discover") as got:
+            assert (got.status, got.content_type) == (200, "application/json")
+            assert await got.read() == b""
+    assert await discover(exporter)  # the same connection is still good
+
+
 @pytest.mark.parametrize("count", [0, 1, discovery.RENDER_BATCH, 3 * discovery.RENDER_BATCH + 1])
 async def test_the_answer_comes_in_pieces_of_a_batch_of_lines(
     make_exporter: ExporterFactory, simulator: Simulator, count: int
