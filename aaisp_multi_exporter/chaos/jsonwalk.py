@@ -193,7 +193,7 @@ class _Walker:
         if s[i : i + 1] == "]":
             return i + 1
         while True:
-            run = self._run(i, "[", self._decode)
+            run = yield from self._run(i, "[", self._decode)
             if run is None:
                 entry, i = yield from self._entry(i)
                 entries: list[object] = [entry]
@@ -229,7 +229,9 @@ class _Walker:
         self.work += end - i
         return value, end
 
-    def _run(self, i: int, opening: str, decode: _Decode) -> tuple[Any, int, bool] | None:
+    def _run(
+        self, i: int, opening: str, decode: _Decode
+    ) -> Generator[None, None, tuple[Any, int, bool] | None]:
         """The elements (members) of a container from ``i``, the start of one, up to the
         last cut that fits a window: (the list or dict of them, where they end, whether the
         container ended there too). None when no run of whole elements fits."""
@@ -248,6 +250,8 @@ class _Walker:
                 value, stop = decode(opening + s[i:at] + close)
             except ValueError:  # not JSON here, or an integer past the digit limit
                 at = s.rfind(cut, i, at - skew) + skew
+                if self._due():
+                    yield
                 continue
             if stop == at - i + 2:
                 return value, at, False
@@ -256,6 +260,8 @@ class _Walker:
         try:  # the container may end inside the window
             value, stop = decode(opening + s[i:end])
         except ValueError:  # not JSON here, or an integer past the digit limit
+            if self._due():
+                yield
             return None
         return value, i + stop - 1, True
 
@@ -292,7 +298,7 @@ class _Walker:
         if s[i : i + 1] == "}":
             return entry, i + 1
         while True:
-            run = self._run(i, "{", self._decode)
+            run = yield from self._run(i, "{", self._decode)
             if run is None:
                 key, i = yield from self._key(i)
                 value, i = yield from self._kept(self._expect(self._ws(i), ":"))
@@ -336,7 +342,7 @@ class _Walker:
                     stack.pop()
                 continue
             opening = stack[-1]
-            run = self._run(i, opening, self._check)
+            run = yield from self._run(i, opening, self._check)
             if run is not None:
                 _, i, closed = run
                 if closed:
@@ -368,6 +374,8 @@ class _Walker:
         one = self._one(i, self._check)
         if one is not None:
             return one[1], None
+        if self._due():
+            yield
         char = s[i : i + 1]
         if char in _CLOSE:
             return i + 1, char
