@@ -60,6 +60,16 @@ def fetch(url: str, data: bytes | None = None, timeout: float = 10) -> Answer:
         return 0, {}, b""
 
 
+def fetch_size(url: str, timeout: float = 120) -> tuple[int, int]:
+    """(status, bytes) of a GET, read a megabyte at a time: a 100 MB answer is never held
+    whole, so a thread polling beside it is not starved of the interpreter."""
+    size = 0
+    with _OPENER.open(urllib.request.Request(url), timeout=timeout) as answer:
+        while piece := answer.read(1 << 20):
+            size += len(piece)
+        return int(answer.status), size
+
+
 def parse_status(text: str) -> dict[str, int]:
     """The ``Vm*`` lines of ``/proc/PID/status``, in KiB."""
     pairs = (line.split(":", 1) for line in text.splitlines() if line.startswith("Vm"))
@@ -198,6 +208,17 @@ def sim_calls(sim: Server) -> int:
 
 def sim_reset(sim: Server) -> None:
     fetch(sim.base_url + "/_sim/reset", data=b"")
+
+
+def sim_fault(sim: Server, fault: Mapping[str, object] | None) -> None:
+    """Add a fault (a ``Fault`` as JSON) to the simulator; None clears them all."""
+    url = sim.base_url + "/_sim/faults"
+    request = urllib.request.Request(url, method="DELETE")
+    if fault is not None:
+        request = urllib.request.Request(url, data=json.dumps(fault).encode())
+    with _OPENER.open(request, timeout=10) as answer:
+        if answer.status not in (200, 201):
+            raise InfraError(f"simulator faults answered {answer.status}")
 
 
 def failures(exporter: Server) -> float:

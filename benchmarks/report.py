@@ -181,6 +181,18 @@ Hostile reply: the probe's time, s | hostile.probe_s | {:.2f}
 Hostile reply: probe_success | hostile.probe_success | {:.0f}
 Hostile reply: VmRSS before, MB | hostile.rss_before_mb | {:.0f}
 Hostile reply: growth (VmHWM after less VmRSS before), MB | hostile.growth_mb | {:.0f}
+Hostile reply, /discover cold: longest wait, ms | hostile.discover.healthy_wait_ms | {:.0f}
+Hostile reply, /discover cold: time, s | hostile.discover.discover_s | {:.2f}
+Hostile reply, /discover cold: growth, MB | hostile.discover.growth_mb | {:.0f}
+Hostile reply, /discover warm: longest wait, ms | hostile.discover_warm.healthy_wait_ms | {:.0f}
+Hostile reply, /discover warm: time, s | hostile.discover_warm.discover_s | {:.2f}
+Hostile reply, /discover: answer, MB | hostile.discover.answer_mb | {:.0f}
+12 million numbers in an entry: longest wait, ms | huge.numbers.healthy_wait_ms | {:.0f}
+12 million numbers in an entry: growth, MB | huge.numbers.growth_mb | {:.0f}
+20 million {} in an entry: longest wait, ms | huge.objects.healthy_wait_ms | {:.0f}
+20 million {} in an entry: growth, MB | huge.objects.growth_mb | {:.0f}
+20 million {} 7 deep, member nobody reads: longest wait, ms | huge.skipped.healthy_wait_ms | {:.0f}
+20 million {} 7 deep, member nobody reads: growth, MB | huge.skipped.growth_mb | {:.0f}
 """)
 
 
@@ -196,7 +208,9 @@ def scale(record: Record, rev: str) -> list[str]:
         f'reply: {record["hostile_entries"]:,} entries `{{"ID":"n"}}`, '
         f"{record['hostile_bytes'] / 1e6:.1f} MB, replayed by a second simulator in "
         f"{record['hostile_reply_s']:.2f} s; one probe fetches it while `/-/healthy` is polled "
-        "every 10 ms.",
+        "every 10 ms, then `/discover` in a fresh exporter, cold and warm. One huge value: a "
+        "40-line reply whose first entry holds it (or a member no command reads, seven arrays "
+        "deep), the simulator's `huge_value` fault; a fresh exporter probes a line.",
         side_by_side(SCALE, columns, (1,)),
     ]
 

@@ -3,8 +3,9 @@
 One process, one credential set of 100,000 lines (``--quick``: 20,000), both tiers, account
 scope, ``cache_seconds = 6``; each build fresh, back to back on one simulator: ``/discover`` cold
 and warm, every line through both tiers, then VmRSS, then the open loop at 100 probes/s across
-refresh-ahead cycles; and a hostile reply at the size cap (1.2 million ``{"ID":"n"}`` entries,
-19 MB) replayed by a second simulator. ``benchmarks/README.md`` says how each is measured.
+refresh-ahead cycles; a hostile reply at the size cap (1.2 million ``{"ID":"n"}`` entries,
+19 MB) replayed by a second simulator, probed and then discovered; and one huge value in one
+entry (HUGE). ``benchmarks/README.md`` says how each is measured.
 ``python -m benchmarks.scale [--quick] [--today-rev REV|none]`` runs it alone.
 """
 
@@ -13,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
+import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -81,30 +82,74 @@ def hostile_file(entries: int = HOSTILE_ENTRIES) -> Path:
     return path
 
 
+def polled(ex: Server, action: Callable[[], Record]) -> Record:
+    """``action``'s figures, while another process polls ``/-/healthy`` every 10 ms
+    (``benchmarks/poller.py``): the longest wait, the polls, VmRSS before and after, and
+    VmHWM after less VmRSS before."""
+    before = ex.mb()
+    argv = [procs.PYTHON, str(procs.ROOT / "benchmarks" / "poller.py"), ex.base_url + "/-/healthy"]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as poller:
+        try:
+            time.sleep(0.2)
+            record = action()
+            time.sleep(0.2)
+        finally:
+            poller.terminate()
+        lines = (poller.stdout.read() if poller.stdout else "").split()
+    waits = [float(line) for line in lines if line.replace(".", "", 1).isdigit()]
+    if not waits:
+        raise procs.InfraError("the /-/healthy poller got no answer")
+    record |= {"healthy_wait_ms": max(waits) * 1000, "polls": len(waits)}
+    record |= {"rss_before_mb": before, "rss_after_mb": ex.mb()}
+    record["growth_mb"] = ex.mb("VmHWM") - before
+    return record
+
+
+def probed(ex: Server, target: int) -> Record:
+    probe_s, body = timed(f"{ex.base_url}/probe?module=line&target={target}")
+    return {"probe_s": probe_s, "probe_success": int(SUCCESS.encode() in body)}
+
+
 def hostile(label: str, cmd: list[str], sim: Server) -> Record:
-    """One probe fetches the hostile reply while a thread polls ``/-/healthy`` every 10 ms."""
+    """One probe fetches the hostile reply while ``/-/healthy`` is polled; then, in a fresh
+    exporter, ``/discover`` over it cold (fetch, parse, answer) and warm (answer only)."""
     config = exporter_config(sim.base_url, {"line": module("broadband/info", cache_seconds=300)})
     with procs.start_exporter(f"hostile-{label}", config, cmd) as ex:
-        before, waits, done = ex.mb(), list[float](), threading.Event()
+        record = polled(ex, lambda: probed(ex, 1))
 
-        def poll() -> None:
-            while not done.is_set():
-                started = time.monotonic()
-                procs.fetch(ex.base_url + "/-/healthy", timeout=60)
-                waits.append(time.monotonic() - started)
-                time.sleep(0.01)
+    def discovered() -> Record:
+        started = time.monotonic()
+        status, size = procs.fetch_size(ex.base_url + "/discover")
+        if status != 200:
+            raise procs.InfraError(f"/discover answered {status}")
+        return {"discover_s": time.monotonic() - started, "answer_mb": size / 1e6}
 
-        poller = threading.Thread(target=poll, daemon=True)
-        poller.start()
-        time.sleep(0.2)
-        probe_s, body = timed(ex.base_url + "/probe?module=line&target=1")
-        time.sleep(0.2)
-        done.set()
-        poller.join()
-        record = {"healthy_wait_ms": max(waits) * 1000, "polls": len(waits), "probe_s": probe_s}
-        record["probe_success"] = int(SUCCESS.encode() in body)
-        record["rss_before_mb"], record["rss_after_mb"] = before, ex.mb()
-        record["growth_mb"] = ex.mb("VmHWM") - before
+    with procs.start_exporter(f"hostile-discover-{label}", config, cmd) as ex:
+        record["discover"] = polled(ex, discovered)
+        record["discover_warm"] = polled(ex, discovered)
+    return record
+
+
+#: Issue 23's N6: one huge value in one entry of a 40-line reply (the simulator's
+#: ``huge_value`` fault), or seven levels down in a member no command reads.
+HUGE = {
+    "numbers": {"elements": 12_000_000},
+    "objects": {"elements": 20_000_000, "shape": "objects"},
+    "skipped": {"elements": 20_000_000, "shape": "objects", "nesting": 7, "in_entry": False},
+}
+
+
+def huge(label: str, cmd: list[str], sim: Server) -> Record:
+    """For each of HUGE, a fresh exporter probes a line while ``/-/healthy`` is polled."""
+    config = exporter_config(sim.base_url, {"line": module("broadband/info", cache_seconds=300)})
+    record: Record = {}
+    for name, knobs in HUGE.items():
+        procs.sim_fault(sim, {"kind": "huge_value", "command": "broadband/info", **knobs})
+        try:
+            with procs.start_exporter(f"huge-{name}-{label}", config, cmd) as ex:
+                record[name] = polled(ex, lambda ex=ex: probed(ex, FIRST_LINE_ID))
+        finally:
+            procs.sim_fault(sim, None)
     return record
 
 
@@ -132,8 +177,16 @@ def run(lines: int, builds: dict[str, list[str]], say: Callable[[str], None]) ->
             found = record[label]["hostile"] = hostile(label, cmd, sim)
             say(
                 f"  {label}, hostile reply: /-/healthy waited up to "
-                f"{found['healthy_wait_ms']:.0f} ms, memory +{found['growth_mb']:.0f} MB"
+                f"{found['healthy_wait_ms']:.0f} ms, memory +{found['growth_mb']:.0f} MB; "
+                f"/discover {found['discover']['healthy_wait_ms']:.0f} ms cold, "
+                f"{found['discover_warm']['healthy_wait_ms']:.0f} ms warm, "
+                f"memory +{found['discover']['growth_mb']:.0f} MB"
             )
+    with procs.start_simulator(40, name="sim-huge") as sim:
+        for label, cmd in builds.items():
+            shapes = record[label]["huge"] = huge(label, cmd, sim)
+            waits = ", ".join(f"{k} {v['healthy_wait_ms']:.0f} ms" for k, v in shapes.items())
+            say(f"  {label}, one huge value: /-/healthy waited up to {waits}")
     return record
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
 from aaisp_multi_exporter.chaos.commands import Command, FieldValue
+from aaisp_multi_exporter.chaos.jsonwalk import Oversized
 from aaisp_multi_exporter.chaos.parsers import NO_STATE
 from aaisp_multi_exporter.chaos.settings import Setting
 from aaisp_multi_exporter.chaos.text import clean_text
@@ -72,7 +73,7 @@ def describe(value: object) -> str:
         return f"an array of {len(value)}"
     if isinstance(value, dict):
         return f"an object of {len(value)} keys"
-    if isinstance(value, Huge):
+    if isinstance(value, Huge | Oversized):
         return repr(value)
     return type(value).__name__
 

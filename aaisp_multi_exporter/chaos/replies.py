@@ -171,6 +171,20 @@ class _Rows:
             command.field_names.index(command.order_by) if command.order_by is not None else -1
         )
 
+    def restart(self) -> None:
+        """The payload key came again: as ``json.loads``, only the last one counts."""
+        self.rows.clear()
+        if self.entries is not None:
+            self.entries.clear()
+        self.notes = _Notes()
+        self.unusable = 0
+        self._index = 0
+        self.more.clear()
+        self.keyless = None
+        self.dropped = 0
+        if self.unkeyed is not None:
+            self.unkeyed.clear()
+
     def _plan(self, keys: tuple[str, ...]) -> tuple[str | None, tuple[str | None, ...]]:
         """Which of an entry's keys is the key field and which is each field (CHAOS reads
         names case-insensitively, ``-`` as ``_``; the last spelling wins), per layout.
@@ -318,8 +332,9 @@ class _Rows:
 def _parse(
     command: Command, body: bytes, charset: str | None, keep_entries: bool
 ) -> Generator[None, None, Reply]:
+    yield  # gathering a reply's bytes (64 MB at most) took tens of milliseconds
     text = decode_body(body, charset)
-    yield  # decoding 30 MB took a few milliseconds: let the loop run
+    yield  # and so did decoding them: let the loop run
     rows = _Rows(command, keep_entries=keep_entries)
     path = command.payload_path
     key = path[0]
@@ -328,7 +343,10 @@ def _parse(
     keep = frozenset({"error", "options"} if command.settings else {"error"})
     try:
         with _read_errors():
-            kept = yield from walk(text, key, take, keep=keep, parse_int=bounded_int)
+            restart = rows.restart if len(path) == 1 else nested.clear
+            kept = yield from walk(
+                text, key, take, keep=keep, restart=restart, parse_int=bounded_int
+            )
     except NotAnObject:
         document = load_json(body, charset)
         raise ChaosError(
@@ -379,7 +397,8 @@ def parse_reply(
 
     Raises ChaosError: not JSON (retryable: an outage page or a cut connection), an
     ``error`` string (a refusal, never retried) or a payload of the wrong shape. A key
-    given twice keeps its first entry, and the repeat is noted.
+    given twice keeps its first entry, and the repeat is noted; a payload given twice is
+    read as ``json.loads`` reads it, the last one.
     """
     parsing = _parse(command, body, charset, keep_entries)
     while True:

@@ -106,13 +106,18 @@ def _known(names: Iterable[str]) -> str:
     return listed or "(none)"
 
 
+def valid_target(value: str) -> bool:
+    """Whether ``/probe`` takes ``value`` as its target; ``/discover`` lists only those."""
+    return TARGET_PATTERN.fullmatch(value) is not None
+
+
 def parse_target(values: list[str]) -> str:
     if not values:
         raise ProbeRejected("missing_target", 'parameter "target" is required')
     if len(values) > 1:
         raise ProbeRejected("invalid_target", 'parameter "target" must be given exactly once')
     target = values[0]
-    if not TARGET_PATTERN.fullmatch(target):
+    if not valid_target(target):
         raise ProbeRejected(
             "invalid_target",
             f"invalid target {echo(target)}: use 1 to 64 characters of A-Z a-z 0-9 + . _ @ -",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gzip
 import logging
@@ -189,7 +190,7 @@ def _timeout_of(request: web.Request, probe_request: ProbeRequest, offset: float
         raise ProbeRejected("invalid_timeout_header", str(error), value=header) from None
 
 
-async def discover(request: web.Request) -> web.Response:
+async def discover(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     config = _require_config(state)
     try:
@@ -210,7 +211,29 @@ async def discover(request: web.Request) -> web.Response:
         # so Prometheus shows the error on the job.
         reason = answer.never_answered[auth.name]
         return _text(f'auth "{auth.name}" has never answered discovery: {reason}', status=503)
-    return web.Response(body=answer.body, content_type="application/json")
+    async with contextlib.aclosing(answer.pieces) as pieces:
+        if request.method == hdrs.METH_HEAD:  # a StreamResponse would send the body anyway
+            return web.Response(content_type="application/json")
+        first = await anext(pieces)  # written before the status is sent, as is every CHAOS call
+        response = web.StreamResponse()
+        response.content_type = "application/json"
+        if answer.length is not None:
+            response.content_length = answer.length
+        await response.prepare(request)
+        try:
+            await response.write(first)
+            async for piece in pieces:
+                await response.write(piece)
+            await response.write_eof()
+        except ConnectionError:  # the client went away
+            return response
+        except Exception:
+            # The 200 is sent: cut the connection, so the client sees a broken answer rather
+            # than a short one, and let the error middleware log it.
+            if request.transport is not None:
+                request.transport.close()
+            raise
+    return response
 
 
 async def healthy(request: web.Request) -> web.Response:
@@ -275,6 +298,7 @@ async def landing(request: web.Request) -> web.Response:
         failing=state.history.failing.current(),
         not_found=state.history.failing.not_found(),
         rejections=state.rejections.recent(),
+        left_out=tuple(state.discovery.left_out.values()),
     )
     return web.Response(text=page, content_type="text/html")
 

@@ -3,15 +3,18 @@
 Built on the probes' own snapshots (``broadband/info`` in account scope; for a module of a
 declared command, that command's), so discovery and probing share CHAOS calls; a credential
 set whose call fails keeps its last good list, and a set that never answered is reported, so
-a job that names it shows an error instead of silently finding no targets.
+a job that names it shows an error instead of silently finding no targets. Keys that are not
+valid targets (``/probe`` refuses them) are left out, counted, and noted once per reply.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
 
@@ -22,18 +25,37 @@ from aaisp_multi_exporter.chaos.snapshots import Policy, SnapshotKey
 from aaisp_multi_exporter.config import DISCOVERY_LABELS, AuthConfig, Config, ModuleConfig
 from aaisp_multi_exporter.obs.logs import fields
 from aaisp_multi_exporter.probe.log import ProbeLog
+from aaisp_multi_exporter.probe.request import echo, valid_target
 from aaisp_multi_exporter.probe.run import ProbeServices
 
 LOGGER = logging.getLogger("aaisp_multi_exporter.discovery")
 #: Used when no module says how long the command's replies may be kept or waited for.
 DEFAULT_CACHE_SECONDS = 60.0
 DEFAULT_TIMEOUT_SECONDS = 30.0
-#: Rendered answers kept for repeated requests; one per filter combination in practice,
-#: and at most this many bytes in all (a reseller's 100,000 lines are 13 MB each).
+#: Answers kept whole for repeated requests: one per filter combination in practice, at most
+#: MAX_KEPT bytes each (a reseller's 100,000 lines are 13 MB) and MAX_BYTES in all. A larger
+#: one (1.2 million entries are 140 MB) is written again for each request, never held.
 MAX_RENDERED = 64
+MAX_KEPT = 32 * 1024 * 1024
 MAX_BYTES = 64 * 1024 * 1024
-#: Lines written between two pauses for the event loop (a few milliseconds' work).
+#: Lines written per piece of the answer, sent before the next is written: a few
+#: milliseconds' work, and the event loop runs between two.
 RENDER_BATCH = 2000
+#: Keys quoted in the note about those left out.
+LEFT_OUT_SHOWN = 3
+
+
+@dataclass(frozen=True, slots=True)
+class LeftOut:
+    """Keys of a credential set's latest reply that ``/probe`` refuses as targets (SPEC 3:
+    1 to 64 characters of A-Z a-z 0-9 + . _ @ -), so discovery leaves them out."""
+
+    auth: str
+    command: str
+    count: int
+    examples: tuple[str, ...]
+    #: Unix time the reply was first written out.
+    at: float
 
 
 def _meta_reader(reply: Reply, command: Command) -> Callable[[str], str]:
@@ -61,30 +83,49 @@ def _meta_reader(reply: Reply, command: Command) -> Callable[[str], str]:
     return meta
 
 
-async def _render(listed: Sequence[_Listed], added: Mapping[str, str]) -> bytes:
-    """The HTTP SD JSON of every line of ``listed``, byte for byte what ``json.dumps`` writes
-    for one group per line (its labels: the credential set, the command's info labels as
-    ``__meta_aaisp_<label>``, then ``added``), without building them: a reseller's 100,000
-    lines are written in a few hundred milliseconds, a batch at a time between pauses for
-    the event loop."""
+async def _pieces(
+    listed: Sequence[_Listed],
+    added: Mapping[str, str],
+    counted: Callable[[_Listed, int, list[str]], None],
+) -> AsyncGenerator[bytes, None]:
+    """The HTTP SD JSON of every line of ``listed`` that is a valid target, byte for byte
+    what ``json.dumps`` writes for one group per line (its labels: the credential set, the
+    command's info labels as ``__meta_aaisp_<label>``, then ``added``), RENDER_BATCH lines a
+    piece, pausing between two. ``counted`` hears each set's left-out keys once all its lines
+    are written."""
     quote = encode_basestring_ascii
     tail = "".join(f", {quote(name)}: {quote(value)}" for name, value in added.items())
-    chunks: list[bytes] = []
     batch: list[str] = []
+    opening = "["
     for entry in listed:
         head = f'"__param_auth": {quote(entry.auth)}, "__meta_aaisp_auth": {quote(entry.auth)}'
         meta = _meta_reader(entry.reply, entry.command)
+        refused = 0
+        examples: list[str] = []
         for line_id in entry.reply.lines:
+            if not valid_target(line_id):
+                refused += 1
+                if len(examples) < LEFT_OUT_SHOWN:
+                    examples.append(line_id)
+                continue
             batch.append(
                 f'{{"targets": [{quote(line_id)}], "labels": {{{head}{meta(line_id)}{tail}}}}}'
             )
             if len(batch) == RENDER_BATCH:
-                chunks.append(", ".join(batch).encode())
+                yield (opening + ", ".join(batch)).encode()
+                opening = ", "
                 batch.clear()
                 await asyncio.sleep(0)
+        counted(entry, refused, examples)
     if batch:
-        chunks.append(", ".join(batch).encode())
-    return b"[" + b", ".join(chunks) + b"]"
+        yield (opening + ", ".join(batch) + "]").encode()
+    else:
+        yield b"[]" if opening == "[" else b"]"
+
+
+async def _replayed(pieces: tuple[bytes, ...]) -> AsyncGenerator[bytes, None]:
+    for piece in pieces:
+        yield piece
 
 
 def discovered_command(
@@ -121,10 +162,16 @@ class _Listed:
 
 @dataclass(frozen=True, slots=True)
 class DiscoveryResponse:
-    """The HTTP SD JSON, and why each set that never answered is missing from it."""
+    """Why each set that never answered is missing, and the HTTP SD JSON in pieces: kept
+    ones (``length`` known), or written as they are sent. Every CHAOS call is over by now,
+    so what is left cannot fail short of a bug."""
 
-    body: bytes
     never_answered: dict[str, str]
+    pieces: AsyncGenerator[bytes, None]
+    length: int | None = None
+
+
+_Kept = tuple[tuple[bytes, ...], tuple[weakref.ref[Reply], ...]]
 
 
 @dataclass
@@ -138,9 +185,10 @@ class Discovery:
 
     services: ProbeServices
     last_good: dict[tuple[str, str, str], _Listed] = field(default_factory=dict)
-    _rendered: dict[tuple[object, ...], tuple[bytes, tuple[weakref.ref[Reply], ...]]] = field(
-        default_factory=dict
-    )
+    #: Keys left out by credential set and command, from the latest reply written out.
+    left_out: dict[tuple[str, str], LeftOut] = field(default_factory=dict)
+    _rendered: dict[tuple[object, ...], _Kept] = field(default_factory=dict)
+    _counted: weakref.WeakSet[Reply] = field(default_factory=weakref.WeakSet)
 
     async def discover(
         self,
@@ -166,18 +214,58 @@ class Discovery:
         if cached is not None and all(
             ref() is entry.reply for ref, entry in zip(cached[1], listed, strict=True)
         ):
-            return DiscoveryResponse(cached[0], never)
+            length = sum(len(piece) for piece in cached[0])
+            return DiscoveryResponse(never, _replayed(cached[0]), length)
         added = {"__param_module": module} if module is not None else {}
         if metrics_path is not None:
             added["__metrics_path__"] = metrics_path
-        body = await _render(listed, added)
-        if len(self._rendered) >= MAX_RENDERED or self._kept_bytes() + len(body) > MAX_BYTES:
+        pieces = _pieces(listed, added, self._count_left_out)
+        return DiscoveryResponse(never, self._keeping(key, listed, pieces))
+
+    async def _keeping(
+        self,
+        key: tuple[object, ...],
+        listed: Sequence[_Listed],
+        pieces: AsyncGenerator[bytes, None],
+    ) -> AsyncGenerator[bytes, None]:
+        """``pieces``, kept for the next request once all are sent, unless too large."""
+        kept: list[bytes] = []
+        size = 0
+        async with contextlib.aclosing(pieces):
+            async for piece in pieces:
+                size += len(piece)
+                if size <= MAX_KEPT:
+                    kept.append(piece)
+                yield piece
+        if size > MAX_KEPT:
+            return
+        if len(self._rendered) >= MAX_RENDERED or self._kept_bytes() + size > MAX_BYTES:
             self._rendered.clear()
-        self._rendered[key] = (body, tuple(weakref.ref(entry.reply) for entry in listed))
-        return DiscoveryResponse(body, never)
+        self._rendered[key] = (tuple(kept), tuple(weakref.ref(entry.reply) for entry in listed))
+
+    def _count_left_out(self, entry: _Listed, refused: int, examples: list[str]) -> None:
+        """Note a reply's keys that are not valid targets: once per reply, whatever the
+        filters and however often it is written out."""
+        if entry.reply in self._counted:
+            return
+        self._counted.add(entry.reply)
+        where = (entry.auth, entry.command.name)
+        if not refused:
+            self.left_out.pop(where, None)
+            return
+        self.left_out[where] = LeftOut(*where, refused, tuple(examples), time.time())
+        LOGGER.warning(
+            "discovery leaves out keys that /probe refuses as targets",
+            extra=fields(
+                auth=entry.auth,
+                command=entry.command.name,
+                count=refused,
+                examples=", ".join(echo(example) for example in examples),
+            ),
+        )
 
     def _kept_bytes(self) -> int:
-        return sum(len(body) for body, _ in self._rendered.values())
+        return sum(len(piece) for pieces, _ in self._rendered.values() for piece in pieces)
 
     async def _for_auth(self, config: Config, auth: AuthConfig, command: Command) -> _Listed | str:
         """The set's lines, its last good list, or why it has never answered."""
@@ -236,4 +324,7 @@ class Discovery:
         for key in list(self.last_good):
             if key[:2] not in live or key[2] not in config.commands:
                 del self.last_good[key]
+        for auth, command in list(self.left_out):
+            if auth not in config.auths or command not in config.commands:
+                del self.left_out[(auth, command)]
         self._rendered.clear()

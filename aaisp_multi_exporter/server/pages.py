@@ -15,6 +15,8 @@ from html import escape
 
 from aaisp_multi_exporter import __version__
 from aaisp_multi_exporter.config import Config, builtin_declarations
+from aaisp_multi_exporter.probe.request import echo
+from aaisp_multi_exporter.server.discovery import LeftOut
 from aaisp_multi_exporter.server.failing import Failing, NotFound
 from aaisp_multi_exporter.server.history import HistoryEntry
 from aaisp_multi_exporter.server.rejections import Rejection
@@ -317,6 +319,23 @@ def _rejected(rejections: Sequence[Rejection], now: float) -> str:
     )
 
 
+def _left_out(notes: Sequence[LeftOut], now: float) -> str:
+    """Keys discovery leaves out; shown only when there are some."""
+    if not notes:
+        return ""
+    rows: list[list[Cell]] = [
+        [escape(note.auth), escape(note.command), (f"{note.count:,}", "num"),
+         (escape(", ".join(echo(key) for key in note.examples)), "text"), _ago(note.at, now)]
+        for note in notes
+    ]  # fmt: skip
+    return (
+        _heading("Left out of discovery", sum(note.count for note in notes))
+        + _table(["Auth", "Command", "Keys", "For example", "Reply of"], rows, "cards")
+        + '<p class="muted">Keys CHAOS lists that <code>/probe</code> refuses as targets (1 to'
+        " 64 characters of A-Z a-z 0-9 + . _ @ -): <code>/discover</code> leaves them out.</p>\n"
+    )
+
+
 def _reason_text(record: HistoryEntry) -> str:
     """One line per module; the module is named only when the probe had several."""
     several = len(record.modules) > 1
@@ -387,6 +406,7 @@ def render_landing(
     failing: Sequence[Failing] = (),
     not_found: Sequence[NotFound] = (),
     rejections: Sequence[Rejection] = (),
+    left_out: Sequence[LeftOut] = (),
     now: float | None = None,
     version: str = __version__,
 ) -> str:
@@ -416,7 +436,7 @@ the CHAOS v2 API.</p>
 </p>
 {_failing_now(failing, bool(records), history_limit, now, not_found)}
 {_rejected(rejections, now)}
-{_probe_form(config)}
+{_left_out(left_out, now)}{_probe_form(config)}
 {_recent(records, history_limit)}
 {_configuration(config)}
 </body>

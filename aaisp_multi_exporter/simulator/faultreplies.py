@@ -8,7 +8,8 @@ A request's fault acts at one of four points, in this order:
 * ``substitute_body``: ``body``, ``raw`` and ``replay`` send given bytes whatever the
   credentials.
 * ``altered_reply``: the rest change the reply CHAOS would have sent; the payload reshapers
-  (``lone_object`` ... ``entries_without_id``) leave an error reply alone.
+  (``lone_object`` ... ``huge_value``) leave an error reply alone. ``huge_reply`` sends a
+  ``huge_value`` reply a piece at a time.
 """
 
 from __future__ import annotations
@@ -138,6 +139,8 @@ def reshaped_reply(reply: dict[str, Any], command: str, fault: Fault) -> bytes:
         return dump_json(reply).replace(
             _RAW_TOKEN, b'"' + number + b'"' if fault.as_string else number
         )
+    if fault.kind == "huge_value":
+        return _with_huge_marker(reply, command, fault).replace(_RAW_TOKEN, huge_value(fault))
     if fault.kind == "deep_nesting":
         raw = b"[" * fault.depth + b"]" * fault.depth
     elif fault.kind == "entries_without_id":
@@ -148,6 +151,57 @@ def reshaped_reply(reply: dict[str, Any], command: str, fault: Fault) -> bytes:
         raise ValueError(f"{fault.kind} does not reshape a payload")
     reply[command] = _RAW_MARKER
     return dump_json(reply).replace(_RAW_TOKEN, raw)
+
+
+def _with_huge_marker(reply: dict[str, Any], command: str, fault: Fault) -> bytes:
+    """The reply's bytes with the raw marker where a ``huge_value`` fault's value goes."""
+    payload = reply[command]
+    if fault.in_entry and payload and isinstance(payload[0], dict):
+        reply[command] = [{**payload[0], "huge": _RAW_MARKER}, *payload[1:]]
+    else:
+        reply["huge"] = _RAW_MARKER
+    return dump_json(reply)
+
+
+def _huge_parts(fault: Fault) -> tuple[bytes, bytes, int, bytes]:
+    """A ``huge_value`` fault's value as ``opening + unit * repeats + closing``."""
+    deep = fault.nesting
+    if fault.shape == "string":
+        return b"[" * deep + b'"', b"x", fault.elements, b'"' + b"]" * deep
+    element = b"1" if fault.shape == "numbers" else b"{}"
+    return b"[" * (deep + 1), element + b",", fault.elements - 1, element + b"]" * (deep + 1)
+
+
+def huge_value(fault: Fault) -> bytes:
+    """A ``huge_value`` fault's value, whole (the simulator sends it a piece at a time)."""
+    opening, unit, repeats, closing = _huge_parts(fault)
+    return opening + unit * repeats + closing
+
+
+async def huge_reply(
+    request: web.Request, reply: dict[str, Any], command: str, fault: Fault
+) -> web.StreamResponse:
+    """A ``huge_value`` reply, written a megabyte at a time: 60 MB built whole would hold the
+    simulator's loop (and a test's, which shares it) for a third of a second."""
+    payload = reply.get(command)
+    if "error" in reply or not isinstance(payload, list):
+        return json_response(reply)
+    head, tail = _with_huge_marker(reply, command, fault).split(_RAW_TOKEN)
+    opening, unit, repeats, closing = _huge_parts(fault)
+    per_piece = max(1, 1024 * 1024 // len(unit))
+    pieces, rest = divmod(repeats, per_piece)
+    response = web.StreamResponse()
+    response.content_type = "application/json"
+    response.content_length = len(head + opening + closing + tail) + len(unit) * repeats
+    await response.prepare(request)
+    await response.write(head + opening)
+    piece = unit * per_piece
+    for _ in range(pieces):
+        await response.write(piece)
+        await asyncio.sleep(0)
+    await response.write(unit * rest + closing + tail)
+    await response.write_eof()
+    return response
 
 
 def _has_monthly_quota(entry: object) -> bool:

@@ -29,8 +29,10 @@ FaultKind = Literal[
     "deep_nesting",
     "huge_number",
     "entries_without_id",
+    "huge_value",
 ]
 FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
+HugeShape = Literal["numbers", "objects", "string"]
 
 #: Longer than Python's default limit on int/str conversion (4,300 digits): ``int(text)`` and
 #: ``json.loads`` of such a number raise ValueError unless the reader guards against it.
@@ -112,6 +114,11 @@ class Fault:
       (``1e400``) is past a double's range.
     * ``entries_without_id``: ``entries`` (default 200,000) entries with no ``ID`` appended
       after the real lines, which are kept.
+    * ``huge_value``: one huge value, ``elements`` long (default 12 million) and ``nesting``
+      arrays deep (default 0): ``[1,1,...]`` (``shape="numbers"``), ``[{},{},...]``
+      (``"objects"``) or ``"xx..."`` (``"string"``), as the field ``huge`` of the first entry
+      (``in_entry``, the default) or as a member ``huge`` of the reply, which no command reads.
+      20 million ``{}`` are 60 MB, under the exporter's 64 MiB cap on a reply.
     """
 
     kind: FaultKind
@@ -138,6 +145,10 @@ class Fault:
     as_string: bool = False
     line_field: str = "quota_remaining"
     entries: int = 200_000
+    shape: HugeShape = "numbers"
+    elements: int = 12_000_000
+    nesting: int = 0
+    in_entry: bool = True
 
     def __post_init__(self) -> None:
         """Reject impossible faults early, where the caller can see the mistake."""
@@ -161,6 +172,10 @@ class Fault:
             raise ValueError("depth must be >= 1")
         if self.entries < 0:
             raise ValueError("entries must be >= 0")
+        if self.shape not in get_args(HugeShape) or self.elements < 1 or self.nesting < 0:
+            raise ValueError(
+                "shape must be numbers, objects or string, elements >= 1 and nesting >= 0"
+            )
         if not _JSON_NUMBER.fullmatch(self.number):
             raise ValueError("number must be a JSON number, e.g. 1e400")
         if not self.line_field:

@@ -171,4 +171,6 @@ class Simulator:
         reply = self.build_reply(subsystem, command, attrs)
         if fault is None:
             return await streamed_response(request, reply) if self.stream else json_response(reply)
+        if fault.kind == "huge_value":
+            return await faultreplies.huge_reply(request, reply, command, fault)
         return faultreplies.altered_reply(reply, command, fault)

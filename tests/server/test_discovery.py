@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from urllib.parse import quote
 
+import aiohttp
 import pytest
 
+from aaisp_multi_exporter.server import discovery
 from aaisp_multi_exporter.simulator import Fault, Simulator
 from tests.conftest import HOME_LOGIN, OTHER_LOGIN, Exporter, ExporterFactory, config_text
 
@@ -201,3 +204,137 @@ async def test_repeated_discovery_reuses_the_rendered_answer(
     assert state._rendered.keys() == rendered.keys()
     assert all(state._rendered[key][0] is rendered[key][0] for key in rendered)
     assert simulator.total_calls == 2
+
+
+def odd_lines(count: int) -> list[dict[str, str]]:
+    """Lines whose labels need escaping, enough for several pieces of the answer."""
+    return [
+        {"ID": f"{n}", "login": f'l"{n}\\caf\u00e9\U0001f600@a\n', "postcode": f" \x7f{n}\u2028"}
+        for n in range(1, count + 1)
+    ]
+
+
+def groups_of(lines: list[dict[str, str]], auth: str, **added: str) -> list[dict[str, object]]:
+    labels = {"__param_auth": auth, "__meta_aaisp_auth": auth}
+    return [
+        {
+            "targets": [line["ID"]],
+            "labels": {
+                **labels,
+                **{f"__meta_aaisp_{k}": v.strip() for k, v in line.items() if k != "ID"},
+                **added,
+            },
+        }
+        for line in lines
+    ]
+
+
+@pytest.mark.parametrize("kept", [True, False], ids=["kept", "too-large-to-keep"])
+async def test_an_answer_in_many_pieces_is_what_json_dumps_writes(
+    make_exporter: ExporterFactory,
+    simulator: Simulator,
+    monkeypatch: pytest.MonkeyPatch,
+    kept: bool,
+) -> None:
+    """Streamed a piece at a time (and, once kept, sent whole with its length), the answer
+    is byte for byte ``json.dumps``'s; an answer too large to keep is written again."""
+    if not kept:
+        monkeypatch.setattr(discovery, "MAX_KEPT", 1000)
+    lines = odd_lines(2 * discovery.RENDER_BATCH + 7)
+    simulator.add_fault(Fault("body", body={"info": lines}, login=HOME_LOGIN))
+    exporter = await make_exporter()
+    expected = json.dumps(groups_of(lines, "home", __param_module="line"))
+    for request in range(3):
+        async with exporter.http.get(exporter.url + "/discover?auth=home&module=line") as got:
+            assert (got.status, got.content_type) == (200, "application/json")
+            assert await got.text() == expected
+            streamed = got.headers.get("Transfer-Encoding") == "chunked"
+            assert streamed == (request == 0 or not kept)
+            assert (got.content_length == len(expected)) == (request > 0 and kept)
+    assert bool(exporter.state.discovery._rendered) == kept
+
+
+async def test_a_head_request_gets_no_body(exporter: Exporter) -> None:
+    """The answer is streamed, so HEAD is answered apart: a body after a HEAD's headers
+    would be read as the next answer on the connection."""
+    for _ in range(2):  # written, then kept
+        await discover(exporter)
+        async with exporter.http.head(exporter.url + "/discover") as got:
+            assert (got.status, got.content_type) == (200, "application/json")
+            assert await got.read() == b""
+    assert await discover(exporter)  # the same connection is still good
+
+
+@pytest.mark.parametrize("count", [0, 1, discovery.RENDER_BATCH, 3 * discovery.RENDER_BATCH + 1])
+async def test_the_answer_comes_in_pieces_of_a_batch_of_lines(
+    make_exporter: ExporterFactory, simulator: Simulator, count: int
+) -> None:
+    """Counted, not timed: one piece per RENDER_BATCH lines, then the closing bracket."""
+    lines = odd_lines(count)
+    simulator.add_fault(Fault("body", body={"info": lines}, login=HOME_LOGIN))
+    exporter = await make_exporter()
+    state = exporter.state
+    assert state.config is not None
+    answer = await state.discovery.discover(state.config, [state.config.auths["home"]], None)
+    pieces = [piece async for piece in answer.pieces]
+    assert len(pieces) == count // discovery.RENDER_BATCH + 1
+    assert b"".join(pieces) == json.dumps(groups_of(lines, "home")).encode()
+
+
+async def test_an_error_after_the_first_piece_cuts_the_connection(
+    make_exporter: ExporterFactory,
+    simulator: Simulator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Once the 200 is sent it cannot become a 500: the answer is cut short, so the client
+    sees a broken answer (Prometheus keeps its targets), never a short list; it is logged."""
+    simulator.add_fault(Fault("body", body={"info": odd_lines(5000)}, login=HOME_LOGIN))
+    exporter = await make_exporter()
+    checked = 0
+
+    def failing(target: str) -> bool:
+        nonlocal checked
+        checked += 1
+        if checked > discovery.RENDER_BATCH + 10:
+            raise RuntimeError("a bug while writing the answer")
+        return True
+
+    monkeypatch.setattr(discovery, "valid_target", failing)
+    async with exporter.http.get(exporter.url + "/discover?auth=home") as got:
+        assert got.status == 200
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await got.read()
+    assert any(record.getMessage() == "internal error" for record in caplog.records)
+    assert (await exporter.get("/-/healthy"))[0] == 200
+
+
+async def test_keys_that_are_not_targets_are_left_out_counted_and_noted_once(
+    make_exporter: ExporterFactory, simulator: Simulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SPEC 3's target rule: what /probe refuses, /discover does not list (N8)."""
+    odd = ["01632 960001", "a/b", "caf\u00e9", "a#b", "a:b"]
+    entries = [{"ID": key} for key in odd] + [{"ID": "10001", "login": "a@a"}]
+    simulator.add_fault(Fault("body", body={"info": entries}, login=HOME_LOGIN))
+    exporter = await make_exporter(cache_seconds="60")
+    for query in ("", "?auth=home", "?module=line", "?auth=home&module=quota"):
+        groups = await discover(exporter, query)
+        assert [g["targets"] for g in groups if g["labels"]["__param_auth"] == "home"] == [  # type: ignore[index]
+            ["10001"]
+        ]
+    for key in odd:
+        status, _ = await exporter.probe(f"target={quote(key)}&module=line")
+        assert status == 400
+    noted = [r for r in caplog.records if r.getMessage().startswith("discovery leaves out")]
+    assert len(noted) == 1  # once per reply, however often and however filtered
+    assert noted[0].__dict__["fields"]["count"] == 5
+    assert noted[0].__dict__["fields"]["examples"] == '"01632 960001", "a/b", "caf\\xe9"'
+    page = (await exporter.get("/"))[1]
+    assert 'Left out of discovery <span class="count">(5)</span>' in page
+    assert "&quot;a/b&quot;" in page
+    # A later reply without them: the note goes, and nothing more is logged.
+    simulator.clear_faults()
+    exporter.clock.advance(120)
+    await discover(exporter)
+    assert "Left out of discovery" not in (await exporter.get("/"))[1]
+    assert len([r for r in caplog.records if r.getMessage().startswith("discovery leaves")]) == 1

@@ -13,6 +13,7 @@ from aaisp_multi_exporter.config import parse_config
 from aaisp_multi_exporter.obs.logs import LogfmtFormatter, record_fields
 from aaisp_multi_exporter.probe.request import TARGET_PATTERN
 from aaisp_multi_exporter.probe.results import ModuleResult
+from aaisp_multi_exporter.server.discovery import LeftOut
 from aaisp_multi_exporter.server.history import ProbeHistory
 from aaisp_multi_exporter.server.pages import (
     FAILING_SHOWN,
@@ -517,9 +518,11 @@ def test_rendering_escapes_everything() -> None:
         history_limit=5,
         failing=history.failing.current(),
         rejections=rejections.recent(),
+        left_out=[LeftOut("<a>", "x&y", 3, ("<b c>", "caf\u00e9"), 0.0)],
         version="<1&2>",
+        now=90.0,
     )
-    for raw in ("<script>", "<img", "<svg", "<r>", "a<b", "c&d", '"home"'):
+    for raw in ("<script>", "<img", "<svg", "<r>", "a<b", "c&d", '"home"', "<a>", "<b c>"):
         assert raw not in text, raw
     page = parse_page(text)
     assert [row[:4] for row in table(page, "Failing now")] == [
@@ -536,6 +539,9 @@ def test_rendering_escapes_everything() -> None:
     ]
     (rejected,) = table(page, "Rejected requests")
     assert rejected[1:] == ["1", "/probe", "<r>", 'invalid target "<svg onload=alert(3)>"']
+    assert table(page, "Left out of discovery") == [
+        ["<a>", "x&y", "3", '"<b c>", "caf\\xe9"', "1 min 30 s ago"]
+    ]
     assert "Version &lt;1&amp;2&gt;" in text
     assert "No valid configuration is loaded." in text
     assert "<form" not in text

@@ -66,6 +66,18 @@ A_JSON = b'{"ID":"1","quota_monthly":"100"}'
             id="huge-number",
         ),
         pytest.param(
+            Fault("huge_value", elements=3),
+            [C, A],
+            b'[{"ID":"3","huge":[1,1,1]},' + A_JSON + b"]",
+            id="huge-value-in-an-entry",
+        ),
+        pytest.param(
+            Fault("huge_value", elements=2, shape="objects", nesting=2),
+            [C],
+            b'[{"ID":"3","huge":[[[{},{}]]]}]',
+            id="huge-objects-nested",
+        ),
+        pytest.param(
             Fault("huge_number", number="-12.5", as_string=True, line_field="ID"),
             [A],
             b'[{"ID":"-12.5","quota_monthly":"100"}]',
@@ -77,6 +89,25 @@ def test_reshaped_reply(fault: Fault, payload: list[dict[str, str]], reshaped: b
     original = json.dumps(payload)
     assert reshaped_reply({"quota": payload}, "quota", fault) == b'{"quota":' + reshaped + b"}"
     assert json.dumps(payload) == original  # the account's own lines are never changed
+
+
+@pytest.mark.parametrize(
+    ("fault", "member"),
+    [
+        pytest.param(Fault("huge_value", elements=3, in_entry=False), "[1,1,1]", id="numbers"),
+        pytest.param(Fault("huge_value", elements=4, shape="string", in_entry=False), '"xxxx"'),
+        pytest.param(
+            Fault("huge_value", elements=1, shape="objects", nesting=7, in_entry=False),
+            "[[[[[[[[{}]]]]]]]]",
+            id="objects-seven-deep",
+        ),
+        pytest.param(Fault("huge_value", elements=2), "[1,1]", id="no-entry-to-hold-it"),
+    ],
+)
+def test_huge_value_as_a_member_nobody_reads(fault: Fault, member: str) -> None:
+    payload = [] if fault.in_entry else [C]
+    reply = json.loads(reshaped_reply({"quota": payload}, "quota", fault))
+    assert reply == {"quota": payload, "huge": json.loads(member)}
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,9 @@ from aaisp_multi_exporter.simulator import (
         {"kind": "huge_number", "number": "12a"},
         {"kind": "huge_number", "number": '1e400"}'},
         {"kind": "huge_number", "line_field": ""},
+        {"kind": "huge_value", "elements": 0},
+        {"kind": "huge_value", "nesting": -1},
+        {"kind": "huge_value", "shape": "bytes"},
         {"kind": "error", "command": "info"},
     ],
 )
