@@ -9,6 +9,7 @@ parsers. docs/commands.md has the format.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -143,9 +144,40 @@ class Command:
     builtin: bool = True
 
     field_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    #: A hash of all the above: what is kept per command (stored replies, rendered HELP and
+    #: TYPE lines) is kept by it, so a reload that changes the declaration never serves what
+    #: the old one read or wrote, and one that leaves it alone keeps it all.
+    digest: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "field_names", tuple(spec.name for spec in self.fields))
+        object.__setattr__(self, "digest", _digest(self))
+
+
+def _digest(command: Command) -> str:
+    """The same for two compilations of one declaration (functions are named, not
+    compared), different when anything the exporter reads or writes differs."""
+
+    def named(function: Callable[..., object] | None) -> str | None:
+        return None if function is None else f"{function.__module__}.{function.__qualname__}"
+
+    def gauge(spec: Gauge | None) -> tuple[object, ...] | None:
+        if spec is None:
+            return None
+        return (spec.metric, spec.help, spec.scale, named(spec.when), spec.omitted_without)
+
+    info = command.info
+    parts = (
+        command.name,
+        command.payload_key,
+        command.key,
+        command.key_spelling,
+        command.builtin,
+        command.not_owned,
+        None if info is None else (info.metric, info.help, info.labels, info.key_label),
+        tuple((f.name, named(f.parse), f.expect, gauge(f.gauge)) for f in command.fields),
+    )
+    return hashlib.blake2b(repr(parts).encode(), digest_size=12).hexdigest()
 
 
 TEXT = "a string of at most 256 characters"

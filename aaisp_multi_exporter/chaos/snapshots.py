@@ -9,6 +9,8 @@ per backoff step instead of one per line.
 Refresh ahead: a probe that finds a reply in the last quarter of its module's
 ``cache_seconds`` starts one background refresh and is served the stored one, so under steady
 scraping no probe waits for CHAOS, and no reply is served past ``cache_seconds``.
+A reload never strands a probe: calls of what it changed leave the table at once (new lookups
+start their own) and finish for the probes already waiting, storing nothing.
 docs/design.md (Snapshots, Failure sharing, Refresh ahead) has the rules.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import time
 from collections import OrderedDict
@@ -42,8 +45,10 @@ _E = TypeVar("_E")
 class SnapshotKey(NamedTuple):
     """What makes two CHAOS calls the same call.
 
-    ``fingerprint`` changes when the credential set's secrets change, so a reload with new
-    credentials never serves an answer (or a refusal) obtained with the old ones.
+    ``fingerprint`` changes when the credential set's secrets change, and ``declaration``
+    (``Command.digest``) when the command's declaration does, so after a reload no lookup,
+    even one a probe planned before it, gets an answer (or a refusal) obtained with the old
+    credentials or read by the old declaration.
     """
 
     auth: str
@@ -51,6 +56,7 @@ class SnapshotKey(NamedTuple):
     command: str
     scope: str
     service: str
+    declaration: str = ""
 
 
 class Lookup(StrEnum):
@@ -109,6 +115,14 @@ class Policy:
 
 
 @dataclass(slots=True)
+class _Call:
+    """A CHAOS call in flight, and how many lookups wait for it."""
+
+    task: asyncio.Task[Snapshot]
+    waiters: int = 0
+
+
+@dataclass(slots=True)
 class _Answer:
     snapshot: Snapshot
     #: The longest ``cache_seconds`` of the modules that stored or used it: it is kept that
@@ -149,7 +163,10 @@ class SnapshotStore:
     ) -> None:
         self._answers: OrderedDict[SnapshotKey, _Answer] = OrderedDict()
         self._failures: OrderedDict[SnapshotKey, _Failure] = OrderedDict()
-        self._in_flight: dict[SnapshotKey, asyncio.Task[Snapshot]] = {}
+        #: Calls a lookup may join: one per key.
+        self._in_flight: dict[SnapshotKey, _Call] = {}
+        #: Calls a reload took out of the table, finishing for the probes waiting on them.
+        self._detached: set[asyncio.Task[Snapshot]] = set()
         self._max_entries = max_entries
         self._clock = clock
         self._next_sweep = 0.0
@@ -159,7 +176,13 @@ class SnapshotStore:
 
     @property
     def in_flight(self) -> int:
+        """Calls a lookup can join."""
         return len(self._in_flight)
+
+    @property
+    def detached(self) -> int:
+        """Calls a reload took out of the table that have not finished yet."""
+        return len(self._detached)
 
     def now(self) -> float:
         return self._clock()
@@ -222,37 +245,69 @@ class SnapshotStore:
         """Join the call in flight for ``key``, or start it.
 
         The call runs in its own task, so a probe that gives up (its deadline passed) does not
-        cancel it for the other probes waiting on the same reply.
+        cancel it for the other probes waiting on the same reply. A call that ends cancelled
+        (``close()``) is a failure with its reason, never a CancelledError for a waiter that
+        was not cancelled itself.
         """
-        task = self._in_flight.get(key)
+        call = self._in_flight.get(key)
         how = Lookup.COALESCED
-        if task is None:
+        if call is None:
             how = Lookup.FETCHED
-            task = self._start(key, fetch, policy)
-        return Served(await asyncio.shield(task), how)
+            call = self._start(key, fetch, policy)
+        call.waiters += 1
+        try:
+            return Served(await asyncio.shield(call.task), how)
+        except asyncio.CancelledError:
+            if not call.task.cancelled() or _being_cancelled():
+                raise
+            return Served(self._stopped(), how)
+        finally:
+            call.waiters -= 1
 
-    def _start(self, key: SnapshotKey, fetch: Fetch, policy: Policy) -> asyncio.Task[Snapshot]:
+    def _start(self, key: SnapshotKey, fetch: Fetch, policy: Policy) -> _Call:
         task = asyncio.create_task(self._run(key, fetch, policy), name=f"chaos {key.command}")
-        self._in_flight[key] = task
-        return task
+        call = self._in_flight[key] = _Call(task)
+        # However the task ends, even cancelled before its first step (when _run never runs,
+        # nor its finally), it leaves the table: a stopped call is never joined again.
+        task.add_done_callback(functools.partial(self._finished, key))
+        return call
+
+    def _finished(self, key: SnapshotKey, task: asyncio.Task[Snapshot] | None) -> None:
+        call = self._in_flight.get(key)
+        if call is not None and call.task is task:
+            del self._in_flight[key]
+        if task is not None:
+            self._detached.discard(task)
+
+    def _current(self, key: SnapshotKey) -> bool:
+        """Whether the running call is still ``key``'s: a call a reload detached stores
+        nothing, since its answer was obtained with what the reload changed."""
+        call = self._in_flight.get(key)
+        return call is not None and call.task is asyncio.current_task()
+
+    def _stopped(self) -> Snapshot:
+        stopped = ChaosError(
+            Outcome.TIMEOUT,
+            "CHAOS call stopped: the configuration changed or the exporter is stopping",
+        )
+        return Snapshot(reply=None, error=stopped, fetched_at=self._clock())
 
     async def _run(self, key: SnapshotKey, fetch: Fetch, policy: Policy) -> Snapshot:
         try:
             try:
                 reply = await fetch()
             except ChaosError as error:
+                if not self._current(key):
+                    return Snapshot(reply=None, error=error, fetched_at=self._clock())
                 return self._store_failure(key, error, policy)
             except asyncio.CancelledError:
-                # Stopped by retain() or close(): the probes waiting on it get a failure they
-                # can report, and nothing is stored.
-                stopped = ChaosError(
-                    Outcome.TIMEOUT,
-                    "CHAOS call stopped: the configuration changed or the exporter is stopping",
-                )
-                return Snapshot(reply=None, error=stopped, fetched_at=self._clock())
+                # Stopped by retain() (no probe was waiting) or close(): nothing is stored.
+                return self._stopped()
+            if not self._current(key):
+                return Snapshot(reply=reply, error=None, fetched_at=self._clock())
             return self._store_answer(key, reply, policy)
         finally:
-            self._in_flight.pop(key, None)
+            self._finished(key, asyncio.current_task())
 
     def _store_answer(self, key: SnapshotKey, reply: Reply, policy: Policy) -> Snapshot:
         """Kept for the longest ``cache_seconds`` of the modules that used the key; a
@@ -301,8 +356,13 @@ class SnapshotStore:
         self, live: Iterable[tuple[str, str]], *, changed_commands: Iterable[str] = ()
     ) -> None:
         """After a reload: forget credential sets that are gone or changed, and commands whose
-        declaration changed, and stop their calls, so nothing obtained with old credentials,
-        or read by an old declaration, is kept or stored."""
+        declaration changed, so nothing obtained with old credentials, or read by an old
+        declaration, is kept or stored.
+
+        Their calls leave the table at once, so the next lookup starts its own. A call that
+        probes wait for finishes for them (they were planned with the old configuration) and
+        stores nothing; one that nobody waits for (a refresh ahead) is cancelled.
+        """
         keep = set(live)
         drop = set(changed_commands)
 
@@ -312,15 +372,24 @@ class SnapshotStore:
         for entries in (self._answers, self._failures):
             for key in [key for key in entries if stale(key)]:
                 del entries[key]
-        for key, task in list(self._in_flight.items()):
+        for key, call in list(self._in_flight.items()):
             if stale(key):
-                task.cancel()
+                del self._in_flight[key]
+                if call.waiters:
+                    self._detached.add(call.task)
+                else:
+                    call.task.cancel()
 
     async def close(self) -> None:
         """Stop every call still running (background refreshes included), for shutdown."""
-        tasks = list(self._in_flight.values())
+        tasks = [call.task for call in self._in_flight.values()] + list(self._detached)
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

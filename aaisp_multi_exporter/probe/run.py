@@ -85,7 +85,12 @@ def _needs(request: ProbeRequest) -> list[_Need]:
         service = request.target if module.scope == "line" else ""
         for command in plan.commands:
             key = SnapshotKey(
-                auth.name, auth.secret_fingerprint(), command.name, module.scope, service
+                auth.name,
+                auth.secret_fingerprint(),
+                command.name,
+                module.scope,
+                service,
+                command.digest,
             )
             needs.append(_Need(plan, command, request.target, key))
     return needs
