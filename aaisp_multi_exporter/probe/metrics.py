@@ -96,7 +96,7 @@ class RenderedLines:
         return template
 
     def __len__(self) -> int:
-        return sum(len(lines) for lines in self._by_reply.values())
+        return sum(len(lines) for _, lines in self._by_reply.values())
 
 
 def _families_of(command: Command) -> list[tuple[str, str]]:
