@@ -10,6 +10,8 @@ Refresh ahead: a probe that finds a reply in the last quarter of its module's
 ``cache_seconds`` starts one background refresh and is served the stored one, so under steady
 scraping no probe waits for CHAOS, and no reply is served past ``cache_seconds``. When the
 key's last fetches took longer than that quarter, the refresh starts earlier (the lead adapts).
+A reload never strands a probe: calls of what it changed leave the table at once (new lookups
+start their own) and finish for the probes already waiting, storing nothing.
 docs/design.md (Snapshots, Failure sharing, Refresh ahead) has the rules.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import time
 from collections import OrderedDict
@@ -49,8 +52,10 @@ _E = TypeVar("_E")
 class SnapshotKey(NamedTuple):
     """What makes two CHAOS calls the same call.
 
-    ``fingerprint`` changes when the credential set's secrets change, so a reload with new
-    credentials never serves an answer (or a refusal) obtained with the old ones.
+    ``fingerprint`` changes when the credential set's secrets change, and ``declaration``
+    (``Command.digest``) when the command's declaration does, so after a reload no lookup,
+    even one a probe planned before it, gets an answer (or a refusal) obtained with the old
+    credentials or read by the old declaration.
     """
 
     auth: str
@@ -58,6 +63,7 @@ class SnapshotKey(NamedTuple):
     command: str
     scope: str
     service: str
+    declaration: str = ""
 
 
 class Lookup(StrEnum):
@@ -144,6 +150,14 @@ class Policy:
 
 
 @dataclass(slots=True)
+class Call:
+    """A CHAOS call in flight, and how many lookups wait for it."""
+
+    task: asyncio.Task[Snapshot]
+    waiters: int = 0
+
+
+@dataclass(slots=True)
 class _Answer:
     snapshot: Snapshot
     #: The longest ``cache_seconds`` of the modules that stored or used it: it is kept that
@@ -184,7 +198,10 @@ class SnapshotStore:
     ) -> None:
         self._answers: OrderedDict[SnapshotKey, _Answer] = OrderedDict()
         self._failures: OrderedDict[SnapshotKey, _Failure] = OrderedDict()
-        self._in_flight: dict[SnapshotKey, asyncio.Task[Snapshot]] = {}
+        #: Calls a lookup may join: one per key.
+        self._in_flight: dict[SnapshotKey, Call] = {}
+        #: Calls a reload took out of the table, finishing for the probes waiting on them.
+        self._detached: set[asyncio.Task[Snapshot]] = set()
         self._max_entries = max_entries
         self._clock = clock
         self._next_sweep = 0.0
@@ -194,7 +211,13 @@ class SnapshotStore:
 
     @property
     def in_flight(self) -> int:
+        """Calls a lookup can join."""
         return len(self._in_flight)
+
+    @property
+    def detached(self) -> int:
+        """Calls a reload took out of the table that have not finished yet."""
+        return len(self._detached)
 
     def now(self) -> float:
         return self._clock()
@@ -257,29 +280,69 @@ class SnapshotStore:
         """Join the call in flight for ``key``, or start it.
 
         The call runs in its own task, so a probe that gives up (its deadline passed) does not
-        cancel it for the other probes waiting on the same reply.
+        cancel it for the other probes waiting on the same reply. A call that ends cancelled
+        (``close()``) is a failure with its reason, never a CancelledError for a waiter that
+        was not cancelled itself.
         """
-        task, how = self.call(key, fetch, policy)
-        return Served(await asyncio.shield(task), how)
+        call, how = self.call(key, fetch, policy)
+        return await self.wait(call, how)
 
     def calling(self, key: SnapshotKey) -> bool:
         """Whether a call for ``key`` is in flight: a probe needing it would only wait."""
         return key in self._in_flight
 
-    def call(
-        self, key: SnapshotKey, fetch: Fetch, policy: Policy
-    ) -> tuple[asyncio.Task[Snapshot], Lookup]:
-        """The call in flight for ``key`` (COALESCED), or a new one (FETCHED); synchronous,
-        so a caller that checked ``calling`` first knows which it gets."""
-        task = self._in_flight.get(key)
-        if task is not None:
-            return task, Lookup.COALESCED
-        return self._start(key, fetch, policy), Lookup.FETCHED
+    def call(self, key: SnapshotKey, fetch: Fetch, policy: Policy) -> tuple[Call, Lookup]:
+        """The call in flight for ``key`` (COALESCED), or a new one (FETCHED), counted as
+        waited for until ``wait`` ends; synchronous, so a caller that checked ``calling``
+        first knows which it gets, and a reload between the two lets it finish."""
+        call = self._in_flight.get(key)
+        how = Lookup.COALESCED
+        if call is None:
+            how = Lookup.FETCHED
+            call = self._start(key, fetch, policy)
+        call.waiters += 1
+        return call, how
 
-    def _start(self, key: SnapshotKey, fetch: Fetch, policy: Policy) -> asyncio.Task[Snapshot]:
+    async def wait(self, call: Call, how: Lookup) -> Served:
+        """The snapshot of a call ``call`` gave. A call that ends cancelled (``close()``) is a
+        failure with its reason, never a CancelledError for a waiter that was not cancelled
+        itself."""
+        try:
+            return Served(await asyncio.shield(call.task), how)
+        except asyncio.CancelledError:
+            if not call.task.cancelled() or _being_cancelled():
+                raise
+            return Served(self._stopped(), how)
+        finally:
+            call.waiters -= 1
+
+    def _start(self, key: SnapshotKey, fetch: Fetch, policy: Policy) -> Call:
         task = asyncio.create_task(self._run(key, fetch, policy), name=f"chaos {key.command}")
-        self._in_flight[key] = task
-        return task
+        call = self._in_flight[key] = Call(task)
+        # However the task ends, even cancelled before its first step (when _run never runs,
+        # nor its finally), it leaves the table: a stopped call is never joined again.
+        task.add_done_callback(functools.partial(self._finished, key))
+        return call
+
+    def _finished(self, key: SnapshotKey, task: asyncio.Task[Snapshot] | None) -> None:
+        call = self._in_flight.get(key)
+        if call is not None and call.task is task:
+            del self._in_flight[key]
+        if task is not None:
+            self._detached.discard(task)
+
+    def _current(self, key: SnapshotKey) -> bool:
+        """Whether the running call is still ``key``'s: a call a reload detached stores
+        nothing, since its answer was obtained with what the reload changed."""
+        call = self._in_flight.get(key)
+        return call is not None and call.task is asyncio.current_task()
+
+    def _stopped(self) -> Snapshot:
+        stopped = ChaosError(
+            Outcome.TIMEOUT,
+            "CHAOS call stopped: the configuration changed or the exporter is stopping",
+        )
+        return Snapshot(reply=None, error=stopped, fetched_at=self._clock())
 
     async def _run(self, key: SnapshotKey, fetch: Fetch, policy: Policy) -> Snapshot:
         started = self._clock()
@@ -287,18 +350,17 @@ class SnapshotStore:
             try:
                 reply = await fetch()
             except ChaosError as error:
+                if not self._current(key):
+                    return Snapshot(reply=None, error=error, fetched_at=self._clock())
                 return self._store_failure(key, error, policy)
             except asyncio.CancelledError:
-                # Stopped by retain() or close(): the probes waiting on it get a failure they
-                # can report, and nothing is stored.
-                stopped = ChaosError(
-                    Outcome.TIMEOUT,
-                    "CHAOS call stopped: the configuration changed or the exporter is stopping",
-                )
-                return Snapshot(reply=None, error=stopped, fetched_at=self._clock())
+                # Stopped by retain() (no probe was waiting) or close(): nothing is stored.
+                return self._stopped()
+            if not self._current(key):
+                return Snapshot(reply=reply, error=None, fetched_at=self._clock())
             return self._store_answer(key, reply, policy, self._clock() - started)
         finally:
-            self._in_flight.pop(key, None)
+            self._finished(key, asyncio.current_task())
 
     def _store_answer(
         self, key: SnapshotKey, reply: Reply, policy: Policy, took: float
@@ -352,8 +414,13 @@ class SnapshotStore:
         self, live: Iterable[tuple[str, str]], *, changed_commands: Iterable[str] = ()
     ) -> None:
         """After a reload: forget credential sets that are gone or changed, and commands whose
-        declaration changed, and stop their calls, so nothing obtained with old credentials,
-        or read by an old declaration, is kept or stored."""
+        declaration changed, so nothing obtained with old credentials, or read by an old
+        declaration, is kept or stored.
+
+        Their calls leave the table at once, so the next lookup starts its own. A call that
+        probes wait for finishes for them (they were planned with the old configuration) and
+        stores nothing; one that nobody waits for (a refresh ahead) is cancelled.
+        """
         keep = set(live)
         drop = set(changed_commands)
 
@@ -363,15 +430,24 @@ class SnapshotStore:
         for entries in (self._answers, self._failures):
             for key in [key for key in entries if stale(key)]:
                 del entries[key]
-        for key, task in list(self._in_flight.items()):
+        for key, call in list(self._in_flight.items()):
             if stale(key):
-                task.cancel()
+                del self._in_flight[key]
+                if call.waiters:
+                    self._detached.add(call.task)
+                else:
+                    call.task.cancel()
 
     async def close(self) -> None:
         """Stop every call still running (background refreshes included), for shutdown."""
-        tasks = list(self._in_flight.values())
+        tasks = [call.task for call in self._in_flight.values()] + list(self._detached)
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

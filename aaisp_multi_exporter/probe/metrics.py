@@ -32,7 +32,8 @@ from aaisp_multi_exporter.probe.exposition import (
 )
 from aaisp_multi_exporter.probe.results import CommandResult, ProbeResult
 
-#: Templates kept: a few per command (formats times which families a line fills).
+#: Templates kept: a few per command (formats times which families a line fills); when
+#: reloads that change declarations have filled it, it starts afresh.
 MAX_TEMPLATES = 1024
 
 
@@ -45,13 +46,18 @@ class RenderedLines:
     command's families present; the HELP and TYPE lines are the command's, per format. So a
     reseller's 100,000 lines cost a few hundred bytes each (docs/scaling.md), and a cached
     probe joins a few strings.
+
+    Both are kept by the command's declaration (``Command.digest``), not its name: after a
+    reload that renames a metric or rewords its help, the next answer has the new lines.
     """
 
     def __init__(self) -> None:
-        self._by_reply: weakref.WeakKeyDictionary[Reply, dict[str, tuple[int, bytes]]] = (
-            weakref.WeakKeyDictionary()
-        )
-        #: Per (command, OpenMetrics?, families present): the text around the samples.
+        #: Per reply: the digest of the command that rendered it, and each line's samples.
+        self._by_reply: weakref.WeakKeyDictionary[
+            Reply, tuple[str, dict[str, tuple[int, bytes]]]
+        ] = weakref.WeakKeyDictionary()
+        #: Per (command's digest, OpenMetrics?, families present): the text around the
+        #: samples.
         self._templates: dict[tuple[str, bool, int], bytes] = {}
 
     def text(self, result: CommandResult, fmt: Format) -> bytes:
@@ -61,9 +67,12 @@ class RenderedLines:
             record = result.record
             assert record is not None
             return encode(line_families(command, record), fmt)
-        lines = self._by_reply.get(reply)
-        if lines is None:
-            lines = self._by_reply[reply] = {}
+        rendered = self._by_reply.get(reply)
+        if rendered is None:
+            rendered = self._by_reply[reply] = (command.digest, {})
+        digest, lines = rendered
+        if digest != command.digest:  # a guard: the snapshot key holds the digest too
+            return encode(line_families(command, reply.lines[line_id]), fmt)
         kept = lines.get(line_id)
         if kept is None:
             record = reply.lines[line_id]  # parsed here, once per line and reply
@@ -76,7 +85,7 @@ class RenderedLines:
         return template % tuple(samples.split(b"\n")[:-1])
 
     def _template(self, command: Command, openmetrics: bool, present: int) -> bytes:
-        key = (command.name, openmetrics, present)
+        key = (command.digest, openmetrics, present)
         template = self._templates.get(key)
         if template is None:
             heads = [
@@ -85,12 +94,13 @@ class RenderedLines:
                 if present >> index & 1
             ]
             template = "".join(part + "%b\n" for part in heads).encode()
-            if len(self._templates) < MAX_TEMPLATES:
-                self._templates[key] = template
+            if len(self._templates) >= MAX_TEMPLATES:
+                self._templates.clear()
+            self._templates[key] = template
         return template
 
     def __len__(self) -> int:
-        return sum(len(lines) for lines in self._by_reply.values())
+        return sum(len(lines) for _, lines in self._by_reply.values())
 
 
 def _families_of(command: Command) -> list[tuple[str, str]]:

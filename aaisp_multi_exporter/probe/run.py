@@ -20,9 +20,9 @@ from aaisp_multi_exporter.chaos.client import ChaosClient
 from aaisp_multi_exporter.chaos.commands import Command
 from aaisp_multi_exporter.chaos.replies import Reply
 from aaisp_multi_exporter.chaos.snapshots import (
+    Call,
     Lookup,
     Served,
-    Snapshot,
     SnapshotKey,
     SnapshotStore,
 )
@@ -101,7 +101,12 @@ def _needs(request: ProbeRequest) -> list[_Need]:
         service = request.target if module.scope == "line" else ""
         for command in plan.commands:
             key = SnapshotKey(
-                auth.name, auth.secret_fingerprint(), command.name, module.scope, service
+                auth.name,
+                auth.secret_fingerprint(),
+                command.name,
+                module.scope,
+                service,
+                command.digest,
             )
             needs.append(_Need(plan, command, request.target, key))
     return needs
@@ -131,15 +136,15 @@ async def _refresh(need: _Need, chaos_url: str, services: ProbeServices) -> Repl
     return await _fetch(need, chaos_url, services, until, log)
 
 
-async def _wait(task: asyncio.Task[Snapshot], how: Lookup, deadline: float) -> Served | None:
+async def _wait(store: SnapshotStore, call: Call, how: Lookup, deadline: float) -> Served | None:
     """The CHAOS call's snapshot; None when the probe's deadline comes first.
 
     The call runs in its own task (``SnapshotStore.call``): a probe that gives up does not
-    cancel it for the others waiting on it."""
+    cancel it for the others waiting on it, and a reload lets it finish for its waiters."""
     try:
         # Waiting for CHAOS is the only await of a probe; it ends before the deadline.
         async with asyncio.timeout_at(deadline - RENDER_MARGIN_SECONDS / 2):
-            return Served(await asyncio.shield(task), how)
+            return await store.wait(call, how)
     except TimeoutError:
         return None
 
@@ -163,7 +168,7 @@ async def _wait_all(
             )
             for need in needs
         ]
-        return await _gather([_wait(task, how, deadline) for task, how in calls])
+        return await _gather([_wait(store, call, how, deadline) for call, how in calls])
 
 
 def _command_result(need: _Need, served: Served | None, services: ProbeServices) -> CommandResult:

@@ -184,7 +184,8 @@ class Discovery:
     """
 
     services: ProbeServices
-    last_good: dict[tuple[str, str, str], _Listed] = field(default_factory=dict)
+    #: By (credential set, its fingerprint, command, the command's digest).
+    last_good: dict[tuple[str, str, str, str], _Listed] = field(default_factory=dict)
     #: Keys left out by credential set and command, from the latest reply written out.
     left_out: dict[tuple[str, str], LeftOut] = field(default_factory=dict)
     _rendered: dict[tuple[object, ...], _Kept] = field(default_factory=dict)
@@ -209,7 +210,11 @@ class Discovery:
             for auth, result in zip(auths, results, strict=True)
             if isinstance(result, str)
         }
-        key = (module, metrics_path, *((entry.auth, id(entry.reply)) for entry in listed))
+        key = (
+            module,
+            metrics_path,
+            *((entry.auth, id(entry.reply), entry.command.digest) for entry in listed),
+        )
         cached = self._rendered.get(key)
         if cached is not None and all(
             ref() is entry.reply for ref, entry in zip(cached[1], listed, strict=True)
@@ -277,7 +282,8 @@ class Discovery:
             or DEFAULT_TIMEOUT_SECONDS
         )
         retries = max((m.retries for m in sharing), default=2)
-        key = SnapshotKey(auth.name, fingerprint, command.name, "account", "")
+        key = SnapshotKey(auth.name, fingerprint, command.name, "account", "", command.digest)
+        kept = (auth.name, fingerprint, command.name, command.digest)
         log = ProbeLog(auth=auth.name, purpose="discovery")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -302,10 +308,10 @@ class Discovery:
             self.services.metrics.lookup_done(how)
             if snapshot.reply is not None:
                 listed = _Listed(auth.name, snapshot.reply, command)
-                self.last_good[(auth.name, fingerprint, command.name)] = listed
+                self.last_good[kept] = listed
                 return listed
             reason = str(snapshot.error)
-        stale = self.last_good.get((auth.name, fingerprint, command.name))
+        stale = self.last_good.get(kept)
         if stale is None:
             LOGGER.warning(
                 "discovery failed; credential set left out until CHAOS answers",
@@ -318,11 +324,13 @@ class Discovery:
         )
         return stale
 
-    def forget_missing(self, config: Config) -> None:
-        """Drop lists of credential sets a reload removed or changed, keeping memory bounded."""
+    def forget_missing(self, config: Config, commands: Mapping[str, Command]) -> None:
+        """Drop lists of credential sets a reload removed or changed, and lists read by a
+        declaration it removed or changed, keeping memory bounded."""
         live = {(name, auth.secret_fingerprint()) for name, auth in config.auths.items()}
+        declared = {(command.name, command.digest) for command in commands.values()}
         for key in list(self.last_good):
-            if key[:2] not in live or key[2] not in config.commands:
+            if key[:2] not in live or key[2:] not in declared:
                 del self.last_good[key]
         for auth, command in list(self.left_out):
             if auth not in config.auths or command not in config.commands:

@@ -85,7 +85,7 @@ class ExporterState:
         self.metrics.reload_timestamp.set(self.last_reload.at)
         self.metrics.init_modules(config.modules)
         self.metrics.init_chaos(config.auths, called_commands(config))
-        self.discovery.forget_missing(config)
+        self.discovery.forget_missing(config, self.commands)
         self.services.store.retain(
             ((name, auth.secret_fingerprint()) for name, auth in config.auths.items()),
             changed_commands=changed,

@@ -10,10 +10,15 @@ from aaisp_multi_exporter.chaos.commands import (
     BUILTIN,
     INFO,
     QUOTA,
+    Command,
+    compile_commands,
     parse_count,
     parse_text,
     parse_uk_timestamp,
 )
+from aaisp_multi_exporter.config import parse_config
+from tests.conftest import config_text
+from tests.declared import TELEPHONY_COMMAND
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> float:
@@ -107,3 +112,69 @@ def test_info_does_not_export_the_quota_fields_it_carries() -> None:
 def test_only_read_commands() -> None:
     assert set(BUILTIN) == {"broadband/info", "broadband/quota"}
     assert [command.payload_key for command in BUILTIN.values()] == ["info", "quota"]
+
+
+def telephony(declaration: str) -> Command:
+    config = parse_config(config_text("http://127.0.0.1:1", extra=declaration), source="t.toml")
+    return compile_commands(config.commands)["telephony/info"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "same"),
+    [
+        pytest.param("", "", True, id="compiled-again"),
+        pytest.param('payload = "info"', 'payload = "info"  # the array', True, id="comment"),
+        pytest.param(
+            "aaisp_telephony_credit_gbp", "aaisp_telephony_balance_gbp", False, id="metric"
+        ),
+        pytest.param('help = "Prepaid', 'help = "Topped-up', False, id="help"),
+        pytest.param('help = "', 'scale = 0.01\nhelp = "', False, id="scale"),
+        pytest.param('help = "', 'parse = "count"\nhelp = "', False, id="parse"),
+        pytest.param('help = "', 'omit_zero = true\nhelp = "', False, id="omit-zero"),
+        pytest.param('["name"]', '["name", "status"]', False, id="info-labels"),
+        pytest.param('["name"]', '["name"]\ninfo_help = "Numbers."', False, id="info-help"),
+        pytest.param("_number_info", "_line_info", False, id="info-metric"),
+        pytest.param(
+            'key = "number"', 'key = "number"\nkey_label = "phone"', False, id="key-label"
+        ),
+        pytest.param('payload = "info"', 'payload = "numbers"', False, id="payload"),
+        pytest.param('payload = "info"', 'payload = "info.numbers"', False, id="payload-path"),
+        pytest.param('help = "', 'map = { a = 1 }\nhelp = "', False, id="map"),
+        pytest.param('help = "', 'states = ["a", "b"]\nhelp = "', False, id="states"),
+        pytest.param('help = "', 'parse = "present"\nhelp = "', False, id="present"),
+        pytest.param('payload = "info"', 'payload = "info"\nsettings = true', False, id="settings"),
+        pytest.param(
+            'payload = "info"',
+            'payload = "info"\nentries = "each"\nlabels = ["day"]',
+            False,
+            id="entries",
+        ),
+    ],
+)
+def test_a_commands_digest_follows_its_declaration(old: str, new: str, same: bool) -> None:
+    """What is kept per command (stored replies, HELP and TYPE lines) is kept by the digest:
+    a reload that changes the declaration must change it, one that does not must keep it."""
+    changed = TELEPHONY_COMMAND.replace(old, new, 1)
+    assert changed != TELEPHONY_COMMAND or not old
+    assert (telephony(changed).digest == telephony(TELEPHONY_COMMAND).digest) is same
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("map = { a = 1, b = 0 }", "map = { a = 2, b = 0 }"),
+        ("map = { a = 1, b = 0 }", "map = { a = 1, b = 0 }\ndefault = 5"),
+    ],
+)
+def test_a_maps_numbers_change_the_digest(old: str, new: str) -> None:
+    """A map's numbers are in no field of the compiled command: a reload that changes one
+    must still not serve the series rendered with the old."""
+    declared = TELEPHONY_COMMAND.replace('help = "', old + '\nhelp = "', 1)
+    assert telephony(declared).digest != telephony(declared.replace(old, new)).digest
+
+
+def test_the_built_ins_digests_are_the_same_at_every_load() -> None:
+    again = compile_commands(parse_config(config_text("http://127.0.0.1:1")).commands)
+    assert {name: command.digest for name, command in again.items()} == {
+        name: command.digest for name, command in BUILTIN.items()
+    }

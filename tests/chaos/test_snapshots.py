@@ -261,22 +261,110 @@ async def test_refresh_ahead_off() -> None:
     assert (how, refresh.calls) == (Lookup.CACHED, 0)
 
 
-async def test_retain_forgets_and_stops_old_credentials() -> None:
+async def test_retain_forgets_old_credentials() -> None:
     store, fetch = SnapshotStore(), Fetcher()
     await store.get(key("a", fingerprint="old"), fetch, CACHE60)
-    slow = Fetcher()
-    slow.gate.clear()
-    waiter = asyncio.create_task(store.get(key("b", fingerprint="old"), slow, CACHE60))
     await store.get(key("c", fingerprint="new"), fetch, CACHE60)
-    await asyncio.sleep(0)
     store.retain([("home", "new")])
-    snapshot, how, _ = await waiter
-    assert how is Lookup.FETCHED
-    assert snapshot.error is not None
-    assert "configuration changed" in str(snapshot.error)
     assert store.lookup(key("a", fingerprint="old"), CACHE60) is None
     assert store.lookup(key("c", fingerprint="new"), CACHE60) is not None
+
+
+#: What a reload changes: the credential set's secrets, or the command's declaration.
+RELOADS = [
+    pytest.param([("home", "new")], [], id="credentials"),
+    pytest.param([("home", "fp")], ["broadband/info"], id="declaration"),
+]
+
+
+@pytest.mark.parametrize(("live", "changed"), RELOADS)
+@pytest.mark.parametrize("error", [None, HTTP_500], ids=["answer", "failure"])
+async def test_a_call_probes_wait_on_finishes_for_them_and_stores_nothing(
+    live: list[tuple[str, str]], changed: list[str], error: ChaosError | None
+) -> None:
+    """The probes planned before the reload finish with the old configuration; the next
+    lookup starts its own call at once."""
+    store, slow = SnapshotStore(), Fetcher(error)
+    slow.gate.clear()
+    waiter = asyncio.create_task(store.get(key(), slow, CACHE60))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert slow.calls == 1
+    store.retain(live, changed_commands=changed)
+    assert (store.in_flight, store.detached) == (0, 1)
+    fresh = Fetcher()
+    snapshot, how, _ = await store.get(key(), fresh, CACHE60)
+    assert (how, snapshot.error, fresh.calls) == (Lookup.FETCHED, None, 1)
+    store.retain(live, changed_commands=changed)  # forget what the fresh call stored
+    slow.gate.set()
+    snapshot, how, _ = await waiter
+    assert (how, snapshot.error) == (Lookup.FETCHED, error)
+    assert store.lookup(key(), CACHE60) is None  # nothing stored, failure or answer
+    assert (store.in_flight, store.detached) == (0, 0)
+
+
+@pytest.mark.parametrize(("live", "changed"), RELOADS)
+async def test_a_reload_before_a_calls_first_step_leaves_no_task_behind(
+    live: list[tuple[str, str]], changed: list[str]
+) -> None:
+    """Issue 23, N1: the call's task was cancelled before it ran, so it never left the
+    table, and every later lookup of its key joined it and got a CancelledError."""
+    store, fetch = SnapshotStore(), Fetcher()
+    waiter = asyncio.create_task(store.get(key(), fetch, CACHE60))
+    await asyncio.sleep(0)  # the waiter runs and creates the call's task, which has not run
+    assert (store.in_flight, fetch.calls) == (1, 0)
+    store.retain(live, changed_commands=changed)  # before yielding to the loop
     assert store.in_flight == 0
+    snapshot, how, _ = await waiter
+    assert (how, snapshot.error, fetch.calls) == (Lookup.FETCHED, None, 1)
+    fresh = Fetcher()
+    snapshot, how, _ = await store.get(key(), fresh, CACHE60)
+    assert (how, snapshot.error, fresh.calls) == (Lookup.FETCHED, None, 1)
+    assert (store.in_flight, store.detached) == (0, 0)
+
+
+@pytest.mark.parametrize(("live", "changed"), RELOADS)
+async def test_a_reload_before_a_refreshs_first_step_leaves_no_task_behind(
+    live: list[tuple[str, str]], changed: list[str]
+) -> None:
+    """A call nobody waits on (a refresh ahead) is cancelled, and leaves the table too."""
+    clock = Clock()
+    store, fetch, refresh = SnapshotStore(clock=clock), Fetcher(), Fetcher()
+    await store.get(key(), fetch, CACHE60, refresh)
+    clock.now += 50
+    found = store.lookup(key(), CACHE60, refresh)  # starts the refresh; it has not run
+    assert found is not None
+    assert (found.how, store.in_flight) == (Lookup.REFRESHED_AHEAD, 1)
+    store.retain(live, changed_commands=changed)
+    await asyncio.sleep(0)
+    assert (store.in_flight, refresh.calls) == (0, 0)
+    fresh = Fetcher()
+    snapshot, how, _ = await store.get(key(), fresh, CACHE60)
+    assert (how, snapshot.error, fresh.calls) == (Lookup.FETCHED, None, 1)
+    assert store.detached == 0
+
+
+async def test_close_before_a_calls_first_step_gives_its_waiters_a_reason() -> None:
+    store, fetch = SnapshotStore(), Fetcher()
+    waiter = asyncio.create_task(store.get(key(), fetch, CACHE60))
+    await asyncio.sleep(0)
+    await store.close()
+    snapshot, _, _ = await waiter
+    assert "the exporter is stopping" in str(snapshot.error)
+    assert (store.in_flight, fetch.calls) == (0, 0)
+
+
+async def test_close_stops_a_detached_call() -> None:
+    store, slow = SnapshotStore(), Fetcher()
+    slow.gate.clear()
+    waiter = asyncio.create_task(store.get(key(), slow, CACHE60))
+    await asyncio.sleep(0)
+    store.retain([("home", "new")])
+    assert store.detached == 1
+    await store.close()
+    snapshot, _, _ = await waiter
+    assert "the exporter is stopping" in str(snapshot.error)
+    assert store.detached == 0
 
 
 async def test_close_stops_background_refreshes() -> None:
