@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
 
@@ -63,7 +63,7 @@ async def _render(listed: Sequence[_Listed], added: Mapping[str, str]) -> bytes:
     for entry in listed:
         head = f'"__param_auth": {quote(entry.auth)}, "__meta_aaisp_auth": {quote(entry.auth)}'
         meta = _meta_reader(entry.reply, entry.command)
-        for line_id in entry.reply.lines:
+        for line_id in targets(entry.reply, entry.command):
             labels = [f", {quote(name)}: {quote(value)}" for name, value in meta(line_id).items()]
             batch.append(
                 f'{{"targets": [{quote(line_id)}], "labels": {{{head}{"".join(labels)}{tail}}}}}'
@@ -77,15 +77,28 @@ async def _render(listed: Sequence[_Listed], added: Mapping[str, str]) -> bytes:
     return b"[" + b", ".join(chunks) + b"]"
 
 
+def targets(reply: Reply, command: Command) -> Iterator[str]:
+    """The keys a reply lists as targets: none for an account-level table (``entries =
+    "all"``, SPEC 6b: no line's), and never the ``""`` a reply of one entry without its key
+    is kept under (a line-scope answer, whatever the target)."""
+    if command.entries == "all":
+        return iter(())
+    return (line_id for line_id in reply.lines if line_id)
+
+
 def discovered_command(
     config: Config, commands: Mapping[str, Command], module: str | None
 ) -> Command:
     """``broadband/info``, whose reply lists every line; for a module whose commands include
-    a declared one, the first of those (its key values are the targets)."""
+    a declared one, the first of those that lists keys (its key values are the targets), else
+    the first declared one: an account-level table, which lists none."""
     if module is not None:
-        for name in config.modules[module].commands:
-            if not commands[name].builtin:
-                return commands[name]
+        declared = [
+            commands[name] for name in config.modules[module].commands if not commands[name].builtin
+        ]
+        keyed = [command for command in declared if command.entries != "all"]
+        if keyed or declared:
+            return (keyed or declared)[0]
     return commands.get(INFO.name, INFO)
 
 
