@@ -242,7 +242,9 @@ def describe(
     noun, ids_are = (
         ("line(s)", "line IDs") if command.builtin else ("entries", command.key_spelling)
     )
-    ids = [redact(line_id) for line_id in call.reply.lines]
+    # The "" key: every entry of a table of the account, or a line-scope reply's lone entry.
+    whole = "(a table of the account)" if command.entries == "all" else "(one entry, without it)"
+    ids = [redact(line_id) or whole for line_id in call.reply.lines]
     lines = [f"{head} answered in {call.seconds:.2f} s, {len(ids)} {noun}"]
     if not ids:
         lines.append(

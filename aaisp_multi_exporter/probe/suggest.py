@@ -49,6 +49,7 @@ class Suggestions:
     def __init__(self, private: Callable[[str], bool] = _shaped_private) -> None:
         self.seen: dict[str, CommandSeen] = {}
         self.private = private
+        self.replies = 0
 
     def add(self, command: Command, document: object) -> None:
         """One reply, as decoded JSON (``None`` for no usable answer): every field of its
@@ -56,6 +57,7 @@ class Suggestions:
         seen = self.seen.setdefault(command.name, CommandSeen(command))
         if not isinstance(document, dict) or chaos_refusal(document) is not None:
             return
+        self.replies += 1
         entries: list[Any] | None
         if seen.shape is None:
             seen.shape, entries = locate(command, document)
@@ -85,7 +87,7 @@ class Suggestions:
                     found = fields[name] = FieldSeen(key)
                 if value is not None and not (isinstance(value, str) and not value.strip()):
                     counted.add(name)
-                found.add(value, self.private)
+                found.add(value, self.private, self.replies)
 
 
 def render(suggestions: Suggestions, config: Config) -> str:

@@ -64,9 +64,17 @@ class FieldSeen:
     states: dict[str, str] | None = field(default_factory=dict)
     #: Some value was an object or an array: not a field a gauge reads.
     nested: bool = False
+    #: Some text came twice in one reply (two credential sets may see the same entries).
+    repeated: bool = False
+    _reply: int = field(default=0, init=False, repr=False)
+    _in_reply: set[str] = field(default_factory=set, init=False, repr=False)
 
-    def add(self, value: object, private: Callable[[str], bool]) -> None:
-        """One entry's value (``None`` and blanks count as not carried)."""
+    def add(self, value: object, private: Callable[[str], bool], reply: int = 0) -> None:
+        """One entry's value (``None`` and blanks count as not carried), from the
+        ``reply``-th reply."""
+        if reply != self._reply:
+            self._reply = reply
+            self._in_reply.clear()
         if value is None or (isinstance(value, str) and not value.strip()):
             return
         self.entries += 1
@@ -99,7 +107,10 @@ class FieldSeen:
         ):
             self.states = None
             return
-        self.states.setdefault(text.casefold(), text)
+        folded = text.casefold()
+        self.states.setdefault(folded, text)
+        self.repeated = self.repeated or folded in self._in_reply
+        self._in_reply.add(folded)
         if len(self.states) > MAX_STATES:
             self.states = None
 
@@ -120,14 +131,14 @@ class FieldSeen:
         """The states of a state set, sorted; empty when the texts are not states.
 
         At most MAX_STATES texts over at least two entries (SPEC 6b), and, since a state set
-        writes its values into the file, only a vocabulary: a value seen more than once, or a
+        writes its values into the file, only a vocabulary: a value twice in one reply, or a
         field named as one (``status``, ``state``, ``type``...), and never a field or value
         that is personal data (a login, postcode, phone number, address)."""
         states = self.states
         name = normalise_field(self.spelling)
         if not states or self.entries < 2 or category_of(name) is not None:
             return []
-        if self.entries == len(states) and name not in HARMLESS_LABELS:
+        if not self.repeated and name not in HARMLESS_LABELS:
             return []  # every entry its own text: names, not states
         return sorted(states.values(), key=str.casefold)
 

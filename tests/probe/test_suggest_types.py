@@ -80,6 +80,17 @@ def test_a_private_text_is_never_a_state() -> None:
     assert seen.kind() == "text"
 
 
+def test_texts_repeated_only_across_replies_are_not_states() -> None:
+    """Two credential sets may see the same entries: their names, twice, are still names."""
+    seen = FieldSeen("name")
+    for reply in (1, 2):
+        for value in ("Office", "Fax", "Kitchen"):
+            seen.add(value, _never, reply)
+    assert (seen.entries, seen.kind()) == (6, "text")
+    seen.add("Fax", _never, 2)  # twice in one reply: a vocabulary
+    assert seen.kind() == "states"
+
+
 @pytest.mark.parametrize(
     ("field", "suffix", "taken", "metric"),
     [
