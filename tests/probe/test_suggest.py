@@ -460,3 +460,18 @@ def test_every_file_it_writes_loads(
     text = suggested(declared=declared, document=document)
     gauges_loaded(text, declared)
     assert "S3NTINEL" not in text  # a setting's value, never written
+
+
+def test_the_walk_through_in_the_docs_is_what_suggest_writes() -> None:
+    """docs/commands.md shows a file --chaos.suggest wrote; it is the file it writes."""
+    docs = (FIXTURES.parent.parent / "docs" / "commands.md").read_text()
+    found = re.search(
+        r"<!-- suggest: fixture=(\S+) -->\n```toml\n(.*?)```\n.*?```toml\n(.*?)```", docs, re.DOTALL
+    )
+    assert found is not None
+    fixture, declared, shown = found.groups()
+    name = re.findall(r'\[commands\."([^"]+)"\]', declared)[0]
+    document = json.loads((FIXTURES / fixture).read_text())
+    text = suggested(declared=table(name), name=name, document=document)
+    assert text.partition("\n\n")[2] == shown
+    assert declared == f'[commands."{name}"]\n'
