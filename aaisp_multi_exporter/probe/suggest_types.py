@@ -98,17 +98,15 @@ class FieldSeen:
         if self.states is None:
             return
         text = value.strip() if isinstance(value, str) else None
-        if (
-            text is None
-            or len(text) > _MAX_STATE_CHARS
-            or not text.isprintable()
-            or "@" in text
-            or private(text)
-        ):
+        if text is None or len(text) > _MAX_STATE_CHARS:
             self.states = None
             return
         folded = text.casefold()
-        self.states.setdefault(folded, text)
+        if folded not in self.states:  # each new text judged once: at most MAX_STATES + 1
+            if not text.isprintable() or "@" in text or private(text):
+                self.states = None
+                return
+            self.states[folded] = text
         self.repeated = self.repeated or folded in self._in_reply
         self._in_reply.add(folded)
         if len(self.states) > MAX_STATES:
