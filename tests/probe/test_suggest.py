@@ -215,7 +215,7 @@ def test_spellings_of_one_field_are_one_field(
     assert text.count("[[commands.") == 1
 
 
-# -- where the entries are, and what names them -----------------------------------------------
+# -- replies and declarations (test_suggest_shapes.py reads them too) ---------------------------
 
 RATECARD = json.loads((FIXTURES / "illustrative-telephony-ratecard.json").read_text())
 PHONES = json.loads((FIXTURES / "illustrative-telephony-info.json").read_text())
