@@ -163,6 +163,7 @@ class _Rows:
         self.more: dict[str, list[Row]] = {}
         #: The first entry carrying no key field at all: a line-scope reply's one entry.
         self.keyless: Row | None = None
+        self.keyless_entry: Mapping[str, Any] = {}
         self.dropped = 0  # entries of an "all" table past MAX_TABLE_ENTRIES
         #: Fields of the entries without a usable key, for --chaos.check (keep_entries).
         self.unkeyed: dict[str, None] | None = {} if keep_entries else None
@@ -235,6 +236,7 @@ class _Rows:
                 self._remember_fields(entry)
             if index == 0 and isinstance(entry, dict) and plan[0] is None:
                 self.keyless = self._row(entry, plan[1])  # noted unusable at the end, if so
+                self.keyless_entry = entry
                 return
             self._unusable(index)
             return
@@ -262,6 +264,8 @@ class _Rows:
             return
         if self._index == 1:
             self.rows[""] = self.keyless
+            if self.entries is not None:  # --chaos.check counts its fields
+                self.entries[""] = self.keyless_entry
         else:
             self._unusable(0)
 

@@ -10,5 +10,8 @@ diagnostics that call CHAOS once from the command line.
 - ``log``: the probe's own log;
 - ``report``: the ``debug=true`` answer built from it;
 - ``check``: ``--chaos.check`` and ``--chaos.capture``;
-- ``suggest``: ``--chaos.suggest``'s declarations.
+- ``suggest``: ``--chaos.suggest``: what the check saw, and the file written from it;
+- ``suggest_types``: the type each field's values fit (flag, number, date, state set...);
+- ``suggest_shapes``: for a reply a declaration does not fit, its payload, key and entries;
+- ``suggest_text``: the suggestions as TOML that always loads.
 """

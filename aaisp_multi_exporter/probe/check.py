@@ -249,7 +249,9 @@ def describe(
     noun, ids_are = (
         ("line(s)", "line IDs") if command.builtin else ("entries", command.key_spelling)
     )
-    ids = [redact(line_id) for line_id in call.reply.lines]
+    # The "" key: every entry of a table of the account, or a line-scope reply's lone entry.
+    whole = "(a table of the account)" if command.entries == "all" else "(one entry, without it)"
+    ids = [redact(line_id) or whole for line_id in call.reply.lines]
     lines = [f"{head} answered in {call.seconds:.2f} s, {len(ids)} {noun}"]
     if not ids:
         lines.append(
@@ -311,15 +313,15 @@ async def check_chaos(
 ) -> int:
     """Run the check, print the report to ``out``; 0 when every set answered every command.
 
-    With ``suggest_path``, also write declarations for the numeric fields no command exports
-    (``--chaos.suggest``, ``probe/suggest.py``), never over one of ``config_files``; 1 when
-    they cannot be written."""
+    With ``suggest_path``, also write declarations for the fields no command exports, and
+    where a declaration's entries are (``--chaos.suggest``, ``probe/suggest.py``), never over
+    one of ``config_files``; 1 when they cannot be written."""
     table = compile_commands(config.commands)
     used = {command for module in config.modules.values() for command in module.commands}
     commands = [command for name, command in table.items() if name in used]
     redactor = make_redactor(config, table)
-    suggestions = suggest.Suggestions()
-    entries: dict[str, int] = {}
+    # A text the redactor would replace is personal data: never a suggested state.
+    suggestions = suggest.Suggestions(lambda text: redactor.redact_text(text) != text)
 
     def say(*lines: str) -> None:
         out.write("".join(f"{line}\n" for line in lines))
@@ -351,19 +353,18 @@ async def check_chaos(
                 if capture_dir is not None and call.body is not None:
                     block.append(_save(capture_dir, call, data, is_json=is_json))
                 say("", *block)
+                # Also a reply the declaration does not fit: where its entries are, and
+                # what names them, is what the suggestions say.
+                suggestions.add(command, call.document if call.chaos_error is None else None)
                 if call.reply is None:
                     failed.setdefault(auth.name, []).append(command.name)
                     continue
-                assert isinstance(call.reply.lines, LineIndex)  # what parse_reply returns
-                suggestions.add(command, call.reply.lines)
-                entries[command.name] = entries.get(command.name, 0) + len(call.reply.lines)
                 if example is None and call.reply.lines:
                     key = next(iter(call.reply.lines))
                     example = _example(config, command, auth.name, key, redactor.redact_text(key))
     written = True
     if suggest_path is not None:
-        taken = [metric for command in config.commands.values() for metric in command.metrics()]
-        text = suggest.render(suggestions, taken, entries)
+        text = suggest.render(suggestions, config)
         written, line = suggest.write(suggest_path, text, config_files)
         say("", line)
     say("", *_summary(list(config.auths), failed, example))
@@ -376,6 +377,8 @@ def _example(config: Config, command: Command, auth: str, key: str, shown: str) 
     phone number)."""
     module = next(name for name, plan in config.modules.items() if command.name in plan.commands)
     target = key if shown == key else f"<{command.key_spelling}>"
+    if not key:  # a table of the account (any target), or a line-scope reply's lone entry
+        target = auth if command.entries == "all" else "<service>"
     return f"/probe?target={target}&module={module}&auth={auth}"
 
 

@@ -1,158 +1,117 @@
 """``--chaos.suggest=FILE``: declarations for what a check saw and the exporter does not export.
 
-For each command checked, each field of the reply's entries that the exporter does not read,
-and whose values all parse as numbers, becomes a gauge in the declaration format
-(docs/commands.md). The file loads unchanged beside the configuration
+For each command checked, each field of the reply's entries that the exporter does not read
+becomes a gauge of the type every value seen fits (``suggest_types``); a declaration whose
+entries the reply holds elsewhere, or names otherwise, is told where and how
+(``suggest_shapes``). The file loads unchanged beside the configuration
 (``--config.file modules.toml --config.file FILE``), so a field A&A adds is a series after one
-check and a reload. It names fields and metrics only: no value, no credential.
+check and a reload. It names fields and metrics only: no credential, and no value but the
+states of a state set (never personal data).
 """
 
 from __future__ import annotations
 
 import os
-import re
 import secrets
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
-from aaisp_multi_exporter.chaos.commands import Command, parse_count, parse_number
-from aaisp_multi_exporter.chaos.records import LineIndex
-from aaisp_multi_exporter.config.commands import (
-    RESERVED_SUFFIXES,
-    field_problem,
-    metric_problem,
-    normalise_field,
-)
-from aaisp_multi_exporter.config.problems import quote, toml_key
+from aaisp_multi_exporter.chaos.capture import Redactor
+from aaisp_multi_exporter.chaos.commands import Command
+from aaisp_multi_exporter.chaos.replies import refusal as chaos_refusal
+from aaisp_multi_exporter.chaos.settings import read_settings
+from aaisp_multi_exporter.config import Config
+from aaisp_multi_exporter.config.commands import normalise_field
+from aaisp_multi_exporter.probe import suggest_text
+from aaisp_multi_exporter.probe.suggest_shapes import MAX_FIELDS, CommandSeen, entries_at, locate
+from aaisp_multi_exporter.probe.suggest_types import FieldSeen
 
-_NOT_NAME = re.compile(r"[^a-z0-9_]+")
 #: The start of every file written: a file that starts otherwise is never written over.
 HEADER = "# Written by aaisp-multi-exporter --chaos.suggest"
 
 
-@dataclass
-class FieldSeen:
-    """One unexported field of one command across every reply checked."""
-
-    spelling: str
-    lines: int = 0
-    numeric: bool = True
-    whole: bool = True
+def _shaped_private(text: str) -> bool:
+    """Personal data by its shape (a login, postcode, phone number): what the capture's
+    redactor replaces, when the check has not lent its own."""
+    return _SHAPES.redact_text(text) != text
 
 
-@dataclass
+_SHAPES = Redactor((), ())
+
+
 class Suggestions:
-    """What the check saw, command by command, in the order commands were checked."""
+    """What the check saw, command by command, in the order commands were checked.
 
-    seen: dict[str, dict[str, FieldSeen]] = field(default_factory=dict)
+    ``private`` says whether a text is personal data (the check lends its redactor's
+    judgement, which knows the logins and postcodes of the replies): never a state."""
 
-    def add(self, command: Command, lines: LineIndex) -> None:
-        """Read one reply: every field no gauge or label of ``command`` reads."""
+    def __init__(self, private: Callable[[str], bool] = _shaped_private) -> None:
+        self.seen: dict[str, CommandSeen] = {}
+        self.private = private
+        self.replies = 0
+
+    def add(self, command: Command, document: object) -> None:
+        """One reply, as decoded JSON (``None`` for no usable answer): every field of its
+        entries that no gauge or label of ``command`` reads."""
+        seen = self.seen.setdefault(command.name, CommandSeen(command))
+        if not isinstance(document, dict) or chaos_refusal(document) is not None:
+            return
+        self.replies += 1
+        entries: list[Any] | None
+        if seen.shape is None:
+            seen.shape, entries = locate(command, document)
+        elif seen.shape.path is None:
+            return
+        else:
+            entries = entries_at(document, seen.shape.path)
+            if entries is None:
+                seen.elsewhere += 1
+                return
+        if not command.builtin and read_settings(document.get("options"))[0]:
+            seen.settings = True
         read = {command.key, *command.field_names, *command.not_owned}
-        fields = self.seen.setdefault(command.name, {})
-        for line_id in lines:
+        fields = seen.fields
+        seen.entries += len(entries)
+        for entry in entries:
             counted: set[str] = set()  # ``Foo-Bar`` and ``foo_bar`` are one field of one entry
-            for key, value in lines.raw(line_id).items():
+            for key, value in entry.items():
                 name = normalise_field(key) if isinstance(key, str) else ""
-                if not name or name in read or value is None or value == "":
+                if not name or name in read or name in counted:
                     continue
-                seen = fields.setdefault(name, FieldSeen(key))
-                if name not in counted:
+                found = fields.get(name)
+                if found is None:
+                    if len(fields) >= MAX_FIELDS:
+                        seen.more_fields += 1
+                        continue
+                    found = fields[name] = FieldSeen(key)
+                if value is not None and not (isinstance(value, str) and not value.strip()):
                     counted.add(name)
-                    seen.lines += 1
-                if parse_count(value) is None:
-                    seen.whole = False
-                    seen.numeric = seen.numeric and parse_number(value) is not None
-
-    def gauges(self, taken: Iterable[str]) -> list[tuple[str, FieldSeen, str]]:
-        """(command, field, metric) for each field whose every value is a number, with a
-        metric name no other command owns."""
-        names = set(taken)
-        found = []
-        for command, fields in self.seen.items():
-            for seen in fields.values():
-                if seen.numeric and field_problem(seen.spelling) is None:
-                    metric = _metric_name(command, seen.spelling, names)
-                    names.add(metric)
-                    found.append((command, seen, metric))
-        return found
-
-    def undeclarable(self) -> list[tuple[str, FieldSeen]]:
-        """Numeric fields whose name a declaration cannot hold (a space, a dot, 65 letters):
-        named in a comment, so nothing is left out without a word."""
-        return [
-            (command, seen)
-            for command, fields in self.seen.items()
-            for seen in fields.values()
-            if seen.numeric and field_problem(seen.spelling) is not None
-        ]
+                found.add(value, self.private, self.replies)
 
 
-def _metric_name(command: str, spelling: str, taken: set[str]) -> str:
-    """``aaisp_<subsystem>_<field>``; the command's name goes in too if that is taken.
-
-    A name the loader refuses is never written: a subsystem that would make the exporter's
-    own prefix (``probe``, ``exporter``) becomes ``aaisp_chaos_<subsystem>_<field>``, and a
-    counter's ending gets ``_value``."""
-    subsystem, _, name = command.partition("/")
-    field_name = _NOT_NAME.sub("_", normalise_field(spelling)).strip("_") or "field"
-    stem = f"aaisp_{subsystem}"
-    if metric_problem(f"{stem}_{field_name}_value") is not None:
-        stem = f"aaisp_chaos_{subsystem}"
-    candidates = [f"{stem}_{field_name}", f"{stem}_{name}_{field_name}"]
-    candidates = [f"{c}_value" if c.endswith(RESERVED_SUFFIXES) else c for c in candidates]
-    for metric in candidates:
-        if metric not in taken:
-            return metric
-    metric = candidates[-1]
-    number = 2
-    while f"{metric}_{number}" in taken:
-        number += 1
-    return f"{metric}_{number}"
-
-
-def render(suggestions: Suggestions, taken: Iterable[str], checked: Mapping[str, int]) -> str:
-    """The TOML file: a comment saying what to do with it, then one table per gauge."""
-    gauges = suggestions.gauges(taken)
+def render(suggestions: Suggestions, config: Config) -> str:
+    """The TOML file: a comment saying what to do with it, then each command's proposals."""
     lines = [
-        f"{HEADER}: a gauge for each field the checked",
-        "# replies carried, whose values were all numbers, and that the exporter does not",
-        "# export. CHAOS does not say a field's unit: check each one, rename its metric (with",
-        '# its unit, e.g. "_bytes") and set scale, then load this file beside the',
-        "# configuration: --config.file modules.toml --config.file <this file>",
-        "# (docs/commands.md). No value or credential is written here.",
+        f"{HEADER}: declarations for what the",
+        "# checked replies carried and the exporter does not export, each typed by every value",
+        "# seen. CHAOS does not say a field's unit: check each gauge, rename its metric (with its",
+        '# unit, e.g. "_bytes") and set scale, then load this file beside the configuration:',
+        "# --config.file modules.toml --config.file <this file> (docs/commands.md). No",
+        "# credential is written here, and no value but a state set's states.",
     ]
-    if not gauges:
-        commands = ", ".join(f"{name} ({_entries(count)})" for name, count in checked.items())
-        lines.append(f"# Nothing to suggest from {commands or 'no reply'}.")
-    for command, seen in suggestions.undeclarable():
-        lines.append(
-            f"# Not suggested: {command} field {_shown(seen.spelling)} (carried by "
-            f"{_entries(seen.lines)}): its name is not one a declaration can hold."
+    taken = {metric for command in config.commands.values() for metric in command.metrics()}
+    blocks: list[str] = []
+    for name, seen in suggestions.seen.items():
+        modules = [m for m in config.modules.values() if name in m.commands]
+        line_scope = bool(modules) and all(module.scope == "line" for module in modules)
+        blocks += suggest_text.command_block(seen, config.commands[name], line_scope, taken)
+    if not blocks:
+        checked = ", ".join(
+            f"{name} ({_entries(seen.entries)})" for name, seen in suggestions.seen.items()
         )
-    for command, seen, metric in gauges:
-        parse = "count" if seen.whole else "number"
-        lines += [
-            "",
-            f"# {quote(seen.spelling)}: carried by {_entries(seen.lines)}",
-            f"[[commands.{toml_key(command)}.gauges]]",
-            f"field = {quote(seen.spelling)}",
-            f"metric = {quote(metric)}",
-            f"help = {quote(_help(command, seen))}",
-            f'parse = "{parse}"',
-        ]
-    return "\n".join(lines) + "\n"
-
-
-def _help(command: str, seen: FieldSeen) -> str:
-    """The same whatever the replies held: a HELP line is part of a series' identity."""
-    return f"CHAOS {command} field {seen.spelling}; its unit is not known."
-
-
-def _shown(spelling: str) -> str:
-    """A field name from a reply, as a TOML string: escaped, and cut when it is long."""
-    return quote(spelling) if len(spelling) <= 80 else quote(spelling[:77]) + "..."
+        lines.append(f"# Nothing to suggest from {checked or 'no reply'}.")
+    return "\n".join(lines + blocks) + "\n"
 
 
 def _entries(count: int) -> str:

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
 
@@ -102,7 +102,7 @@ async def _pieces(
         meta = _meta_reader(entry.reply, entry.command)
         refused = 0
         examples: list[str] = []
-        for line_id in entry.reply.lines:
+        for line_id in targets(entry.reply, entry.command):
             if not valid_target(line_id):
                 refused += 1
                 if len(examples) < LEFT_OUT_SHOWN:
@@ -128,15 +128,28 @@ async def _replayed(pieces: tuple[bytes, ...]) -> AsyncGenerator[bytes, None]:
         yield piece
 
 
+def targets(reply: Reply, command: Command) -> Iterator[str]:
+    """The keys a reply lists as targets: none for an account-level table (``entries =
+    "all"``, SPEC 6b: no line's), and never the ``""`` a reply of one entry without its key
+    is kept under (a line-scope answer, whatever the target)."""
+    if command.entries == "all":
+        return iter(())
+    return (line_id for line_id in reply.lines if line_id)
+
+
 def discovered_command(
     config: Config, commands: Mapping[str, Command], module: str | None
 ) -> Command:
     """``broadband/info``, whose reply lists every line; for a module whose commands include
-    a declared one, the first of those (its key values are the targets)."""
+    a declared one, the first of those that lists keys (its key values are the targets), else
+    the first declared one: an account-level table, which lists none."""
     if module is not None:
-        for name in config.modules[module].commands:
-            if not commands[name].builtin:
-                return commands[name]
+        declared = [
+            commands[name] for name in config.modules[module].commands if not commands[name].builtin
+        ]
+        keyed = [command for command in declared if command.entries != "all"]
+        if keyed or declared:
+            return (keyed or declared)[0]
     return commands.get(INFO.name, INFO)
 
 

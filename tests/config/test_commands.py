@@ -70,22 +70,6 @@ T = 'modules.toml: commands."telephony/info"'
             id="dotted-name-unquoted",
         ),
         pytest.param(
-            '[commands."telephony/info"]\nkey = "number"\n',
-            [
-                f"{T}.payload: missing required key: the reply key holding the entries, "
-                'such as "info"'
-            ],
-            id="payload-missing",
-        ),
-        pytest.param(
-            '[commands."telephony/info"]\n',
-            [
-                f"{T}.payload: missing required key: the reply key holding the entries, "
-                'such as "info"'
-            ],
-            id="payload-missing-from-an-empty-table",  # was told of "built-in", not the file
-        ),
-        pytest.param(
             TELEPHONY.replace("payload =", "paylaod ="),
             [f'{T}.paylaod: unknown key; did you mean "payload"?'],
             id="misspelt-key",
@@ -245,6 +229,22 @@ def test_a_module_may_use_a_declared_command() -> None:
     )
     assert [gauge.metric for gauge in declared.gauges] == ["aaisp_telephony_credit_gbp"]
     assert list(config.commands) == ["broadband/info", "broadband/quota", "telephony/info"]
+
+
+@pytest.mark.parametrize(
+    ("name", "payload"),
+    [("telephony/info", "info"), ("telephony/ratecard", "ratecard"), ("login/usage", "usage")],
+)
+def test_an_empty_declaration_reads_the_payload_named_after_its_command(
+    name: str, payload: str
+) -> None:
+    """The first step of declaring a command (docs/commands.md): its name, and a module.
+    ``--chaos.check`` then shows whether the payload is there, and ``--chaos.suggest`` says
+    where it is, and which field names the entries, when it is not."""
+    module = f'[modules.m]\ncommands = ["{name}"]\n'
+    config = parse_config(f'{MINIMAL}{module}[commands."{name}"]\n', env={})
+    declared = config.commands[name]
+    assert (declared.payload_key, declared.key_field, declared.entries) == (payload, "id", "first")
 
 
 def test_a_module_cannot_use_an_undeclared_command() -> None:

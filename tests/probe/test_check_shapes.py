@@ -53,3 +53,20 @@ async def test_a_reply_the_declaration_does_not_fit_fails_the_check(
     assert f"[home] telephony/info: {expected}" in report, report
     assert "FAILED" in report
     assert SENTINEL not in report
+
+
+async def test_a_reply_of_one_entry_without_its_key_is_checked(simulator: Simulator) -> None:
+    """A line-scope reply's lone entry (SPEC 6b) is counted and shown; the check used to
+    fail on it (its fields were not kept)."""
+    fixture = FIXTURE.with_name("illustrative-telephony-info-settings.json")
+    simulator.add_fault(Fault("replay", command="telephony/info", path=str(fixture)))
+    declared = '[commands."telephony/info"]\nkey = "number"\n' + MODULE + 'scope = "line"\n'
+    config = parse_config(config_text(simulator.url, extra=declared), env={})
+    out = io.StringIO()
+    status = await check_chaos(config, out)
+    report = out.getvalue()
+    assert status == 0, report
+    assert "[home] telephony/info: answered in" in report
+    assert "fields CHAOS sent that the exporter does not use: credit (1), name (1)" in report
+    assert "  number: (one entry, without it)\n" in report
+    assert "series a probe of number (one entry, without it) would export" in report

@@ -165,8 +165,10 @@ async def test_suggest_round_trip(
     assert 'field = "calls_today"' in text
     assert 'metric = "aaisp_telephony_calls_today"' in text
     assert 'field = "minutes_left"' in text
-    for not_numeric in ("name", "status", "postcode", "credit"):  # text, or exported already
-        assert f'field = "{not_numeric}"' not in text
+    assert 'states = ["active", "suspended"]' in text  # SPEC 6b: a few texts, repeated
+    for not_suggested in ("name", "postcode", "credit"):  # personal data, or exported already
+        assert f'field = "{not_suggested}"' not in text
+    assert '# Texts, left out as a text may be personal data: "postcode"' in text
     assert "password" not in text
     assert SENTINEL not in text
     modules = tmp_path / "modules.toml"
@@ -175,6 +177,8 @@ async def test_suggest_round_trip(
     got = await both.samples(f"target={PHONE}&module=phones")
     assert got["aaisp_telephony_calls_today"] == 7
     assert "aaisp_telephony_minutes_left" not in got  # that number has none
+    assert got['aaisp_telephony_status{aaisp_telephony_status="active"}'] == 1
+    assert got['aaisp_telephony_status{aaisp_telephony_status="suspended"}'] == 0
     got = await both.samples("target=01632960003&module=phones")
     assert got["aaisp_telephony_minutes_left"] == 120
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from urllib.parse import quote
 
 import aiohttp
@@ -338,3 +339,77 @@ async def test_keys_that_are_not_targets_are_left_out_counted_and_noted_once(
     await discover(exporter)
     assert "Left out of discovery" not in (await exporter.get("/"))[1]
     assert len([r for r in caplog.records if r.getMessage().startswith("discovery leaves")]) == 1
+
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+RATECARD = """
+[commands."telephony/ratecard"]
+payload = "rate_card.rates.rate"
+entries = "all"
+labels = ["rate"]
+
+[[commands."telephony/ratecard".gauges]]
+field = "peak_ppm"
+metric = "aaisp_telephony_rate_peak_pence_per_minute"
+help = "Peak charge of the rate."
+"""
+PHONES = """
+[commands."telephony/info"]
+payload = "info"
+key = "number"
+"""
+
+
+@pytest.mark.parametrize(
+    ("fixtures", "declared", "modules", "targets"),
+    [
+        pytest.param(
+            {"telephony/ratecard": "illustrative-telephony-ratecard.json"},
+            RATECARD,
+            {"rates": ["telephony/ratecard"]},
+            [],
+            id="an-account-table-lists-nothing",
+        ),
+        pytest.param(
+            {
+                "telephony/ratecard": "illustrative-telephony-ratecard.json",
+                "telephony/info": "illustrative-telephony-info.json",
+            },
+            RATECARD + PHONES,
+            {"rates": ["telephony/ratecard", "telephony/info"]},
+            ["01632960001", "01632960002", "01632960003"],
+            id="the-keyed-command-beside-an-account-table",
+        ),
+        pytest.param(
+            {"telephony/info": "illustrative-telephony-info-settings.json"},
+            '[commands."telephony/info"]\npayload = "info"\nkey = "number"\n',
+            {"rates": ["telephony/info"]},
+            [],
+            id="a-keyless-lone-entry-is-no-target",
+        ),
+    ],
+)
+async def test_discovery_lists_keys_only(
+    make_exporter: ExporterFactory,
+    simulator: Simulator,
+    fixtures: dict[str, str],
+    declared: str,
+    modules: dict[str, list[str]],
+    targets: list[str],
+) -> None:
+    """SPEC 6b: an ``entries = "all"`` table is no line's and is not listed; a reply of one
+    entry without its key (kept under ``""``, a line-scope answer) lists no target ``""``."""
+    for command, fixture in fixtures.items():
+        simulator.add_fault(Fault("replay", command=command, path=str(FIXTURES / fixture)))
+    extra = declared + "".join(
+        f'\n[modules.{name}]\ncommands = {json.dumps(commands)}\nauth = "home"\n'
+        for name, commands in modules.items()
+    )
+    exporter = await make_exporter(config_text(simulator.url, extra=extra))
+    for name in modules:
+        groups = await discover(exporter, f"?module={name}&auth=home")
+        assert [group["targets"] for group in groups] == [[target] for target in targets]
+    # The probes of the account table still answer, whatever the target.
+    if "telephony/ratecard" in fixtures:
+        got = await exporter.samples("target=home&module=rates")
+        assert got['aaisp_telephony_rate_peak_pence_per_minute{rate="UK"}'] == 1.5
