@@ -13,9 +13,9 @@ from pathlib import Path
 from aaisp_multi_exporter import eventloop
 from aaisp_multi_exporter.config import ConfigError, config_paths
 from aaisp_multi_exporter.config.example import example_text
+from aaisp_multi_exporter.diagnostics.check import run_chaos_check
+from aaisp_multi_exporter.diagnostics.suggest import refusal as suggest_refusal
 from aaisp_multi_exporter.obs.logs import LEVELS, configure_logging, fields
-from aaisp_multi_exporter.probe.check import run_chaos_check
-from aaisp_multi_exporter.probe.suggest import refusal as suggest_refusal
 from aaisp_multi_exporter.serve import Options, config_loader, print_problems, serve
 from aaisp_multi_exporter.server.history import DEFAULT_LIMIT as DEFAULT_HISTORY_LIMIT
 from aaisp_multi_exporter.versioninfo import VersionAction

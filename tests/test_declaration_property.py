@@ -40,7 +40,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from aaisp_multi_exporter.chaos.snapshots import SnapshotStore
 from aaisp_multi_exporter.config import Config, ConfigError, load_config
 from aaisp_multi_exporter.config.problems import quote, toml_value
-from aaisp_multi_exporter.probe.check import check_chaos
+from aaisp_multi_exporter.diagnostics.check import check_chaos
 from aaisp_multi_exporter.server.app import create_app
 from aaisp_multi_exporter.server.state import build_state
 from aaisp_multi_exporter.simulator import Fault, SimAccount, Simulator, generate_lines

@@ -23,7 +23,7 @@ from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
 )
 
-from aaisp_multi_exporter.probe.check import check_chaos
+from aaisp_multi_exporter.diagnostics.check import check_chaos
 from aaisp_multi_exporter.probe.exposition import FORMATS
 from aaisp_multi_exporter.simulator import Fault, Simulator
 from tests.conftest import SENTINEL, Exporter, ExporterFactory, samples

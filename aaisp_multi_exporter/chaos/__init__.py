@@ -12,6 +12,5 @@ read, how calls are made and shared.
 - ``settings``: a service's adjustable settings from the reply's ``options``;
 - ``client``: the HTTP client (one aiohttp session, tenacity retries, per-credential limits);
 - ``proxy``: which proxy, if any, a call goes through (``proxy_url``, else the environment);
-- ``snapshots``: replies and failures shared between probes, cached, refreshed ahead;
-- ``capture``: ``--chaos.capture``'s redaction of a reply.
+- ``snapshots``: replies and failures shared between probes, cached, refreshed ahead.
 """

@@ -7,8 +7,10 @@ password cannot reach an error message, a log line or a traceback.
 from __future__ import annotations
 
 import asyncio
+import http
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -34,6 +36,9 @@ if TYPE_CHECKING:
     from aaisp_multi_exporter.config.proxy import ProxyAddress
 
 USER_AGENT = f"aaisp-multi-exporter/{__version__}"
+
+#: The session type, for callers that hold one without speaking HTTP (the diagnostics).
+Session = aiohttp.ClientSession
 
 #: Do not start an attempt with less time than this left: it could not finish.
 MIN_ATTEMPT_SECONDS = 0.05
@@ -274,6 +279,73 @@ class ChaosClient:
         return await parse_reply_async(command, body, charset)
 
 
+@dataclass(frozen=True, slots=True)
+class RawReply:
+    """What CHAOS sent for one call, unparsed: a diagnostic reads the raw body itself."""
+
+    status: int
+    #: The charset the reply's ``Content-Type`` named, if any.
+    charset: str | None
+    body: bytes
+
+    @property
+    def ok(self) -> bool:
+        """A 2xx status; any other is read with ``http_failure``."""
+        return 200 <= self.status < 300
+
+    @property
+    def status_line(self) -> str:
+        """``HTTP 503 Service Unavailable``, or the bare code for a status without a phrase."""
+        try:
+            phrase = http.HTTPStatus(self.status).phrase
+        except ValueError:
+            phrase = ""
+        return f"HTTP {self.status} {phrase}".rstrip()
+
+
+async def post_once(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    command: str,
+    auth: AuthConfig,
+    *,
+    proxy: Proxy | None,
+    timeout_seconds: float,
+    limit: int = MAX_REPLY_BYTES,
+) -> RawReply:
+    """POST ``command`` once for ``auth`` in account scope: no retry, no metrics, whatever
+    the status (the diagnostics' one call). Raises ChaosError when no whole reply came:
+    ``timeout``, ``transport_error`` (naming the proxy, if any), ``invalid_response`` past
+    ``limit`` bytes."""
+    if proxy is not None and proxy.problem is not None:
+        raise ChaosError(Outcome.TRANSPORT_ERROR, f"cannot reach CHAOS: {proxy.problem}")
+    options = {} if proxy is None else proxy.request_options(base_url)
+    try:
+        async with (
+            asyncio.timeout(timeout_seconds),
+            session.post(
+                f"{base_url}/{command}/json",
+                data=auth.form_fields(),
+                allow_redirects=False,
+                **options,
+            ) as response,
+        ):
+            status = response.status
+            charset = response.charset
+            body = await read_capped(response, limit)
+    except TimeoutError:
+        raise ChaosError(Outcome.TIMEOUT, f"no answer within {timeout_seconds:g} s") from None
+    except aiohttp.ClientError as error:
+        # aiohttp names the host and port only; the form body is never in its messages.
+        raise ChaosError(
+            Outcome.TRANSPORT_ERROR,
+            f"cannot reach CHAOS{through(proxy)}: {error.__class__.__name__}: {error}",
+        ) from None
+    if body is None:
+        raise ChaosError(Outcome.INVALID_RESPONSE, f"reply larger than {limit} bytes")
+    return RawReply(status, charset, body)
+
+
 def through(proxy: Proxy | None) -> str:
     """`` through proxy http://proxy:3128 (from HTTPS_PROXY)`` for a reason, or nothing."""
     return "" if proxy is None else f" through proxy {proxy}"
@@ -305,8 +377,7 @@ def http_failure(
 async def read_capped(
     response: aiohttp.ClientResponse, limit: int = MAX_REPLY_BYTES
 ) -> bytes | None:
-    """The whole body, or None past ``limit`` bytes (``--chaos.check`` reads replies with it
-    too).
+    """The whole body, or None past ``limit`` bytes.
 
     ``StreamReader.read(n)`` returns what happens to be buffered, not n bytes, so a reply
     larger than one network read (an account of about 1,000 lines) must be gathered in full.

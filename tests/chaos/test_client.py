@@ -4,21 +4,30 @@ per-credential-set limits against the simulator over real sockets."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
 
-from aaisp_multi_exporter.chaos.client import ChaosClient, parse_retry_after
+from aaisp_multi_exporter.chaos.client import (
+    ChaosClient,
+    RawReply,
+    make_session,
+    parse_retry_after,
+    post_once,
+)
 from aaisp_multi_exporter.chaos.commands import BUILTIN
 from aaisp_multi_exporter.chaos.errors import ChaosError, Outcome
+from aaisp_multi_exporter.chaos.proxy import Proxy
 from aaisp_multi_exporter.chaos.replies import Reply
 from aaisp_multi_exporter.config import AuthConfig, parse_config
 from aaisp_multi_exporter.simulator import Fault, Simulator
 from tests.conftest import HOME_LOGIN, SENTINEL
 
 INFO = "broadband/info"
+QUOTA = "broadband/quota"
 
 NOW = 1_700_000_000.0  # Tue, 14 Nov 2023 22:13:20 GMT
 
@@ -250,3 +259,77 @@ async def test_concurrency_is_limited_per_credential_set(
     await asyncio.gather(*calls)
     assert simulator.peak_in_flight == 2
     assert any(message == "waited for a CHAOS slot" for message, _ in told.lines)
+
+
+# -- post_once: the diagnostics' one call --------------------------------------------------------
+
+
+async def test_post_once_returns_the_raw_reply_whatever_its_status(simulator: Simulator) -> None:
+    simulator.add_fault(Fault("http_status", status=503, command=QUOTA))
+    async with make_session() as session:
+        info = await post_once(
+            session, simulator.url, INFO, home(simulator), proxy=None, timeout_seconds=5
+        )
+        quota = await post_once(
+            session, simulator.url, QUOTA, home(simulator), proxy=None, timeout_seconds=5
+        )
+    assert (info.status, info.ok, info.status_line) == (200, True, "HTTP 200 OK")
+    assert len(json.loads(info.body.decode(info.charset or "utf-8"))["info"]) == 40
+    assert (quota.status, quota.ok) == (503, False)
+    assert quota.status_line == "HTTP 503 Service Unavailable"
+    # Once: no retry, whatever the status.
+    assert simulator.calls[(HOME_LOGIN, INFO, "")] == 1
+    assert simulator.calls[(HOME_LOGIN, QUOTA, "")] == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "line"),
+    [(200, "HTTP 200 OK"), (407, "HTTP 407 Proxy Authentication Required"), (599, "HTTP 599")],
+)
+def test_a_raw_reply_names_its_status(status: int, line: str) -> None:
+    assert RawReply(status, None, b"").status_line == line
+
+
+async def test_post_once_caps_the_reply(simulator: Simulator) -> None:
+    async with make_session() as session:
+        with pytest.raises(ChaosError) as raised:
+            await post_once(
+                session,
+                simulator.url,
+                INFO,
+                home(simulator),
+                proxy=None,
+                timeout_seconds=5,
+                limit=100,
+            )
+    assert raised.value.outcome is Outcome.INVALID_RESPONSE
+    assert str(raised.value) == "reply larger than 100 bytes"
+
+
+@pytest.mark.parametrize(
+    ("proxy", "reason"),
+    [
+        pytest.param(
+            Proxy("http://127.0.0.1:9", "HTTPS_PROXY", problem="HTTPS_PROXY is not a URL"),
+            "cannot reach CHAOS: HTTPS_PROXY is not a URL",
+            id="unusable",
+        ),
+        pytest.param(
+            Proxy("http://127.0.0.1:9", "HTTPS_PROXY"),
+            "cannot reach CHAOS through proxy http://127.0.0.1:9 (from HTTPS_PROXY): ",
+            id="unreachable",
+        ),
+    ],
+)
+async def test_post_once_names_the_proxy_it_could_not_use(
+    simulator: Simulator, proxy: Proxy, reason: str
+) -> None:
+    async with make_session() as session:
+        with pytest.raises(ChaosError) as raised:
+            await post_once(
+                session, simulator.url, INFO, home(simulator), proxy=proxy, timeout_seconds=5
+            )
+    assert raised.value.outcome is Outcome.TRANSPORT_ERROR
+    assert str(raised.value).startswith(reason)
+    assert SENTINEL not in str(raised.value)
+    assert simulator.calls[(HOME_LOGIN, INFO, "")] == 0

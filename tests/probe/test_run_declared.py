@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from aaisp_multi_exporter.config import DISCOVERY_LABELS
-from aaisp_multi_exporter.probe.check import check_chaos
+from aaisp_multi_exporter.diagnostics.check import check_chaos
 from aaisp_multi_exporter.simulator import Fault, Simulator
 from tests.conftest import HOME_LOGIN, SENTINEL, Exporter, ExporterFactory, config_text, samples
 from tests.declared import TELEPHONY_COMMAND

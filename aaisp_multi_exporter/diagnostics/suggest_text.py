@@ -20,8 +20,8 @@ from aaisp_multi_exporter.config.commands import (
     normalise_field,
 )
 from aaisp_multi_exporter.config.problems import quote, toml_key
-from aaisp_multi_exporter.probe.suggest_shapes import LABEL, CommandSeen
-from aaisp_multi_exporter.probe.suggest_types import (
+from aaisp_multi_exporter.diagnostics.suggest_shapes import LABEL, CommandSeen
+from aaisp_multi_exporter.diagnostics.suggest_types import (
     SUFFIXES,
     FieldSeen,
     described,

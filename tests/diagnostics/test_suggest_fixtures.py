@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from aaisp_multi_exporter.probe.check import check_chaos
+from aaisp_multi_exporter.diagnostics.check import check_chaos
 from aaisp_multi_exporter.simulator import Fault, Simulator
 from tests.conftest import SENTINEL, ExporterFactory, config_text, samples
 

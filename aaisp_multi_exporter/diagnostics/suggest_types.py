@@ -12,7 +12,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from aaisp_multi_exporter.chaos.capture import HARMLESS_LABELS, category_of
 from aaisp_multi_exporter.chaos.parsers import (
     parse_bool,
     parse_count,
@@ -26,6 +25,7 @@ from aaisp_multi_exporter.config.commands import (
     metric_problem,
     normalise_field,
 )
+from aaisp_multi_exporter.diagnostics.capture import HARMLESS_LABELS, category_of
 
 #: The types a value is tried as, in the order a field's type is chosen.
 _TRIED: dict[str, Callable[[object], object]] = {

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.probe.test_suggest import (
+from tests.diagnostics.test_suggest import (
     _UNCOMMENT,
     PHONES,
     RATECARD,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aaisp_multi_exporter.chaos.capture import (
+from aaisp_multi_exporter.diagnostics.capture import (
     REMOVED,
     Redactor,
     capture_name,

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from aaisp_multi_exporter.chaos.capture import REMOVED
 from aaisp_multi_exporter.chaos.client import make_session
 from aaisp_multi_exporter.chaos.commands import BUILTIN, INFO
 from aaisp_multi_exporter.chaos.errors import Outcome
 from aaisp_multi_exporter.chaos.replies import parse_reply
 from aaisp_multi_exporter.config import Config, parse_config
-from aaisp_multi_exporter.probe.check import call_chaos, check_chaos
+from aaisp_multi_exporter.diagnostics.capture import REMOVED
+from aaisp_multi_exporter.diagnostics.check import call_chaos, check_chaos
 from aaisp_multi_exporter.simulator import (
     HUGE_FLOAT,
     Fault,

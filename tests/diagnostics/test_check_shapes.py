@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aaisp_multi_exporter.config import parse_config
-from aaisp_multi_exporter.probe.check import check_chaos
+from aaisp_multi_exporter.diagnostics.check import check_chaos
 from aaisp_multi_exporter.simulator import Fault, Simulator
 from tests.conftest import SENTINEL, config_text
 

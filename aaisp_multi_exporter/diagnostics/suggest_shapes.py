@@ -22,7 +22,7 @@ from aaisp_multi_exporter.chaos.parsers import parse_number
 from aaisp_multi_exporter.chaos.records import usable_id
 from aaisp_multi_exporter.chaos.shapes import descend, members
 from aaisp_multi_exporter.config.commands import field_problem, normalise_field
-from aaisp_multi_exporter.probe.suggest_types import GAUGE_KINDS, FieldSeen
+from aaisp_multi_exporter.diagnostics.suggest_types import GAUGE_KINDS, FieldSeen
 
 Entry = Mapping[str, Any]
 #: Members of every reply that are CHAOS's envelope, never a command's entries.

@@ -17,15 +17,20 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from aaisp_multi_exporter.chaos.capture import Redactor
 from aaisp_multi_exporter.chaos.commands import Command
 from aaisp_multi_exporter.chaos.replies import refusal as chaos_refusal
 from aaisp_multi_exporter.chaos.settings import read_settings
 from aaisp_multi_exporter.config import Config
 from aaisp_multi_exporter.config.commands import normalise_field
-from aaisp_multi_exporter.probe import suggest_text
-from aaisp_multi_exporter.probe.suggest_shapes import MAX_FIELDS, CommandSeen, entries_at, locate
-from aaisp_multi_exporter.probe.suggest_types import FieldSeen
+from aaisp_multi_exporter.diagnostics import suggest_text
+from aaisp_multi_exporter.diagnostics.capture import Redactor
+from aaisp_multi_exporter.diagnostics.suggest_shapes import (
+    MAX_FIELDS,
+    CommandSeen,
+    entries_at,
+    locate,
+)
+from aaisp_multi_exporter.diagnostics.suggest_types import FieldSeen
 
 #: The start of every file written: a file that starts otherwise is never written over.
 HEADER = "# Written by aaisp-multi-exporter --chaos.suggest"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from aaisp_multi_exporter.probe.suggest import HEADER
+from aaisp_multi_exporter.diagnostics.suggest import HEADER
 from aaisp_multi_exporter.simulator import Simulator
 from tests.conftest import SENTINEL, config_text
 

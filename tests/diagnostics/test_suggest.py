@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from aaisp_multi_exporter.chaos.commands import compile_commands
 from aaisp_multi_exporter.config import Config, load_config, parse_config
-from aaisp_multi_exporter.probe.suggest import Suggestions, render
+from aaisp_multi_exporter.diagnostics.suggest import Suggestions, render
 from tests.config.support import MINIMAL
 from tests.declared import TELEPHONY_COMMAND
 

@@ -13,8 +13,8 @@ from aaisp_multi_exporter.config.commands import (
     field_problem,
     metric_problem,
 )
-from aaisp_multi_exporter.probe.suggest import _shaped_private
-from aaisp_multi_exporter.probe.suggest_types import FieldSeen, help_text, metric_name
+from aaisp_multi_exporter.diagnostics.suggest import _shaped_private
+from aaisp_multi_exporter.diagnostics.suggest_types import FieldSeen, help_text, metric_name
 
 NAME = "telephony/info"
 

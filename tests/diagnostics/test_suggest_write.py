@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from aaisp_multi_exporter.probe.suggest import HEADER, refusal, write
-from tests.probe.test_suggest import suggested
+from aaisp_multi_exporter.diagnostics.suggest import HEADER, refusal, write
+from tests.diagnostics.test_suggest import suggested
 from tests.processes import REPO
 
 # -- where the file goes --------------------------------------------------------------------------
@@ -106,7 +106,7 @@ def _contents(directory: Path) -> dict[str, bytes | None]:
 _SHORT_OF_SPACE = """
 import resource, signal, sys
 from pathlib import Path
-from aaisp_multi_exporter.probe.suggest import write
+from aaisp_multi_exporter.diagnostics.suggest import write
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))
 print(write(Path(sys.argv[1]), sys.argv[2])[1])

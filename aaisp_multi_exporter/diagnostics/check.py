@@ -8,8 +8,9 @@ exporter ignores, and the series a probe of the first line would export.
 
 The calls take the probes' path: the exporter's session (``make_session``: User-Agent, TLS,
 no cookies), the same URL, form fields and reply parser (``parse_reply``), and the real metric
-mapping and renderer. It reads the body itself, without retries, because it needs the raw
-reply (for the field counts and the capture) and must call each command only once.
+mapping and renderer. It asks the client for one raw reply (``post_once``: status, charset,
+body), without retries, because it needs the raw reply (for the field counts and the capture)
+and must call each command only once.
 
 The report is safe to paste into a bug report, like the capture: no password, and logins,
 postcodes, phone numbers and addresses as the same placeholders the capture uses.
@@ -18,7 +19,6 @@ postcodes, phone numbers and addresses as the same placeholders the capture uses
 from __future__ import annotations
 
 import asyncio
-import http
 import sys
 import time
 from collections import Counter
@@ -27,23 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-import aiohttp
-
-from aaisp_multi_exporter.chaos.capture import (
-    Category,
-    Redactor,
-    capture_name,
-    make_private_dir,
-    redacted_capture,
-    write_private,
-)
-from aaisp_multi_exporter.chaos.client import (
-    MAX_REPLY_BYTES,
-    http_failure,
-    make_session,
-    read_capped,
-    through,
-)
+from aaisp_multi_exporter.chaos.client import Session, http_failure, make_session, post_once
 from aaisp_multi_exporter.chaos.commands import BUILTIN, Command, compile_commands
 from aaisp_multi_exporter.chaos.errors import ChaosError, Outcome
 from aaisp_multi_exporter.chaos.proxy import Proxy, choose_proxy
@@ -53,7 +37,15 @@ from aaisp_multi_exporter.chaos.replies import Reply, json_or_none, parse_reply,
 from aaisp_multi_exporter.chaos.shapes import members
 from aaisp_multi_exporter.chaos.text import clean_text
 from aaisp_multi_exporter.config import AuthConfig, Config, normalise_field
-from aaisp_multi_exporter.probe import suggest
+from aaisp_multi_exporter.diagnostics import suggest
+from aaisp_multi_exporter.diagnostics.capture import (
+    Category,
+    Redactor,
+    capture_name,
+    make_private_dir,
+    redacted_capture,
+    write_private,
+)
 from aaisp_multi_exporter.probe.exposition import encode
 from aaisp_multi_exporter.probe.metrics import line_families
 
@@ -105,7 +97,7 @@ class Call:
 
 
 async def call_chaos(
-    session: aiohttp.ClientSession,
+    session: Session,
     base_url: str,
     auth: AuthConfig,
     command: Command,
@@ -120,34 +112,17 @@ async def call_chaos(
     def done(outcome: Outcome, problem: str | None = None, **found: Any) -> Call:
         return Call(auth.name, name, time.perf_counter() - started, outcome, problem, **found)
 
-    if proxy is not None and proxy.problem is not None:
-        return done(Outcome.TRANSPORT_ERROR, f"cannot reach CHAOS: {proxy.problem}")
-    options = {} if proxy is None else proxy.request_options(base_url)
     try:
-        async with (
-            asyncio.timeout(limit_seconds),
-            session.post(
-                f"{base_url}/{name}/json", data=auth.form_fields(), allow_redirects=False, **options
-            ) as response,
-        ):
-            status = response.status
-            charset = response.charset
-            body = await read_capped(response)
-    except TimeoutError:
-        return done(Outcome.TIMEOUT, f"no answer within {limit_seconds:g} s")
-    except aiohttp.ClientError as error:
-        # aiohttp names the host and port only; the form body is never in its messages.
-        return done(
-            Outcome.TRANSPORT_ERROR,
-            f"cannot reach CHAOS{through(proxy)}: {error.__class__.__name__}: {error}",
+        raw = await post_once(
+            session, base_url, name, auth, proxy=proxy, timeout_seconds=limit_seconds
         )
-    if body is None:
-        return done(Outcome.INVALID_RESPONSE, f"reply larger than {MAX_REPLY_BYTES} bytes")
+    except ChaosError as error:
+        return done(error.outcome, str(error))
+    charset, body = raw.charset, raw.body
     document = json_or_none(body, charset)
-    if not 200 <= status < 300:
-        failure = http_failure(name, status, body, charset, None, proxy)
-        problem = f"HTTP {status} {_phrase(status)}".rstrip()
-        return done(failure.outcome, problem, body=body, charset=charset, document=document)
+    if not raw.ok:
+        failure = http_failure(name, raw.status, body, charset, None, proxy)
+        return done(failure.outcome, raw.status_line, body=body, charset=charset, document=document)
     try:
         reply = parse_reply(command, body, charset, keep_entries=True)
     except ChaosError as error:
@@ -165,13 +140,6 @@ async def call_chaos(
             Outcome.INVALID_RESPONSE, problem, body=body, charset=charset, document=document
         )
     return done(Outcome.OK, body=body, charset=charset, document=document, reply=reply)
-
-
-def _phrase(status: int) -> str:
-    try:
-        return http.HTTPStatus(status).phrase
-    except ValueError:
-        return ""
 
 
 # -- the report ----------------------------------------------------------------------------------
@@ -314,7 +282,7 @@ async def check_chaos(
     """Run the check, print the report to ``out``; 0 when every set answered every command.
 
     With ``suggest_path``, also write declarations for the fields no command exports, and
-    where a declaration's entries are (``--chaos.suggest``, ``probe/suggest.py``), never over
+    where a declaration's entries are (``--chaos.suggest``, ``diagnostics/suggest.py``), never over
     one of ``config_files``; 1 when they cannot be written."""
     table = compile_commands(config.commands)
     used = {command for module in config.modules.values() for command in module.commands}
