@@ -59,9 +59,8 @@ class Fetcher:
         auth: AuthConfig,
         command: Command,
         policy: Policy,
-        *,
         scope: str,
-        service: str = "",
+        service: str,
         retries: int,
         timeout_seconds: float | None,
     ) -> Wanted:

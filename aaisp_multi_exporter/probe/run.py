@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from aaisp_multi_exporter.chaos.client import ChaosClient
 from aaisp_multi_exporter.chaos.commands import Command
@@ -77,31 +77,16 @@ def find_line(reply: Reply, target: str, scope: str, entries: str = "first") -> 
     return None
 
 
-class _Need(NamedTuple):
-    """One command of one module of a probe: the snapshot it needs."""
-
-    plan: ModulePlan
-    target: str
-    wanted: Wanted
-
-
-def _needs(request: ProbeRequest) -> list[_Need]:
+def _needs(request: ProbeRequest) -> list[Wanted]:
+    """The snapshot each command of each module needs, in the request's order."""
     needs = []
     want = Fetcher.want
     for plan in request.modules:
         module, auth, policy = plan.module, plan.auth, plan.policy
-        service = request.target if module.scope == "line" else ""
+        scope, retries, timeout = module.scope, module.retries, module.timeout_seconds
+        service = request.target if scope == "line" else ""
         for command in plan.commands:
-            wanted = want(
-                auth,
-                command,
-                policy,
-                scope=module.scope,
-                service=service,
-                retries=module.retries,
-                timeout_seconds=module.timeout_seconds,
-            )
-            needs.append(_Need(plan, request.target, wanted))
+            needs.append(want(auth, command, policy, scope, service, retries, timeout))
     return needs
 
 
@@ -119,7 +104,7 @@ async def _wait(fetcher: Fetcher, call: Call, how: Lookup, deadline: float) -> S
 
 
 async def _wait_all(
-    needs: list[_Need],
+    needs: list[Wanted],
     fetcher: Fetcher,
     services: ProbeServices,
     deadline: float,
@@ -129,16 +114,18 @@ async def _wait_all(
 
     Whether the probe starts a call is decided, and the calls joined or started, without a
     suspension in between, so a probe counted as only waiting never starts one."""
-    starts_work = not all(fetcher.calling(need.wanted) for need in needs)
+    starts_work = not all(fetcher.calling(need) for need in needs)
     with services.slots.hold(starts_work):
         until = deadline - RENDER_MARGIN_SECONDS
-        calls = [fetcher.call(need.wanted, until, log) for need in needs]
+        calls = [fetcher.call(need, until, log) for need in needs]
         return await _gather([_wait(fetcher, call, how, deadline) for call, how in calls])
 
 
-def _command_result(need: _Need, served: Served | None, services: ProbeServices) -> CommandResult:
+def _command_result(
+    need: Wanted, target: str, served: Served | None, services: ProbeServices
+) -> CommandResult:
     """What the reply says about the line; the probe's log tells it from this result."""
-    command = need.wanted.command
+    command = need.command
     if served is None:
         failure = f"{command.name}: deadline exceeded"
         return CommandResult(command, failure=failure, failure_kind=FailureKind.DEADLINE)
@@ -156,8 +143,8 @@ def _command_result(need: _Need, served: Served | None, services: ProbeServices)
         return CommandResult(command, failure=reason, failure_kind=kind, used=used)
     reply = snapshot.reply
     assert reply is not None
-    line_id = find_line(reply, need.target, need.plan.module.scope, command.entries)
-    policy = need.plan.policy
+    line_id = find_line(reply, target, need.key.scope, command.entries)
+    policy = need.policy
     lead = policy.lead(snapshot.slowest) if policy.refresh_ahead else None
     used = SnapshotUse(how, age, len(reply.lines), snapshot.took, lead)
     return CommandResult(command, line_id=line_id, age=age, used=used, reply=reply)
@@ -229,7 +216,7 @@ async def run_probe(
     deadline = asyncio.get_running_loop().time() + timeout_seconds
     log.start(request.target, request.plan.module_list, timeout_seconds)
     needs = _needs(request)
-    served: list[Served | None] = [fetcher.lookup(need.wanted) for need in needs]
+    served: list[Served | None] = [fetcher.lookup(need) for need in needs]
     missing = [index for index, entry in enumerate(served) if entry is None]
     if missing:
         waited = await _wait_all(
@@ -238,7 +225,8 @@ async def run_probe(
         for index, entry in zip(missing, waited, strict=True):
             served[index] = entry
     results = [
-        _command_result(need, entry, services) for need, entry in zip(needs, served, strict=True)
+        _command_result(need, request.target, entry, services)
+        for need, entry in zip(needs, served, strict=True)
     ]
     modules = []
     first = 0

@@ -305,9 +305,7 @@ class Discovery:
         )
         retries = max((m.retries for m in sharing), default=2)
         policy = Policy(cache_seconds, refresh_ahead=False)
-        wanted = fetcher.want(
-            auth, command, policy, scope="account", retries=retries, timeout_seconds=timeout
-        )
+        wanted = fetcher.want(auth, command, policy, "account", "", retries, timeout)
         kept = (auth.name, wanted.key.fingerprint, command.name, command.digest)
         log = ProbeLog(auth=auth.name, purpose="discovery")
         deadline = asyncio.get_running_loop().time() + timeout

@@ -30,9 +30,7 @@ ROTATED = AuthConfig(name="home", control_login="l", control_password=Secret("ne
 def test_the_key_holds_the_set_its_secrets_the_command_and_its_declaration(
     auth: AuthConfig, command: Command, scope: str, service: str, expected: tuple[str, ...]
 ) -> None:
-    wanted = Fetcher.want(
-        auth, command, Policy(60), scope=scope, service=service, retries=2, timeout_seconds=None
-    )
+    wanted = Fetcher.want(auth, command, Policy(60), scope, service, 2, None)
     name, command_name, key_scope, key_service, declaration = expected
     assert wanted.key == SnapshotKey(
         name, auth.secret_fingerprint(), command_name, key_scope, key_service, declaration
@@ -41,8 +39,7 @@ def test_the_key_holds_the_set_its_secrets_the_command_and_its_declaration(
 
 def test_a_changed_secret_is_another_key() -> None:
     keys = {
-        Fetcher.want(auth, INFO, Policy(60), scope="account", retries=2, timeout_seconds=None).key
-        for auth in (HOME, ROTATED)
+        Fetcher.want(auth, INFO, Policy(60), "account", "", 2, None).key for auth in (HOME, ROTATED)
     }
     assert len(keys) == 2
 
@@ -54,9 +51,7 @@ def test_a_changed_secret_is_another_key() -> None:
 def test_a_refresh_ahead_has_the_modules_timeout_or_its_own(
     timeout_seconds: float | None, expected: float
 ) -> None:
-    wanted = Fetcher.want(
-        HOME, INFO, Policy(60), scope="account", retries=2, timeout_seconds=timeout_seconds
-    )
+    wanted = Fetcher.want(HOME, INFO, Policy(60), "account", "", 2, timeout_seconds)
     assert wanted.refresh_timeout == expected
 
 
