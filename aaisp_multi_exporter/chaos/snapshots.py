@@ -222,24 +222,11 @@ class SnapshotStore:
     def now(self) -> float:
         return self._clock()
 
-    async def get(
-        self,
-        key: SnapshotKey,
-        fetch: Fetch,
-        policy: Policy,
-        refresh: Fetch | None = None,
-    ) -> Served:
-        """A fresh-enough reply or a shared failure, joining or starting the call as needed."""
-        found = self.lookup(key, policy, refresh)
-        if found is not None:
-            return found
-        return await self.join(key, fetch, policy)
-
     def lookup(
         self, key: SnapshotKey, policy: Policy, refresh: Fetch | None = None
     ) -> Served | None:
         """What can be answered at once: a reply younger than ``policy.cache_seconds`` or a
-        failure still in ``policy``'s backoff; None when the caller must ``join`` a call.
+        failure still in ``policy``'s backoff; None when the caller must ``call`` CHAOS.
 
         ``refresh`` fetches with a deadline of its own, for refreshes ahead that no probe
         waits for. Synchronous, so a cached probe needs no timeout and no suspension.
@@ -276,25 +263,17 @@ class SnapshotStore:
             snapshot = replace(snapshot, retry_at=retry_at)
         return Served(snapshot, Lookup.FAILURE_SHARED, snapshot.age(now))
 
-    async def join(self, key: SnapshotKey, fetch: Fetch, policy: Policy) -> Served:
-        """Join the call in flight for ``key``, or start it.
-
-        The call runs in its own task, so a probe that gives up (its deadline passed) does not
-        cancel it for the other probes waiting on the same reply. A call that ends cancelled
-        (``close()``) is a failure with its reason, never a CancelledError for a waiter that
-        was not cancelled itself.
-        """
-        call, how = self.call(key, fetch, policy)
-        return await self.wait(call, how)
-
     def calling(self, key: SnapshotKey) -> bool:
         """Whether a call for ``key`` is in flight: a probe needing it would only wait."""
         return key in self._in_flight
 
     def call(self, key: SnapshotKey, fetch: Fetch, policy: Policy) -> tuple[Call, Lookup]:
-        """The call in flight for ``key`` (COALESCED), or a new one (FETCHED), counted as
-        waited for until ``wait`` ends; synchronous, so a caller that checked ``calling``
-        first knows which it gets, and a reload between the two lets it finish."""
+        """Join the call in flight for ``key`` (COALESCED), or start it (FETCHED), counted
+        as waited for until ``wait`` ends; synchronous, so a caller that checked ``calling``
+        first knows which it gets, and a reload between the two lets it finish.
+
+        The call runs in its own task, so a caller that gives up (its deadline passed) does
+        not cancel it for the others waiting on the same reply."""
         call = self._in_flight.get(key)
         how = Lookup.COALESCED
         if call is None:

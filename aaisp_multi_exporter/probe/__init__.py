@@ -2,6 +2,7 @@
 
 - ``request``: the query's rules (every 400) and the deadline (blackbox_exporter's rule);
 - ``run``: the CHAOS replies each module needs, as results (a failure is a result too);
+- ``fetching``: the one way to a snapshot (its key, the CHAOS call behind it), discovery's too;
 - ``slots``: ``--web.max-requests``, held by probes that start CHAOS calls, not those that wait;
 - ``results``: what a probe found, per command, module and probe;
 - ``metrics``: results to Prometheus families and text;

@@ -9,26 +9,20 @@ order of events.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from aaisp_multi_exporter.chaos.client import ChaosClient
 from aaisp_multi_exporter.chaos.commands import Command
 from aaisp_multi_exporter.chaos.replies import Reply
-from aaisp_multi_exporter.chaos.snapshots import (
-    Call,
-    Lookup,
-    Served,
-    SnapshotKey,
-    SnapshotStore,
-)
+from aaisp_multi_exporter.chaos.snapshots import Call, Lookup, Served, SnapshotStore
 from aaisp_multi_exporter.obs.logs import fields as log_fields
 from aaisp_multi_exporter.obs.metrics import ExporterMetrics
 from aaisp_multi_exporter.obs.throttle import LogThrottle
+from aaisp_multi_exporter.probe.fetching import Fetcher, Wanted
 from aaisp_multi_exporter.probe.log import ProbeLog
 from aaisp_multi_exporter.probe.request import ModulePlan, ProbeRequest
 from aaisp_multi_exporter.probe.results import (
@@ -51,8 +45,6 @@ FAILURE_LOG_SECONDS = 60.0
 #: At most one warning a credential set this often: a refusal is kept at least this long
 #: (failure sharing), so this is one line per refusal CHAOS actually gave.
 REFUSAL_LOG_SECONDS = 60.0
-#: A background refresh's deadline when the module sets no timeout_seconds.
-REFRESH_TIMEOUT_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,58 +77,20 @@ def find_line(reply: Reply, target: str, scope: str, entries: str = "first") -> 
     return None
 
 
-class _Need(NamedTuple):
-    """One command of one module of a probe: the snapshot it needs, and how to fetch it."""
-
-    plan: ModulePlan
-    command: Command
-    target: str
-    key: SnapshotKey
-
-
-def _needs(request: ProbeRequest) -> list[_Need]:
+def _needs(request: ProbeRequest) -> list[Wanted]:
+    """The snapshot each command of each module needs, in the request's order."""
     needs = []
+    want = Fetcher.want
     for plan in request.modules:
-        module, auth = plan.module, plan.auth
-        service = request.target if module.scope == "line" else ""
+        module, auth, policy = plan.module, plan.auth, plan.policy
+        scope, retries, timeout = module.scope, module.retries, module.timeout_seconds
+        service = request.target if scope == "line" else ""
         for command in plan.commands:
-            key = SnapshotKey(
-                auth.name,
-                auth.secret_fingerprint(),
-                command.name,
-                module.scope,
-                service,
-                command.digest,
-            )
-            needs.append(_Need(plan, command, request.target, key))
+            needs.append(want(auth, command, policy, scope, service, retries, timeout))
     return needs
 
 
-async def _fetch(
-    need: _Need, chaos_url: str, services: ProbeServices, until: float, log: ProbeLog
-) -> Reply:
-    """The CHAOS call behind a snapshot, with the module's retries, ending by ``until``."""
-    module = need.plan.module
-    return await services.client.fetch(
-        chaos_url,
-        need.command,
-        need.plan.auth,
-        service=need.key.service or None,
-        retries=module.retries,
-        deadline=until,
-        log=log,
-    )
-
-
-async def _refresh(need: _Need, chaos_url: str, services: ProbeServices) -> Reply:
-    """A refresh no probe waits for: its own deadline and log."""
-    timeout = need.plan.module.timeout_seconds or REFRESH_TIMEOUT_SECONDS
-    until = asyncio.get_running_loop().time() + timeout
-    log = ProbeLog(auth=need.plan.auth.name, command=need.command.name, purpose="refresh ahead")
-    return await _fetch(need, chaos_url, services, until, log)
-
-
-async def _wait(store: SnapshotStore, call: Call, how: Lookup, deadline: float) -> Served | None:
+async def _wait(fetcher: Fetcher, call: Call, how: Lookup, deadline: float) -> Served | None:
     """The CHAOS call's snapshot; None when the probe's deadline comes first.
 
     The call runs in its own task (``SnapshotStore.call``): a probe that gives up does not
@@ -144,34 +98,32 @@ async def _wait(store: SnapshotStore, call: Call, how: Lookup, deadline: float) 
     try:
         # Waiting for CHAOS is the only await of a probe; it ends before the deadline.
         async with asyncio.timeout_at(deadline - RENDER_MARGIN_SECONDS / 2):
-            return await store.wait(call, how)
+            return await fetcher.store.wait(call, how)
     except TimeoutError:
         return None
 
 
 async def _wait_all(
-    needs: list[_Need], chaos_url: str, services: ProbeServices, deadline: float, log: ProbeLog
+    needs: list[Wanted],
+    fetcher: Fetcher,
+    services: ProbeServices,
+    deadline: float,
+    log: ProbeLog,
 ) -> list[Served | None]:
     """Join or start the calls of ``needs``, holding a slot when one is started.
 
     Whether the probe starts a call is decided, and the calls joined or started, without a
     suspension in between, so a probe counted as only waiting never starts one."""
-    store = services.store
-    starts_work = not all(store.calling(need.key) for need in needs)
+    starts_work = not all(fetcher.calling(need) for need in needs)
     with services.slots.hold(starts_work):
         until = deadline - RENDER_MARGIN_SECONDS
-        calls = [
-            store.call(
-                need.key,
-                functools.partial(_fetch, need, chaos_url, services, until, log),
-                need.plan.policy,
-            )
-            for need in needs
-        ]
-        return await _gather([_wait(store, call, how, deadline) for call, how in calls])
+        calls = [fetcher.call(need, until, log) for need in needs]
+        return await _gather([_wait(fetcher, call, how, deadline) for call, how in calls])
 
 
-def _command_result(need: _Need, served: Served | None, services: ProbeServices) -> CommandResult:
+def _command_result(
+    need: Wanted, target: str, served: Served | None, services: ProbeServices
+) -> CommandResult:
     """What the reply says about the line; the probe's log tells it from this result."""
     command = need.command
     if served is None:
@@ -191,8 +143,8 @@ def _command_result(need: _Need, served: Served | None, services: ProbeServices)
         return CommandResult(command, failure=reason, failure_kind=kind, used=used)
     reply = snapshot.reply
     assert reply is not None
-    line_id = find_line(reply, need.target, need.plan.module.scope, command.entries)
-    policy = need.plan.policy
+    line_id = find_line(reply, target, need.key.scope, command.entries)
+    policy = need.policy
     lead = policy.lead(snapshot.slowest) if policy.refresh_ahead else None
     used = SnapshotUse(how, age, len(reply.lines), snapshot.took, lead)
     return CommandResult(command, line_id=line_id, age=age, used=used, reply=reply)
@@ -245,14 +197,15 @@ def line_records(
 
 async def run_probe(
     request: ProbeRequest,
-    chaos_url: str,
+    fetcher: Fetcher,
     services: ProbeServices,
     timeout_seconds: float,
     log: ProbeLog,
 ) -> ProbeResult:
     """Every command of every module at once, each bounded by the deadline.
 
-    Stored replies are looked up first, synchronously: a cached probe never suspends, and
+    ``fetcher`` is the configuration's way to its snapshots (``probe.fetching``). Stored
+    replies are looked up first, synchronously: a cached probe never suspends, and
     needs no timeout. Only the commands without one wait, together, for CHAOS; a probe that
     would start a call when every ``--web.max-requests`` slot is taken raises
     ``TooManyProbes`` (``probe.slots``).
@@ -262,23 +215,18 @@ async def run_probe(
     started = time.perf_counter()
     deadline = asyncio.get_running_loop().time() + timeout_seconds
     log.start(request.target, request.plan.module_list, timeout_seconds)
-    store = services.store
     needs = _needs(request)
-    served: list[Served | None] = [
-        store.lookup(
-            need.key, need.plan.policy, functools.partial(_refresh, need, chaos_url, services)
-        )
-        for need in needs
-    ]
+    served: list[Served | None] = [fetcher.lookup(need) for need in needs]
     missing = [index for index, entry in enumerate(served) if entry is None]
     if missing:
         waited = await _wait_all(
-            [needs[index] for index in missing], chaos_url, services, deadline, log
+            [needs[index] for index in missing], fetcher, services, deadline, log
         )
         for index, entry in zip(missing, waited, strict=True):
             served[index] = entry
     results = [
-        _command_result(need, entry, services) for need, entry in zip(needs, served, strict=True)
+        _command_result(need, request.target, entry, services)
+        for need, entry in zip(needs, served, strict=True)
     ]
     modules = []
     first = 0

@@ -112,8 +112,8 @@ def _require_config(state: ExporterState) -> Config:
 
 async def probe(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    parser = state.parser
-    if parser is None:
+    parser, fetcher = state.parser, state.fetcher
+    if parser is None or fetcher is None:
         raise web.HTTPServiceUnavailable(text="no valid configuration loaded\n")
     config = parser.config
     metrics = state.metrics
@@ -130,7 +130,7 @@ async def probe(request: web.Request) -> web.Response:
         auth=probe_request.plan.auth_list,
     )
     try:
-        result = await run_probe(probe_request, config.chaos.url, state.services, timeout, log)
+        result = await run_probe(probe_request, fetcher, state.services, timeout, log)
     except TooManyProbes as busy:
         # A probe that would start a CHAOS call beyond --web.max-requests is refused at once
         # rather than queued: a queue would only answer after the scrape timeout, and grows
@@ -192,7 +192,9 @@ def _timeout_of(request: web.Request, probe_request: ProbeRequest, offset: float
 
 async def discover(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
-    config = _require_config(state)
+    config, fetcher = _require_config(state), state.fetcher
+    if fetcher is None:  # set with the configuration, so never in practice
+        raise web.HTTPServiceUnavailable(text="no valid configuration loaded\n")
     try:
         auth = parse_auth(request.query.getall("auth", []), config.auths)
         modules = request.query.getall("module", [])
@@ -204,7 +206,7 @@ async def discover(request: web.Request) -> web.StreamResponse:
     auths = [auth] if auth is not None else list(config.auths.values())
     metrics_path = request.app[PATHS].metrics_path
     answer = await state.discovery.discover(
-        config, auths, module, commands=state.commands, metrics_path=metrics_path
+        fetcher, config, auths, module, commands=state.commands, metrics_path=metrics_path
     )
     if auth is not None and auth.name in answer.never_answered:
         # An empty list would look like an account with no lines; say what is wrong instead,

@@ -21,9 +21,10 @@ from json.encoder import encode_basestring_ascii
 from aaisp_multi_exporter.chaos.commands import INFO, Command
 from aaisp_multi_exporter.chaos.records import LineIndex
 from aaisp_multi_exporter.chaos.replies import Reply
-from aaisp_multi_exporter.chaos.snapshots import Policy, SnapshotKey
+from aaisp_multi_exporter.chaos.snapshots import Policy
 from aaisp_multi_exporter.config import DISCOVERY_LABELS, AuthConfig, Config, ModuleConfig
 from aaisp_multi_exporter.obs.logs import fields
+from aaisp_multi_exporter.probe.fetching import Fetcher
 from aaisp_multi_exporter.probe.log import ProbeLog
 from aaisp_multi_exporter.probe.request import echo, valid_target
 from aaisp_multi_exporter.probe.run import ProbeServices
@@ -206,6 +207,7 @@ class Discovery:
 
     async def discover(
         self,
+        fetcher: Fetcher,
         config: Config,
         auths: Sequence[AuthConfig],
         module: str | None,
@@ -213,10 +215,13 @@ class Discovery:
         commands: Mapping[str, Command] | None = None,
         metrics_path: str | None = None,
     ) -> DiscoveryResponse:
-        """``metrics_path`` (behind ``--web.route-prefix``) goes in every group as
-        ``__metrics_path__``, so a job scrapes ``<prefix>/probe`` without being told."""
+        """``fetcher`` is ``config``'s way to its snapshots, as a probe's. ``metrics_path``
+        (behind ``--web.route-prefix``) goes in every group as ``__metrics_path__``, so a job
+        scrapes ``<prefix>/probe`` without being told."""
         command = discovered_command(config, commands or {INFO.name: INFO}, module)
-        results = await asyncio.gather(*(self._for_auth(config, auth, command) for auth in auths))
+        results = await asyncio.gather(
+            *(self._for_auth(fetcher, config, auth, command) for auth in auths)
+        )
         listed = tuple(result for result in results if isinstance(result, _Listed))
         never = {
             auth.name: result
@@ -285,9 +290,13 @@ class Discovery:
     def _kept_bytes(self) -> int:
         return sum(len(piece) for pieces, _ in self._rendered.values() for piece in pieces)
 
-    async def _for_auth(self, config: Config, auth: AuthConfig, command: Command) -> _Listed | str:
-        """The set's lines, its last good list, or why it has never answered."""
-        fingerprint = auth.secret_fingerprint()
+    async def _for_auth(
+        self, fetcher: Fetcher, config: Config, auth: AuthConfig, command: Command
+    ) -> _Listed | str:
+        """The set's lines, its last good list, or why it has never answered.
+
+        Looked up as the modules sharing the reply would, but never refreshed ahead: the
+        probes' lookups do that."""
         sharing = _sharing_modules(config, auth, command.name)
         cache_seconds = max((m.cache_seconds for m in sharing), default=DEFAULT_CACHE_SECONDS)
         timeout = (
@@ -295,26 +304,14 @@ class Discovery:
             or DEFAULT_TIMEOUT_SECONDS
         )
         retries = max((m.retries for m in sharing), default=2)
-        key = SnapshotKey(auth.name, fingerprint, command.name, "account", "", command.digest)
-        kept = (auth.name, fingerprint, command.name, command.digest)
+        policy = Policy(cache_seconds, refresh_ahead=False)
+        wanted = fetcher.want(auth, command, policy, "account", "", retries, timeout)
+        kept = (auth.name, wanted.key.fingerprint, command.name, command.digest)
         log = ProbeLog(auth=auth.name, purpose="discovery")
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-
-        async def fetch() -> Reply:
-            return await self.services.client.fetch(
-                config.chaos.url,
-                command,
-                auth,
-                service=None,
-                retries=retries,
-                deadline=deadline,
-                log=log,
-            )
-
+        deadline = asyncio.get_running_loop().time() + timeout
         try:
             async with asyncio.timeout_at(deadline):
-                snapshot, how, _ = await self.services.store.get(key, fetch, Policy(cache_seconds))
+                snapshot, how, _ = await fetcher.get(wanted, deadline, log)
         except TimeoutError:
             reason = "no answer from CHAOS before the discovery deadline"
         else:

@@ -19,6 +19,7 @@ from aaisp_multi_exporter.config import Config, ConfigError
 from aaisp_multi_exporter.config.watch import restart_bound
 from aaisp_multi_exporter.obs.logs import fields
 from aaisp_multi_exporter.obs.metrics import ExporterMetrics
+from aaisp_multi_exporter.probe.fetching import Fetcher
 from aaisp_multi_exporter.probe.metrics import RenderedLines, SummaryTexts
 from aaisp_multi_exporter.probe.request import QueryParser
 from aaisp_multi_exporter.probe.run import ProbeServices
@@ -54,6 +55,9 @@ class ExporterState:
     parser: QueryParser | None = None
     #: ``config``'s commands, compiled once per load; swapped with it.
     commands: Mapping[str, Command] = field(default_factory=dict)
+    #: The way to ``config``'s snapshots (its CHAOS URL), for probes and discovery; swapped
+    #: with it.
+    fetcher: Fetcher | None = None
     last_reload: ReloadStatus | None = None
     started: float = field(default_factory=time.monotonic)
     history: ProbeHistory = field(default_factory=ProbeHistory)
@@ -77,6 +81,7 @@ class ExporterState:
         previous = self.config.commands if self.config is not None else {}
         changed = [name for name in previous if previous[name] != config.commands.get(name)]
         self.config = config
+        self.fetcher = Fetcher(self.services.client, self.services.store, config.chaos.url)
         self.services.client.use_proxy(config.chaos.proxy)
         self.commands = compile_commands(config.commands)
         self.parser = QueryParser(config, self.commands)

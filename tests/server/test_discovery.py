@@ -13,6 +13,7 @@ import pytest
 from aaisp_multi_exporter.server import discovery
 from aaisp_multi_exporter.simulator import Fault, Simulator
 from tests.conftest import HOME_LOGIN, OTHER_LOGIN, Exporter, ExporterFactory, config_text
+from tests.probe.test_run_refresh import until
 
 
 async def discover(exporter: Exporter, query: str = "") -> list[dict[str, object]]:
@@ -276,7 +277,10 @@ async def test_the_answer_comes_in_pieces_of_a_batch_of_lines(
     exporter = await make_exporter()
     state = exporter.state
     assert state.config is not None
-    answer = await state.discovery.discover(state.config, [state.config.auths["home"]], None)
+    assert state.fetcher is not None
+    answer = await state.discovery.discover(
+        state.fetcher, state.config, [state.config.auths["home"]], None
+    )
     pieces = [piece async for piece in answer.pieces]
     assert len(pieces) == count // discovery.RENDER_BATCH + 1
     assert b"".join(pieces) == json.dumps(groups_of(lines, "home")).encode()
@@ -413,3 +417,17 @@ async def test_discovery_lists_keys_only(
     if "telephony/ratecard" in fixtures:
         got = await exporter.samples("target=home&module=rates")
         assert got['aaisp_telephony_rate_peak_pence_per_minute{rate="UK"}'] == 1.5
+
+
+async def test_discovery_never_refreshes_ahead_the_probes_do(
+    make_exporter: ExporterFactory, simulator: Simulator
+) -> None:
+    """Discovery reads the probes' snapshots as they would (``probe/fetching.py``) but leaves
+    refreshing them ahead to their lookups."""
+    exporter = await make_exporter(cache_seconds="60")
+    await discover(exporter, "?auth=home&module=line")
+    exporter.clock.advance(46)  # past 75 % of 60 s
+    await discover(exporter, "?auth=home&module=line")
+    assert (simulator.total_calls, exporter.state.services.store.in_flight) == (1, 0)
+    assert (await exporter.samples("target=10001&module=line"))["probe_success"] == 1
+    await until(lambda: simulator.total_calls == 2)  # the probe's refresh, in the background
