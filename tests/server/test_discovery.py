@@ -275,8 +275,10 @@ async def test_the_answer_comes_in_pieces_of_a_batch_of_lines(
     simulator.add_fault(Fault("body", body={"info": lines}, login=HOME_LOGIN))
     exporter = await make_exporter()
     state = exporter.state
-    assert state.config is not None
-    answer = await state.discovery.discover(state.config, [state.config.auths["home"]], None)
+    assert state.loaded is not None
+    answer = await state.discovery.discover(
+        state.loaded.config, [state.loaded.config.auths["home"]], None
+    )
     pieces = [piece async for piece in answer.pieces]
     assert len(pieces) == count // discovery.RENDER_BATCH + 1
     assert b"".join(pieces) == json.dumps(groups_of(lines, "home")).encode()
