@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from aaisp_multi_exporter.config import DISCOVERY_LABELS
+from aaisp_multi_exporter.demo import TELEPHONY_COMMAND
 from aaisp_multi_exporter.probe.check import check_chaos
 from aaisp_multi_exporter.simulator import Fault, Simulator
 from tests.conftest import HOME_LOGIN, SENTINEL, Exporter, ExporterFactory, config_text, samples
-from tests.declared import TELEPHONY_COMMAND
 from tests.processes import run_exporter
 from tests.realprograms import require_program
 
