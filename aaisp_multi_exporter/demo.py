@@ -13,6 +13,10 @@ It also declares a command the exporter does not build in, ``telephony/info``, a
 docs/commands.md's worked example does, so the landing page, ``/discover?module=phones`` and
 the debug text show what a declared command looks like. Its reply is made up: no public
 reply shows that command's shape (docs/chaos-api.md).
+
+Its pieces of modules.toml (``TELEPHONY_COMMAND``, ``module_text``, ``tiers_text``) are the
+one source the tests build their configurations from too, so the demo and the tests cannot
+drift apart.
 """
 
 from __future__ import annotations
@@ -83,9 +87,47 @@ def demo_accounts(lines: int = DEMO_LINES) -> DemoAccounts:
     )
 
 
+#: The illustrative ``telephony/info`` declaration of docs/commands.md: the demo declares it,
+#: and the tests of declared commands share it. Its reply shape is made up
+#: (``tests/fixtures/illustrative-telephony-info.json``).
+TELEPHONY_COMMAND = """
+[commands."telephony/info"]
+payload = "info"
+key = "number"
+info_metric = "aaisp_telephony_number_info"
+info_labels = ["name"]
+
+[[commands."telephony/info".gauges]]
+field = "credit"
+metric = "aaisp_telephony_credit_gbp"
+help = "Prepaid credit of the number (CHAOS credit), in pounds sterling."
+"""
+
+
+def module_text(name: str, command: str, auth: str, **settings: object) -> str:
+    """One ``[modules.NAME]`` table calling one command; ``settings`` are written as given
+    (``timeout_seconds=10`` writes ``timeout_seconds = 10``)."""
+    keys = "".join(f"{key} = {value}\n" for key, value in settings.items())
+    return f'[modules.{name}]\ncommands = ["{command}"]\nauth = "{auth}"\n{keys}'
+
+
+def tiers_text(auth: str, **settings: object) -> str:
+    """The shipped modules.toml's two tiers, ``quota`` and ``line``, both with ``auth`` and
+    the same settings: what the demo and the tests' configurations are built on."""
+    return (
+        module_text("quota", "broadband/quota", auth, **settings)
+        + "\n"
+        + module_text("line", "broadband/info", auth, **settings)
+    )
+
+
 def demo_config_text(chaos_url: str, accounts: DemoAccounts) -> str:
     """The demo's modules.toml: the two shipped tiers and the example's two credential sets."""
     default, reseller = accounts.default, accounts.reseller
+    settings = {"timeout_seconds": 10, "cache_seconds": 60}
+    tiers = tiers_text("default", **settings)
+    phones = module_text("phones", "telephony/info", "default", **settings)
+    telephony = TELEPHONY_COMMAND.lstrip("\n")
     return f"""\
 [chaos]
 url = "{chaos_url}"
@@ -100,37 +142,11 @@ control_password = "{default.control_password}"
 account_number = "{reseller.account_number}"
 account_password = "{reseller.account_password}"
 
-[modules.quota]
-commands = ["broadband/quota"]
-auth = "default"
-timeout_seconds = 10
-cache_seconds = 60
-
-[modules.line]
-commands = ["broadband/info"]
-auth = "default"
-timeout_seconds = 10
-cache_seconds = 60
-
+{tiers}
 # A declared command (docs/commands.md). ILLUSTRATIVE: the simulator's telephony/info reply is
 # made up, as no public reply shows that command's shape.
-[commands."telephony/info"]
-payload = "info"
-key = "number"
-info_metric = "aaisp_telephony_number_info"
-info_labels = ["name"]
-
-[[commands."telephony/info".gauges]]
-field = "credit"
-metric = "aaisp_telephony_credit_gbp"
-help = "Prepaid credit of the number (CHAOS credit), in pounds sterling."
-
-[modules.phones]
-commands = ["telephony/info"]
-auth = "default"
-timeout_seconds = 10
-cache_seconds = 60
-"""
+{telephony}
+{phones}"""
 
 
 @dataclass

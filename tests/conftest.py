@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from aaisp_multi_exporter.chaos.snapshots import SnapshotStore
 from aaisp_multi_exporter.config import Config, load_config, parse_config
+from aaisp_multi_exporter.demo import tiers_text
 from aaisp_multi_exporter.server.app import create_app
 from aaisp_multi_exporter.server.state import ExporterState, build_state
 from aaisp_multi_exporter.simulator import SimAccount, Simulator, generate_lines
@@ -69,8 +70,7 @@ def config_text(url: str, *, password: str = SENTINEL, extra: str = "", **module
 
     ``module`` entries are appended to both module tables (e.g. ``cache_seconds="0"``).
     """
-    values = {"timeout_seconds": "5", "retries": "2", **module}
-    settings = "".join(f"{key} = {value}\n" for key, value in values.items())
+    tiers = tiers_text("home", **{"timeout_seconds": "5", "retries": "2", **module})
     return f"""
 [chaos]
 url = "{url}"
@@ -83,14 +83,7 @@ control_password = "{password}"
 control_login = "{OTHER_LOGIN}"
 control_password = "other-password"
 
-[modules.quota]
-commands = ["broadband/quota"]
-auth = "home"
-{settings}
-[modules.line]
-commands = ["broadband/info"]
-auth = "home"
-{settings}
+{tiers}
 {extra}
 """
 

@@ -180,8 +180,8 @@ async def test_hostile_replies_never_break_the_check_or_the_capture(
     never a traceback; what they write is UTF-8 and the capture JSON again."""
     exporter = await make_exporter()
     simulator.add_fault(HOSTILE[case].fault)
-    config = exporter.state.config
-    assert config is not None
+    assert exporter.state.loaded is not None
+    config = exporter.state.loaded.config
     out = io.StringIO()
     status = await check_chaos(config, out, tmp_path)
     report = out.getvalue()
@@ -202,14 +202,14 @@ async def test_a_capture_keeps_a_lone_surrogate_as_its_escape(
     """So the capture, replayed, reproduces the reply that broke things."""
     exporter = await make_exporter()
     simulator.add_fault(HOSTILE["lone-surrogate-escape-in-login"].fault)
-    assert exporter.state.config is not None
-    await check_chaos(exporter.state.config, io.StringIO(), tmp_path)
+    assert exporter.state.loaded is not None
+    await check_chaos(exporter.state.loaded.config, io.StringIO(), tmp_path)
     captured = (tmp_path / "home-broadband-info.json").read_text("utf-8")
     assert re.fullmatch(r"login-\d+", json.loads(captured)["info"][0]["login"])
     assert "\\ud800" not in captured  # a login: replaced whole by its placeholder
     simulator.clear_faults()
     simulator.add_fault(info({"ID": LINE, "tx_rate": "8\udc00"}))
-    await check_chaos(exporter.state.config, io.StringIO(), tmp_path)
+    await check_chaos(exporter.state.loaded.config, io.StringIO(), tmp_path)
     captured = (tmp_path / "home-broadband-info.json").read_text("utf-8")
     assert '"8\\udc00"' in captured
     assert json.loads(captured)["info"][0]["tx_rate"] == "8\udc00"
@@ -332,8 +332,8 @@ async def test_distinct_long_query_strings_do_not_grow_memory(exporter: Exporter
                 for n in range(batch, batch + 25)
             )
         )
-    parser = exporter.state.parser
-    assert parser is not None
+    assert exporter.state.loaded is not None
+    parser = exporter.state.loaded.parser
     assert parser.known_chars < 300
     assert resident_bytes() - before < 12 * 1024 * 1024
 

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
+from aaisp_multi_exporter.demo import tiers_text
 from tests.processes import free_port
 from tests.realprograms import require_program
 
@@ -49,9 +50,13 @@ TIERS = ("aaisp_quota", "aaisp_line")
 #: A series only a failing probe has: the panels that read it have no data while all is well.
 FAILURE_ONLY = "aaisp_probe_module_failure_info"
 
-MODULES_TOML = """\
+
+def modules_toml(chaos_url: str) -> str:
+    """The exporter's modules.toml: the shipped tiers (``demo.tiers_text``), with credential
+    sets read as the shipped modules.toml reads them (environment, files), not inline."""
+    return f"""\
 [chaos]
-url = "{chaos}"
+url = "{chaos_url}"
 
 # As in the shipped modules.toml: the first credential set comes from the environment ...
 [auths.home]
@@ -63,18 +68,7 @@ control_password_env = "AAISP_EXPORTER_AUTH__CONTROL_PASSWORD"
 control_login = "sim2@a"
 control_password_file = "other-password"
 
-[modules.quota]
-commands = ["broadband/quota"]
-auth = "home"
-timeout_seconds = 5
-cache_seconds = 1
-
-[modules.line]
-commands = ["broadband/info"]
-auth = "home"
-timeout_seconds = 5
-cache_seconds = 1
-"""
+{tiers_text("home", timeout_seconds=5, cache_seconds=1)}"""
 
 
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
@@ -281,9 +275,7 @@ def test_prometheus_scrapes_lines_from_every_discovery_kind(
             "--listen", f"127.0.0.1:{chaos_port}",
         ],
     )  # fmt: skip
-    (tmp_path / "modules.toml").write_text(
-        MODULES_TOML.format(chaos=f"http://127.0.0.1:{chaos_port}")
-    )
+    (tmp_path / "modules.toml").write_text(modules_toml(f"http://127.0.0.1:{chaos_port}"))
     (tmp_path / "other-password").write_text("sim2-password\n")
     env = {
         **os.environ,

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
+from aaisp_multi_exporter.demo import tiers_text
 from tests.processes import free_port
 from tests.realprograms import require_program
 from tests.test_prometheus import (
@@ -41,9 +42,13 @@ from tests.test_prometheus import (
 #: sim3@a's lines; the exporter's "shop" set logs in as sim3@a with a wrong password.
 SHOP_LINES = [str(10000 + 2 * LINES_PER_ACCOUNT + n) for n in range(2)]
 
-MODULES_TOML = """\
+
+def modules_toml(chaos_url: str) -> str:
+    """The shipped tiers (``demo.tiers_text``) and three credential sets read from files, one
+    of them (``shop``) with a wrong password."""
+    return f"""\
 [chaos]
-url = "{chaos}"
+url = "{chaos_url}"
 
 [auths.home]
 control_login = "sim1@a"
@@ -57,18 +62,7 @@ control_password_file = "other-password"
 control_login = "sim3@a"
 control_password_file = "shop-password"
 
-[modules.quota]
-commands = ["broadband/quota"]
-auth = "home"
-timeout_seconds = 5
-cache_seconds = 1
-
-[modules.line]
-commands = ["broadband/info"]
-auth = "home"
-timeout_seconds = 5
-cache_seconds = 1
-"""
+{tiers_text("home", timeout_seconds=5, cache_seconds=1)}"""
 
 
 @pytest.fixture
@@ -91,9 +85,7 @@ def start_reseller(processes: Processes, tmp_path: Path) -> str:
             "--listen", f"127.0.0.1:{chaos_port}",
         ],
     )  # fmt: skip
-    (tmp_path / "modules.toml").write_text(
-        MODULES_TOML.format(chaos=f"http://127.0.0.1:{chaos_port}")
-    )
+    (tmp_path / "modules.toml").write_text(modules_toml(f"http://127.0.0.1:{chaos_port}"))
     (tmp_path / "home-password").write_text("sim1-password\n")
     (tmp_path / "other-password").write_text("sim2-password\n")
     (tmp_path / "shop-password").write_text("not-sim3s-password\n")

@@ -1,15 +1,13 @@
-"""Exposition: a probe's results as Prometheus text, from registries made for the request.
+"""A probe's results as Prometheus metric families: pure mapping, no bytes.
 
-Pure mapping (``line_families``, ``summary_families``, ``timing_families``) plus rendering
-in the negotiated format (``probe.exposition``: prometheus_client's bytes). A line's series
-are rendered once per reply and format and reused while the reply is in use (its data does
-not change until the next fetch); the gauges that only say how a probe went (its summary)
-are kept per set of values.
+``line_families`` (a command's series for one line), ``settings_families``,
+``summary_families`` (how the probe went) and ``timing_families`` (what changes every time);
+``family_heads`` names the families a command can write. Writing them is
+``probe.exposition``'s job, and ``probe.render`` joins the two: nothing here calls either.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping, Sequence
 from typing import cast
 
@@ -19,131 +17,16 @@ from prometheus_client.samples import Sample
 from aaisp_multi_exporter.chaos.commands import Command, FieldValue
 from aaisp_multi_exporter.chaos.parsers import parse_number
 from aaisp_multi_exporter.chaos.records import LineRecord
-from aaisp_multi_exporter.chaos.replies import Reply
 from aaisp_multi_exporter.chaos.settings import Setting
-from aaisp_multi_exporter.probe.exposition import (
-    EOF,
-    TEXT,
-    Format,
-    encode,
-    gauge_line,
-    head,
-    write_samples,
-)
-from aaisp_multi_exporter.probe.results import CommandResult, ProbeResult
-
-#: Templates kept: a few per command (formats times which families a line fills); when
-#: reloads that change declarations have filled it, it starts afresh.
-MAX_TEMPLATES = 1024
+from aaisp_multi_exporter.probe.results import ProbeResult
 
 
-class RenderedLines:
-    """Each line's series, kept per reply while the reply lives.
-
-    Keyed by the reply (weakly), so they go when the snapshot holding it is replaced, and a
-    CHAOS type carries nothing of the probe layer's. What is kept per line is its sample
-    lines alone, which are the same in every format written here, with a bit for each of the
-    command's families present; the HELP and TYPE lines are the command's, per format. So a
-    reseller's 100,000 lines cost a few hundred bytes each (docs/scaling.md), and a cached
-    probe joins a few strings.
-
-    Both are kept by the command's declaration (``Command.digest``), not its name: after a
-    reload that renames a metric or rewords its help, the next answer has the new lines.
-    """
-
-    def __init__(self) -> None:
-        #: Per reply: the digest of the command that rendered it, and each line's samples.
-        self._by_reply: weakref.WeakKeyDictionary[
-            Reply, tuple[str, dict[str, tuple[int, bytes]]]
-        ] = weakref.WeakKeyDictionary()
-        #: Per (command's digest, OpenMetrics?, families present): the text around the
-        #: samples.
-        self._templates: dict[tuple[str, bool, int], bytes] = {}
-
-    def text(self, result: CommandResult, fmt: Format) -> bytes:
-        reply, line_id, command = result.reply, result.line_id, result.command
-        assert line_id is not None
-        if reply is None or not fmt.written_here:
-            record = result.record
-            assert record is not None
-            return encode(line_families(command, record), fmt)
-        rendered = self._by_reply.get(reply)
-        if rendered is None:
-            rendered = self._by_reply[reply] = (command.digest, {})
-        digest, lines = rendered
-        if digest != command.digest:  # a guard: the snapshot key holds the digest too
-            return encode(line_families(command, reply.lines[line_id]), fmt)
-        kept = lines.get(line_id)
-        if kept is None:
-            record = reply.lines[line_id]  # parsed here, once per line and reply
-            kept = _samples(command, record)
-            if kept is None:  # not plain gauges: nothing to keep
-                return encode(line_families(command, record), fmt)
-            lines[line_id] = kept
-        present, samples = kept
-        template = self._template(command, fmt.openmetrics, present)
-        return template % tuple(samples.split(b"\n")[:-1])
-
-    def _template(self, command: Command, openmetrics: bool, present: int) -> bytes:
-        key = (command.digest, openmetrics, present)
-        template = self._templates.get(key)
-        if template is None:
-            heads = [
-                head(name, documentation, openmetrics).replace("%", "%%")
-                for index, (name, documentation) in enumerate(_families_of(command))
-                if present >> index & 1
-            ]
-            template = "".join(part + "%b\n" for part in heads).encode()
-            if len(self._templates) >= MAX_TEMPLATES:
-                self._templates.clear()
-            self._templates[key] = template
-        return template
-
-    def __len__(self) -> int:
-        return sum(len(lines) for _, lines in self._by_reply.values())
-
-
-def _families_of(command: Command) -> list[tuple[str, str]]:
-    """(metric, help) of each family the command can write, in order: the bits of
-    ``present``."""
+def family_heads(command: Command) -> list[tuple[str, str]]:
+    """(metric, help) of each family ``line_families`` can give for ``command``, in its
+    order."""
     families = [(command.info.metric, command.info.help)] if command.info is not None else []
     families += [(spec.gauge.metric, spec.gauge.help) for spec in command.fields if spec.gauge]
     return families
-
-
-def _samples(command: Command, record: LineRecord) -> tuple[int, bytes] | None:
-    """The bits of the families the record fills, and their sample lines."""
-    order = {name: index for index, (name, _) in enumerate(_families_of(command))}
-    present = 0
-    samples = []
-    for family in line_families(command, record):
-        written = write_samples(family)
-        if written is None or written.count("\n") != 1:
-            return None
-        present |= 1 << order[family.name]
-        samples.append(written)
-    return present, "".join(samples).encode()
-
-
-class SummaryTexts:
-    """Rendered summary gauges by (format, timeout, module successes and failure kinds),
-    bounded.
-
-    A handful of combinations repeat across every probe of a process; odd Accept headers or
-    timeouts cannot grow it past the bound (it starts afresh when full).
-    """
-
-    def __init__(self, limit: int = 256) -> None:
-        self._texts: dict[tuple[object, ...], bytes] = {}
-        self._limit = limit
-
-    def get(self, key: tuple[object, ...]) -> bytes | None:
-        return self._texts.get(key)
-
-    def put(self, key: tuple[object, ...], text: bytes) -> None:
-        if len(self._texts) >= self._limit:
-            self._texts.clear()
-        self._texts[key] = text
 
 
 def line_families(command: Command, record: LineRecord) -> list[Metric]:
@@ -284,9 +167,10 @@ def summary_families(result: ProbeResult) -> list[Metric]:
 
 
 #: The per-probe gauges' empty families, made (and their names checked) once by
-#: GaugeMetricFamily itself; ``_fresh`` makes each request's from them.
-_DURATION = GaugeMetricFamily("probe_duration_seconds", "How long the probe took.", labels=[])
-_DATA_AGE = GaugeMetricFamily(
+#: GaugeMetricFamily itself; ``_fresh`` makes each request's from them, and
+#: ``probe.render`` writes their lines without making the families.
+DURATION = GaugeMetricFamily("probe_duration_seconds", "How long the probe took.", labels=[])
+DATA_AGE = GaugeMetricFamily(
     "aaisp_probe_data_age_seconds",
     "Age of the CHAOS answer used (0 when fetched for this probe; answers are shared "
     "for the module's cache_seconds).",
@@ -300,28 +184,9 @@ def timing_families(result: ProbeResult) -> list[Metric]:
     for module in result.modules:
         age = module.data_age
         if age is not None:
-            ages.append(Sample(_DATA_AGE.name, {"module": module.name}, age))
-    duration = [Sample(_DURATION.name, {}, result.duration)]
-    return [_fresh(_DURATION, duration), _fresh(_DATA_AGE, ages)]
-
-
-def timing_text(result: ProbeResult, fmt: Format) -> bytes:
-    """``encode(timing_families(result), fmt)`` without making the families: the one part of
-    a cached probe's answer that is new every time. ``tests/probe/test_metrics.py`` holds the
-    two to equal."""
-    if not fmt.written_here:
-        return encode(timing_families(result), fmt)
-    openmetrics = fmt.openmetrics
-    parts = [
-        head(_DURATION.name, _DURATION.documentation, openmetrics),
-        gauge_line(_DURATION.name, result.duration),
-        head(_DATA_AGE.name, _DATA_AGE.documentation, openmetrics),
-    ]
-    for module in result.modules:
-        age = module.data_age
-        if age is not None:
-            parts.append(gauge_line(_DATA_AGE.name, age, "module", module.name))
-    return "".join(parts).encode()
+            ages.append(Sample(DATA_AGE.name, {"module": module.name}, age))
+    duration = [Sample(DURATION.name, {}, result.duration)]
+    return [_fresh(DURATION, duration), _fresh(DATA_AGE, ages)]
 
 
 def _fresh(empty: GaugeMetricFamily, samples: list[Sample]) -> GaugeMetricFamily:
@@ -332,40 +197,3 @@ def _fresh(empty: GaugeMetricFamily, samples: list[Sample]) -> GaugeMetricFamily
     family.__dict__.update(empty.__dict__)
     family.samples = samples
     return family
-
-
-def render_result(
-    result: ProbeResult,
-    fmt: Format = TEXT,
-    summaries: SummaryTexts | None = None,
-    lines: RenderedLines | None = None,
-) -> bytes:
-    """The probe's answer in the format the scraper asked for (text by default).
-
-    The probe's gauges come from registries made for this request. Those that only say
-    how it went (success, timeout, per-module success and failure kind) repeat from probe to
-    probe, so their text is kept per set of values in ``summaries``; the line's series are
-    rendered once per reply and format in ``lines``.
-    """
-    key = (fmt.content_type, result.timeout, result.module_states)  # success follows
-    summary = summaries.get(key) if summaries is not None else None
-    if summary is None:
-        summary = encode(summary_families(result), fmt)
-        if summaries is not None:
-            summaries.put(key, summary)
-    parts = [summary, timing_text(result, fmt)]
-    for command_result in result.records:
-        if lines is not None:  # the row is parsed only when its series are not kept yet
-            parts.append(lines.text(command_result, fmt))
-            continue
-        record = command_result.record
-        assert record is not None
-        parts.append(encode(line_families(command_result.command, record), fmt))
-    if fmt.openmetrics:
-        parts.append(EOF)
-    return b"".join(parts)
-
-
-def exposition_text(result: ProbeResult) -> str:
-    """The text format, for the debug answer and ``/logs``."""
-    return render_result(result).decode()

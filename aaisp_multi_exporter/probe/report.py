@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aaisp_multi_exporter.config import Config, render_config_toml, subset_config
 from aaisp_multi_exporter.probe.log import ProbeLog
-from aaisp_multi_exporter.probe.metrics import exposition_text
+from aaisp_multi_exporter.probe.render import exposition_text
 from aaisp_multi_exporter.probe.request import ProbeRequest
 from aaisp_multi_exporter.probe.results import ProbeResult
 

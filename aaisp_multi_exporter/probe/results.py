@@ -1,6 +1,6 @@
 """What a probe found, per command, module and probe: the probe layer's results.
 
-``probe.run`` makes them; ``probe.metrics`` turns them into series, ``probe.log`` into the
+``probe.run`` makes them; ``probe.render`` turns them into series, ``probe.log`` into the
 probe's log, and the server keeps them in its history. A CHAOS or line failure is a result
 too, with its kind (``FailureKind``). They are NamedTuples: immutable, and cheaper to build
 than frozen dataclasses, which counts for the several a cached probe makes.

@@ -2,7 +2,7 @@
 
 A CHAOS or line failure is a result, not an exception: the probe still returns every metric
 it could fill, with ``probe_success 0`` (blackbox_exporter's model). Turning results into
-exposition text is ``probe.metrics``'s job. docs/design.md ("The probe path") tells the
+exposition text is ``probe.render``'s job. docs/design.md ("The probe path") tells the
 order of events.
 """
 

@@ -15,12 +15,11 @@ from aiohttp import hdrs, web, web_response
 from aiohttp.typedefs import Middleware
 
 from aaisp_multi_exporter import __version__
-from aaisp_multi_exporter.config import Config, ConfigError, render_config_toml
+from aaisp_multi_exporter.config import ConfigError, render_config_toml
 from aaisp_multi_exporter.obs.logs import fields
 from aaisp_multi_exporter.obs.throttle import LogThrottle
 from aaisp_multi_exporter.probe.exposition import Format, gzip_wanted, negotiate
 from aaisp_multi_exporter.probe.log import ProbeLog
-from aaisp_multi_exporter.probe.metrics import render_result
 from aaisp_multi_exporter.probe.report import debug_report
 from aaisp_multi_exporter.probe.request import (
     MAX_ECHO,
@@ -37,7 +36,7 @@ from aaisp_multi_exporter.probe.run import run_probe
 from aaisp_multi_exporter.probe.slots import TooManyProbes
 from aaisp_multi_exporter.server.history import logs_response
 from aaisp_multi_exporter.server.pages import render_landing
-from aaisp_multi_exporter.server.state import ExporterState
+from aaisp_multi_exporter.server.state import ExporterState, Loaded
 from aaisp_multi_exporter.web import Authenticator, WebConfigWatcher, basic_auth_middleware
 from aaisp_multi_exporter.web.paths import ROOT, WebPaths
 
@@ -104,18 +103,18 @@ def _refuse(
     return _text(rejected.message, status=rejected.status)
 
 
-def _require_config(state: ExporterState) -> Config:
-    if state.config is None:
+def _require_loaded(state: ExporterState) -> Loaded:
+    """The configuration in force, read once for the whole request."""
+    loaded = state.loaded
+    if loaded is None:
         raise web.HTTPServiceUnavailable(text="no valid configuration loaded\n")
-    return state.config
+    return loaded
 
 
 async def probe(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    parser, fetcher = state.parser, state.fetcher
-    if parser is None or fetcher is None:
-        raise web.HTTPServiceUnavailable(text="no valid configuration loaded\n")
-    config = parser.config
+    loaded = _require_loaded(state)
+    parser, config, fetcher = loaded.parser, loaded.config, loaded.fetcher
     metrics = state.metrics
     try:
         raw_query = request.rel_url.raw_query_string
@@ -151,10 +150,7 @@ async def probe(request: web.Request) -> web.Response:
     )
     if probe_request.debug:
         return _text(report())
-    return _negotiated(
-        request,
-        lambda fmt: render_result(result, fmt, state.summary_texts, state.rendered_lines),
-    )
+    return _negotiated(request, functools.partial(state.renderer.render, result))
 
 
 def _negotiated(request: web.Request, body_in: Callable[[Format], bytes]) -> web.Response:
@@ -192,9 +188,8 @@ def _timeout_of(request: web.Request, probe_request: ProbeRequest, offset: float
 
 async def discover(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
-    config, fetcher = _require_config(state), state.fetcher
-    if fetcher is None:  # set with the configuration, so never in practice
-        raise web.HTTPServiceUnavailable(text="no valid configuration loaded\n")
+    loaded = _require_loaded(state)
+    config = loaded.config
     try:
         auth = parse_auth(request.query.getall("auth", []), config.auths)
         modules = request.query.getall("module", [])
@@ -206,7 +201,12 @@ async def discover(request: web.Request) -> web.StreamResponse:
     auths = [auth] if auth is not None else list(config.auths.values())
     metrics_path = request.app[PATHS].metrics_path
     answer = await state.discovery.discover(
-        fetcher, config, auths, module, commands=state.commands, metrics_path=metrics_path
+        loaded.fetcher,
+        config,
+        auths,
+        module,
+        commands=loaded.commands,
+        metrics_path=metrics_path,
     )
     if auth is not None and auth.name in answer.never_answered:
         # An empty list would look like an account with no lines; say what is wrong instead,
@@ -243,7 +243,7 @@ async def healthy(request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
-    if request.app[STATE].config is None:
+    if request.app[STATE].loaded is None:
         return _text("Not ready: no valid configuration loaded", status=503)
     return _text("Ready")
 
@@ -253,9 +253,9 @@ async def health(request: web.Request) -> web.Response:
     last = state.last_reload
     return web.json_response(
         {
-            "status": "ok" if state.config is not None else "degraded",
+            "status": "ok" if state.loaded is not None else "degraded",
             "version": __version__,
-            "config_loaded": state.config is not None,
+            "config_loaded": state.loaded is not None,
             "last_reload": None
             if last is None
             else {
@@ -269,7 +269,7 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def show_config(request: web.Request) -> web.Response:
-    return _text(render_config_toml(_require_config(request.app[STATE])))
+    return _text(render_config_toml(_require_loaded(request.app[STATE]).config))
 
 
 async def reload_config(request: web.Request) -> web.Response:
@@ -293,8 +293,9 @@ async def reload_wrong_method(request: web.Request) -> web.Response:
 
 async def landing(request: web.Request) -> web.Response:
     state = request.app[STATE]
+    loaded = state.loaded
     page = render_landing(
-        state.config,
+        loaded.config if loaded is not None else None,
         state.history.recent(),
         history_limit=state.history.limit,
         failing=state.history.failing.current(),

@@ -54,13 +54,13 @@ def auto_reload(
     A failed reload is not tried again for the same contents: the next change is. Later
     checksums are made in a thread, so a slow disk never holds up a probe."""
     files = list(patterns)
-    return _watch(state, files, interval, checksum(files, state.config))
+    return _watch(state, files, interval, checksum(files, _config(state)))
 
 
 async def _watch(state: ExporterState, files: list[str], interval: float, seen: str) -> None:
     while True:
         await asyncio.sleep(interval)
-        before = state.config
+        before = _config(state)
         now = await asyncio.to_thread(checksum, files, before)
         if now == seen:
             continue
@@ -74,3 +74,8 @@ async def _watch(state: ExporterState, files: list[str], interval: float, seen: 
         ):
             # The files to watch changed with it (a set added, a path moved).
             seen = await asyncio.to_thread(checksum, files, config)
+
+
+def _config(state: ExporterState) -> Config | None:
+    loaded = state.loaded
+    return loaded.config if loaded is not None else None

@@ -20,7 +20,7 @@ from aaisp_multi_exporter.config.watch import restart_bound
 from aaisp_multi_exporter.obs.logs import fields
 from aaisp_multi_exporter.obs.metrics import ExporterMetrics
 from aaisp_multi_exporter.probe.fetching import Fetcher
-from aaisp_multi_exporter.probe.metrics import RenderedLines, SummaryTexts
+from aaisp_multi_exporter.probe.render import Renderer
 from aaisp_multi_exporter.probe.request import QueryParser
 from aaisp_multi_exporter.probe.run import ProbeServices
 from aaisp_multi_exporter.probe.slots import ProbeSlots
@@ -38,32 +38,50 @@ class ReloadStatus:
     error: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """One loaded configuration and what is made from it, built whole before it is used.
+
+    A reload builds a new one and swaps it in one assignment (blackbox_exporter's
+    ``SafeConfig``): whoever reads ``ExporterState.loaded`` once sees the configuration, its
+    commands and its query parser of the same load, never a mix of two.
+    """
+
+    config: Config
+    #: ``config``'s commands, compiled once per load.
+    commands: Mapping[str, Command]
+    #: Probe requests are read against ``config``.
+    parser: QueryParser
+    #: The way to ``config``'s snapshots (its CHAOS URL), for probes and discovery.
+    fetcher: Fetcher
+
+    @classmethod
+    def of(cls, config: Config, services: ProbeServices) -> Loaded:
+        commands = compile_commands(config.commands)
+        fetcher = Fetcher(services.client, services.store, config.chaos.url)
+        return cls(config, commands, QueryParser(config, commands), fetcher)
+
+
 @dataclass
 class ExporterState:
     """Process-wide state: the configuration in force and the services probes share.
 
-    Probes read ``config`` once at their start, so a reload swapping it never changes a
-    probe half-way.
+    Probes and pages read ``loaded`` once at their start, so a reload swapping it never
+    changes one half-way.
     """
 
     loader: Callable[[], Config]
     services: ProbeServices
     discovery: Discovery
     timeout_offset: float = 0.5
-    config: Config | None = None
-    #: Probe requests are read against ``config``; swapped with it.
-    parser: QueryParser | None = None
-    #: ``config``'s commands, compiled once per load; swapped with it.
-    commands: Mapping[str, Command] = field(default_factory=dict)
-    #: The way to ``config``'s snapshots (its CHAOS URL), for probes and discovery; swapped
-    #: with it.
-    fetcher: Fetcher | None = None
+    #: The configuration in force; None until one loads.
+    loaded: Loaded | None = None
     last_reload: ReloadStatus | None = None
     started: float = field(default_factory=time.monotonic)
     history: ProbeHistory = field(default_factory=ProbeHistory)
     rejections: RecentRejections = field(default_factory=RecentRejections)
-    summary_texts: SummaryTexts = field(default_factory=SummaryTexts)
-    rendered_lines: RenderedLines = field(default_factory=RenderedLines)
+    #: Kept across reloads: what it keeps is keyed by declaration and reply, not by name.
+    renderer: Renderer = field(default_factory=Renderer)
 
     @property
     def metrics(self) -> ExporterMetrics:
@@ -77,25 +95,23 @@ class ExporterState:
             self.last_reload = ReloadStatus(success=False, at=time.time(), error=str(error))
             self.metrics.reload_successful.set(0)
             raise
-        reloading = self.config is not None
-        previous = self.config.commands if self.config is not None else {}
+        loaded = Loaded.of(config, self.services)
+        before = self.loaded
+        previous = before.config.commands if before is not None else {}
         changed = [name for name in previous if previous[name] != config.commands.get(name)]
-        self.config = config
-        self.fetcher = Fetcher(self.services.client, self.services.store, config.chaos.url)
         self.services.client.use_proxy(config.chaos.proxy)
-        self.commands = compile_commands(config.commands)
-        self.parser = QueryParser(config, self.commands)
+        self.loaded = loaded
         self.last_reload = ReloadStatus(success=True, at=time.time())
         self.metrics.reload_successful.set(1)
         self.metrics.reload_timestamp.set(self.last_reload.at)
         self.metrics.init_modules(config.modules)
         self.metrics.init_chaos(config.auths, called_commands(config))
-        self.discovery.forget_missing(config, self.commands)
+        self.discovery.forget_missing(config, loaded.commands)
         self.services.store.retain(
             ((name, auth.secret_fingerprint()) for name, auth in config.auths.items()),
             changed_commands=changed,
         )
-        if reloading:
+        if before is not None:
             log_restart_bound(config)
         return config
 

@@ -17,8 +17,8 @@ from aaisp_multi_exporter.chaos.commands import (
     parse_uk_timestamp,
 )
 from aaisp_multi_exporter.config import parse_config
+from aaisp_multi_exporter.demo import TELEPHONY_COMMAND
 from tests.conftest import config_text
-from tests.declared import TELEPHONY_COMMAND
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> float:

@@ -15,8 +15,8 @@ from aaisp_multi_exporter.config import (
     load_config,
     parse_config,
 )
+from aaisp_multi_exporter.demo import TELEPHONY_COMMAND
 from tests.config.support import MINIMAL, problems_of
-from tests.declared import TELEPHONY_COMMAND
 
 PHONES = '[modules.phones]\ncommands = ["telephony/info"]\n'
 TELEPHONY = TELEPHONY_COMMAND

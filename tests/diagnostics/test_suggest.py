@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 
 from aaisp_multi_exporter.chaos.commands import compile_commands
 from aaisp_multi_exporter.config import Config, load_config, parse_config
+from aaisp_multi_exporter.demo import TELEPHONY_COMMAND
 from aaisp_multi_exporter.diagnostics.suggest import Suggestions, render
 from tests.config.support import MINIMAL
-from tests.declared import TELEPHONY_COMMAND
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 DECLARED = '[modules.phones]\ncommands = ["telephony/info"]\n' + TELEPHONY_COMMAND

@@ -81,10 +81,12 @@ async def test_suggest_round_trip(
     configured = config_text(simulator.url, extra=declared_only(command, line_scope))
     await asyncio.to_thread(modules.write_text, configured)
     first = await make_exporter(path=modules)
-    assert first.state.config is not None
+    assert first.state.loaded is not None
     suggestions = tmp_path / "suggested.toml"
     report = io.StringIO()
-    await check_chaos(first.state.config, report, suggest_path=suggestions, config_files=[modules])
+    await check_chaos(
+        first.state.loaded.config, report, suggest_path=suggestions, config_files=[modules]
+    )
     assert f"Suggestions written to {suggestions}" in report.getvalue(), report.getvalue()
     text = await asyncio.to_thread(suggestions.read_text)
     metrics, states = suggested_metrics(text)

@@ -10,7 +10,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from aaisp_multi_exporter.chaos.commands import INFO, QUOTA, Command
 from aaisp_multi_exporter.chaos.records import LineRecord
 from aaisp_multi_exporter.probe.exposition import EOF, FORMATS, Format
-from aaisp_multi_exporter.probe.metrics import line_families, timing_families, timing_text
+from aaisp_multi_exporter.probe.metrics import line_families, timing_families
+from aaisp_multi_exporter.probe.render import timing_text
 from aaisp_multi_exporter.probe.results import CommandResult, ModuleResult, ProbeResult
 
 

@@ -136,7 +136,7 @@ async def test_a_cached_probe_parses_no_row(
         assert steady(again[1]) == steady(first[1])
         assert "aaisp_broadband_quota_timestamp_seconds" in steady(again[1])
     assert parsed == ["10001", "10001"]
-    assert len(exporter.state.rendered_lines) == 2
+    assert len(exporter.state.renderer.lines) == 2
 
 
 async def test_scrape_timeout_header_sets_deadline(exporter: Exporter) -> None:

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from aaisp_multi_exporter.config import DISCOVERY_LABELS
+from aaisp_multi_exporter.demo import TELEPHONY_COMMAND
 from aaisp_multi_exporter.diagnostics.check import check_chaos
 from aaisp_multi_exporter.simulator import Fault, Simulator
 from tests.conftest import HOME_LOGIN, SENTINEL, Exporter, ExporterFactory, config_text, samples
-from tests.declared import TELEPHONY_COMMAND
 from tests.processes import run_exporter
 from tests.realprograms import require_program
 
@@ -133,9 +133,9 @@ async def test_a_declared_commands_capture_is_redacted(
 ) -> None:
     """Declared label fields are personal unless known harmless: ``name`` is replaced."""
     exporter = await telephony(make_exporter, simulator)
-    assert exporter.state.config is not None
+    assert exporter.state.loaded is not None
     out = io.StringIO()
-    await check_chaos(exporter.state.config, out, tmp_path)
+    await check_chaos(exporter.state.loaded.config, out, tmp_path)
     report = out.getvalue()
     assert "[home] telephony/info: answered" in report
     assert "3 entries" in report
@@ -157,9 +157,9 @@ async def test_suggest_round_trip(
     """An unknown numeric field in a real reply: --chaos.suggest writes its declaration, the
     file loads beside the configuration unchanged, and the next probe exports it."""
     exporter = await telephony(make_exporter, simulator)
-    assert exporter.state.config is not None
+    assert exporter.state.loaded is not None
     suggested = tmp_path / "suggested.toml"
-    await check_chaos(exporter.state.config, io.StringIO(), suggest_path=suggested)
+    await check_chaos(exporter.state.loaded.config, io.StringIO(), suggest_path=suggested)
     text = suggested.read_text()
     assert '[[commands."telephony/info".gauges]]' in text
     assert 'field = "calls_today"' in text
@@ -189,9 +189,9 @@ async def test_the_check_names_a_probe_to_try_without_printing_a_number(
     """A phone number is personal data the report does not print: the probe to try next
     names the key instead, with a module that reads the command."""
     exporter = await telephony(make_exporter, simulator)
-    assert exporter.state.config is not None
-    phones_only = exporter.state.config.model_copy(
-        update={"modules": {"phones": exporter.state.config.modules["phones"]}}
+    assert exporter.state.loaded is not None
+    phones_only = exporter.state.loaded.config.model_copy(
+        update={"modules": {"phones": exporter.state.loaded.config.modules["phones"]}}
     )
     report = io.StringIO()
     assert await check_chaos(phones_only, report) == 0

@@ -276,10 +276,10 @@ async def test_the_answer_comes_in_pieces_of_a_batch_of_lines(
     simulator.add_fault(Fault("body", body={"info": lines}, login=HOME_LOGIN))
     exporter = await make_exporter()
     state = exporter.state
-    assert state.config is not None
-    assert state.fetcher is not None
+    loaded = state.loaded
+    assert loaded is not None
     answer = await state.discovery.discover(
-        state.fetcher, state.config, [state.config.auths["home"]], None
+        loaded.fetcher, loaded.config, [loaded.config.auths["home"]], None
     )
     pieces = [piece async for piece in answer.pieces]
     assert len(pieces) == count // discovery.RENDER_BATCH + 1

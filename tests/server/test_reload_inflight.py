@@ -2,7 +2,7 @@
 what a reload changes is what the next answer shows.
 
 The calls are kept in flight by the simulator's latency faults; the declared command is the
-illustrative ``telephony/info`` (tests/declared.py), served from its fixture.
+illustrative ``telephony/info`` (``demo.TELEPHONY_COMMAND``), served from its fixture.
 """
 
 from __future__ import annotations
