@@ -35,11 +35,11 @@ from aaisp_multi_exporter.chaos.replies import Reply
 FIRST_BACKOFF_SECONDS = 5.0
 #: Refusals and the backoff cap are at least this long, whatever ``cache_seconds`` says.
 MIN_REFUSAL_SECONDS = 60.0
-#: A probe finding an answer older than this share of ``cache_seconds`` refreshes it ahead
+#: A probe finding a reply older than this share of ``cache_seconds`` refreshes it ahead
 #: (the latest a refresh starts: see ``Policy.lead``).
 REFRESH_AHEAD_AT = 0.75
 #: A key whose recent fetches took longer than what 75 % leaves refreshes this many times their
-#: time before expiry, so the refresh lands before the answer expires, with room for a slower one.
+#: time before expiry, so the refresh lands before the reply expires, with room for a slower one.
 LEAD_FACTOR = 2.0
 #: How many of a key's last successful fetches its lead follows (the slowest of them).
 FETCH_TIMES_KEPT = 3
@@ -54,7 +54,7 @@ class SnapshotKey(NamedTuple):
 
     ``fingerprint`` changes when the credential set's secrets change, and ``declaration``
     (``Command.digest``) when the command's declaration does, so after a reload no lookup,
-    even one a probe planned before it, gets an answer (or a refusal) obtained with the old
+    even one a probe planned before it, gets a reply (or a refusal) obtained with the old
     credentials or read by the old declaration.
     """
 
@@ -99,7 +99,7 @@ class Snapshot:
 
 class Served(NamedTuple):
     """What a lookup gave a module: the snapshot, how it was found, and its age then (0 when
-    fetched for the caller). A cached answer's age is below the module's ``cache_seconds``."""
+    fetched for the caller). A cached reply's age is below the module's ``cache_seconds``."""
 
     snapshot: Snapshot
     how: Lookup
@@ -108,11 +108,11 @@ class Served(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """How long a module keeps answers, and whether it refreshes them ahead."""
+    """How long a module keeps replies, and whether it refreshes them ahead."""
 
     cache_seconds: float
     refresh_ahead: bool = True
-    #: Age from which a lookup refreshes the answer ahead (never, when refresh_ahead is off).
+    #: Age from which a lookup refreshes the reply ahead (never, when refresh_ahead is off).
     refresh_after: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -122,8 +122,8 @@ class Policy:
     def lead(self, slowest: float) -> float:
         """How long before expiry a refresh starts, given the slowest of the key's recent
         fetches: the quarter that 75 % leaves, or ``LEAD_FACTOR`` times that fetch when it
-        took longer than the quarter, so the refresh lands before the answer expires; at most
-        ``cache_seconds`` (no refresh starts before the answer is stored). 0 without refresh
+        took longer than the quarter, so the refresh lands before the reply expires; at most
+        ``cache_seconds`` (no refresh starts before the reply is stored). 0 without refresh
         ahead."""
         if not self.refresh_ahead:
             return 0.0
@@ -133,7 +133,7 @@ class Policy:
         return min(self.cache_seconds, LEAD_FACTOR * slowest)
 
     def refresh_from(self, slowest: float) -> float:
-        """The age from which a lookup refreshes an answer ahead (``lead`` before expiry)."""
+        """The age from which a lookup refreshes a reply ahead (``lead`` before expiry)."""
         if slowest <= self.cache_seconds - self.refresh_after:
             return self.refresh_after  # the usual case, and inf without refresh ahead
         return self.cache_seconds - self.lead(slowest)
@@ -158,7 +158,7 @@ class Call:
 
 
 @dataclass(slots=True)
-class _Answer:
+class _StoredReply:
     snapshot: Snapshot
     #: The longest ``cache_seconds`` of the modules that stored or used it: it is kept that
     #: long, and each module serves it only within its own.
@@ -196,7 +196,7 @@ class SnapshotStore:
         max_entries: int = 100_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._answers: OrderedDict[SnapshotKey, _Answer] = OrderedDict()
+        self._replies: OrderedDict[SnapshotKey, _StoredReply] = OrderedDict()
         self._failures: OrderedDict[SnapshotKey, _Failure] = OrderedDict()
         #: Calls a lookup may join: one per key.
         self._in_flight: dict[SnapshotKey, Call] = {}
@@ -207,7 +207,7 @@ class SnapshotStore:
         self._next_sweep = 0.0
 
     def __len__(self) -> int:
-        return len(self._answers) + len(self._failures)
+        return len(self._replies) + len(self._failures)
 
     @property
     def in_flight(self) -> int:
@@ -232,12 +232,12 @@ class SnapshotStore:
         waits for. Synchronous, so a cached probe needs no timeout and no suspension.
         """
         now = self._clock()
-        answer = self._answers.get(key)
-        if answer is not None:
-            snapshot = answer.snapshot
+        stored = self._replies.get(key)
+        if stored is not None:
+            snapshot = stored.snapshot
             age = now - snapshot.fetched_at
             if age < policy.cache_seconds:
-                answer.keep_for = max(answer.keep_for, policy.cache_seconds)
+                stored.keep_for = max(stored.keep_for, policy.cache_seconds)
                 if (
                     age >= policy.refresh_from(snapshot.slowest)
                     and refresh is not None
@@ -312,7 +312,7 @@ class SnapshotStore:
 
     def _current(self, key: SnapshotKey) -> bool:
         """Whether the running call is still ``key``'s: a call a reload detached stores
-        nothing, since its answer was obtained with what the reload changed."""
+        nothing, since its reply was obtained with what the reload changed."""
         call = self._in_flight.get(key)
         return call is not None and call.task is asyncio.current_task()
 
@@ -337,27 +337,25 @@ class SnapshotStore:
                 return self._stopped()
             if not self._current(key):
                 return Snapshot(reply=reply, error=None, fetched_at=self._clock())
-            return self._store_answer(key, reply, policy, self._clock() - started)
+            return self._store_reply(key, reply, policy, self._clock() - started)
         finally:
             self._finished(key, asyncio.current_task())
 
-    def _store_answer(
-        self, key: SnapshotKey, reply: Reply, policy: Policy, took: float
-    ) -> Snapshot:
+    def _store_reply(self, key: SnapshotKey, reply: Reply, policy: Policy, took: float) -> Snapshot:
         """Kept for the longest ``cache_seconds`` of the modules that used the key; a
         ``cache_seconds = 0`` module alone stores nothing. The fetch's time joins the key's
         last ones, which its refresh lead follows."""
         now = self._clock()
-        previous = self._answers.get(key)
+        previous = self._replies.get(key)
         times = (previous.snapshot.fetch_times if previous is not None else ()) + (took,)
         times = times[-FETCH_TIMES_KEPT:]
         snapshot = Snapshot(reply, None, now, fetch_times=times, slowest=max(times))
         self._failures.pop(key, None)  # a success ends the backoff
         keep_for = max(policy.cache_seconds, 0.0 if previous is None else previous.keep_for)
         if keep_for > 0:
-            self._answers[key] = _Answer(snapshot, keep_for)
-            self._answers.move_to_end(key)
-            self._bound(self._answers, now)
+            self._replies[key] = _StoredReply(snapshot, keep_for)
+            self._replies.move_to_end(key)
+            self._bound(self._replies, now)
         return snapshot
 
     def _store_failure(self, key: SnapshotKey, error: ChaosError, policy: Policy) -> Snapshot:
@@ -381,13 +379,13 @@ class SnapshotStore:
     def sweep(self) -> int:
         """Drop what can no longer be served, so memory follows the live set, not history."""
         now = self._clock()
-        answers = [key for key, entry in self._answers.items() if entry.expires_at <= now]
-        for key in answers:
-            del self._answers[key]
+        expired = [key for key, entry in self._replies.items() if entry.expires_at <= now]
+        for key in expired:
+            del self._replies[key]
         failures = [key for key, entry in self._failures.items() if entry.forget_at <= now]
         for key in failures:
             del self._failures[key]
-        return len(answers) + len(failures)
+        return len(expired) + len(failures)
 
     def retain(
         self, live: Iterable[tuple[str, str]], *, changed_commands: Iterable[str] = ()
@@ -406,7 +404,7 @@ class SnapshotStore:
         def stale(key: SnapshotKey) -> bool:
             return (key.auth, key.fingerprint) not in keep or key.command in drop
 
-        for entries in (self._answers, self._failures):
+        for entries in (self._replies, self._failures):
             for key in [key for key in entries if stale(key)]:
                 del entries[key]
         for key, call in list(self._in_flight.items()):

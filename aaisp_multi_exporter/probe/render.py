@@ -58,7 +58,7 @@ class Renderer:
             self.summaries.put(key, summary)
         parts = [summary, timing_text(result, fmt)]
         lines = self.lines
-        for command_result in result.records:  # a row is parsed only when not kept yet
+        for command_result in result.command_results:  # a row is parsed only when not kept yet
             parts.append(lines.text(command_result, fmt))
         if fmt.openmetrics:
             parts.append(EOF)
@@ -68,7 +68,7 @@ class Renderer:
 def exposition_text(result: ProbeResult) -> str:
     """The text format, kept nowhere: for the debug answer and ``/logs``."""
     parts = [encode(summary_families(result)), timing_text(result, TEXT)]
-    for command_result in result.records:
+    for command_result in result.command_results:
         record = command_result.record
         assert record is not None
         parts.append(encode(line_families(command_result.command, record)))

@@ -99,9 +99,9 @@ class ProbeResult(NamedTuple):
     duration: float
     timeout: float
     modules: tuple[ModuleResult, ...]
-    #: The line's record from each command, once per command whichever module brought it,
-    #: in the command table's order.
-    records: tuple[CommandResult, ...] = ()
+    #: The result of each command that found the line, once per command whichever module
+    #: brought it, in the command table's order: what the line's series are made from.
+    command_results: tuple[CommandResult, ...] = ()
 
     @property
     def module_states(self) -> tuple[tuple[str, bool, FailureKind | None], ...]:

@@ -180,7 +180,7 @@ async def _gather(coroutines: list[Coroutine[Any, Any, T]]) -> list[T]:
     return list(await asyncio.gather(*coroutines))
 
 
-def line_records(
+def line_results(
     modules: Sequence[ModuleResult], order: Mapping[str, Command]
 ) -> list[CommandResult]:
     """The results with a record, one per command whichever module brought it, in the
@@ -246,7 +246,7 @@ async def run_probe(
         duration=duration,
         timeout=timeout_seconds,
         modules=tuple(modules),
-        records=tuple(line_records(modules, request.plan.commands)),
+        command_results=tuple(line_results(modules, request.plan.commands)),
     )
     log.finish(result)
     return result

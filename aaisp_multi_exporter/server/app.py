@@ -146,7 +146,7 @@ async def probe(request: web.Request) -> web.Response:
         success=result.success,
         duration=result.duration,
         debug_text=report,
-        outcomes=result.modules,
+        module_results=result.modules,
     )
     if probe_request.debug:
         return _text(report())
@@ -200,7 +200,7 @@ async def discover(request: web.Request) -> web.StreamResponse:
         return _refuse(request, rejected)
     auths = [auth] if auth is not None else list(config.auths.values())
     metrics_path = request.app[PATHS].metrics_path
-    answer = await state.discovery.discover(
+    discovered = await state.discovery.discover(
         loaded.fetcher,
         config,
         auths,
@@ -208,19 +208,19 @@ async def discover(request: web.Request) -> web.StreamResponse:
         commands=loaded.commands,
         metrics_path=metrics_path,
     )
-    if auth is not None and auth.name in answer.never_answered:
+    if auth is not None and auth.name in discovered.never_answered:
         # An empty list would look like an account with no lines; say what is wrong instead,
         # so Prometheus shows the error on the job.
-        reason = answer.never_answered[auth.name]
+        reason = discovered.never_answered[auth.name]
         return _text(f'auth "{auth.name}" has never answered discovery: {reason}', status=503)
-    async with contextlib.aclosing(answer.pieces) as pieces:
+    async with contextlib.aclosing(discovered.pieces) as pieces:
         if request.method == hdrs.METH_HEAD:  # a StreamResponse would send the body anyway
             return web.Response(content_type="application/json")
         first = await anext(pieces)  # written before the status is sent, as is every CHAOS call
         response = web.StreamResponse()
         response.content_type = "application/json"
-        if answer.length is not None:
-            response.content_length = answer.length
+        if discovered.length is not None:
+            response.content_length = discovered.length
         await response.prepare(request)
         try:
             await response.write(first)
@@ -307,11 +307,13 @@ async def landing(request: web.Request) -> web.Response:
 
 
 async def logs(request: web.Request) -> web.Response:
-    answer = logs_response(request.query, request.app[STATE].history)
-    if answer.reason is not None:
-        refused = ProbeRejected(answer.reason, answer.text, answer.status, value=answer.value)
+    response = logs_response(request.query, request.app[STATE].history)
+    if response.reason is not None:
+        refused = ProbeRejected(
+            response.reason, response.text, response.status, value=response.value
+        )
         return _refuse(request, refused)
-    return _text(answer.text, status=answer.status)
+    return _text(response.text, status=response.status)
 
 
 def create_app(

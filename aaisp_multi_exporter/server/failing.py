@@ -111,14 +111,14 @@ class FailingNow:
         self._forgotten: dict[tuple[str, str], Forgotten] = {}
 
     def update(
-        self, target: str, outcomes: Iterable[ModuleResult], *, at: float, probe_id: int
+        self, target: str, modules: Iterable[ModuleResult], *, at: float, probe_id: int
     ) -> None:
         """Take one finished probe: each failed module enters or stays, each success leaves."""
-        for outcome in outcomes:
-            if outcome.success and not self._entries and not self._not_found:
+        for module in modules:
+            if module.success and not self._entries and not self._not_found:
                 continue  # the usual case: nothing is failing, and this did not
-            key = FailingKey(target, outcome.name, outcome.auth)
-            group_key = (outcome.name, outcome.auth)
+            key = FailingKey(target, module.name, module.auth)
+            group_key = (module.name, module.auth)
             group = self._not_found.get(group_key)
             before = self._entries.pop(key, None)
             if group is not None:
@@ -126,17 +126,17 @@ class FailingNow:
                 if not group:
                     del self._not_found[group_key]
                     self._forgotten.pop(group_key, None)
-            if outcome.success or not self.limit:
+            if module.success or not self.limit:
                 continue
             entry = Failing(
                 key=key,
-                reason=clip_reason(outcome.reason),
+                reason=clip_reason(module.reason),
                 since=at if before is None else before.since,
                 last=at,
                 failures=1 if before is None else before.failures + 1,
                 probe_id=probe_id,
             )
-            if outcome.failure_kind == FailureKind.NOT_FOUND:
+            if module.failure_kind == FailureKind.NOT_FOUND:
                 group = self._not_found.setdefault(group_key, OrderedDict())
                 group[key] = entry
                 if len(group) > self._group_targets:

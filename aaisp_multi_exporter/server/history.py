@@ -73,8 +73,8 @@ class HistoryEntry(NamedTuple):
         return wanted <= set(self.modules)
 
 
-def _only_not_found(outcomes: Iterable[ModuleResult]) -> bool:
-    kinds = {outcome.failure_kind for outcome in outcomes if not outcome.success}
+def _only_not_found(results: Iterable[ModuleResult]) -> bool:
+    kinds = {result.failure_kind for result in results if not result.success}
     return kinds == {FailureKind.NOT_FOUND}
 
 
@@ -118,11 +118,12 @@ class ProbeHistory:
         success: bool,
         duration: float,
         debug_text: DebugText,
-        outcomes: Iterable[ModuleResult] = (),
+        module_results: Iterable[ModuleResult] = (),
     ) -> HistoryEntry:
-        """``outcomes`` (one per module) give the reasons and feed what is failing now."""
-        outcomes = tuple(outcomes)
-        record = HistoryEntry(
+        """``module_results`` (one per module) give the reasons and feed what is failing
+        now."""
+        results = tuple(module_results)
+        entry = HistoryEntry(
             id=self._next_id,
             time=self._clock(),
             target=target,
@@ -133,22 +134,20 @@ class ProbeHistory:
             reasons=()
             if success
             else tuple(
-                (outcome.name, clip_reason(outcome.reason))
-                for outcome in outcomes
-                if outcome.reason
+                (result.name, clip_reason(result.reason)) for result in results if result.reason
             ),
             report=debug_text,
-            not_found=not success and _only_not_found(outcomes),
+            not_found=not success and _only_not_found(results),
         )
         self._next_id += 1
-        self.failing.update(target, outcomes, at=record.time, probe_id=record.id)
-        self._results.append(record)
+        self.failing.update(target, results, at=entry.time, probe_id=entry.id)
+        self._results.append(entry)
         if len(self._results) > self.limit:
             oldest = self._results.popleft()
             if not oldest.success:
                 # maxlen drops the oldest failure of its kind
                 (self._not_found if oldest.not_found else self._failures).append(oldest)
-        return record
+        return entry
 
     def __len__(self) -> int:
         return len(self._results) + len(self._failures) + len(self._not_found)
@@ -159,16 +158,16 @@ class ProbeHistory:
         return [*reversed(self._results), *older]
 
     def by_id(self, probe_id: int) -> HistoryEntry | None:
-        for record in self.recent():
-            if record.id == probe_id:
-                return record
+        for entry in self.recent():
+            if entry.id == probe_id:
+                return entry
         return None
 
     def latest(self, target: str, module: str | None = None) -> HistoryEntry | None:
         """The most recent probe of ``target`` (with ``module``, if given)."""
-        for record in self.recent():
-            if record.matches(target, module):
-                return record
+        for entry in self.recent():
+            if entry.matches(target, module):
+                return entry
         return None
 
 
@@ -229,10 +228,10 @@ def logs_response(query: QueryLike, history: ProbeHistory) -> TextResponse:
                 reason="invalid_id",
                 value=probe_id,
             )
-        record = history.by_id(int(probe_id))
-        if record is None:
+        entry = history.by_id(int(probe_id))
+        if entry is None:
             return TextResponse(404, f"no probe with id {int(probe_id)}; {kept}")
-        return TextResponse(200, record.debug_text)
+        return TextResponse(200, entry.debug_text)
     found = history.latest(target or "", module)
     if found is None:
         which = f" with module {echo(module)}" if module else ""

@@ -336,60 +336,60 @@ def _left_out(notes: Sequence[LeftOut], now: float) -> str:
     )
 
 
-def _reason_text(record: HistoryEntry) -> str:
+def _reason_text(entry: HistoryEntry) -> str:
     """One line per module; the module is named only when the probe had several."""
-    several = len(record.modules) > 1
+    several = len(entry.modules) > 1
     return "<br>".join(
-        escape(f"{module}: {reason}" if several else reason) for module, reason in record.reasons
+        escape(f"{module}: {reason}" if several else reason) for module, reason in entry.reasons
     )
 
 
-def _probe_row(record: HistoryEntry, with_reason: bool) -> list[Cell]:
-    reason: list[Cell] = [(_reason_text(record), "text")] if with_reason else []
+def _probe_row(entry: HistoryEntry, with_reason: bool) -> list[Cell]:
+    reason: list[Cell] = [(_reason_text(entry), "text")] if with_reason else []
     return [
-        (escape(_when(record.time)), "label"),
-        (escape(record.module), "label head"),
-        (escape(record.target), "key"),
-        (escape(record.auth), "label head"),
+        (escape(_when(entry.time)), "label"),
+        (escape(entry.module), "label head"),
+        (escape(entry.target), "key"),
+        (escape(entry.auth), "label head"),
         *reason,
-        (f"{record.duration:.3f} s", "num"),
-        f'<a href="logs?id={record.id}">Logs</a>',
+        (f"{entry.duration:.3f} s", "num"),
+        f'<a href="logs?id={entry.id}">Logs</a>',
     ]
 
 
-def _probe_table(title: str, records: Sequence[HistoryEntry], empty: str) -> str:
+def _probe_table(title: str, entries: Sequence[HistoryEntry], empty: str) -> str:
     """The newest rows, and the rest folded away: they matter less the older they are.
 
     A table with reasons becomes cards on a phone, where the reason would otherwise sit in a
     column off the screen.
     """
-    if not records:
+    if not entries:
         return _heading(title) + f'<p class="muted">{empty}</p>\n'
-    with_reason = any(record.reasons for record in records)
+    with_reason = any(entry.reasons for entry in entries)
     head = ["Time (UTC)", "Module", "Target", "Auth"]
     head += ["Reason"] if with_reason else []
     head += ["Duration", "Debug"]
     css = "cards" if with_reason else ""
-    shown, older = records[:PROBES_SHOWN], records[PROBES_SHOWN:]
-    html = _heading(title, len(records)) + _table(
-        head, [_probe_row(record, with_reason) for record in shown], css
+    shown, older = entries[:PROBES_SHOWN], entries[PROBES_SHOWN:]
+    html = _heading(title, len(entries)) + _table(
+        head, [_probe_row(entry, with_reason) for entry in shown], css
     )
     if older:
-        rows = [_probe_row(record, with_reason) for record in older]
+        rows = [_probe_row(entry, with_reason) for entry in older]
         html += (
             f"<details><summary>{len(older)} older</summary>\n{_table(head, rows, css)}</details>\n"
         )
     return html
 
 
-def _recent(records: Sequence[HistoryEntry], limit: int) -> str:
+def _recent(entries: Sequence[HistoryEntry], limit: int) -> str:
     if not limit:
         return (
             _heading("Recent probes")
             + '<p class="muted">Probe history is off (<code>--history.limit=0</code>).</p>\n'
         )
-    failed = [record for record in records if not record.success]
-    succeeded = [record for record in records if record.success]
+    failed = [entry for entry in entries if not entry.success]
+    succeeded = [entry for entry in entries if entry.success]
     return (
         _probe_table("Recent failed probes", failed, "None kept.")
         + _probe_table("Recent successful probes", succeeded, "None kept.")
@@ -400,7 +400,7 @@ def _recent(records: Sequence[HistoryEntry], limit: int) -> str:
 
 def render_landing(
     config: Config | None,
-    records: Sequence[HistoryEntry],
+    entries: Sequence[HistoryEntry],
     *,
     history_limit: int,
     failing: Sequence[Failing] = (),
@@ -412,7 +412,7 @@ def render_landing(
 ) -> str:
     """The whole landing page: what is failing first, then what was refused, then the rest.
 
-    ``records`` newest first, ``failing`` and ``rejections`` most recent first.
+    ``entries`` newest first, ``failing`` and ``rejections`` most recent first.
     """
     now = time.time() if now is None else now
     return f"""<!DOCTYPE html>
@@ -434,10 +434,10 @@ the CHAOS v2 API.</p>
 <a href="discover">Service discovery</a> &middot;
 <a href="health">Health</a>
 </p>
-{_failing_now(failing, bool(records), history_limit, now, not_found)}
+{_failing_now(failing, bool(entries), history_limit, now, not_found)}
 {_rejected(rejections, now)}
 {_left_out(left_out, now)}{_probe_form(config)}
-{_recent(records, history_limit)}
+{_recent(entries, history_limit)}
 {_configuration(config)}
 </body>
 </html>

@@ -107,7 +107,7 @@ def test_reasons_and_failing_now_come_from_the_module_outcomes() -> None:
         success=False,
         duration=1.0,
         debug_text="",
-        outcomes=[
+        module_results=[
             ModuleResult("line", "home", True),
             ModuleResult("quota", "home", False, reason="broadband/quota: " + "z" * 1000),
         ],
@@ -135,7 +135,7 @@ def test_history_off_tracks_no_failures() -> None:
         success=False,
         duration=0,
         debug_text="",
-        outcomes=[ModuleResult("line", "home", False, reason="broke")],
+        module_results=[ModuleResult("line", "home", False, reason="broke")],
     )
     assert history.failing.current() == []
     assert history.recent() == []
@@ -251,7 +251,7 @@ def test_a_flood_of_not_found_failures_keeps_the_real_ones() -> None:
         success=False,
         duration=1.0,
         debug_text="the real one",
-        outcomes=[
+        module_results=[
             ModuleResult(
                 "line", "home", False, reason="CHAOS error", failure_kind=FailureKind.API_ERROR
             )
@@ -265,7 +265,7 @@ def test_a_flood_of_not_found_failures_keeps_the_real_ones() -> None:
             success=False,
             duration=1.0,
             debug_text="",
-            outcomes=[
+            module_results=[
                 ModuleResult(
                     "line", "home", False, reason="not found", failure_kind=FailureKind.NOT_FOUND
                 )

@@ -500,7 +500,7 @@ def hostile_state() -> tuple[ProbeHistory, RecentRejections]:
         success=False,
         duration=0.5,
         debug_text="",
-        outcomes=[
+        module_results=[
             ModuleResult("a<b", '"home"', False, reason="<img src=x onerror=alert(2)>"),
             ModuleResult("c&d", '"home"', False, reason="fine & dandy"),
         ],
@@ -577,7 +577,7 @@ def test_failing_now_shows_the_most_recent_hundred() -> None:
             success=False,
             duration=0,
             debug_text="",
-            outcomes=[ModuleResult("line", "home", False, reason="down")],
+            module_results=[ModuleResult("line", "home", False, reason="down")],
         )
     text = render_landing(
         None, history.recent(), history_limit=10, failing=history.failing.current(), now=1_065
