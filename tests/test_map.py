@@ -68,9 +68,17 @@ def _texts() -> list[tuple[Path, str]]:
     return found
 
 
+#: Folders made at run time (.gitignore's): a copy of another build may lie there.
+_GENERATED = ("benchmarks/out/", "tests/output/")
+
+
 def _ours(path: Path) -> bool:
-    parts = path.relative_to(REPO).parts
-    return not any(part.startswith(".venv") or part in {"node_modules", ".git"} for part in parts)
+    relative = path.relative_to(REPO)
+    if str(relative).startswith(_GENERATED):
+        return False
+    return not any(
+        part.startswith(".venv") or part in {"node_modules", ".git"} for part in relative.parts
+    )
 
 
 def named_paths() -> list[tuple[str, str]]:
