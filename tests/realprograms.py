@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 
 import pytest
 
@@ -39,3 +40,17 @@ def require_program(path_or_name: str, hint: str = "") -> str:
     if programs_required():
         pytest.fail(f"{reason}; {REQUIRE_ENV}=1 requires it", pytrace=False)
     pytest.skip(reason)
+
+
+def promtool_check_metrics(text: str) -> subprocess.CompletedProcess[str]:
+    """``promtool check metrics`` over ``text``: its exit status and what it said."""
+    tool = require_program("promtool", "apt-get install prometheus")
+    return subprocess.run(
+        [tool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
+
+
+def promtool_clean(text: str) -> None:
+    """The exposition passes ``promtool check metrics``."""
+    checked = promtool_check_metrics(text)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -14,7 +14,6 @@ import io
 import json
 import os
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from aaisp_multi_exporter.diagnostics.check import check_chaos
 from aaisp_multi_exporter.probe.exposition import FORMATS
 from aaisp_multi_exporter.simulator import Fault, Simulator
 from tests.conftest import SENTINEL, Exporter, ExporterFactory, samples
-from tests.realprograms import require_program
+from tests.realprograms import promtool_clean
 
 pytestmark = pytest.mark.both_loops
 
@@ -114,14 +113,6 @@ async def get_ok(exporter: Exporter, path: str, allowed: tuple[int, ...] = (200,
         body = await response.read()
         assert response.status in allowed, (path, response.status, body[:500])
         return body.decode("utf-8")
-
-
-def promtool_clean(text: str) -> None:
-    tool = require_program("promtool", "apt-get install prometheus")
-    checked = subprocess.run(
-        [tool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
-    )
-    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 @pytest.mark.parametrize("case", HOSTILE)

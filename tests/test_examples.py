@@ -28,7 +28,7 @@ from aaisp_multi_exporter.simulator import Simulator
 from tests import prometheusrule
 from tests.conftest import Exporter
 from tests.processes import free_port
-from tests.realprograms import require_program
+from tests.realprograms import promtool_check_metrics, require_program
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
@@ -374,21 +374,13 @@ def lint_problems(output: str) -> set[str]:
     ],
 )
 async def test_exporter_output_passes_promtool_check_metrics(exporter: Exporter, path: str) -> None:
-    tool = require_program("promtool", PROMTOOL_HINT)
     status, text, _ = await exporter.get(path)
     assert status == 200, text
-    process = await asyncio.create_subprocess_exec(
-        tool,
-        "check",
-        "metrics",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await process.communicate(text.encode())
+    checked = promtool_check_metrics(text)
+    out = checked.stdout + checked.stderr
     # No exemption: line rates are in bytes per second, Prometheus' base unit (README, "Metrics").
-    assert lint_problems(out.decode()) == set(), out.decode()
-    assert process.returncode == 0, out.decode()
+    assert lint_problems(out) == set(), out
+    assert checked.returncode == 0, out
 
 
 # --------------------------------------------------------------------------- prometheus.yml

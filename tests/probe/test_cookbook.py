@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from aaisp_multi_exporter.simulator import Fault, Simulator
 from tests.conftest import ExporterFactory, config_text
-from tests.probe.test_run_declared import promtool_clean
+from tests.realprograms import promtool_clean
 
 REPO = Path(__file__).resolve().parent.parent.parent
 FIXTURES = REPO / "tests" / "fixtures"

@@ -14,7 +14,7 @@ import pytest
 from aaisp_multi_exporter.probe.results import FailureKind
 from aaisp_multi_exporter.simulator import Fault, Simulator
 from tests.conftest import Exporter, ExporterFactory, config_text
-from tests.realprograms import require_program
+from tests.realprograms import promtool_check_metrics
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 INFO_LINE = "aaisp_probe_module_failure_info"
@@ -33,19 +33,11 @@ def kinds_in(text: str) -> list[tuple[str, str]]:
     return found
 
 
-async def lint(text: str) -> str:
-    tool = require_program("promtool", "apt-get install prometheus")
-    process = await asyncio.create_subprocess_exec(
-        tool,
-        "check",
-        "metrics",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await process.communicate(text.encode())
-    assert process.returncode == 0, out.decode()
-    return out.decode().strip()
+def lint(text: str) -> str:
+    """What ``promtool check metrics`` says of ``text``, which it passes."""
+    checked = promtool_check_metrics(text)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    return (checked.stdout + checked.stderr).strip()
 
 
 async def both_formats(exporter: Exporter, query: str) -> tuple[str, str]:
@@ -88,7 +80,7 @@ async def test_each_chaos_failure_has_its_kind(
     for answer in (text, openmetrics):
         assert kinds_in(answer) == [("line", kind.value)]
         assert 'aaisp_probe_module_success{module="line"} 0' in answer
-    assert await lint(text) == ""
+    assert lint(text) == ""
 
 
 async def test_a_target_chaos_does_not_list_is_not_found(
@@ -98,7 +90,7 @@ async def test_a_target_chaos_does_not_list_is_not_found(
     text, openmetrics = await both_formats(exporter, "target=99999&module=line,quota")
     for answer in (text, openmetrics):
         assert kinds_in(answer) == [("line", "not_found"), ("quota", "not_found")]
-    assert await lint(text) == ""
+    assert lint(text) == ""
 
 
 async def test_the_probes_own_deadline_is_deadline(
@@ -124,7 +116,7 @@ async def test_the_probes_own_deadline_is_deadline(
     assert status == 200
     assert kinds_in(answer) == []
     assert "\nprobe_success 1.0\n" in answer
-    assert await lint(text) == ""
+    assert lint(text) == ""
 
 
 QUOTA_DOWN = Fault("http_status", status=503, command="broadband/quota")

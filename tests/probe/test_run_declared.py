@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from aaisp_multi_exporter.diagnostics.check import check_chaos
 from aaisp_multi_exporter.simulator import Fault, Simulator
 from tests.conftest import HOME_LOGIN, SENTINEL, Exporter, ExporterFactory, config_text, samples
 from tests.processes import run_exporter
-from tests.realprograms import require_program
+from tests.realprograms import promtool_clean
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "illustrative-telephony-info.json"
 PHONE = "01632960001"
@@ -44,14 +43,6 @@ scope = "line"
 async def telephony(make_exporter: ExporterFactory, simulator: Simulator) -> Exporter:
     simulator.add_fault(Fault("replay", command="telephony/info", path=str(FIXTURE)))
     return await make_exporter(config_text(simulator.url, extra=TELEPHONY))
-
-
-def promtool_clean(text: str) -> None:
-    tool = require_program("promtool", "apt-get install prometheus")
-    checked = subprocess.run(
-        [tool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
-    )
-    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 @pytest.mark.parametrize("module", ["phones", "phone"])

@@ -16,7 +16,7 @@ import pytest
 from aaisp_multi_exporter.chaos.errors import Outcome
 from aaisp_multi_exporter.simulator import Fault, Simulator
 from tests.conftest import HOME_LOGIN, OTHER_LOGIN, SENTINEL, Exporter, ExporterFactory
-from tests.realprograms import require_program
+from tests.realprograms import promtool_check_metrics
 from tests.server.test_state import post_reload
 
 REQUESTS = 'aaisp_exporter_chaos_requests_total{auth="%s",command="%s",outcome="%s"}'
@@ -168,23 +168,14 @@ async def test_a_call_a_reload_stops_does_not_bring_a_removed_set_back(
 async def test_metrics_with_per_set_series_pass_promtool(
     make_exporter: ExporterFactory, simulator: Simulator, tmp_path: Path
 ) -> None:
-    tool = require_program("promtool", "apt-get install prometheus")
     exporter = await start(make_exporter, simulator, tmp_path)
     await exporter.probe("target=10001&module=line&auth=home")
     await exporter.probe("target=20001&module=line&auth=shop")
     _, text, _ = await exporter.get("/metrics")
     assert 'aaisp_exporter_chaos_up{auth="shop",command="broadband/info"} 0.0' in text
-    process = await asyncio.create_subprocess_exec(
-        tool,
-        "check",
-        "metrics",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await process.communicate(text.encode())
-    assert out.decode().strip() == ""
-    assert process.returncode == 0
+    checked = promtool_check_metrics(text)
+    assert (checked.stdout + checked.stderr).strip() == ""
+    assert checked.returncode == 0
 
 
 @pytest.mark.parametrize("module", ["line", "quota"])

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from aaisp_multi_exporter.simulator import Fault, Simulator
 from tests.conftest import HOME_ACCOUNT, HOME_LOGIN, SENTINEL, Exporter, ExporterFactory
-from tests.realprograms import require_program
+from tests.realprograms import promtool_clean
 from tests.server.test_state import post_reload
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "illustrative-telephony-info.json"
@@ -86,14 +85,6 @@ def families(text: str, accept: str | None) -> list[Metric]:
     if accept == OPENMETRICS:
         return list(openmetrics_families(text))  # type: ignore[no-untyped-call]
     return list(text_string_to_metric_families(text))
-
-
-def promtool_clean(text: str) -> None:
-    tool = require_program("promtool", "apt-get install prometheus")
-    checked = subprocess.run(
-        [tool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
-    )
-    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 async def declared_help(exporter: Exporter, accept: str | None) -> dict[str, str]:
