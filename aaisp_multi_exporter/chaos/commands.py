@@ -117,63 +117,24 @@ class Command:
     #: The families of the service's adjustable settings (``options``): checkboxes,
     #: quantities, the rest; empty unless ``settings = true``.
     settings: tuple[str, ...] = ()
-    #: The declaration compiled, as text: what no field above shows (a map's numbers).
-    declared: str = field(default="", repr=False)
+    #: A hash of the declaration compiled: what is kept per command (stored replies,
+    #: rendered HELP and TYPE lines) is kept by it, so a reload that changes the declaration
+    #: never serves what the old one read or wrote, and one that leaves it alone keeps it all.
+    digest: str = field(default="", repr=False, compare=False)
 
     field_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
-    #: A hash of all the above: what is kept per command (stored replies, rendered HELP and
-    #: TYPE lines) is kept by it, so a reload that changes the declaration never serves what
-    #: the old one read or wrote, and one that leaves it alone keeps it all.
-    digest: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "field_names", tuple(spec.name for spec in self.fields))
         if not self.payload_path:
             object.__setattr__(self, "payload_path", (self.payload_key,))
-        object.__setattr__(self, "digest", _digest(self))
 
 
-def _digest(command: Command) -> str:
-    """The same for two compilations of one declaration (functions are named, not
-    compared), different when anything the exporter reads or writes differs."""
-
-    def named(function: Callable[..., object] | None) -> str | None:
-        return None if function is None else f"{function.__module__}.{function.__qualname__}"
-
-    def gauge(spec: Gauge | None) -> tuple[object, ...] | None:
-        if spec is None:
-            return None
-        return (
-            spec.metric,
-            spec.help,
-            spec.scale,
-            named(spec.when),
-            spec.omitted_without,
-            spec.states,
-        )
-
-    def field_parts(spec: Field) -> tuple[object, ...]:
-        # A map's or a state set's parser is a closure: its expect text names what it takes.
-        return (spec.name, named(spec.parse), spec.expect, gauge(spec.gauge), spec.when_absent)
-
-    info = command.info
-    parts = (
-        command.name,
-        command.payload_key,
-        command.payload_path,
-        command.key,
-        command.key_spelling,
-        command.builtin,
-        command.not_owned,
-        command.entries,
-        command.order_by,
-        command.labels,
-        command.settings,
-        command.declared,
-        None if info is None else (info.metric, info.help, info.labels, info.key_label),
-        tuple(field_parts(spec) for spec in command.fields),
-    )
-    return hashlib.blake2b(repr(parts).encode(), digest_size=12).hexdigest()
+def declaration_digest(declaration: CommandDeclaration, *, builtin: bool) -> str:
+    """The same for two loads of one declaration (comments and layout aside), different when
+    any key differs: the command is compiled from it alone, a map's numbers included."""
+    source = repr((builtin, declaration.model_dump()))
+    return hashlib.blake2b(source.encode(), digest_size=12).hexdigest()
 
 
 TEXT = "a string of at most 256 characters"
@@ -246,7 +207,7 @@ def compile_command(declaration: CommandDeclaration, *, builtin: bool) -> Comman
         order_by=None if declaration.order_by is None else normalise_field(declaration.order_by),
         labels=declaration.labels,
         settings=tuple(declaration.settings_metrics()),
-        declared=repr(declaration.model_dump()),
+        digest=declaration_digest(declaration, builtin=builtin),
     )
 
 
