@@ -124,6 +124,15 @@ def _split(row: Row, count: int) -> tuple[object, ...]:
     return tuple(MISSING if part == ABSENT else part for part in row.split(SEP))
 
 
+def raw_value(row: Row, index: int) -> object:
+    """One raw value of a row (MISSING when the entry did not carry it), splitting no
+    further than it."""
+    if not isinstance(row, str):
+        return row[index]
+    part = row.split(SEP, index + 1)[index]
+    return MISSING if part == ABSENT else part
+
+
 def _values(command: Command, row: Row, notes: list[str]) -> dict[str, FieldValue]:
     """A row's values parsed, with a note for each that is unusable."""
     raw = _split(row, len(command.fields))

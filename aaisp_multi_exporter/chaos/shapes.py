@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from aaisp_multi_exporter.chaos.errors import ChaosError, Outcome
 from aaisp_multi_exporter.chaos.parsers import parse_date, parse_uk_timestamp
-from aaisp_multi_exporter.chaos.records import ABSENT, MISSING, SEP, Row, describe
+from aaisp_multi_exporter.chaos.records import Row, describe, raw_value
 from aaisp_multi_exporter.config import normalise_field
 
 __all__ = ["MAX_TABLE_ENTRIES", "descend", "json_type", "members", "moment_of"]
@@ -22,15 +22,7 @@ MAX_TABLE_ENTRIES = 1000
 
 def moment_of(row: Row, index: int) -> float | None:
     """A row's ``order_by`` value as Unix seconds: a date-time or a date, in UK time."""
-    return _moment(_raw(row, index))
-
-
-def _raw(row: Row, index: int) -> object:
-    """One raw value of a compact row (MISSING when the entry did not carry it)."""
-    if not isinstance(row, str):
-        return row[index]
-    part = row.split(SEP)[index]
-    return MISSING if part == ABSENT else part
+    return _moment(raw_value(row, index))
 
 
 def _moment(value: object) -> float | None:
