@@ -8,7 +8,6 @@ or unusable is left out with a note, never a zero and never an exception.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -162,14 +161,20 @@ def _values(command: Command, row: Row, notes: list[str]) -> dict[str, FieldValu
     return values
 
 
-def _record(command: Command, line_id: str, row: Row, more: Sequence[Row] = ()) -> LineRecord:
+def _record(
+    command: Command,
+    line_id: str,
+    row: Row,
+    more: Sequence[Row] = (),
+    settings: tuple[Setting, ...] = (),
+) -> LineRecord:
     """A row parsed; with ``more`` (``entries = "each"`` or ``"all"``), every row, told
     apart by the command's labels (a repeat of the labels is left out with a note)."""
     notes: list[str] = []
     values = _values(command, row, notes)
     absent = tuple(name for name in command.field_names if name not in values)
     if not more:
-        return LineRecord(line_id=line_id, values=values, notes=tuple(notes), absent=absent)
+        return LineRecord(line_id, values, tuple(notes), absent, settings=settings)
     seen: set[tuple[object, ...]] = set()
     entries: list[Mapping[str, FieldValue]] = []
     for index, each in enumerate((row, *more)):
@@ -184,9 +189,7 @@ def _record(command: Command, line_id: str, row: Row, more: Sequence[Row] = ()) 
             continue
         seen.add(labels)
         entries.append(parsed)
-    return LineRecord(
-        line_id=line_id, values=values, notes=tuple(notes), absent=absent, entries=tuple(entries)
-    )
+    return LineRecord(line_id, values, tuple(notes), absent, tuple(entries), settings)
 
 
 _T = TypeVar("_T")
@@ -222,10 +225,7 @@ class LineIndex(Mapping[str, LineRecord]):
         return self._make(line_id, self._rows[line_id])
 
     def _make(self, line_id: str, row: Row) -> LineRecord:
-        record = _record(self._command, line_id, row, self._more.get(line_id, ()))
-        if self._settings:
-            return dataclasses.replace(record, settings=self._settings)
-        return record
+        return _record(self._command, line_id, row, self._more.get(line_id, ()), self._settings)
 
     @overload
     def get(self, line_id: str, /) -> LineRecord | None: ...
